@@ -1,0 +1,1 @@
+//! Whole-stack test harness (being written).
