@@ -137,7 +137,6 @@ impl Error {
         }
     }
 
-    #[allow(dead_code)]
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Error {
         Error::Io { path: path.display().to_string(), source }
     }

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod ca;
 pub mod card;
 pub mod certificate;
 pub mod commands;
@@ -19,16 +20,19 @@ pub mod fuzz_entry;
 pub mod info;
 pub mod metadata;
 pub mod objects;
+pub mod profile;
 pub mod public_key;
 pub mod secret;
 pub mod types;
 
+pub use ca::{CertificateIssuer, IssueRequest, LocalCa, ProofOfPossession};
 pub use card::{CountingTransport, PinStatus, PivCard, PukStatus};
 pub use certificate::{certificate_public_key, CertificateSummary};
 pub use error::{Error, Result};
 pub use info::{read_info, CardInfo, SlotCertificate};
 pub use metadata::{KeyOrigin, Metadata, Retries, Version};
 pub use objects::{Application, Ccc, CertificateContainer, Chuid, Discovery, KeyHistory};
+pub use profile::{CertificateTemplate, KeyUsage, Profile, SecretPolicy, SlotProfile, SubjectValues};
 pub use public_key::PublicKey;
 pub use secret::{Pin, Puk};
 pub use types::{KeyAlgorithm, ManagementKey, ManagementKeyAlgorithm, PinPolicy, Slot};

@@ -31,7 +31,7 @@ fn find(data: &[u8], tag: u32) -> Result<Option<&[u8]>> {
 }
 
 /// Serde helpers that print byte strings as hex.
-pub(crate) mod hex_bytes {
+pub mod hex_bytes {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
