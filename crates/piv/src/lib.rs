@@ -16,10 +16,13 @@ pub mod card;
 pub mod certificate;
 pub mod commands;
 mod error;
+#[cfg(test)]
+mod fake_card;
 pub mod fuzz_entry;
 pub mod info;
 pub mod metadata;
 pub mod objects;
+pub mod personalize;
 pub mod profile;
 pub mod public_key;
 pub mod secret;
@@ -32,6 +35,10 @@ pub use error::{Error, Result};
 pub use info::{read_info, CardInfo, SlotCertificate};
 pub use metadata::{KeyOrigin, Metadata, Retries, Version};
 pub use objects::{Application, Ccc, CertificateContainer, Chuid, Discovery, KeyHistory};
+pub use personalize::{
+    plan, IssuedCertificate, NoObserver, Outcome, PersonalizationObserver, Personalizer, Plan, PlanOptions,
+    Secrets, Step,
+};
 pub use profile::{CertificateTemplate, KeyUsage, Profile, SecretPolicy, SlotProfile, SubjectValues};
 pub use public_key::PublicKey;
 pub use secret::{Pin, Puk};
