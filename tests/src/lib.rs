@@ -1,1 +1,5 @@
-//! Whole-stack test harness (being written).
+//! Whole-stack test harness: the card lab (pcscd + virtual readers + virtual
+//! cards) for the tests in `tests/tests/`.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod lab;

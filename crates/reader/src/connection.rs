@@ -1,0 +1,203 @@
+use apdu::{Transport, TransportError};
+use pcsc::{Disposition, Protocols, ShareMode};
+
+use crate::readers::reader_cstring;
+use crate::{Error, Result};
+
+/// A connection to the card in one reader (normally shared; see
+/// [`crate::Readers::connect_exclusive`]).
+///
+/// - Shared mode, so other applications (OpenSC in a browser, a smart-card
+///   login) keep working; exclusive work goes in a [`CardTransaction`]
+///   (`SCardBeginTransaction`), which every multi-APDU operation should use.
+/// - Dropping it disconnects with `LeaveCard`: the card keeps its verified
+///   PIN and management-key state (pcsc's own `Card` resets the card on drop,
+///   which would wipe that and hand every other application
+///   `SCARD_W_RESET_CARD`).
+/// - When another application reset the card, the next operation fails with
+///   [`Error::CardReset`]; [`CardConnection::transaction`] then reconnects
+///   by itself and says so through [`CardTransaction::was_reset`].
+///
+/// Transmit buffers are sized for extended APDUs (`MAX_BUFFER_SIZE_EXTENDED`).
+pub struct CardConnection {
+    card: Option<pcsc::Card>,
+    reader: String,
+    mode: ShareMode,
+    /// The card answered `SCARD_W_RESET_CARD`: reconnect before the next use.
+    reset_seen: bool,
+    buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for CardConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CardConnection")
+            .field("reader", &self.reader)
+            .field("open", &self.card.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Protocols we accept: the reader picks (T=1 for every PIV card we know;
+/// vpcd only offers T=1).
+const PROTOCOLS: Protocols = Protocols::ANY;
+
+impl CardConnection {
+    pub(crate) fn open(ctx: pcsc::Context, reader: &str, mode: ShareMode) -> Result<Self> {
+        let name = reader_cstring(reader)?;
+        let card = ctx.connect(&name, mode, PROTOCOLS)?;
+        Ok(CardConnection {
+            card: Some(card),
+            reader: reader.to_owned(),
+            mode,
+            reset_seen: false,
+            buf: vec![0; pcsc::MAX_BUFFER_SIZE_EXTENDED],
+        })
+    }
+
+    /// The reader this connection goes through.
+    pub fn reader(&self) -> &str {
+        &self.reader
+    }
+
+    fn card(&mut self) -> Result<&mut pcsc::Card> {
+        self.card.as_mut().ok_or(Error::Closed)
+    }
+
+    /// The card's Answer To Reset as the reader reports it now.
+    pub fn atr(&mut self) -> Result<Vec<u8>> {
+        let status = self.card()?.status2_owned();
+        Ok(self.note(status)?.atr().to_vec())
+    }
+
+    /// Re-establishes the connection after the card was reset by someone
+    /// else (`SCardReconnect`, leaving the card as it is). Every PIN and
+    /// key authentication is gone; the caller must SELECT the application again.
+    pub fn reconnect(&mut self) -> Result<()> {
+        let mode = self.mode;
+        let outcome = self.card()?.reconnect(mode, PROTOCOLS, Disposition::LeaveCard);
+        self.reset_seen = false;
+        self.note(outcome)
+    }
+
+    /// Begins exclusive work with the card (`SCardBeginTransaction`): no other
+    /// application's APDUs interleave until the transaction ends.
+    ///
+    /// If the card had been reset by another application, this reconnects
+    /// first and the transaction reports [`CardTransaction::was_reset`].
+    ///
+    /// While another application holds a transaction on the card,
+    /// pcsc-lite makes this (and any transmit outside a transaction) wait
+    /// until that transaction ends; it does not fail.
+    pub fn transaction(&mut self) -> Result<CardTransaction<'_>> {
+        let mut was_reset = false;
+        if self.reset_seen {
+            self.reconnect()?;
+            was_reset = true;
+        }
+        let card = self.card.as_mut().ok_or(Error::Closed)?;
+        let tx = match card.transaction2() {
+            Ok(tx) => tx,
+            Err((card, pcsc::Error::ResetCard)) => {
+                card.reconnect(self.mode, PROTOCOLS, Disposition::LeaveCard)?;
+                was_reset = true;
+                card.transaction()?
+            }
+            Err((_, e)) => return Err(e.into()),
+        };
+        Ok(CardTransaction { tx: Some(tx), buf: &mut self.buf, reset_seen: &mut self.reset_seen, was_reset })
+    }
+
+    /// Closes the connection, leaving the card as it is (PIN state kept).
+    pub fn disconnect(mut self) -> Result<()> {
+        self.close()
+    }
+
+    fn close(&mut self) -> Result<()> {
+        let Some(card) = self.card.take() else { return Ok(()) };
+        match card.disconnect(Disposition::LeaveCard) {
+            Ok(()) => Ok(()),
+            Err((card, e)) => {
+                // Dropping the handle would disconnect with ResetCard; leaking
+                // it (until the process ends) is the lesser harm.
+                std::mem::forget(card);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Remembers a reset so the next transaction reconnects.
+    fn note<T>(&mut self, outcome: std::result::Result<T, pcsc::Error>) -> Result<T> {
+        outcome.map_err(|e| {
+            if e == pcsc::Error::ResetCard {
+                self.reset_seen = true;
+            }
+            e.into()
+        })
+    }
+}
+
+impl Drop for CardConnection {
+    fn drop(&mut self) {
+        if let Err(e) = self.close() {
+            tracing::debug!(reader = %self.reader, error = %e, "disconnect failed");
+        }
+    }
+}
+
+/// Outside a transaction, one APDU at a time (fine for a single command;
+/// use [`CardConnection::transaction`] for anything that must not interleave
+/// with other applications).
+impl Transport for CardConnection {
+    fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+        let card = self.card.as_ref().ok_or(Error::Closed)?;
+        let outcome = card.transmit(command, &mut self.buf).map(<[u8]>::to_vec);
+        Ok(self.note(outcome)?)
+    }
+}
+
+/// Exclusive access to the card until dropped (which ends the transaction
+/// with `LeaveCard`). Implements [`Transport`], so `apdu::exchange` and the
+/// PIV layer run on it directly.
+pub struct CardTransaction<'c> {
+    tx: Option<pcsc::Transaction<'c>>,
+    buf: &'c mut Vec<u8>,
+    reset_seen: &'c mut bool,
+    was_reset: bool,
+}
+
+impl std::fmt::Debug for CardTransaction<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CardTransaction").field("was_reset", &self.was_reset).finish_non_exhaustive()
+    }
+}
+
+impl CardTransaction<'_> {
+    /// The card had been reset (by another application) before this
+    /// transaction began: its PIN and key authentication are gone and the
+    /// application must be selected again.
+    pub fn was_reset(&self) -> bool {
+        self.was_reset
+    }
+
+    /// Ends the transaction, leaving the card as it is, and reports errors
+    /// that dropping would swallow.
+    pub fn end(mut self) -> Result<()> {
+        let Some(tx) = self.tx.take() else { return Ok(()) };
+        tx.end(Disposition::LeaveCard).map_err(|(_, e)| e.into())
+    }
+}
+
+impl Transport for CardTransaction<'_> {
+    fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+        let tx = self.tx.as_ref().ok_or(Error::Closed)?;
+        match tx.transmit(command, self.buf) {
+            Ok(response) => Ok(response.to_vec()),
+            Err(e) => {
+                if e == pcsc::Error::ResetCard {
+                    *self.reset_seen = true;
+                }
+                Err(Error::from(e).into())
+            }
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! The card lab as the tests see it: pcscd with eight virtual readers
+//! (started by `scripts/lab up`; `scripts/test` does it), a pool that hands
+//! each test a reader of its own, and virtual cards to put in them.
+//!
+//! ```no_run
+//! let lab = e2e::lab::Lab::from_env();
+//! let reader = lab.acquire_reader(); // exclusive across threads and processes
+//! let card = reader.insert_stub(e2e::lab::StubCard::DEFAULT_ATR, |apdu| vec![0x90, 0x00]);
+//! reader.wait_card_present(e2e::lab::WAIT);
+//! let mut conn = reader.connect();
+//! # drop((card, conn));
+//! ```
+//!
+//! A test that panics still releases its reader: the lock is a file lock
+//! (`flock`), released when the `LabReader` is dropped or the process dies.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// How long the helpers wait for pcscd to notice a card coming or going
+/// before declaring the lab broken. pcscd polls vpcd readers every 0.4 s, so
+/// this is a hang guard, not a performance expectation.
+pub const WAIT: Duration = Duration::from_secs(15);
+
+/// How long [`Lab::acquire_reader`] waits for a free reader before giving up.
+pub const ACQUIRE_WAIT: Duration = Duration::from_secs(300);
+
+/// The lab: where it lives and which readers it has.
+#[derive(Debug, Clone)]
+pub struct Lab {
+    dir: PathBuf,
+    readers: Vec<LabReaderInfo>,
+}
+
+/// One line of `.lab/readers.tsv`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LabReaderInfo {
+    port: u16,
+    name: String,
+}
+
+const NOT_UP: &str = "the card lab is not up: run `scripts/lab up` (scripts/test does it)";
+
+impl Lab {
+    /// Finds the lab: `$CARDSTATION_LAB`, else the repository's `.lab`.
+    ///
+    /// # Panics
+    /// When the lab is not up (no `readers.tsv`, or pcscd does not list the
+    /// lab's readers), with a message saying how to start it.
+    pub fn from_env() -> Lab {
+        let dir = std::env::var_os("CARDSTATION_LAB")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.lab"));
+        let tsv = dir.join("readers.tsv");
+        let text =
+            std::fs::read_to_string(&tsv).unwrap_or_else(|e| panic!("{NOT_UP} ({}: {e})", tsv.display()));
+        let readers = parse_tsv(&text).unwrap_or_else(|e| panic!("{}: {e}", tsv.display()));
+        assert!(!readers.is_empty(), "{NOT_UP} ({} lists no readers)", tsv.display());
+        let live = reader::Readers::establish()
+            .and_then(|r| r.names())
+            .unwrap_or_else(|e| panic!("{NOT_UP} (PC/SC: {e})"));
+        for r in &readers {
+            assert!(live.contains(&r.name), "{NOT_UP} (pcscd does not list {:?}; it lists {live:?})", r.name);
+        }
+        Lab { dir, readers }
+    }
+
+    /// The lab directory (`.lab`).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Number of readers in the pool.
+    pub fn reader_count(&self) -> usize {
+        self.readers.len()
+    }
+
+    /// The PC/SC names of all lab readers (held or not), in port order.
+    pub fn reader_names(&self) -> Vec<String> {
+        self.readers.iter().map(|r| r.name.clone()).collect()
+    }
+
+    /// Takes a free reader for this test alone, waiting while all are in use
+    /// (by other threads or other test processes), and waits until it holds
+    /// no card (a previous user's card may take a poll cycle to disappear).
+    ///
+    /// # Panics
+    /// After [`ACQUIRE_WAIT`] without a free reader.
+    pub fn acquire_reader(&self) -> LabReader {
+        let locks = self.dir.join("locks");
+        std::fs::create_dir_all(&locks).unwrap_or_else(|e| panic!("{}: {e}", locks.display()));
+        // Start at a different reader per call so parallel tests spread out.
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let start = NEXT.fetch_add(1, Ordering::Relaxed) + std::process::id() as usize;
+        let deadline = Instant::now() + ACQUIRE_WAIT;
+        loop {
+            for k in 0..self.readers.len() {
+                let info = &self.readers[(start + k) % self.readers.len()];
+                let path = locks.join(format!("{}.lock", info.port));
+                let file = OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&path)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                if file.try_lock().is_ok() {
+                    let reader = LabReader {
+                        name: info.name.clone(),
+                        port: info.port,
+                        index_for_opensc: self.index_of(&info.name),
+                        _lock: file,
+                    };
+                    reader.wait_card_absent(WAIT);
+                    return reader;
+                }
+            }
+            assert!(Instant::now() < deadline, "no lab reader became free within {ACQUIRE_WAIT:?}");
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The reader's position in the PC/SC list, which is the number
+    /// `opensc-tool -l` prints and `pkcs15-tool --reader` takes.
+    fn index_of(&self, name: &str) -> usize {
+        let names =
+            reader::Readers::establish().and_then(|r| r.names()).unwrap_or_else(|e| panic!("PC/SC: {e}"));
+        names.iter().position(|n| n == name).unwrap_or_else(|| panic!("{NOT_UP} ({name:?} is gone)"))
+    }
+}
+
+fn parse_tsv(text: &str) -> Result<Vec<LabReaderInfo>, String> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let mut cols = line.split('\t');
+            let port = cols.next().and_then(|p| p.parse().ok()).ok_or(format!("bad line {line:?}"))?;
+            let name = cols.next().ok_or(format!("bad line {line:?}"))?.to_owned();
+            Ok(LabReaderInfo { port, name })
+        })
+        .collect()
+}
+
+/// A lab reader held exclusively by one test until dropped.
+#[derive(Debug)]
+pub struct LabReader {
+    /// The PC/SC reader name (`Virtual PCD B 00 01`); pass it to
+    /// `yubico-piv-tool -r` and `pkcs11-tool --slot-description`.
+    pub name: String,
+    /// The vpcd port a virtual card connects to.
+    pub port: u16,
+    /// The reader's number in `opensc-tool -l` (for `opensc-tool -r`,
+    /// `pkcs15-tool --reader`).
+    pub index_for_opensc: usize,
+    _lock: File,
+}
+
+impl LabReader {
+    /// Where a virtual card connects to put itself into this reader.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// Puts a simple scripted card into the reader; see [`StubCard`].
+    pub fn insert_stub<F>(&self, atr: &[u8], respond: F) -> StubCard
+    where
+        F: FnMut(&[u8]) -> Vec<u8> + Send + 'static,
+    {
+        self.insert_stub_with_power(atr, respond, |_| {})
+    }
+
+    /// Like [`LabReader::insert_stub`], and `on_control` sees every power
+    /// off / power on / reset the driver sends (to drop card state as a
+    /// real card does).
+    pub fn insert_stub_with_power<F, P>(&self, atr: &[u8], respond: F, on_control: P) -> StubCard
+    where
+        F: FnMut(&[u8]) -> Vec<u8> + Send + 'static,
+        P: FnMut(u8) + Send + 'static,
+    {
+        StubCard::insert(self.addr(), atr, respond, on_control)
+            .unwrap_or_else(|e| panic!("insert into {}: {e}", self.name))
+    }
+
+    /// Opens a shared connection to the card in this reader.
+    pub fn connect(&self) -> reader::CardConnection {
+        reader::Readers::establish()
+            .and_then(|r| r.connect(&self.name))
+            .unwrap_or_else(|e| panic!("connect to {}: {e}", self.name))
+    }
+
+    /// Waits until pcscd reports a card in this reader and returns its ATR.
+    ///
+    /// # Panics
+    /// When no card shows up within `timeout`.
+    pub fn wait_card_present(&self, timeout: Duration) -> Vec<u8> {
+        let mut atr = None;
+        self.wait_until(timeout, "a card", |state| {
+            if state.card_present && state.atr.is_some() {
+                atr = state.atr.clone();
+                true
+            } else {
+                false
+            }
+        });
+        atr.unwrap_or_default()
+    }
+
+    /// Waits until pcscd reports this reader empty.
+    ///
+    /// # Panics
+    /// When the card is still there after `timeout`.
+    pub fn wait_card_absent(&self, timeout: Duration) {
+        self.wait_until(timeout, "no card", |state| !state.card_present);
+    }
+
+    /// Blocks in the reader crate's watcher until this reader's state
+    /// satisfies `done`.
+    fn wait_until(&self, timeout: Duration, what: &str, mut done: impl FnMut(&reader::ReaderState) -> bool) {
+        let mut watcher = reader::Watcher::new().unwrap_or_else(|e| panic!("PC/SC watcher: {e}"));
+        let deadline = Instant::now() + timeout;
+        loop {
+            let state = watcher.readers().into_iter().find(|r| r.name == self.name);
+            let state = state.unwrap_or_else(|| panic!("{NOT_UP} (reader {:?} is gone)", self.name));
+            if done(&state) {
+                return;
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            assert!(!remaining.is_zero(), "{} still not showing {what} after {timeout:?}", self.name);
+            watcher.wait_for_change(Some(remaining)).unwrap_or_else(|e| panic!("PC/SC watcher: {e}"));
+        }
+    }
+}
+
+/// A minimal card on the vpcd wire protocol: answers the ATR request and
+/// hands every command APDU to a closure. For tests of the reader layer
+/// that need no PIV card (the virtual PIV card is `vcard`).
+///
+/// It records the control bytes the driver sent (power off/on, reset), so a
+/// test can tell whether anyone reset the card.
+#[derive(Debug)]
+pub struct StubCard {
+    stream: TcpStream,
+    controls: Arc<Mutex<Vec<u8>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// vpcd control bytes (see LAB.md "The vpcd wire protocol").
+pub mod control {
+    /// Power the card off.
+    pub const POWER_OFF: u8 = 0x00;
+    /// Power the card on.
+    pub const POWER_ON: u8 = 0x01;
+    /// Warm reset.
+    pub const RESET: u8 = 0x02;
+    /// Send the ATR.
+    pub const GET_ATR: u8 = 0x04;
+}
+
+impl StubCard {
+    /// A T=1 ATR with historical bytes "CSLABSTB" (no known-card pattern;
+    /// PIV-NOTES §3 on ATRs).
+    pub const DEFAULT_ATR: &'static [u8] = &[
+        0x3B, 0xF8, 0x13, 0x00, 0x00, 0x81, 0x31, 0xFE, 0x15, b'C', b'S', b'L', b'A', b'B', b'S', b'T', b'B',
+        0xAA,
+    ];
+
+    /// Connects to a vpcd port (= inserts the card). `respond` answers
+    /// command APDUs; `on_control` sees power off / on / reset.
+    pub fn insert<F, P>(
+        addr: SocketAddr,
+        atr: &[u8],
+        mut respond: F,
+        mut on_control: P,
+    ) -> io::Result<StubCard>
+    where
+        F: FnMut(&[u8]) -> Vec<u8> + Send + 'static,
+        P: FnMut(u8) + Send + 'static,
+    {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        let mut reader = stream.try_clone()?;
+        let controls = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&controls);
+        let atr = atr.to_vec();
+        let thread = thread::spawn(move || {
+            let mut writer = match reader.try_clone() {
+                Ok(w) => w,
+                Err(_) => return,
+            };
+            while let Ok(msg) = read_frame(&mut reader) {
+                let reply = match msg.as_slice() {
+                    [control::GET_ATR] => Some(atr.clone()),
+                    [byte] => {
+                        seen.lock().unwrap_or_else(|p| p.into_inner()).push(*byte);
+                        on_control(*byte);
+                        None
+                    }
+                    apdu => Some(respond(apdu)),
+                };
+                if let Some(reply) = reply {
+                    if write_frame(&mut writer, &reply).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(StubCard { stream, controls, thread: Some(thread) })
+    }
+
+    /// Control bytes received so far, excluding ATR requests.
+    pub fn controls(&self) -> Vec<u8> {
+        self.controls.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Pulls the card out (closes the connection).
+    pub fn remove(mut self) {
+        self.close();
+    }
+
+    fn close(&mut self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for StubCard {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn read_frame(r: &mut impl Read) -> io::Result<Vec<u8>> {
+    let mut len = [0u8; 2];
+    r.read_exact(&mut len)?;
+    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    r.read_exact(&mut buf)?;
+    Ok(buf)
+}
+
+fn write_frame(w: &mut impl Write, data: &[u8]) -> io::Result<()> {
+    let len = u16::try_from(data.len()).map_err(|_| io::Error::other("frame too long"))?;
+    let mut frame = Vec::with_capacity(2 + data.len());
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(data);
+    w.write_all(&frame)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tsv_lines_become_port_and_name() {
+        let readers = parse_tsv("40000\tVirtual PCD 00 00\t0\n40011\tVirtual PCD B 00 01\t3\n").unwrap();
+        assert_eq!(
+            readers,
+            vec![
+                LabReaderInfo { port: 40000, name: "Virtual PCD 00 00".into() },
+                LabReaderInfo { port: 40011, name: "Virtual PCD B 00 01".into() },
+            ]
+        );
+        assert!(parse_tsv("notaport\tX\n").is_err(), "a non-numeric port is rejected");
+    }
+}
