@@ -1,1 +1,74 @@
-fn main() {}
+//! `cardstation`: the command-line client. Every command prints human text,
+//! or one JSON document with `--json`; failures exit non-zero with a typed
+//! `{code, message}` error (JSON on stdout when `--json`).
+#![forbid(unsafe_code)]
+
+mod card;
+mod connect;
+mod failure;
+mod personalize;
+mod secrets;
+
+use clap::{Parser, Subcommand};
+use failure::Failure;
+
+/// Cardstation credential management workstation.
+#[derive(Debug, Parser)]
+#[command(name = "cardstation", version, about)]
+struct Cli {
+    /// Print one JSON document instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Top,
+}
+
+#[derive(Debug, Subcommand)]
+enum Top {
+    /// Work with the card in a reader (PIV over PC/SC).
+    #[command(subcommand)]
+    Card(card::CardCommand),
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("CARDSTATION_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Top::Card(command) => card::run(command, cli.json),
+    };
+    match outcome {
+        Ok(value) => {
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&value.json).unwrap_or_default());
+            } else {
+                print!("{}", value.text);
+            }
+        }
+        Err(failure) => {
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "error": { "code": failure.code, "message": failure.message } })
+                );
+            } else {
+                eprintln!("error: {}", failure.message);
+            }
+            std::process::exit(failure.exit_code());
+        }
+    }
+}
+
+/// What a command produced: the same result as text and as JSON.
+#[derive(Debug)]
+pub struct Output {
+    /// For people.
+    pub text: String,
+    /// For scripts (`--json`).
+    pub json: serde_json::Value,
+}
+
+/// The result of a command.
+pub type CommandResult = Result<Output, Failure>;

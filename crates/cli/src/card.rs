@@ -1,0 +1,254 @@
+//! `cardstation card …`: the card engine's commands.
+
+use crate::connect::{choose_reader, with_card};
+use crate::failure::Failure;
+use crate::{secrets, CommandResult, Output};
+use clap::Subcommand;
+use piv::{CardInfo, Pin, PinStatus, Puk, PukStatus};
+use reader::Readers;
+use serde_json::json;
+use std::fmt::Write as _;
+
+/// Card commands.
+#[derive(Debug, Subcommand)]
+pub enum CardCommand {
+    /// List readers and whether each holds a card.
+    Readers,
+    /// Show everything the card tells without a PIN.
+    Info {
+        /// Reader name (exact, or a unique part of it); default: the only reader with a card.
+        #[arg(long)]
+        reader: Option<String>,
+    },
+    /// Personalize a card from a credential profile (keys, certificates, CHUID, CCC, PIN, PUK).
+    Personalize(crate::personalize::PersonalizeArgs),
+    /// Change the PIN (CARDSTATION_PIN → CARDSTATION_NEW_PIN, or prompts).
+    ChangePin {
+        /// Reader.
+        #[arg(long)]
+        reader: Option<String>,
+    },
+    /// Change the PUK (CARDSTATION_PUK → CARDSTATION_NEW_PUK, or prompts).
+    ChangePuk {
+        /// Reader.
+        #[arg(long)]
+        reader: Option<String>,
+    },
+    /// Set a new PIN with the PUK (CARDSTATION_PUK, CARDSTATION_NEW_PIN, or prompts).
+    UnblockPin {
+        /// Reader.
+        #[arg(long)]
+        reader: Option<String>,
+    },
+    /// Check a PIN once (CARDSTATION_PIN); a wrong PIN spends exactly one try.
+    VerifyPin {
+        /// Reader.
+        #[arg(long)]
+        reader: Option<String>,
+    },
+    /// Return a YubiKey-compatible card to factory state. The card allows it
+    /// only once PIN and PUK are both blocked; nothing is blocked for you.
+    Reset {
+        /// Reader.
+        #[arg(long)]
+        reader: Option<String>,
+        /// Confirm that everything on the card is to be destroyed.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// Runs one card command.
+pub fn run(command: CardCommand, json_output: bool) -> CommandResult {
+    match command {
+        CardCommand::Readers => readers(),
+        CardCommand::Info { reader } => info(reader.as_deref()),
+        CardCommand::Personalize(args) => crate::personalize::run(args, json_output),
+        CardCommand::ChangePin { reader } => change_pin(reader.as_deref()),
+        CardCommand::ChangePuk { reader } => change_puk(reader.as_deref()),
+        CardCommand::UnblockPin { reader } => unblock_pin(reader.as_deref()),
+        CardCommand::VerifyPin { reader } => verify_pin(reader.as_deref()),
+        CardCommand::Reset { reader, yes } => reset(reader.as_deref(), yes),
+    }
+}
+
+fn readers() -> CommandResult {
+    let readers = Readers::establish()?;
+    let list = readers.list()?;
+    let mut text = String::new();
+    if list.is_empty() {
+        text.push_str("no readers\n");
+    }
+    for r in &list {
+        let _ = writeln!(
+            text,
+            "{}\t{}",
+            r.name,
+            match &r.atr {
+                Some(atr) => format!("card present, ATR {}", hex::encode_upper(atr)),
+                None if r.card_present => "card present".to_owned(),
+                None => "empty".to_owned(),
+            }
+        );
+    }
+    let json = json!(list
+        .iter()
+        .map(|r| json!({"name": r.name, "card_present": r.card_present, "atr": r.atr.as_ref().map(hex::encode_upper)}))
+        .collect::<Vec<_>>());
+    let _ = choose_reader; // reader choice is shared with the other commands
+    Ok(Output { text, json })
+}
+
+fn info(reader: Option<&str>) -> CommandResult {
+    let (name, info) = with_card(reader, |name, card| Ok((name.to_owned(), piv::read_info(card)?)))?;
+    let mut json = serde_json::to_value(&info).map_err(|e| Failure::new("internal", e.to_string()))?;
+    if let Some(obj) = json.as_object_mut() {
+        obj.insert("reader".into(), json!(name));
+    }
+    Ok(Output { text: describe(&name, &info), json })
+}
+
+/// The operator's view of a card.
+fn describe(reader: &str, info: &CardInfo) -> String {
+    let mut t = String::new();
+    let _ = writeln!(t, "Reader:          {reader}");
+    if let Some(v) = info.version {
+        let _ = writeln!(t, "Version:         {v}");
+    }
+    if let Some(s) = info.serial {
+        let _ = writeln!(t, "Serial:          {s}");
+    }
+    match &info.chuid {
+        Some(c) => {
+            let _ = writeln!(
+                t,
+                "CHUID:           GUID {} expires {}",
+                hex::encode_upper(&c.guid),
+                c.expiry.as_deref().unwrap_or("?")
+            );
+        }
+        None => t.push_str("CHUID:           none\n"),
+    }
+    let _ = writeln!(t, "CCC:             {}", if info.ccc.is_some() { "present" } else { "none" });
+    let _ = writeln!(t, "PIN:             {}", pin_text(info.pin));
+    let _ = writeln!(t, "PUK:             {}", puk_text(info.puk));
+    if let Some(alg) = info.management_key_algorithm {
+        let default = match info.management_key_is_default {
+            Some(true) => " (factory default!)",
+            _ => "",
+        };
+        let _ = writeln!(t, "Management key:  {alg:?}{default}");
+    }
+    if info.looks_blank() {
+        t.push_str("State:           blank (no CHUID, no certificates)\n");
+    }
+    for c in &info.certificates {
+        match &c.summary {
+            Some(s) => {
+                let _ = writeln!(
+                    t,
+                    "Slot {}:         {}\n                 issuer {}\n                 {} valid {} .. {}{}",
+                    c.slot,
+                    s.subject,
+                    s.issuer,
+                    s.key_description,
+                    s.not_before,
+                    s.not_after,
+                    match c.key_matches {
+                        Some(false) =>
+                            "\n                 WARNING: the card's key does not match this certificate",
+                        _ => "",
+                    }
+                );
+            }
+            None => {
+                let _ =
+                    writeln!(t, "Slot {}:         unreadable: {}", c.slot, c.error.as_deref().unwrap_or("?"));
+            }
+        }
+    }
+    for p in &info.problems {
+        let _ = writeln!(t, "Problem:         {p}");
+    }
+    t
+}
+
+fn pin_text(p: PinStatus) -> String {
+    match p {
+        PinStatus::Verified => "verified".into(),
+        PinStatus::Tries(n) => format!("{n} tries left"),
+        PinStatus::Blocked => "BLOCKED".into(),
+    }
+}
+
+fn puk_text(p: PukStatus) -> String {
+    match p {
+        PukStatus::Tries(n) => format!("{n} tries left"),
+        PukStatus::Blocked => "BLOCKED".into(),
+        PukStatus::Unknown => "unknown (the card does not tell without a try)".into(),
+    }
+}
+
+fn pin_from(var: &str, prompt: &str) -> Result<Pin, Failure> {
+    Ok(Pin::new(&secrets::required(var, prompt)?)?)
+}
+
+fn puk_from(var: &str, prompt: &str) -> Result<Puk, Failure> {
+    Ok(Puk::new(&secrets::required(var, prompt)?)?)
+}
+
+/// Reports the PIN state after a refused attempt, so the operator sees the count.
+fn done(message: &str, status: &str) -> CommandResult {
+    Ok(Output { text: format!("{message}\n"), json: json!({ "result": status }) })
+}
+
+fn change_pin(reader: Option<&str>) -> CommandResult {
+    let old = pin_from(secrets::PIN, "Current PIN")?;
+    let new = pin_from(secrets::NEW_PIN, "New PIN")?;
+    with_card(reader, |_, card| Ok(card.change_pin(&old, &new)?))?;
+    done("PIN changed.", "pin-changed")
+}
+
+fn change_puk(reader: Option<&str>) -> CommandResult {
+    let old = puk_from(secrets::PUK, "Current PUK")?;
+    let new = puk_from(secrets::NEW_PUK, "New PUK")?;
+    with_card(reader, |_, card| Ok(card.change_puk(&old, &new)?))?;
+    done("PUK changed.", "puk-changed")
+}
+
+fn unblock_pin(reader: Option<&str>) -> CommandResult {
+    let puk = puk_from(secrets::PUK, "PUK")?;
+    let new = pin_from(secrets::NEW_PIN, "New PIN")?;
+    with_card(reader, |_, card| Ok(card.unblock_pin(&puk, &new)?))?;
+    done("PIN unblocked and set.", "pin-unblocked")
+}
+
+fn verify_pin(reader: Option<&str>) -> CommandResult {
+    let pin = pin_from(secrets::PIN, "PIN")?;
+    with_card(reader, |_, card| Ok(card.verify_pin(&pin)?))?;
+    done("PIN correct.", "pin-verified")
+}
+
+fn reset(reader: Option<&str>, yes: bool) -> CommandResult {
+    if !yes {
+        return Err(Failure::new("bad-input", "reset destroys every key and object on the card: add --yes"));
+    }
+    with_card(reader, |_, card| {
+        match (card.pin_status()?, card.puk_status()?) {
+            (PinStatus::Blocked, PukStatus::Blocked) => {}
+            (pin, puk) => {
+                return Err(Failure::new(
+                    "reset-refused",
+                    format!(
+                        "the card resets only when PIN and PUK are both blocked (PIN: {}, PUK: {}); \
+                         Cardstation does not block them for you",
+                        pin_text(pin),
+                        puk_text(puk)
+                    ),
+                ))
+            }
+        }
+        Ok(card.reset()?)
+    })?;
+    done("Card reset to factory state.", "reset")
+}
