@@ -261,9 +261,25 @@ impl Worker {
 fn read_frame(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
     let mut len = [0u8; 2];
     stream.read_exact(&mut len)?;
+    quick_ack(stream);
     let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
     stream.read_exact(&mut buf)?;
+    quick_ack(stream);
     Ok(buf)
+}
+
+/// Acknowledges received data at once. The driver writes the length and the
+/// payload of a frame separately without TCP_NODELAY, so Nagle's algorithm
+/// holds the payload until the length is acknowledged; with Linux's delayed
+/// ACKs that costs ~40 ms per APDU (measured: 44 ms per APDU through
+/// pcscd; well under 1 ms with this).
+fn quick_ack(stream: &TcpStream) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let _ = socket2::SockRef::from(stream).set_quickack(true);
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = stream;
 }
 
 fn write_frame(stream: &mut TcpStream, payload: &[u8]) -> io::Result<()> {
