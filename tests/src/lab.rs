@@ -5,10 +5,10 @@
 //! ```no_run
 //! let lab = e2e::lab::Lab::from_env();
 //! let reader = lab.acquire_reader(); // exclusive across threads and processes
-//! let card = reader.insert_stub(e2e::lab::StubCard::DEFAULT_ATR, |apdu| vec![0x90, 0x00]);
-//! reader.wait_card_present(e2e::lab::WAIT);
+//! let (card, plugged) = reader.insert_fresh(1001); // a factory-fresh virtual PIV card
 //! let mut conn = reader.connect();
-//! # drop((card, conn));
+//! let mut tx = conn.transaction().unwrap(); // implements apdu::Transport
+//! # drop((card, plugged));
 //! ```
 //!
 //! A test that panics still releases its reader: the lock is a file lock
@@ -164,6 +164,33 @@ impl LabReader {
     /// Where a virtual card connects to put itself into this reader.
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// Puts a virtual PIV card into the reader (default [`vcard::vpcd::VpcdOptions`]:
+    /// a card torn out by a fault comes back after 1.5 s). Pair with
+    /// [`LabReader::wait_card_present`] before connecting.
+    pub fn insert(&self, card: Arc<Mutex<vcard::Card>>) -> vcard::vpcd::VpcdCard {
+        vcard::vpcd::VpcdCard::insert(self.addr(), card)
+            .unwrap_or_else(|e| panic!("insert into {}: {e}", self.name))
+    }
+
+    /// Like [`LabReader::insert`] with explicit options (e.g. no re-insertion after a tear).
+    pub fn insert_with(
+        &self,
+        card: Arc<Mutex<vcard::Card>>,
+        options: vcard::vpcd::VpcdOptions,
+    ) -> vcard::vpcd::VpcdCard {
+        vcard::vpcd::VpcdCard::insert_with(self.addr(), card, options)
+            .unwrap_or_else(|e| panic!("insert into {}: {e}", self.name))
+    }
+
+    /// A factory-fresh virtual PIV card with `serial`, inserted, and seen by
+    /// pcscd; returns the card and its handle.
+    pub fn insert_fresh(&self, serial: u32) -> (Arc<Mutex<vcard::Card>>, vcard::vpcd::VpcdCard) {
+        let card = Arc::new(Mutex::new(vcard::Card::factory_fresh(vcard::CardConfig::new(serial))));
+        let plugged = self.insert(Arc::clone(&card));
+        self.wait_card_present(WAIT);
+        (card, plugged)
     }
 
     /// Puts a simple scripted card into the reader; see [`StubCard`].

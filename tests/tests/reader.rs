@@ -306,3 +306,51 @@ fn an_exclusive_connection_elsewhere_is_a_sharing_violation() {
     assert_eq!(readers.connect_exclusive(&reader.name).err(), Some(Error::SharingViolation));
     drop(shared);
 }
+
+/// SP 800-73-4 Part 2 §3.1.1 SELECT of the PIV application.
+fn select_piv() -> apdu::Command {
+    piv::commands::select()
+}
+
+#[test]
+fn a_virtual_piv_card_is_seen_and_answers_select() {
+    let lab = Lab::from_env();
+    let reader = lab.acquire_reader();
+    let mut watcher = Watcher::new().unwrap();
+    let card = Arc::new(std::sync::Mutex::new(vcard::Card::factory_fresh(vcard::CardConfig::new(4242))));
+    let expected_atr = card.lock().unwrap().atr();
+    let _plugged = reader.insert(Arc::clone(&card));
+    assert_eq!(
+        next_events_for(&mut watcher, &reader.name),
+        vec![ReaderEvent::CardInserted { reader: reader.name.clone(), atr: expected_atr }]
+    );
+
+    let mut conn = reader.connect();
+    let mut tx = conn.transaction().unwrap();
+    let response = apdu::exchange(&mut tx, &select_piv()).unwrap();
+    assert!(response.is_ok(), "SELECT PIV: {response:?}");
+    assert!(
+        apdu::tlv::find(&response.data, 0x61).unwrap().is_some(),
+        "application property template: {response:?}"
+    );
+}
+
+#[test]
+fn a_virtual_card_keeps_its_verified_pin_across_connections() {
+    let lab = Lab::from_env();
+    let reader = lab.acquire_reader();
+    let (_card, _plugged) = reader.insert_fresh(4343);
+    let verify_default: Vec<u8> = [&[0x00, 0x20, 0x00, 0x80, 0x08][..], b"123456", &[0xFF, 0xFF]].concat();
+
+    let mut conn = reader.connect();
+    let mut tx = conn.transaction().unwrap();
+    assert!(apdu::exchange(&mut tx, &select_piv()).unwrap().is_ok());
+    assert_eq!(tx.transmit(&verify_default).unwrap(), [0x90, 0x00], "default PIN");
+    tx.end().unwrap();
+    conn.disconnect().unwrap();
+
+    let mut conn = reader.connect();
+    let mut tx = conn.transaction().unwrap();
+    assert!(apdu::exchange(&mut tx, &select_piv()).unwrap().is_ok());
+    assert_eq!(tx.transmit(VERIFY_STATUS).unwrap(), [0x90, 0x00], "still verified: nobody reset the card");
+}
