@@ -192,3 +192,30 @@ fn fit_digest(input: &[u8], field_len: usize) -> Result<Vec<u8>, StatusWord> {
         Ok(left_pad(input, field_len))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_are_fitted_to_the_field_like_bits2int() {
+        assert_eq!(fit_digest(&[1, 2], 4).unwrap(), [0, 0, 1, 2]);
+        assert_eq!(fit_digest(&[1, 2, 3, 4, 5, 6], 4).unwrap(), [1, 2, 3, 4]);
+        assert_eq!(fit_digest(&[], 32), Err(StatusWord::INCORRECT_DATA));
+        assert_eq!(fit_digest(&[0; 65], 32), Err(StatusWord::INCORRECT_DATA));
+    }
+
+    #[test]
+    fn keys_survive_pkcs8_and_rsa_rejects_out_of_range_input() {
+        for alg in [KeyAlgorithm::EccP256, KeyAlgorithm::EccP384] {
+            let k = PrivateKey::generate(alg).unwrap_or_else(|_| panic!("keygen"));
+            let der = k.to_pkcs8().unwrap_or_default();
+            let back = PrivateKey::from_pkcs8(alg, &der).map(|b| b.public_key_template());
+            assert_eq!(back, Some(k.public_key_template()));
+            assert!(PrivateKey::from_pkcs8(KeyAlgorithm::Rsa2048, &der).is_none(), "wrong algorithm");
+        }
+        let rsa = PrivateKey::generate(KeyAlgorithm::Rsa2048).unwrap_or_else(|_| panic!("keygen"));
+        assert_eq!(rsa.sign(&[0xFF; 256]), Err(StatusWord::INCORRECT_DATA), "input ≥ n");
+        assert_eq!(rsa.agree(&[4; 65]), Err(StatusWord::INCORRECT_DATA));
+    }
+}

@@ -12,6 +12,7 @@
 //! Persistent state (keys, objects, PINs) can live in a JSON state file that
 //! is rewritten atomically after every command that changes it.
 #![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod application;
 mod card;

@@ -233,3 +233,28 @@ mod hex_keys {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_through_json_and_debug_redacts() {
+        let s = PersistentState::factory(5, Flavour::Generic, ManagementKeyAlgorithm::Aes192);
+        let json = serde_json::to_string(&s).unwrap_or_default();
+        assert!(json.contains("\"7e\""), "{json}");
+        let back: PersistentState = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back.objects, s.objects);
+        assert!(back.pin.is(&pad(b"123456")) && back.management.is_default());
+        let debug = format!("{s:?}");
+        assert!(debug.contains("<redacted>") && !debug.contains("010203"), "{debug}");
+    }
+
+    #[test]
+    fn references_compare_padded_values() {
+        let r = Reference::new(b"123456", 3);
+        assert!(r.is(&pad(b"123456")));
+        assert!(!r.is(&pad(b"1234567")));
+        assert!(!r.is(b"123456"), "unpadded never matches");
+    }
+}
