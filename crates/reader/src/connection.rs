@@ -14,6 +14,8 @@ use crate::{Error, Result};
 ///   PIN and management-key state (pcsc's own `Card` resets the card on drop,
 ///   which would wipe that and hand every other application
 ///   `SCARD_W_RESET_CARD`).
+/// - After the card was removed every operation fails with
+///   [`Error::CardRemoved`], even if a card is put back: open a new connection.
 /// - When another application reset the card, the next operation fails with
 ///   [`Error::CardReset`]; [`CardConnection::transaction`] then reconnects
 ///   by itself and says so through [`CardTransaction::was_reset`].
@@ -151,9 +153,54 @@ impl Transport for CardConnection {
     fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
         let card = self.card.as_ref().ok_or(Error::Closed)?;
         let outcome = card.transmit(command, &mut self.buf).map(<[u8]>::to_vec);
+        let outcome = explain_failed_transmit(card, outcome);
         Ok(self.note(outcome)?)
     }
 }
+
+/// An answer without a status word is not a card's answer: vpcd (and some
+/// reader drivers) hand back zero bytes when the card left mid-command,
+/// before the reader's next presence poll notices. Watch the reader for up
+/// to [`MUTE_ANSWER_GRACE`] so a pulled card is reported as removed rather
+/// than as a malformed response. Only this error path waits.
+///
+/// pcsc-lite reports a reader driver's communication error during a
+/// transmit as `SCARD_E_NOT_TRANSACTED`; that too is usually a card leaving.
+fn explain_failed_transmit(
+    card: &pcsc::Card,
+    outcome: std::result::Result<Vec<u8>, pcsc::Error>,
+) -> std::result::Result<Vec<u8>, pcsc::Error> {
+    let unexplained = match outcome {
+        Ok(response) if response.len() >= 2 => return Ok(response),
+        Ok(response) => Ok(response),
+        Err(pcsc::Error::NotTransacted) => Err(pcsc::Error::NotTransacted),
+        Err(e) => return Err(e),
+    };
+    let deadline = std::time::Instant::now() + MUTE_ANSWER_GRACE;
+    loop {
+        let status = card.status2_owned();
+        tracing::debug!(status = ?status.as_ref().map(|s| s.status()), "card status after a failed transmit");
+        match status {
+            Ok(status) if status.status().contains(pcsc::Status::PRESENT) => {}
+            Ok(_) | Err(pcsc::Error::RemovedCard | pcsc::Error::NoSmartcard) => {
+                return Err(pcsc::Error::RemovedCard)
+            }
+            Err(pcsc::Error::ReaderUnavailable | pcsc::Error::UnknownReader) => {
+                return Err(pcsc::Error::ReaderUnavailable)
+            }
+            // Anything else (the handle is stale after the card left): look again.
+            Err(_) => {}
+        }
+        if std::time::Instant::now() >= deadline {
+            return unexplained;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// How long a mute answer is given to turn into a removal (pcscd polls
+/// readers every 0.4 s).
+const MUTE_ANSWER_GRACE: std::time::Duration = std::time::Duration::from_millis(1200);
 
 /// Exclusive access to the card until dropped (which ends the transaction
 /// with `LeaveCard`). Implements [`Transport`], so `apdu::exchange` and the
@@ -190,8 +237,8 @@ impl CardTransaction<'_> {
 impl Transport for CardTransaction<'_> {
     fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
         let tx = self.tx.as_ref().ok_or(Error::Closed)?;
-        match tx.transmit(command, self.buf) {
-            Ok(response) => Ok(response.to_vec()),
+        match explain_failed_transmit(tx, tx.transmit(command, self.buf).map(<[u8]>::to_vec)) {
+            Ok(response) => Ok(response),
             Err(e) => {
                 if e == pcsc::Error::ResetCard {
                     *self.reset_seen = true;
