@@ -204,6 +204,24 @@ fn transmit_after_removal_is_a_typed_card_removed() {
 }
 
 #[test]
+fn reconnect_reaches_the_card_put_back_after_a_removal() {
+    let lab = Lab::from_env();
+    let reader = lab.acquire_reader();
+    let first = reader.insert_stub(StubCard::DEFAULT_ATR, |_| vec![0x90, 0x00]);
+    reader.wait_card_present(WAIT);
+    let mut conn = reader.connect();
+    first.remove();
+    reader.wait_card_absent(WAIT);
+    assert_eq!(conn.reconnect(), Err(Error::NoCard), "nothing to reconnect to yet");
+
+    let _second = reader.insert_stub(StubCard::DEFAULT_ATR, |_| vec![0x90, 0x01]);
+    reader.wait_card_present(WAIT);
+    assert_eq!(conn.transmit(&[0x00, 0xCA, 0x00, 0x00]), Err(TransportError::CardRemoved), "old handle");
+    conn.reconnect().unwrap();
+    assert_eq!(conn.transmit(&[0x00, 0xCA, 0x00, 0x00]).unwrap(), [0x90, 0x01], "the second card answers");
+}
+
+#[test]
 fn a_verified_pin_survives_disconnect_and_reconnect() {
     let lab = Lab::from_env();
     let reader = lab.acquire_reader();

@@ -15,7 +15,9 @@ use crate::{Error, Result};
 ///   which would wipe that and hand every other application
 ///   `SCARD_W_RESET_CARD`).
 /// - After the card was removed every operation fails with
-///   [`Error::CardRemoved`], even if a card is put back: open a new connection.
+///   [`Error::CardRemoved`], even once a card is back; then
+///   [`CardConnection::reconnect`] reaches the card now in the reader (which
+///   may be another card: check its identity).
 /// - When another application reset the card, the next operation fails with
 ///   [`Error::CardReset`]; [`CardConnection::transaction`] then reconnects
 ///   by itself and says so through [`CardTransaction::was_reset`].
@@ -71,9 +73,11 @@ impl CardConnection {
         Ok(self.note(status)?.atr().to_vec())
     }
 
-    /// Re-establishes the connection after the card was reset by someone
-    /// else (`SCardReconnect`, leaving the card as it is). Every PIN and
-    /// key authentication is gone; the caller must SELECT the application again.
+    /// Re-establishes the connection (`SCardReconnect`, leaving the card as
+    /// it is) after the card was reset by someone else, or removed and a
+    /// card put back. Every PIN and key authentication is gone; the caller
+    /// must SELECT the application again. Fails with [`Error::NoCard`] while
+    /// the reader is empty.
     pub fn reconnect(&mut self) -> Result<()> {
         let mode = self.mode;
         let outcome = self.card()?.reconnect(mode, PROTOCOLS, Disposition::LeaveCard);

@@ -53,6 +53,11 @@ struct CancelState {
 /// The watcher has its own PC/SC context, so [`WatchCancel::cancel`] stops
 /// only this watcher's wait. Events report changes after [`Watcher::new`];
 /// [`Watcher::readers`] gives the state they start from.
+///
+/// pcscd notices a card arriving or leaving on its next poll of the reader
+/// (every 0.4 s for vpcd readers; USB CCID readers report at once). If the
+/// service stops, waits fail with [`Error::NoService`]: make a new watcher
+/// once it is back.
 pub struct Watcher {
     ctx: pcsc::Context,
     /// Index 0 is the PnP pseudo-reader; the rest are the known readers.
