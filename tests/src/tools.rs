@@ -31,6 +31,16 @@ impl Run {
         }
     }
 
+    /// Standard output as one JSON document (what `--json` commands print).
+    ///
+    /// # Panics
+    /// When the output is not JSON, with everything the process printed.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!("`{}` printed no JSON ({e}):\n{}\n{}", self.command, self.stdout, self.stderr)
+        })
+    }
+
     /// Fails with everything the process printed unless it succeeded.
     pub fn expect_ok(self) -> Result<Run> {
         if !self.ok {
@@ -77,6 +87,11 @@ fn bin_next_to_tests(name: &str) -> PathBuf {
     let bin = dir.join(name);
     assert!(bin.exists(), "{} is missing: run `cargo build --bins` first (scripts/test does)", bin.display());
     bin
+}
+
+/// A credential profile shipped in `assets/profiles/`.
+pub fn profile(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/profiles").join(file)
 }
 
 /// Runs `cardstation` with arguments and secrets passed in the environment.

@@ -6,7 +6,6 @@
 use e2e::lab::{Lab, LabReader, StubCard, WAIT};
 use e2e::tools::{cardstation, path};
 use serde_json::Value;
-use std::path::Path;
 
 /// A real virtual card whose answer to the commands `matches` selects is
 /// replaced by `bad(answer)`.
@@ -123,7 +122,7 @@ fn a_bad_public_key_from_key_generation_stops_personalization_with_a_typed_error
         |_| vec![0x7F, 0x49, 0x43, 0x86, 0x41, 0x04, 0x01, 0x02, 0x90, 0x00],
     );
     let work = tempfile::tempdir().unwrap();
-    let profile = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/profiles/piv-p256.toml");
+    let profile = e2e::tools::profile("piv-p256.toml");
     let (ok, json, _) = run(
         &reader,
         &["personalize", "--profile", path(&profile), "--ca-dir", path(&work.path().join("ca"))],

@@ -15,15 +15,6 @@ fn serial() -> u32 {
     (std::process::id() % 100_000) * 100 + NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-fn profile(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/profiles").join(name).to_string_lossy().into_owned()
-}
-
-fn json_of(run: &tools::Run) -> Value {
-    serde_json::from_str(&run.stdout)
-        .unwrap_or_else(|e| panic!("`{}` printed no JSON ({e}):\n{}", run.command, run.stdout))
-}
-
 /// Personalizes the card in `reader` through the CLI; returns its JSON result.
 fn personalize(reader: &LabReader, profile_file: &str, work: &Path) -> Value {
     let run = cardstation(
@@ -34,7 +25,7 @@ fn personalize(reader: &LabReader, profile_file: &str, work: &Path) -> Value {
             "--reader",
             &reader.name,
             "--profile",
-            &profile(profile_file),
+            path(&tools::profile(profile_file)),
             "--name",
             "Grace Hopper",
             "--ca-dir",
@@ -44,7 +35,7 @@ fn personalize(reader: &LabReader, profile_file: &str, work: &Path) -> Value {
     )
     .unwrap();
     assert!(run.ok, "personalization must succeed:\n{}\n{}", run.stdout, run.stderr);
-    json_of(&run)
+    run.json()
 }
 
 fn personalize_and_judge(profile_file: &str, mechanism: &str) {
@@ -122,7 +113,7 @@ fn personalize_and_judge(profile_file: &str, mechanism: &str) {
     }
 
     // And our own reader agrees: no PIN was spent by any of it.
-    let info = json_of(&cardstation(&["--json", "card", "info", "--reader", &reader.name], &[]).unwrap());
+    let info = cardstation(&["--json", "card", "info", "--reader", &reader.name], &[]).unwrap().json();
     assert_eq!(info["chuid"]["guid"].as_str().map(str::to_lowercase), Some(guid));
     assert_eq!(info["certificates"].as_array().unwrap().len(), 3);
     assert_eq!(info["pin"], serde_json::json!({"tries": 3}), "reading and signing must not spend PIN tries");
@@ -200,7 +191,7 @@ fn a_card_personalized_by_yubico_piv_tool_is_read_by_cardstation() {
         .expect_ok()
         .unwrap();
 
-    let info = json_of(&cardstation(&["--json", "card", "info", "--reader", &reader.name], &[]).unwrap());
+    let info = cardstation(&["--json", "card", "info", "--reader", &reader.name], &[]).unwrap().json();
     let certs = info["certificates"].as_array().unwrap();
     assert_eq!(certs.len(), 1, "exactly the 9A certificate: {info}");
     assert_eq!(certs[0]["slot"], "9a");
@@ -229,7 +220,7 @@ fn wrong_pins_are_counted_exactly_and_a_blocked_pin_is_reported() {
     let reader = lab.acquire_reader();
     let (_card, _plugged) = reader.insert_fresh(serial());
     let info =
-        |r: &LabReader| json_of(&cardstation(&["--json", "card", "info", "--reader", &r.name], &[]).unwrap());
+        |r: &LabReader| cardstation(&["--json", "card", "info", "--reader", &r.name], &[]).unwrap().json();
     let verify = |r: &LabReader, pin: &str| {
         cardstation(&["--json", "card", "verify-pin", "--reader", &r.name], &[("CARDSTATION_PIN", pin)])
             .unwrap()
@@ -238,7 +229,7 @@ fn wrong_pins_are_counted_exactly_and_a_blocked_pin_is_reported() {
     for left in [2, 1] {
         let run = verify(&reader, "999999");
         assert!(!run.ok);
-        let body = json_of(&run);
+        let body = run.json();
         assert_eq!(body["error"]["code"], "wrong-pin");
         assert!(
             body["error"]["message"].as_str().unwrap().contains(&format!("{left} tries left")),
@@ -252,10 +243,10 @@ fn wrong_pins_are_counted_exactly_and_a_blocked_pin_is_reported() {
             );
         }
     }
-    let last = json_of(&verify(&reader, "999999"));
+    let last = verify(&reader, "999999").json();
     assert!(matches!(last["error"]["code"].as_str(), Some("wrong-pin" | "pin-blocked")), "{last}");
     assert_eq!(info(&reader)["pin"], "blocked");
-    let right = json_of(&verify(&reader, "123456"));
+    let right = verify(&reader, "123456").json();
     assert_eq!(right["error"]["code"], "pin-blocked", "even the right PIN is refused once blocked");
 
     // The PUK sets a new PIN and the counter is whole again.

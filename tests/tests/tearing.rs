@@ -6,7 +6,6 @@
 
 use e2e::lab::{Lab, LabReader, WAIT};
 use e2e::tools::{self, cardstation, path};
-use serde_json::Value;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -19,7 +18,7 @@ const SECRETS: [(&str, &str); 4] = [
 ];
 
 fn personalize(reader: &LabReader, ca: &Path) -> tools::Run {
-    let profile = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/profiles/piv-p256.toml");
+    let profile = tools::profile("piv-p256.toml");
     cardstation(
         &[
             "--json",
@@ -35,11 +34,6 @@ fn personalize(reader: &LabReader, ca: &Path) -> tools::Run {
         &SECRETS,
     )
     .unwrap()
-}
-
-fn json_of(run: &tools::Run) -> Value {
-    serde_json::from_str(&run.stdout)
-        .unwrap_or_else(|e| panic!("`{}` printed no JSON ({e}):\n{}", run.command, run.stdout))
 }
 
 /// How many APDUs a clean personalization sends (the card counts them).
@@ -73,7 +67,7 @@ fn tear_and_recover(reader: &LabReader, k: u64, after_execution: bool, ca: &Path
     let torn = personalize(reader, ca);
     assert!(!torn.ok, "{case}: the run must fail");
     assert!(!torn.stderr.contains("panicked"), "{case}: no panic: {}", torn.stderr);
-    let code = json_of(&torn)["error"]["code"].as_str().unwrap_or_default().to_owned();
+    let code = torn.json()["error"]["code"].as_str().unwrap_or_default().to_owned();
     assert!(
         matches!(code.as_str(), "card-removed" | "no-card" | "reader-gone" | "card-reset"),
         "{case}: a pulled card is reported as such, not as {code:?}: {}\n{}",
