@@ -259,3 +259,34 @@ fn wrong_pins_are_counted_exactly_and_a_blocked_pin_is_reported() {
     assert_eq!(info(&reader)["pin"], serde_json::json!({"tries": 3}));
     assert!(verify(&reader, "11223344").ok);
 }
+
+/// `card watch` reports the card already present, then its removal and its
+/// return, as pcscd's status changes arrive (no polling of our own).
+#[test]
+fn watch_reports_cards_coming_and_going() {
+    use std::io::BufRead;
+    let lab = Lab::from_env();
+    let reader = lab.acquire_reader();
+    let card = std::sync::Arc::new(std::sync::Mutex::new(vcard::Card::factory_fresh(
+        vcard::CardConfig::new(serial()),
+    )));
+    let plugged = reader.insert(std::sync::Arc::clone(&card));
+    let atr = hex_upper(&reader.wait_card_present(e2e::lab::WAIT));
+    let mut child = std::process::Command::new(tools::cardstation_bin())
+        .args(["--json", "card", "watch", "--reader", &reader.name, "--count", "3", "--timeout", "60"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = || -> Value { serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap() };
+    assert_eq!(next(), serde_json::json!({"event": "card-present", "reader": reader.name, "atr": atr}));
+    plugged.remove();
+    assert_eq!(next(), serde_json::json!({"event": "card-removed", "reader": reader.name, "atr": null}));
+    let _again = reader.insert(card);
+    assert_eq!(next(), serde_json::json!({"event": "card-inserted", "reader": reader.name, "atr": atr}));
+    assert!(child.wait().unwrap().success(), "the watch ends by itself after --count events");
+}
+
+fn hex_upper(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}

@@ -14,6 +14,19 @@ use std::fmt::Write as _;
 pub enum CardCommand {
     /// List readers and whether each holds a card.
     Readers,
+    /// Print cards and readers as they come and go (one line, or one JSON
+    /// object, per event) until `--count` events or `--timeout` seconds.
+    Watch {
+        /// Only events of this reader (exact name, or a unique part of it).
+        #[arg(long)]
+        reader: Option<String>,
+        /// Stop after this many events.
+        #[arg(long)]
+        count: Option<usize>,
+        /// Stop after this many seconds.
+        #[arg(long)]
+        timeout: Option<u64>,
+    },
     /// Show everything the card tells without a PIN.
     Info {
         /// Reader name (exact, or a unique part of it); default: the only reader with a card.
@@ -62,6 +75,9 @@ pub enum CardCommand {
 pub fn run(command: CardCommand, json_output: bool) -> CommandResult {
     match command {
         CardCommand::Readers => readers(),
+        CardCommand::Watch { reader, count, timeout } => {
+            watch(reader.as_deref(), count, timeout, json_output)
+        }
         CardCommand::Info { reader } => info(reader.as_deref()),
         CardCommand::Personalize(args) => crate::personalize::run(args, json_output),
         CardCommand::ChangePin { reader } => change_pin(reader.as_deref()),
@@ -95,8 +111,65 @@ fn readers() -> CommandResult {
         .iter()
         .map(|r| json!({"name": r.name, "card_present": r.card_present, "atr": r.atr.as_ref().map(hex::encode_upper)}))
         .collect::<Vec<_>>());
-    let _ = choose_reader; // reader choice is shared with the other commands
     Ok(Output { text, json })
+}
+
+fn watch(
+    reader: Option<&str>,
+    count: Option<usize>,
+    timeout: Option<u64>,
+    json_output: bool,
+) -> CommandResult {
+    use reader::ReaderEvent as E;
+    use std::io::Write as _;
+    let only = match reader {
+        Some(wanted) => Some(choose_reader(&Readers::establish()?, Some(wanted))?),
+        None => None,
+    };
+    let mut watcher = reader::Watcher::new()?;
+    let deadline = timeout.map(|s| std::time::Instant::now() + std::time::Duration::from_secs(s));
+    // The cards already in readers come first, as `card-present`: a script
+    // then knows the watch is running and what it starts from.
+    let mut pending: Vec<(&'static str, String, Option<String>)> = watcher
+        .readers()
+        .into_iter()
+        .filter(|r| r.card_present)
+        .map(|r| ("card-present", r.name, r.atr.map(hex::encode_upper)))
+        .collect();
+    let mut seen = 0usize;
+    loop {
+        for (kind, name, atr) in pending.drain(..) {
+            if only.as_ref().is_some_and(|o| *o != name) || count.is_some_and(|c| seen >= c) {
+                continue;
+            }
+            seen += 1;
+            let line = if json_output {
+                json!({ "event": kind, "reader": name, "atr": atr }).to_string()
+            } else {
+                format!("{kind}\t{name}{}", atr.map(|a| format!("\tATR {a}")).unwrap_or_default())
+            };
+            let mut out = std::io::stdout().lock();
+            // A closed pipe (`| head`) ends the watch like Ctrl-C would.
+            if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+                return Ok(Output { text: String::new(), json: serde_json::Value::Null });
+            }
+        }
+        let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+        if count.is_some_and(|c| seen >= c) || left.is_some_and(|l| l.is_zero()) {
+            break;
+        }
+        pending = watcher
+            .wait_for_change(left)?
+            .into_iter()
+            .map(|event| match event {
+                E::CardInserted { reader, atr } => ("card-inserted", reader, Some(hex::encode_upper(atr))),
+                E::CardRemoved { reader } => ("card-removed", reader, None),
+                E::ReaderAdded { reader } => ("reader-added", reader, None),
+                E::ReaderRemoved { reader } => ("reader-removed", reader, None),
+            })
+            .collect();
+    }
+    Ok(Output { text: String::new(), json: serde_json::Value::Null })
 }
 
 fn info(reader: Option<&str>) -> CommandResult {

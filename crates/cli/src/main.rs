@@ -42,7 +42,10 @@ fn main() {
     match outcome {
         Ok(value) => {
             if cli.json {
-                println!("{}", serde_json::to_string_pretty(&value.json).unwrap_or_default());
+                // Streaming commands (`card watch`) have printed their lines already.
+                if !value.json.is_null() {
+                    println!("{}", serde_json::to_string_pretty(&value.json).unwrap_or_default());
+                }
             } else {
                 print!("{}", value.text);
             }
