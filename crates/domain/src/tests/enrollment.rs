@@ -1,0 +1,254 @@
+//! Enrollment machine: every state × every command, against an explicit
+//! table; and the provisioning task rules of seed 004.
+
+use super::fixtures::*;
+use crate::machines::enrollment::{apply, next_state};
+use crate::*;
+
+use EnrollmentState as S;
+
+const COMMANDS: &[&str] = &["complete", "fail_attempt", "expire", "remove", "resend", "change_stop_date"];
+
+fn command(label: &str) -> EnrollmentCommand {
+    match label {
+        "complete" => EnrollmentCommand::Complete { serial: "SN-9".into() },
+        "fail_attempt" => EnrollmentCommand::FailAttempt,
+        "expire" => EnrollmentCommand::Expire,
+        "remove" => EnrollmentCommand::Remove { notify: false },
+        "resend" => EnrollmentCommand::Resend { alternate_email: None, new_stop_date: NOW + days(30) },
+        "change_stop_date" => EnrollmentCommand::ChangeStopDate { stop_date: NOW + days(20) },
+        other => panic!("no such command label {other}"),
+    }
+}
+
+/// SPEC §4 Provisioning enrollment.
+const ALLOWED: &[(EnrollmentState, &str, EnrollmentState)] = &[
+    (S::Active, "complete", S::Completed),
+    (S::Active, "fail_attempt", S::Active),
+    (S::Active, "expire", S::Expired),
+    (S::Active, "remove", S::Removed),
+    (S::Active, "resend", S::Active),
+    (S::Active, "change_stop_date", S::Active),
+    (S::Locked, "remove", S::Removed),
+    (S::Expired, "remove", S::Removed),
+];
+
+fn expected(from: S, label: &str) -> Result<S, Refusal> {
+    ALLOWED.iter().find(|(s, l, _)| *s == from && *l == label).map(|(_, _, to)| *to).ok_or_else(|| {
+        Refusal::StateNotAllowed { from: AnyState::Enrollment(from), command: label.to_owned() }
+    })
+}
+
+/// Who gives each command, and when: the cardholder enrolls; the registry
+/// expires after the stop date; an operator edits.
+fn actor_and_time(label: &str) -> (Actor, time::OffsetDateTime) {
+    match label {
+        "complete" | "fail_attempt" => (Actor::cardholder(HOLDER, UseCases::all()), NOW),
+        "expire" => (Actor::system(), NOW + days(8)),
+        _ => (officer(), NOW),
+    }
+}
+
+fn expected_effects(label: &str) -> Vec<EnrollmentEffect> {
+    use EnrollmentEffect as E;
+    match label {
+        "complete" => vec![E::DeviceEnrolled { serial: "SN-9".into() }],
+        "fail_attempt" => vec![E::AttemptCounted { failed_attempts: 1 }],
+        "resend" => vec![
+            E::SendEnrollmentEmail { to: "holder@example.org".into(), alternate: false },
+            E::StopDateMoved { to: NOW + days(30) },
+        ],
+        "change_stop_date" => vec![E::StopDateMoved { to: NOW + days(20) }],
+        _ => vec![],
+    }
+}
+
+#[test]
+fn next_state_matches_table_for_every_state_and_command() {
+    for from in S::ALL {
+        for label in COMMANDS {
+            assert_eq!(next_state(from, &command(label)), expected(from, label), "{from:?} × {label}");
+        }
+    }
+}
+
+#[test]
+fn apply_with_the_right_actor_matches_table_and_effects() {
+    for from in S::ALL {
+        for label in COMMANDS {
+            let (actor, at) = actor_and_time(label);
+            let got = apply(&enrollment(from), &command(label), &actor, at);
+            match expected(from, label) {
+                Ok(to) => {
+                    let outcome = got.unwrap_or_else(|r| panic!("{from:?} × {label}: {r}"));
+                    assert_eq!(outcome.to, to, "{from:?} × {label}");
+                    assert_eq!(outcome.effects, expected_effects(label), "{from:?} × {label}");
+                }
+                Err(refusal) => assert_eq!(got, Err(refusal), "{from:?} × {label}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn too_many_wrong_codes_lock_the_enrollment() {
+    // Seed 004: "Locked—User attempted and failed to enroll token within the maximum allowed attempts."
+    let kiosk = Actor::cardholder(HOLDER, UseCases::all());
+    let mut e = enrollment(S::Active);
+    let mut states = vec![];
+    for _ in 0..3 {
+        let outcome = apply(&e, &EnrollmentCommand::FailAttempt, &kiosk, NOW).unwrap();
+        e.state = outcome.to;
+        e.failed_attempts += 1;
+        states.push(outcome.to);
+    }
+    assert_eq!(states, vec![S::Active, S::Active, S::Locked]);
+    assert!(
+        apply(&e, &EnrollmentCommand::FailAttempt, &kiosk, NOW).is_err(),
+        "a locked enrollment counts no more"
+    );
+}
+
+#[test]
+fn expiry_only_after_the_stop_date_and_no_completion_after_it() {
+    // Seed 004: "Expired—User did not enroll token before the stop date."
+    let e = enrollment(S::Active);
+    assert_eq!(
+        apply(&e, &EnrollmentCommand::Expire, &Actor::system(), NOW),
+        Err(Refusal::NotYetExpired { expires_at: e.stop_date })
+    );
+    let kiosk = Actor::cardholder(HOLDER, UseCases::all());
+    assert_eq!(
+        apply(&e, &command("complete"), &kiosk, e.stop_date + days(1)),
+        Err(Refusal::StopDatePassed { stop_date: e.stop_date })
+    );
+}
+
+#[test]
+fn only_active_enrollments_are_resent() {
+    // Seed 004: "Only active provisioning tasks can be resent."
+    for from in [S::Completed, S::Locked, S::Expired, S::Removed] {
+        assert_eq!(
+            apply(&enrollment(from), &command("resend"), &officer(), NOW),
+            Err(Refusal::StateNotAllowed { from: AnyState::Enrollment(from), command: "resend".into() })
+        );
+    }
+}
+
+#[test]
+fn an_alternate_address_is_used_once_and_not_kept() {
+    let cmd = EnrollmentCommand::Resend {
+        alternate_email: Some("private@example.net".into()),
+        new_stop_date: NOW + days(30),
+    };
+    let e = enrollment(S::Active);
+    let outcome = apply(&e, &cmd, &officer(), NOW).unwrap();
+    assert_eq!(
+        outcome.effects,
+        vec![
+            EnrollmentEffect::SendEnrollmentEmail { to: "private@example.net".into(), alternate: true },
+            EnrollmentEffect::StopDateMoved { to: NOW + days(30) },
+        ],
+        "the alternate address is flagged so the caller does not store it"
+    );
+    let bad = EnrollmentCommand::Resend {
+        alternate_email: Some("not an address".into()),
+        new_stop_date: NOW + days(30),
+    };
+    assert_eq!(apply(&e, &bad, &officer(), NOW), Err(Refusal::InvalidEmail("not an address".into())));
+}
+
+#[test]
+fn removal_is_irreversible_and_may_notify() {
+    // Seed 004: "This action cannot be reversed."
+    let outcome =
+        apply(&enrollment(S::Active), &EnrollmentCommand::Remove { notify: true }, &officer(), NOW).unwrap();
+    assert_eq!(
+        outcome.effects,
+        vec![EnrollmentEffect::SendRemovalNotice { to: "holder@example.org".into() }]
+    );
+    for label in COMMANDS {
+        let (actor, at) = actor_and_time(label);
+        assert!(
+            apply(&enrollment(S::Removed), &command(label), &actor, at).is_err(),
+            "removed accepts {label}"
+        );
+    }
+}
+
+#[test]
+fn a_stop_date_must_be_in_the_future() {
+    let cmd = EnrollmentCommand::ChangeStopDate { stop_date: NOW - days(1) };
+    assert_eq!(
+        apply(&enrollment(S::Active), &cmd, &officer(), NOW),
+        Err(Refusal::DateNotInFuture { date: NOW - days(1) })
+    );
+}
+
+#[test]
+fn editing_needs_manage_provisioning_tasks_and_the_use_case() {
+    assert_eq!(
+        apply(&enrollment(S::Active), &command("remove"), &only(&[]), NOW),
+        Err(Refusal::NotPermitted {
+            permission: Permission::global(GlobalPermission::ManageProvisioningTasks)
+        })
+    );
+    let mut actor = officer();
+    actor.use_cases.disable(UseCase::Prov).unwrap();
+    assert_eq!(
+        apply(&enrollment(S::Active), &command("remove"), &actor, NOW),
+        Err(Refusal::UseCaseDisabled(UseCase::Prov))
+    );
+}
+
+#[test]
+fn only_the_enrolling_cardholder_completes() {
+    let stranger = Actor::cardholder(OFFICER, UseCases::all());
+    assert_eq!(
+        apply(&enrollment(S::Active), &command("complete"), &stranger, NOW),
+        Err(Refusal::NotTheCardholder)
+    );
+    assert_eq!(
+        apply(&enrollment(S::Active), &command("complete"), &officer(), NOW),
+        Err(Refusal::NotTheCardholder)
+    );
+}
+
+fn task(states: &[S], removed: bool) -> ProvisioningTask {
+    ProvisioningTask {
+        id: TaskId::from_u128(601),
+        number: 17,
+        operator: OperatorId::from_u128(1004),
+        emailed_to: "holder@example.org".into(),
+        start_date: NOW - days(1),
+        stop_date: NOW + days(7),
+        enrollments: states
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let mut e = enrollment(*s);
+                e.id = EnrollmentId::from_u128(700 + i as u128);
+                e.person = PersonId::from_u128(800 + i as u128);
+                e
+            })
+            .collect(),
+        removed,
+    }
+}
+
+#[test]
+fn completed_and_removed_tasks_leave_the_list() {
+    // Seed 004: a completed task "is not displayed in this list"; removal stops enrollment.
+    assert!(task(&[S::Active, S::Completed], false).is_listed());
+    assert!(!task(&[S::Completed, S::Completed], false).is_listed());
+    assert!(!task(&[S::Active], true).is_listed());
+    assert_eq!(task(&[S::Active, S::Locked, S::Completed], false).count(), 3);
+}
+
+#[test]
+fn a_persons_outstanding_tasks_are_their_active_enrollments() {
+    let t = task(&[S::Active, S::Completed], false);
+    assert!(t.is_outstanding_for(PersonId::from_u128(800)));
+    assert!(!t.is_outstanding_for(PersonId::from_u128(801)), "completed is not outstanding");
+    assert!(!task(&[S::Active], true).is_outstanding_for(PersonId::from_u128(800)), "removed task");
+}
