@@ -18,15 +18,22 @@
 //!   model says a real card would take (or its real compute time when that
 //!   is longer).
 //! - Wall time: the host clock around the whole job.
-//! - Host overhead = wall time − card time. For our run it is split further
-//!   by a timing transport around the PC/SC transaction: time inside
-//!   `SCardTransmit` beyond the card's own time is the PC/SC path (our
-//!   process → pcscd → vpcd driver → loopback TCP → the virtual card's
-//!   socket thread and back); connecting and opening the transaction is
-//!   PC/SC setup; the rest is our own code, whose CPU time (this thread's,
-//!   from `/proc/thread-self/schedstat`) is shown too.
+//! - Host overhead = wall time − card time. The card is served by a vpcd
+//!   loop with a stopwatch around each command ([`MeteredCard`]), so the
+//!   time the card thread really spent inside the card is known: the part
+//!   beyond the modelled card time is simulator slack (`thread::sleep`
+//!   waking up late), shown apart because a real card does not add it. For
+//!   our run a timing transport around the PC/SC transaction splits the
+//!   rest: time inside `SCardTransmit` beyond the card thread's time is the
+//!   PC/SC path (our process → pcscd → vpcd driver → loopback TCP → card
+//!   thread and back); establishing, connecting and the transaction's
+//!   begin/end are PC/SC setup; the remainder is our own code, whose CPU
+//!   time (this thread's, from `/proc/thread-self/schedstat`) is shown too.
+//! - The script's wall time includes its openssl runs (the equivalent of
+//!   our CA step), also shown apart; its CA key and extension files are
+//!   made before timing, as our CA exists before ours is timed.
 //!
-//! Usage: `bench [--profile NAME]... [--runs N] [--no-latency] [--json]`
+//! Usage: `bench [--profile NAME]... [--runs N] [--no-latency] [--json] [--trace]`
 //! (needs the card lab: `scripts/lab up`; `scripts/bench` does it).
 
 use anyhow::{bail, ensure, Context, Result};
@@ -782,7 +789,15 @@ fn print_table(profile: &str, reader: &str, latency: bool, ours: &Metrics, their
 }
 
 fn metrics_json(m: &Metrics) -> Value {
-    Value::Object(m.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect())
+    let number = |v: f64| {
+        // Counts print as integers.
+        if v.is_finite() && v.fract() == 0.0 && v.abs() < 9.0e15 {
+            json!(v as i64)
+        } else {
+            json!(v)
+        }
+    };
+    Value::Object(m.iter().map(|(k, v)| ((*k).to_owned(), number(*v))).collect())
 }
 
 fn main() -> Result<()> {
