@@ -57,7 +57,7 @@ pub enum Refusal {
     #[error("this belongs to another cardholder")]
     NotTheCardholder,
     /// The command does not apply in the record's current state (SPEC §4).
-    #[error("cannot {command} a {from}")]
+    #[error("cannot {} while the {from}", command.replace('_', " "))]
     StateNotAllowed {
         /// Current state.
         from: AnyState,

@@ -53,13 +53,15 @@ pub enum AnyState {
 }
 
 impl std::fmt::Display for AnyState {
+    /// "card is production failed", "request is pending approval", …
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AnyState::Card(s) => write!(f, "card {}", s.name()),
-            AnyState::TemporaryCard(s) => write!(f, "temporary card {}", s.name()),
-            AnyState::Request(s) => write!(f, "request {}", s.name()),
-            AnyState::Certificate(s) => write!(f, "certificate {}", s.name()),
-            AnyState::Enrollment(s) => write!(f, "enrollment {}", s.name()),
-        }
+        let (machine, state) = match self {
+            AnyState::Card(s) => ("card", s.name()),
+            AnyState::TemporaryCard(s) => ("temporary card", s.name()),
+            AnyState::Request(s) => ("request", s.name()),
+            AnyState::Certificate(s) => ("certificate", s.name()),
+            AnyState::Enrollment(s) => ("enrollment", s.name()),
+        };
+        write!(f, "{machine} is {}", state.replace('_', " "))
     }
 }
