@@ -15,7 +15,7 @@ use crate::use_case::UseCase;
 
 /// A typed refusal, one variant per reason, each with a message for the operator.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[serde(rename_all = "snake_case", tag = "code")]
+#[serde(rename_all = "snake_case", tag = "code", content = "detail")]
 pub enum Refusal {
     /// The deployment has switched this use case off (SPEC §5).
     #[error("{0} is disabled in this deployment")]

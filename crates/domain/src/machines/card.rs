@@ -406,3 +406,48 @@ pub fn effects(from: CardState, command: &CardCommand) -> Vec<CardEffect> {
         _ => Vec::new(),
     }
 }
+
+/// One action offered on the device view (UC-READ "the actions allowed now").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardAction {
+    /// The command the action gives.
+    pub command: CardCommand,
+    /// Why it cannot be taken by this actor, if it cannot; the UI shows it
+    /// disabled with this reason.
+    pub refusal: Option<Refusal>,
+}
+
+/// The operator actions that apply to `device` in its current state, each
+/// with the refusal that stops this actor, if any. Actions the state does
+/// not allow and actions of disabled use cases are left out (a disabled use
+/// case is invisible, SPEC §5). `end_states` are the profile's defaults for
+/// an issuance (card, certificates).
+pub fn actions(
+    device: &Device,
+    end_states: (CardEndState, CertificateEndState),
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> Vec<CardAction> {
+    let (end_state, certificate_end_state) = end_states;
+    let route = IssueRoute::Single;
+    let candidates = [
+        CardCommand::Approve,
+        CardCommand::Reject,
+        CardCommand::Abort,
+        CardCommand::Issue { route, end_state, certificate_end_state },
+        CardCommand::Retry { route },
+        CardCommand::Activate,
+        CardCommand::Deactivate,
+        CardCommand::Reactivate,
+        CardCommand::Cancel { reason: CancelReason::Lost },
+        CardCommand::Erase,
+    ];
+    candidates
+        .into_iter()
+        .filter_map(|command| match apply(device, &command, actor, now) {
+            Ok(_) => Some(CardAction { command, refusal: None }),
+            Err(Refusal::StateNotAllowed { .. } | Refusal::UseCaseDisabled(_)) => None,
+            Err(refusal) => Some(CardAction { command, refusal: Some(refusal) }),
+        })
+        .collect()
+}

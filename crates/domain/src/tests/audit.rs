@@ -123,3 +123,50 @@ fn refusals_carry_a_stable_code_and_a_message() {
     let outcome = AuditOutcome::from(&Refusal::OwnDevice { device: CARD });
     assert!(matches!(outcome, AuditOutcome::Refused { ref code, .. } if code == "own_device"));
 }
+
+#[test]
+fn every_kind_of_refusal_round_trips_through_json() {
+    let refusals = vec![
+        Refusal::UseCaseDisabled(UseCase::TempInitialize),
+        Refusal::NotPermitted { permission: Permission::on(ProfilePermission::CanCollect, P1) },
+        Refusal::NotPermitted { permission: Permission::global(GlobalPermission::Erase) },
+        Refusal::OperatorRequired,
+        Refusal::OwnDevice { device: CARD },
+        Refusal::ApproverIsRequester,
+        Refusal::CapabilityMismatch { required: CapabilityRequirement::Both, card: Capabilities::CONTACT },
+        Refusal::NotYetExpired { expires_at: NOW },
+        Refusal::InvalidBatch("x".into()),
+        Refusal::InvalidEmail("y".into()),
+        Refusal::StateNotAllowed {
+            from: AnyState::Certificate(CertificateState::Revoked {
+                reason: RevocationReason::KeyCompromise,
+            }),
+            command: "hold".into(),
+        },
+    ];
+    for refusal in refusals {
+        let json = serde_json::to_string(&refusal).unwrap_or_else(|e| panic!("{refusal:?}: {e}"));
+        assert!(json.contains(&format!("\"code\":\"{}\"", refusal.code())), "{json}");
+        assert_eq!(serde_json::from_str::<Refusal>(&json).unwrap(), refusal, "{json}");
+        assert!(!refusal.to_string().is_empty());
+    }
+}
+
+#[test]
+fn outcomes_and_commands_round_trip_through_json() {
+    let outcome = crate::machines::card::apply(
+        &device(CardState::Active),
+        &CardCommand::Cancel { reason: CancelReason::Stolen },
+        &officer(),
+        NOW,
+    )
+    .unwrap();
+    let json = serde_json::to_string(&outcome).unwrap();
+    assert_eq!(serde_json::from_str::<Outcome<CardState, CardEffect>>(&json).unwrap(), outcome);
+    let cmd = TemporaryCardCommand::Assign { person: HOLDER, until: Some(NOW), permanent_card: Some(CARD) };
+    let json = serde_json::to_string(&cmd).unwrap();
+    assert_eq!(serde_json::from_str::<TemporaryCardCommand>(&json).unwrap(), cmd);
+    let actor = officer().signed_in_with(CARD);
+    let json = serde_json::to_string(&actor).unwrap();
+    assert_eq!(serde_json::from_str::<Actor>(&json).unwrap(), actor);
+}

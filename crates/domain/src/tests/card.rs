@@ -308,3 +308,61 @@ fn cancel_reasons_decide_the_certificates_fate() {
     assert_eq!(CancelReason::Damaged.revocation(), RevocationReason::CessationOfOperation);
     assert_eq!(CancelReason::NoLongerNeeded.revocation(), RevocationReason::CessationOfOperation);
 }
+
+#[test]
+fn the_device_view_offers_the_actions_of_the_state_with_reasons() {
+    let ends = (CardEndState::Active, CertificateEndState::Valid);
+    let names = |actions: &[crate::machines::card::CardAction]| {
+        actions.iter().map(|a| (a.command.name(), a.refusal.clone())).collect::<Vec<_>>()
+    };
+    let active = crate::machines::card::actions(&device(S::Active), ends, &officer(), NOW);
+    assert_eq!(
+        names(&active),
+        vec![("deactivate", None), ("cancel", None), ("erase", None)],
+        "an active card can be deactivated, cancelled or erased"
+    );
+    let own = crate::machines::card::actions(&device(S::Active), ends, &officer().signed_in_with(CARD), NOW);
+    assert!(own.iter().all(|a| a.refusal == Some(Refusal::OwnDevice { device: CARD })), "{own:?}");
+    let mut no_retire = officer();
+    no_retire.use_cases.disable(UseCase::Retire).unwrap();
+    assert!(crate::machines::card::actions(&device(S::Active), ends, &no_retire, NOW).is_empty());
+    let requested = crate::machines::card::actions(&device(S::Requested), ends, &officer(), NOW);
+    assert_eq!(
+        names(&requested),
+        vec![("approve", None), ("reject", None), ("abort", Some(Refusal::NotRequester))]
+    );
+}
+
+#[test]
+fn every_state_is_reachable_from_requested_and_every_state_can_end() {
+    use std::collections::BTreeSet;
+    let step = |s: CardState| -> Vec<CardState> {
+        COMMANDS.iter().filter_map(|l| next_state(s, &command(l)).ok()).collect()
+    };
+    let mut seen = BTreeSet::from([S::Requested.name()]);
+    let mut queue = vec![S::Requested];
+    while let Some(s) = queue.pop() {
+        for t in step(s) {
+            if seen.insert(t.name()) {
+                queue.push(t);
+            }
+        }
+    }
+    let all: BTreeSet<_> = CardState::ALL.iter().map(|s| s.name()).collect();
+    assert_eq!(seen, all, "no card state is unreachable");
+    for s in CardState::ALL {
+        // From every state a final state (no way out) is reachable: nothing loops forever.
+        let mut frontier = vec![s];
+        let mut visited = BTreeSet::new();
+        let mut ends = false;
+        while let Some(x) = frontier.pop() {
+            if !visited.insert(x.name()) {
+                continue;
+            }
+            let next = step(x);
+            ends |= next.is_empty();
+            frontier.extend(next);
+        }
+        assert!(ends, "{s:?} can never end");
+    }
+}
