@@ -35,18 +35,21 @@ pub use entities::profile::{
     CredentialProfile, ExtendedKeyUsage, KeyAlgorithm, ManagementKeyAlgorithm, PinPolicy, ProfileRef,
     ProfileSettings, PukPolicy, Slot, SlotSpec,
 };
-pub use entities::provisioning::{Enrollment, ProvisioningTask};
+pub use entities::provisioning::{Enrollment, Invitee, ProvisioningTask};
 pub use entities::request::{Request, RequestKind};
 pub use entities::temporary_card::TemporaryCard;
 pub use error::{Error, Result};
 pub use ids::*;
 pub use machines::card::{
-    CancelReason, CardCommand, CardEffect, CardState, IssueRoute, TemporaryReturnReason,
+    CancelReason, CardAction, CardCommand, CardEffect, CardOutcome, CardState, IssueRoute,
+    TemporaryReturnReason,
 };
-pub use machines::certificate::{CertificateCommand, CertificateState, RevocationReason};
-pub use machines::enrollment::{EnrollmentCommand, EnrollmentEffect, EnrollmentState};
-pub use machines::request::{RequestCommand, RequestEffect, RequestState};
-pub use machines::temporary_card::{TemporaryCardCommand, TemporaryCardEffect, TemporaryCardState};
+pub use machines::certificate::{CertificateCommand, CertificateOutcome, CertificateState, RevocationReason};
+pub use machines::enrollment::{EnrollmentCommand, EnrollmentEffect, EnrollmentOutcome, EnrollmentState};
+pub use machines::request::{RequestCommand, RequestEffect, RequestOutcome, RequestState};
+pub use machines::temporary_card::{
+    TemporaryCardCommand, TemporaryCardEffect, TemporaryCardOutcome, TemporaryCardState,
+};
 pub use machines::{AnyState, NoEffect, Outcome};
 pub use permissions::{GlobalPermission, Permission, Permissions, ProfilePermission, ProfileScope, Role};
 pub use refusal::Refusal;

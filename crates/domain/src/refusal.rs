@@ -120,6 +120,9 @@ pub enum Refusal {
     /// A batch or batch option that does not fit (UC-BATCH).
     #[error("invalid batch: {0}")]
     InvalidBatch(String),
+    /// A provisioning task that cannot be created as given (UC-PROV).
+    #[error("invalid provisioning task: {0}")]
+    InvalidTask(String),
     /// The provisioning task was removed; its users can no longer enroll (seed 004).
     #[error("the provisioning task was removed")]
     TaskRemoved,
@@ -154,6 +157,7 @@ impl Refusal {
             Refusal::StopDatePassed { .. } => "stop_date_passed",
             Refusal::DateNotInFuture { .. } => "date_not_in_future",
             Refusal::InvalidBatch(_) => "invalid_batch",
+            Refusal::InvalidTask(_) => "invalid_task",
             Refusal::TaskRemoved => "task_removed",
             Refusal::InvalidEmail(_) => "invalid_email",
         }

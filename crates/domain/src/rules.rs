@@ -250,3 +250,32 @@ pub fn plan_update<'a>(
 pub fn has_newer_version(device: &Device, latest: &CredentialProfile) -> bool {
     latest.id == device.profile.id && latest.version > device.profile.version
 }
+
+/// The approved update and reprovision requests "Collect updates" applies to
+/// `device` with the card inserted (UC-UPDATE): reprovisioning first (it
+/// re-encodes everything), then updates.
+pub fn updates_to_collect<'a>(
+    device: DeviceId,
+    requests: impl IntoIterator<Item = &'a Request>,
+) -> Vec<RequestId> {
+    let approved: Vec<&Request> = requests
+        .into_iter()
+        .filter(|r| r.device == Some(device) && r.state == RequestState::Approved)
+        .collect();
+    let of = |kind: RequestKind| approved.iter().filter(move |r| r.kind == kind).map(|r| r.id);
+    of(RequestKind::Reprovision).chain(of(RequestKind::Update)).collect()
+}
+
+/// Checks a PIN unblock for `device` (UC-PIN): the use case is on, the
+/// operator holds Unblock PIN, the card is issued, and it is not their own.
+pub fn check_pin_unblock(device: &Device, actor: &Actor) -> Result<(), Refusal> {
+    actor.require_use_case(UseCase::Pin)?;
+    if !matches!(device.state, CardState::Issued | CardState::Active | CardState::Inactive) {
+        return Err(Refusal::StateNotAllowed {
+            from: AnyState::Card(device.state),
+            command: "unblock_pin".to_owned(),
+        });
+    }
+    actor.require(Permission::global(GlobalPermission::UnblockPin))?;
+    not_own_device(actor, device.id, device.owner)
+}

@@ -3,8 +3,13 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::actor::Actor;
 use crate::ids::{EnrollmentId, OperatorId, PersonId, TaskId};
-use crate::machines::enrollment::EnrollmentState;
+use crate::machines::enrollment::{self, EnrollmentCommand, EnrollmentOutcome, EnrollmentState};
+use crate::permissions::{GlobalPermission, Permission};
+use crate::refusal::Refusal;
+use crate::rules;
+use crate::use_case::UseCase;
 
 /// One user's enrollment inside a task.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,5 +78,96 @@ impl ProvisioningTask {
     pub fn is_outstanding_for(&self, person: PersonId) -> bool {
         !self.removed
             && self.enrollments.iter().any(|e| e.person == person && e.state == EnrollmentState::Active)
+    }
+}
+
+/// One user to provision in a new task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invitee {
+    /// Enrollment id (made by the caller).
+    pub enrollment: EnrollmentId,
+    /// The user.
+    pub person: PersonId,
+    /// Where the enrollment email goes.
+    pub email: String,
+}
+
+impl ProvisioningTask {
+    /// Creates a task for `invitees` (UC-PROV): Manage provisioning tasks,
+    /// at least one user, each once, valid addresses, a stop date after now.
+    /// The caller sends each invitee the enrollment email.
+    pub fn create(
+        id: TaskId,
+        number: u64,
+        invitees: &[Invitee],
+        stop_date: OffsetDateTime,
+        max_attempts: u32,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<Self, Refusal> {
+        actor.require_use_case(UseCase::Prov)?;
+        actor.require(Permission::global(GlobalPermission::ManageProvisioningTasks))?;
+        let operator = actor.operator_id().ok_or(Refusal::OperatorRequired)?;
+        if stop_date <= now {
+            return Err(Refusal::DateNotInFuture { date: stop_date });
+        }
+        let last = invitees.last().ok_or_else(|| Refusal::InvalidTask("no user to provision".into()))?;
+        let mut enrollments: Vec<Enrollment> = Vec::with_capacity(invitees.len());
+        for invitee in invitees {
+            rules::check_email(&invitee.email)?;
+            if enrollments.iter().any(|e| e.person == invitee.person) {
+                return Err(Refusal::InvalidTask(format!("user {} is listed twice", invitee.person)));
+            }
+            enrollments.push(Enrollment {
+                id: invitee.enrollment,
+                task: id,
+                person: invitee.person,
+                email: invitee.email.clone(),
+                state: EnrollmentState::Active,
+                failed_attempts: 0,
+                max_attempts: max_attempts.max(1),
+                stop_date,
+                serial: None,
+            });
+        }
+        Ok(Self {
+            id,
+            number,
+            operator,
+            emailed_to: last.email.clone(),
+            start_date: now,
+            stop_date,
+            enrollments,
+            removed: false,
+        })
+    }
+
+    /// Removes the task (seed 004 "Remove"): every unfinished user's
+    /// enrollment is removed, so they can no longer enroll; completed ones
+    /// stay for reporting. Returns each removal's outcome; the caller records
+    /// them and sets [`ProvisioningTask::removed`].
+    pub fn remove(
+        &self,
+        notify: bool,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<Vec<(EnrollmentId, EnrollmentOutcome)>, Refusal> {
+        if self.removed {
+            return Err(Refusal::TaskRemoved);
+        }
+        let command = EnrollmentCommand::Remove { notify };
+        let mut out = Vec::new();
+        for e in &self.enrollments {
+            if matches!(e.state, EnrollmentState::Completed | EnrollmentState::Removed) {
+                continue;
+            }
+            out.push((e.id, enrollment::apply(e, &command, actor, now)?));
+        }
+        if out.is_empty() {
+            // Nothing unfinished: still check the actor may remove tasks.
+            actor.require_use_case(UseCase::Prov)?;
+            actor.require(Permission::global(GlobalPermission::ManageProvisioningTasks))?;
+        }
+        Ok(out)
     }
 }

@@ -280,6 +280,9 @@ pub enum CardEffect {
     ReturnToStock,
 }
 
+/// An accepted transition of this machine.
+pub type CardOutcome = Outcome<CardState, CardEffect>;
+
 /// The bare transition table (SPEC §4 Card).
 pub fn next_state(from: CardState, command: &CardCommand) -> Result<CardState, Refusal> {
     use CardCommand as C;
@@ -333,7 +336,7 @@ pub fn apply(
     command: &CardCommand,
     actor: &Actor,
     now: OffsetDateTime,
-) -> Result<Outcome<CardState, CardEffect>, Refusal> {
+) -> Result<CardOutcome, Refusal> {
     use CardCommand as C;
     if let Some(use_case) = command.use_case() {
         actor.require_use_case(use_case)?;

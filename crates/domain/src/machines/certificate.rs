@@ -82,6 +82,9 @@ impl CertificateCommand {
     }
 }
 
+/// An accepted transition of this machine.
+pub type CertificateOutcome = Outcome<CertificateState, NoEffect>;
+
 /// The bare transition table.
 pub fn next_state(from: CertificateState, command: CertificateCommand) -> Result<CertificateState, Refusal> {
     use CertificateCommand as C;
@@ -106,7 +109,7 @@ pub fn apply(
     command: CertificateCommand,
     actor: &Actor,
     now: OffsetDateTime,
-) -> Result<Outcome<CertificateState, NoEffect>, Refusal> {
+) -> Result<CertificateOutcome, Refusal> {
     actor.require_use_case(UseCase::Retire)?;
     let from = certificate.state;
     let to = next_state(from, command)?;

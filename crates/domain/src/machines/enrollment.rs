@@ -136,6 +136,9 @@ pub enum EnrollmentEffect {
     },
 }
 
+/// An accepted transition of this machine.
+pub type EnrollmentOutcome = Outcome<EnrollmentState, EnrollmentEffect>;
+
 /// The bare transition table. `FailAttempt` is shown for an enrollment with
 /// attempts to spare; the attempt that reaches the limit leads to `Locked`
 /// (decided by [`apply`], which knows the counter).
@@ -166,7 +169,7 @@ pub fn apply(
     command: &EnrollmentCommand,
     actor: &Actor,
     now: OffsetDateTime,
-) -> Result<Outcome<EnrollmentState, EnrollmentEffect>, Refusal> {
+) -> Result<EnrollmentOutcome, Refusal> {
     use EnrollmentCommand as C;
     match command {
         C::Complete { .. } | C::FailAttempt => actor.require_use_case(UseCase::Walkup)?,

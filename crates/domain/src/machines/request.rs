@@ -115,6 +115,9 @@ pub enum RequestEffect {
     },
 }
 
+/// An accepted transition of this machine.
+pub type RequestOutcome = Outcome<RequestState, RequestEffect>;
+
 /// The bare transition table.
 pub fn next_state(from: RequestState, command: &RequestCommand) -> Result<RequestState, Refusal> {
     use RequestCommand as C;
@@ -147,7 +150,7 @@ pub fn apply(
     command: &RequestCommand,
     actor: &Actor,
     now: OffsetDateTime,
-) -> Result<Outcome<RequestState, RequestEffect>, Refusal> {
+) -> Result<RequestOutcome, Refusal> {
     use RequestCommand as C;
     let own_use_case = request.kind.use_case();
     let use_case = match command {

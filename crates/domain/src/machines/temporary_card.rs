@@ -126,6 +126,9 @@ pub enum TemporaryCardEffect {
     ClearHolder,
 }
 
+/// An accepted transition of this machine.
+pub type TemporaryCardOutcome = Outcome<TemporaryCardState, TemporaryCardEffect>;
+
 /// The bare transition table.
 pub fn next_state(
     from: TemporaryCardState,
@@ -156,7 +159,7 @@ pub fn apply(
     command: &TemporaryCardCommand,
     actor: &Actor,
     now: OffsetDateTime,
-) -> Result<Outcome<TemporaryCardState, TemporaryCardEffect>, Refusal> {
+) -> Result<TemporaryCardOutcome, Refusal> {
     use TemporaryCardCommand as C;
     match command {
         C::Expire => {}

@@ -252,3 +252,66 @@ fn a_persons_outstanding_tasks_are_their_active_enrollments() {
     assert!(!t.is_outstanding_for(PersonId::from_u128(801)), "completed is not outstanding");
     assert!(!task(&[S::Active], true).is_outstanding_for(PersonId::from_u128(800)), "removed task");
 }
+
+fn invitee(n: u128, email: &str) -> Invitee {
+    Invitee { enrollment: EnrollmentId::from_u128(n), person: PersonId::from_u128(n), email: email.into() }
+}
+
+#[test]
+fn creating_a_task_enrolls_every_invitee() {
+    let invitees = [invitee(1, "a@example.org"), invitee(2, "b@example.org")];
+    let t = ProvisioningTask::create(TaskId::from_u128(1), 5, &invitees, NOW + days(7), 3, &officer(), NOW)
+        .unwrap();
+    assert_eq!(t.count(), 2);
+    assert_eq!(t.start_date, NOW);
+    assert_eq!(t.emailed_to, "b@example.org", "Emailed to: the last address an email went to");
+    assert!(t.enrollments.iter().all(|e| e.state == S::Active && e.stop_date == NOW + days(7)));
+    assert!(t.is_listed());
+}
+
+#[test]
+fn a_task_needs_users_valid_addresses_a_future_stop_date_and_the_permission() {
+    let ok = [invitee(1, "a@example.org")];
+    let create = |invitees: &[Invitee], stop, actor: &Actor| {
+        ProvisioningTask::create(TaskId::from_u128(1), 5, invitees, stop, 3, actor, NOW)
+    };
+    assert!(matches!(create(&[], NOW + days(1), &officer()), Err(Refusal::InvalidTask(_))));
+    assert!(matches!(
+        create(&[invitee(1, "a@example.org"), invitee(1, "a@example.org")], NOW + days(1), &officer()),
+        Err(Refusal::InvalidTask(_))
+    ));
+    assert_eq!(
+        create(&[invitee(1, "nope")], NOW + days(1), &officer()),
+        Err(Refusal::InvalidEmail("nope".into()))
+    );
+    assert_eq!(create(&ok, NOW, &officer()), Err(Refusal::DateNotInFuture { date: NOW }));
+    assert_eq!(
+        create(&ok, NOW + days(1), &only(&[])),
+        Err(Refusal::NotPermitted {
+            permission: Permission::global(GlobalPermission::ManageProvisioningTasks)
+        })
+    );
+}
+
+#[test]
+fn removing_a_task_removes_its_unfinished_users_only() {
+    // Seed 004: "any users in the task that have not completed enrollment will no longer be able to self-enroll."
+    let t = task(&[S::Active, S::Completed, S::Locked, S::Expired], false);
+    let removed = t.remove(false, &officer(), NOW).unwrap();
+    let ids: Vec<_> = removed.iter().map(|(id, o)| (*id, o.to)).collect();
+    assert_eq!(
+        ids,
+        vec![
+            (EnrollmentId::from_u128(700), S::Removed),
+            (EnrollmentId::from_u128(702), S::Removed),
+            (EnrollmentId::from_u128(703), S::Removed),
+        ]
+    );
+    assert_eq!(task(&[S::Active], true).remove(false, &officer(), NOW), Err(Refusal::TaskRemoved));
+    assert_eq!(
+        task(&[S::Completed], false).remove(false, &only(&[]), NOW),
+        Err(Refusal::NotPermitted {
+            permission: Permission::global(GlobalPermission::ManageProvisioningTasks)
+        })
+    );
+}

@@ -432,3 +432,40 @@ fn cancelling_a_batch_stops_before_the_next_card() {
     assert_eq!(batch.items[1].status, BatchItemStatus::Skipped);
     assert!(!batch.is_complete());
 }
+
+// ---- UC-UPDATE collect, UC-PIN ----
+
+#[test]
+fn collect_updates_applies_approved_reprovisions_then_updates_of_this_device() {
+    use RequestKind::{Reprovision, Update};
+    use RequestState::*;
+    let requests = vec![
+        open_request(1, Update, Approved, CARD),
+        open_request(2, Reprovision, Approved, CARD),
+        open_request(3, Update, PendingApproval, CARD),
+        open_request(4, Update, Approved, OTHER_CARD),
+        open_request(5, Reprovision, Completed, CARD),
+    ];
+    assert_eq!(updates_to_collect(CARD, &requests), [2, 1].map(RequestId::from_u128).to_vec());
+}
+
+#[test]
+fn pin_unblock_rules() {
+    assert_eq!(check_pin_unblock(&device(CardState::Active), &officer()), Ok(()));
+    assert_eq!(
+        check_pin_unblock(&device(CardState::Locked), &officer()),
+        Err(Refusal::StateNotAllowed {
+            from: AnyState::Card(CardState::Locked),
+            command: "unblock_pin".into()
+        })
+    );
+    assert_eq!(
+        check_pin_unblock(&device(CardState::Active), &only(&[])),
+        Err(Refusal::NotPermitted { permission: Permission::global(GlobalPermission::UnblockPin) })
+    );
+    let holder = operator(HOLDER, Permissions::everything());
+    assert_eq!(
+        check_pin_unblock(&device(CardState::Active), &holder),
+        Err(Refusal::OwnDevice { device: CARD })
+    );
+}
