@@ -48,13 +48,24 @@ fn main() {
     let cert = ca.certificate_der().expect("CA DER");
     let _ = std::fs::remove_dir_all(&ca_dir);
 
-    let chuid = Chuid::new([0x11; 16], time::Date::from_calendar_date(2030, time::Month::January, 1).expect("date"))
-        .to_bytes();
+    let chuid =
+        Chuid::new([0x11; 16], time::Date::from_calendar_date(2030, time::Month::January, 1).expect("date"))
+            .to_bytes();
     let ccc = Ccc::new([0x22; 14]).to_bytes();
     let history = KeyHistory { on_card: 1, off_card: 2, url: Some("http://x.example/k".into()) }.to_bytes();
     let discovery = Discovery::piv_pin_only().to_bytes();
     let container = CertificateContainer::encode(&cert, false).expect("container");
     let container_gz = CertificateContainer::encode(&cert, true).expect("compressed container");
+
+    // A fresh card read by the client, then authenticated: answers only.
+    let fresh = vcard::Card::factory_fresh(vcard::CardConfig::new(0x0506_0708));
+    let mut reader = PivCard::new(Recorder { inner: vcard::Session::with_card(fresh), log: Vec::new() });
+    piv::read_info(&mut reader).expect("read_info of a fresh card");
+    reader
+        .authenticate(&ManagementKey::factory_default(ManagementKeyAlgorithm::TripleDes))
+        .expect("authenticate");
+    let answers: Vec<&[u8]> = reader.transport_mut().log.iter().map(|(_, a)| a.as_slice()).collect();
+    write("piv_read_info", "fresh-card", &join(&answers));
 
     let card = vcard::Card::factory_fresh(vcard::CardConfig::new(0x0102_0304));
     let mut piv = PivCard::new(Recorder { inner: vcard::Session::with_card(card), log: Vec::new() });
@@ -67,7 +78,8 @@ fn main() {
     let _ = piv.metadata(0x9B).expect("management key metadata");
     piv.verify_pin(&Pin::factory_default()).expect("verify");
     let unauthenticated = piv.transport_mut().log.len();
-    piv.authenticate(&ManagementKey::factory_default(ManagementKeyAlgorithm::TripleDes)).expect("authenticate");
+    piv.authenticate(&ManagementKey::factory_default(ManagementKeyAlgorithm::TripleDes))
+        .expect("authenticate");
     let after_auth = piv.transport_mut().log.len();
     let _ = piv.generate_key(Slot::Authentication, KeyAlgorithm::EccP256, None, None);
     piv.put_data(piv::types::object::CHUID, &chuid).expect("put CHUID");
@@ -79,6 +91,12 @@ fn main() {
     let _ = piv.sign(Slot::Authentication, KeyAlgorithm::EccP256, b"seed");
     let log = std::mem::take(&mut piv.transport_mut().log);
 
+    let info_from = piv.transport_mut().log.len();
+    let _ = piv::read_info(&mut piv).expect("read_info of a personalised card");
+    let info_answers: Vec<&[u8]> =
+        piv.transport_mut().log[info_from..].iter().map(|(_, a)| a.as_slice()).collect();
+    write("piv_read_info", "personalised-card", &join(&info_answers));
+
     // apdu
     for (i, (command, answer)) in log.iter().enumerate() {
         if command.len() <= 300 {
@@ -89,8 +107,13 @@ fn main() {
         }
     }
     write("apdu_command", "extended-le", &[0x00, 0xCB, 0x3F, 0xFF, 0x00, 0x00, 0x00]);
-    write("apdu_command", "extended-lc-le", &[0x00, 0xDB, 0x3F, 0xFF, 0x00, 0x00, 0x02, 0x5C, 0x00, 0x01, 0x00]);
-    for (name, bytes) in [("chuid", &chuid), ("ccc", &ccc), ("history", &history), ("discovery", &discovery)] {
+    write(
+        "apdu_command",
+        "extended-lc-le",
+        &[0x00, 0xDB, 0x3F, 0xFF, 0x00, 0x00, 0x02, 0x5C, 0x00, 0x01, 0x00],
+    );
+    for (name, bytes) in [("chuid", &chuid), ("ccc", &ccc), ("history", &history), ("discovery", &discovery)]
+    {
         write("apdu_tlv", name, bytes);
     }
     write("apdu_tlv", "get-data-answer", data_of(&answer_to(&log, after_auth, 0xCB).1));
@@ -102,13 +125,21 @@ fn main() {
         "get-response",
         &join(&[&get_chuid, &[head, &[0x61, tail.len() as u8]].concat(), &[tail, &[0x90, 0x00]].concat()]),
     );
-    write("apdu_exchange", "wrong-le", &join(&[&get_chuid, &[0x6C, 0x10], &[&[0xAA; 16][..], &[0x90, 0x00]].concat()]));
+    write(
+        "apdu_exchange",
+        "wrong-le",
+        &join(&[&get_chuid, &[0x6C, 0x10], &[&[0xAA; 16][..], &[0x90, 0x00]].concat()]),
+    );
     let put = piv::commands::put_data(piv::types::object::CHUID, &[0x55; 300]).to_bytes().expect("command");
     write("apdu_exchange", "chained", &join(&[&put, &[0x90, 0x00], &[0x90, 0x00]]));
 
     // piv objects
     write("piv_select", "vcard", data_of(&log[0].1));
-    write("piv_select", "minimal", &apdu::tlv::encode(0x61, &apdu::tlv::encode(0x4F, &piv::types::PIV_AID[5..])));
+    write(
+        "piv_select",
+        "minimal",
+        &apdu::tlv::encode(0x61, &apdu::tlv::encode(0x4F, &piv::types::PIV_AID[5..])),
+    );
     write("piv_chuid", "chuid", &chuid);
     write("piv_ccc", "ccc", &ccc);
     write("piv_key_history", "history", &history);
