@@ -1,6 +1,6 @@
 //! `cardstation card …`: the card engine's commands.
 
-use crate::connect::{choose_reader, with_card};
+use crate::connect::{choose_reader, with_card, with_card_unselected};
 use crate::failure::Failure;
 use crate::{secrets, CommandResult, Output};
 use clap::Subcommand;
@@ -173,7 +173,8 @@ fn watch(
 }
 
 fn info(reader: Option<&str>) -> CommandResult {
-    let (name, info) = with_card(reader, |name, card| Ok((name.to_owned(), piv::read_info(card)?)))?;
+    let (name, info) =
+        with_card_unselected(reader, |name, card| Ok((name.to_owned(), piv::read_info(card)?)))?;
     let mut json = serde_json::to_value(&info).map_err(|e| Failure::new("internal", e.to_string()))?;
     if let Some(obj) = json.as_object_mut() {
         obj.insert("reader".into(), json!(name));

@@ -49,13 +49,24 @@ pub fn with_card<R>(
     wanted: Option<&str>,
     work: impl FnOnce(&str, &mut PivCard<&mut CardTransaction<'_>>) -> Result<R, Failure>,
 ) -> Result<R, Failure> {
+    with_card_unselected(wanted, |name, card| {
+        card.select()?;
+        work(name, card)
+    })
+}
+
+/// Like [`with_card`] for work that begins with [`piv::read_info`], which
+/// selects the application itself (one APDU fewer).
+pub fn with_card_unselected<R>(
+    wanted: Option<&str>,
+    work: impl FnOnce(&str, &mut PivCard<&mut CardTransaction<'_>>) -> Result<R, Failure>,
+) -> Result<R, Failure> {
     let readers = Readers::establish()?;
     let name = choose_reader(&readers, wanted)?;
     let mut connection = readers.connect(&name)?;
     let mut tx = connection.transaction()?;
     let result = {
         let mut card = PivCard::new(&mut tx);
-        card.select()?;
         work(&name, &mut card)
     };
     // The work's own outcome is what counts: a failure to end the

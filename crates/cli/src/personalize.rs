@@ -9,7 +9,7 @@
 //! the operator can re-run with them and the plan resumes where the card is.
 //! The registry's escrow takes this over in a later stage.
 
-use crate::connect::with_card;
+use crate::connect::with_card_unselected;
 use crate::failure::Failure;
 use crate::{secrets, CommandResult, Output};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -151,7 +151,7 @@ pub fn run(args: PersonalizeArgs, json_output: bool) -> CommandResult {
     let mut options = PlanOptions::for_holder(&args.name);
     options.force_regenerate = args.force_regenerate;
 
-    let result = with_card(args.reader.as_deref(), |reader, card| {
+    let result = with_card_unselected(args.reader.as_deref(), |reader, card| {
         let info = piv::read_info(card)?;
         let plan = plan(&profile, &info, &options)?;
         let outcome = Personalizer::run(card, &plan, &chosen.secrets, &ca, &mut progress)?;
