@@ -15,7 +15,7 @@
 //! (`flock`), released when the `LabReader` is dropped or the process dies.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -351,7 +351,7 @@ impl StubCard {
                 Ok(w) => w,
                 Err(_) => return,
             };
-            while let Ok(msg) = read_frame(&mut reader) {
+            while let Ok(msg) = vcard::vpcd::read_frame(&mut reader) {
                 let reply = match msg.as_slice() {
                     [control::GET_ATR] => Some(atr.clone()),
                     [byte] => {
@@ -362,7 +362,7 @@ impl StubCard {
                     apdu => Some(respond(apdu)),
                 };
                 if let Some(reply) = reply {
-                    if write_frame(&mut writer, &reply).is_err() {
+                    if vcard::vpcd::write_frame(&mut writer, &reply).is_err() {
                         return;
                     }
                 }
@@ -393,22 +393,6 @@ impl Drop for StubCard {
     fn drop(&mut self) {
         self.close();
     }
-}
-
-fn read_frame(r: &mut impl Read) -> io::Result<Vec<u8>> {
-    let mut len = [0u8; 2];
-    r.read_exact(&mut len)?;
-    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
-    r.read_exact(&mut buf)?;
-    Ok(buf)
-}
-
-fn write_frame(w: &mut impl Write, data: &[u8]) -> io::Result<()> {
-    let len = u16::try_from(data.len()).map_err(|_| io::Error::other("frame too long"))?;
-    let mut frame = Vec::with_capacity(2 + data.len());
-    frame.extend_from_slice(&len.to_be_bytes());
-    frame.extend_from_slice(data);
-    w.write_all(&frame)
 }
 
 #[cfg(test)]

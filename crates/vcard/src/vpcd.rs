@@ -258,7 +258,9 @@ impl Worker {
     }
 }
 
-fn read_frame(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
+/// Reads one vpcd frame (2-byte big-endian length, then the payload),
+/// acknowledging each part at once (see [`quick_ack`]).
+pub fn read_frame(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
     let mut len = [0u8; 2];
     stream.read_exact(&mut len)?;
     quick_ack(stream);
@@ -282,7 +284,8 @@ fn quick_ack(stream: &TcpStream) {
     let _ = stream;
 }
 
-fn write_frame(stream: &mut TcpStream, payload: &[u8]) -> io::Result<()> {
+/// Writes one vpcd frame in a single send.
+pub fn write_frame(stream: &mut TcpStream, payload: &[u8]) -> io::Result<()> {
     let len = u16::try_from(payload.len()).map_err(|_| io::Error::other("frame too long"))?;
     let mut frame = Vec::with_capacity(payload.len() + 2);
     frame.extend_from_slice(&len.to_be_bytes());

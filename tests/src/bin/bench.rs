@@ -45,7 +45,7 @@ use piv::{KeyAlgorithm, LocalCa, Personalizer, PinPolicy, PivCard, Profile, Slot
 use rand::RngCore;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -284,7 +284,7 @@ impl MeteredCard {
         lock(&card).insert();
         let mut link = stream.try_clone()?;
         let thread = std::thread::spawn(move || {
-            while let Ok(message) = read_frame(&mut link) {
+            while let Ok(message) = vcard::vpcd::read_frame(&mut link) {
                 let reply = match message.as_slice() {
                     [] => continue,
                     [control] => {
@@ -295,7 +295,7 @@ impl MeteredCard {
                             e2e::lab::control::GET_ATR => {
                                 let atr = c.atr();
                                 drop(c);
-                                if write_frame(&mut link, &atr).is_err() {
+                                if vcard::vpcd::write_frame(&mut link, &atr).is_err() {
                                     break;
                                 }
                             }
@@ -322,7 +322,7 @@ impl MeteredCard {
                 };
                 match reply {
                     vcard::Delivery::Response(r) => {
-                        if write_frame(&mut link, &r).is_err() {
+                        if vcard::vpcd::write_frame(&mut link, &r).is_err() {
                             break;
                         }
                     }
@@ -361,31 +361,6 @@ fn trace_apdu(apdu: &[u8], delivery: &vcard::Delivery, busy: Duration) {
         }
         vcard::Delivery::Torn { .. } => eprintln!("  apdu {header} in {:>4} B  torn", apdu.len()),
     }
-}
-
-fn read_frame(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
-    let mut len = [0u8; 2];
-    stream.read_exact(&mut len)?;
-    quick_ack(stream);
-    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
-    stream.read_exact(&mut buf)?;
-    quick_ack(stream);
-    Ok(buf)
-}
-
-/// The vpcd driver writes a frame's length and payload separately without
-/// TCP_NODELAY; without immediate ACKs, Nagle + delayed ACK cost ~40 ms per
-/// APDU (as `vcard::vpcd` notes).
-fn quick_ack(stream: &TcpStream) {
-    let _ = socket2::SockRef::from(stream).set_quickack(true);
-}
-
-fn write_frame(stream: &mut TcpStream, payload: &[u8]) -> io::Result<()> {
-    let len = u16::try_from(payload.len()).map_err(|_| io::Error::other("frame too long"))?;
-    let mut frame = Vec::with_capacity(payload.len() + 2);
-    frame.extend_from_slice(&len.to_be_bytes());
-    frame.extend_from_slice(payload);
-    stream.write_all(&frame)
 }
 
 /// Our personalization, as `cardstation card personalize` does it.
