@@ -1,0 +1,41 @@
+//! The registry's wire types (SPEC §6 Offline and sync, §7 Security).
+//!
+//! Every operator action becomes an [`Operation`] with a client-generated id
+//! (UUIDv7); the registry applies it exactly once and answers
+//! [`Answer::Accepted`] or [`Answer::Rejected`] with a stable code. The
+//! workstation pulls what changed from a cursor as a [`ChangesPage`]. Errors
+//! of the HTTP layer are [`Problem`] bodies `{code, message}`.
+//!
+//! Domain entities travel as the `domain` crate serializes them, so the
+//! workstation and the registry decide with the same types.
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod answer;
+mod audit;
+mod auth;
+mod error;
+mod feed;
+mod operation;
+mod problem;
+mod secret;
+
+pub use answer::{Answer, AnswerBatch, OperationResult};
+pub use audit::{AuditPage, AuditQuery, ChainReport};
+pub use auth::{Login, SessionGrant};
+pub use error::{Error, Result};
+pub use feed::{Change, ChangesPage, ChangesQuery, Cursor, Record};
+pub use operation::{
+    ApproveRequest, CancelRequest, CardFacts, ChangeDevice, CreatePerson, CreateProfile, DeviceChange,
+    EscrowKind, IssuedCertificate, Operation, OperationBatch, OperationKind, RecordIssuance,
+    RecordProductionFailure, RejectRequest, RequestCard, RequestUpdate, ReviseProfile, StoreEscrow,
+    MAX_BATCH,
+};
+pub use problem::{Health, Problem};
+pub use secret::{EscrowSecret, Password, SessionToken};
+
+/// The API's path prefix; a breaking change gets a new one.
+pub const API_PREFIX: &str = "/v1";
+
+#[cfg(test)]
+mod tests;
