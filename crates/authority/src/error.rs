@@ -1,6 +1,8 @@
 //! Errors of the authority: every refusal is typed so the registry can map it
 //! to a rejection reason without parsing messages.
 
+use crate::escrow::EscrowKind;
+use domain::DeviceId;
 use std::path::PathBuf;
 
 /// What went wrong.
@@ -14,6 +16,65 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+    /// The KEK file exists but cannot be used.
+    #[error("key-encryption key {path}: {reason}")]
+    BadKekFile {
+        /// The file.
+        path: PathBuf,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// A stored CA file (key or certificate) cannot be used.
+    #[error("CA file {path}: {reason}")]
+    BadCaFile {
+        /// The file.
+        path: PathBuf,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// A record was wrapped by another KEK than the one configured.
+    #[error("sealed under key-encryption key {record}, but {available} is configured")]
+    UnknownKek {
+        /// KEK id in the record.
+        record: String,
+        /// KEK id available.
+        available: String,
+    },
+    /// Authenticated decryption failed: the record, its binding (device,
+    /// kind, version) or the wrapped key was altered, or belongs elsewhere.
+    #[error("escrowed data does not authenticate (altered, or bound to another device, kind or version)")]
+    Integrity,
+    /// The record belongs to another device than asked.
+    #[error("escrow record belongs to device {found}, not {expected}")]
+    WrongDevice {
+        /// The device asked for.
+        expected: DeviceId,
+        /// The device in the record.
+        found: DeviceId,
+    },
+    /// The record holds another kind of secret than asked.
+    #[error("escrow record holds a {found:?}, not a {expected:?}")]
+    WrongKind {
+        /// The kind asked for.
+        expected: EscrowKind,
+        /// The kind in the record.
+        found: EscrowKind,
+    },
+    /// Structurally invalid input (lengths, encodings).
+    #[error("malformed: {what}")]
+    Malformed {
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// A cryptographic primitive failed unexpectedly.
+    #[error("cryptographic failure: {0}")]
+    Crypto(&'static str),
+}
+
+impl Error {
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Error {
+        Error::Io { path: path.to_owned(), source }
+    }
 }
 
 /// Result with the authority's [`Error`].
