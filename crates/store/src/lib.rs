@@ -1,0 +1,282 @@
+//! The workstation's store (SPEC §6): a local SQLite replica of the
+//! registry's records and the outbox of operations the operator made here.
+//!
+//! * One file, WAL journal (readers never block the writer), foreign keys
+//!   on, `synchronous = FULL` (a committed action survives power loss, not
+//!   only a killed process), a busy timeout instead of instant `SQLITE_BUSY`.
+//! * Each local action and its outbox entry are written in ONE transaction:
+//!   [`Store::act`]. Ids and times come from the caller.
+//! * The registry is authoritative: [`Store::accept`] / [`Store::reject`]
+//!   record its answers (a rejection rolls the local effect back, see
+//!   [`outbox`]), [`Store::apply_remote`] applies the change feed
+//!   idempotently together with the new cursor.
+//! * Schema in `sql/`, a comment per constraint; numbered migrations with
+//!   frozen old schemas ([`schema`]).
+//! * FTS5 search over people, devices and requests ([`Store::search`]).
+//! * No secret is ever stored: there is no column for a PIN, PUK or key.
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod error;
+pub mod outbox;
+mod record;
+pub mod schema;
+mod search;
+mod time_text;
+
+use std::path::Path;
+use std::time::Duration;
+
+use domain::{CredentialProfile, Device, DeviceId, PersonId, ProfileId, Request};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub use error::{Error, Result};
+pub use outbox::{ApplyReport, Local, NewOperation, OpState, OutboxEntry, RecordStatus, RemoteChange};
+pub use record::{Record, RecordKind};
+pub use search::Hit;
+
+/// How long a writer waits for another connection's lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The store: one connection to the workstation database.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+}
+
+/// Where sync stands, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SyncState {
+    /// The change-feed cursor to pull from; `None`: nothing pulled yet.
+    pub cursor: Option<String>,
+    /// When the last complete sync finished.
+    pub last_sync_at: Option<OffsetDateTime>,
+    /// Why the last sync attempt failed, if it did.
+    pub last_error: Option<String>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` and brings its schema
+    /// to the current version.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        Self::setup(conn)
+    }
+
+    /// An in-memory store (tests, previews).
+    pub fn open_in_memory() -> Result<Self> {
+        Self::setup(Connection::open_in_memory()?)
+    }
+
+    fn setup(mut conn: Connection) -> Result<Self> {
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // In-memory databases answer "memory"; files switch to WAL.
+        let _mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        schema::migrate(&mut conn)?;
+        Ok(Self { conn })
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<u32> {
+        schema::version(&self.conn)
+    }
+
+    /// Performs one local action: `op` goes into the outbox and `change`
+    /// edits records through [`Local`], all in one transaction. If `change`
+    /// fails (for instance with a `domain::Refusal` converted into `E`),
+    /// neither its writes nor the outbox entry remain.
+    pub fn act<T, E>(
+        &mut self,
+        op: NewOperation,
+        change: impl FnOnce(&mut Local<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E>
+    where
+        E: From<Error>,
+    {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(Error::from)?;
+        let op_seq = outbox::enqueue(&tx, &op)?;
+        let mut local = Local { tx: &tx, op_seq, op_id: op.op_id, step: 0 };
+        let out = change(&mut local)?;
+        tx.commit().map_err(Error::from)?;
+        Ok(out)
+    }
+
+    /// Records that the registry accepted `op_id`.
+    pub fn accept(
+        &mut self,
+        op_id: Uuid,
+        result: Option<&serde_json::Value>,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        outbox::accept(&tx, op_id, result, at)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records that the registry rejected `op_id` and rolls its local effect
+    /// back, in one transaction.
+    pub fn reject(&mut self, op_id: Uuid, code: &str, reason: &str, at: OffsetDateTime) -> Result<()> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        outbox::reject(&tx, op_id, code, reason, at)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Notes a failed push attempt (transport error, not a rejection).
+    pub fn note_attempt(&mut self, op_id: Uuid, error: Option<&str>) -> Result<()> {
+        let n = self
+            .conn
+            .prepare_cached("UPDATE outbox SET attempts = attempts + 1, last_error = ?2 WHERE op_id = ?1")?
+            .execute(params![op_id.to_string(), error])?;
+        if n == 0 {
+            return Err(Error::UnknownOperation(op_id));
+        }
+        Ok(())
+    }
+
+    /// The outbox entry of `op_id`.
+    pub fn operation(&self, op_id: Uuid) -> Result<Option<OutboxEntry>> {
+        outbox::entry(&self.conn, op_id)
+    }
+
+    /// Up to `limit` pending operations, oldest first (push order).
+    pub fn pending(&self, limit: usize) -> Result<Vec<OutboxEntry>> {
+        let sql = format!(
+            "SELECT {} FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT ?1",
+            outbox::ENTRY_COLUMNS
+        );
+        self.entries(&sql, i64::try_from(limit).unwrap_or(i64::MAX))
+    }
+
+    /// Every outbox entry, in push order.
+    pub fn operations(&self) -> Result<Vec<OutboxEntry>> {
+        let sql = format!("SELECT {} FROM outbox WHERE seq > ?1 ORDER BY seq", outbox::ENTRY_COLUMNS);
+        self.entries(&sql, -1)
+    }
+
+    fn entries(&self, sql: &str, arg: i64) -> Result<Vec<OutboxEntry>> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let mut rows = stmt.query([arg])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(outbox::entry_from_row(row)?);
+        }
+        Ok(out)
+    }
+
+    /// Number of operations waiting for the registry.
+    pub fn queue_len(&self) -> Result<u64> {
+        let n: i64 =
+            self.conn.query_row("SELECT count(*) FROM outbox WHERE state = 'pending'", [], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Sync status of one record.
+    pub fn record_status(&self, kind: RecordKind, key: &str) -> Result<RecordStatus> {
+        outbox::record_status(&self.conn, kind, key)
+    }
+
+    /// Applies one page of the registry's change feed and stores `next_cursor`,
+    /// in one transaction: a crash leaves either the whole page and its
+    /// cursor or neither, and re-applying a page changes nothing.
+    pub fn apply_remote(&mut self, changes: &[RemoteChange], next_cursor: &str) -> Result<ApplyReport> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut report = ApplyReport::default();
+        for change in changes {
+            outbox::apply_remote(&tx, change, &mut report)?;
+        }
+        tx.prepare_cached("UPDATE sync_state SET feed_cursor = ?1 WHERE id = 1")?.execute([next_cursor])?;
+        tx.commit()?;
+        Ok(report)
+    }
+
+    /// Where sync stands.
+    pub fn sync_state(&self) -> Result<SyncState> {
+        let (cursor, last, error): (Option<String>, Option<String>, Option<String>) = self.conn.query_row(
+            "SELECT feed_cursor, last_sync_at, last_error FROM sync_state WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        Ok(SyncState {
+            cursor,
+            last_sync_at: last.as_deref().map(time_text::parse).transpose()?,
+            last_error: error,
+        })
+    }
+
+    /// Records the end of a sync: `Ok` sets the last sync time and clears the
+    /// error; `Err` keeps the time and records why.
+    pub fn record_sync(&mut self, at: OffsetDateTime, outcome: std::result::Result<(), &str>) -> Result<()> {
+        match outcome {
+            Ok(()) => self.conn.execute(
+                "UPDATE sync_state SET last_sync_at = ?1, last_error = NULL WHERE id = 1",
+                [time_text::format(at)],
+            )?,
+            Err(why) => self.conn.execute("UPDATE sync_state SET last_error = ?1 WHERE id = 1", [why])?,
+        };
+        Ok(())
+    }
+
+    /// One record by key.
+    pub fn get<R: Record>(&self, key: &str) -> Result<Option<R>> {
+        record::get(&self.conn, key)
+    }
+
+    /// A person's devices.
+    pub fn devices_of(&self, person: PersonId) -> Result<Vec<Device>> {
+        self.docs("SELECT doc FROM devices WHERE owner = ?1 ORDER BY n", &person.to_string())
+    }
+
+    /// Requests concerning a device.
+    pub fn requests_for_device(&self, device: DeviceId) -> Result<Vec<Request>> {
+        self.docs("SELECT doc FROM requests WHERE device = ?1 ORDER BY created_at", &device.to_string())
+    }
+
+    /// Requests for a person (as recipient).
+    pub fn requests_for_person(&self, person: PersonId) -> Result<Vec<Request>> {
+        self.docs("SELECT doc FROM requests WHERE person = ?1 ORDER BY created_at", &person.to_string())
+    }
+
+    /// The latest version of a credential profile.
+    pub fn latest_profile(&self, id: ProfileId) -> Result<Option<CredentialProfile>> {
+        let doc: Option<String> = self
+            .conn
+            .prepare_cached("SELECT doc FROM profiles WHERE profile_id = ?1 ORDER BY version DESC LIMIT 1")?
+            .query_row([id.to_string()], |r| r.get(0))
+            .optional()?;
+        doc.map(|d| record::decode(&d)).transpose()
+    }
+
+    fn docs<R: Record>(&self, sql: &str, arg: &str) -> Result<Vec<R>> {
+        let docs: Vec<String> = self
+            .conn
+            .prepare_cached(sql)?
+            .query_map([arg], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        docs.iter().map(|d| record::decode(d)).collect()
+    }
+
+    /// Searches people (names, email, employee id), devices (serial, GUID)
+    /// and requests (kind, reason, notes, id); every word must match, as a
+    /// prefix. At most `limit` hits, best first.
+    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<Hit>> {
+        search::search(&self.conn, query, limit)
+    }
+
+    /// The underlying connection, for read-only diagnostics in tests and tools.
+    #[doc(hidden)]
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
