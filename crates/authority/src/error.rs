@@ -66,6 +66,35 @@ pub enum Error {
         /// What is wrong.
         what: &'static str,
     },
+    /// The request's public key is not a usable RSA, P-256 or P-384 key.
+    #[error("public key: {0}")]
+    BadPublicKey(String),
+    /// The card key is not of the algorithm the profile names for the slot.
+    #[error("the profile asks for {expected:?} in this slot, the key is {found}")]
+    KeyAlgorithm {
+        /// The profile's algorithm.
+        expected: domain::KeyAlgorithm,
+        /// What the key is.
+        found: String,
+    },
+    /// The proof of possession signs another challenge than the registry handed out.
+    #[error("proof of possession is for another challenge than the one issued")]
+    ChallengeMismatch,
+    /// The challenge is too short to be fresh.
+    #[error("proof of possession challenge of {0} bytes; at least 16 are needed")]
+    ChallengeTooShort(usize),
+    /// The signature does not verify with the request's key over the challenge for this slot.
+    #[error("proof of possession does not verify with the request's key for this slot")]
+    ProofOfPossession,
+    /// The template cannot be applied (placeholder without a value, bad subject, bad OID).
+    #[error("certificate template: {0}")]
+    Template(String),
+    /// A serial number that is not 1–20 bytes of hex.
+    #[error("serial number {0:?} is not 1 to 20 bytes of hex")]
+    BadSerial(String),
+    /// A time outside what certificates and CRLs can carry, or out of order.
+    #[error("time: {0}")]
+    Time(&'static str),
     /// A cryptographic primitive failed unexpectedly.
     #[error("cryptographic failure: {0}")]
     Crypto(&'static str),
