@@ -30,11 +30,13 @@ use std::str::FromStr;
 use std::time::SystemTime;
 use time::OffsetDateTime;
 use x509_cert::crl::{CertificateList, RevokedCert, TbsCertList};
+use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::crl::CrlNumber;
-use x509_cert::ext::pkix::name::{GeneralName, OtherName};
+use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName, OtherName};
 use x509_cert::ext::pkix::{
-    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage as EkuExt, KeyUsage, KeyUsages,
-    SubjectAltName, SubjectKeyIdentifier,
+    AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints,
+    CrlDistributionPoints, ExtendedKeyUsage as EkuExt, KeyUsage, KeyUsages, SubjectAltName,
+    SubjectKeyIdentifier,
 };
 use x509_cert::ext::{AsExtension, Extension};
 use x509_cert::name::Name;
@@ -54,6 +56,8 @@ const ECDSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.100
 const ECDSA_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
 /// Microsoft User Principal Name, the otherName Windows smart card logon maps to an account.
 const UPN_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.20.2.3");
+/// id-ad-caIssuers (RFC 5280 §4.2.2.1).
+const CA_ISSUERS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.2");
 /// How far certificates are backdated, for clients whose clocks are a little behind.
 const BACKDATE: time::Duration = time::Duration::minutes(5);
 /// Lifetime of the root created at first start.
@@ -351,6 +355,15 @@ fn parse_serial(hex_serial: &str) -> Result<SerialNumber> {
     SerialNumber::new(&bytes).map_err(|_| Error::BadSerial(hex_serial.to_owned()))
 }
 
+/// A URL as an IA5String URI name; only http(s) and ldap.
+fn url_name(url: &str) -> Result<Ia5String> {
+    let scheme_ok = ["http://", "https://", "ldap://"].iter().any(|p| url.starts_with(p));
+    if !scheme_ok || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Error::Template(format!("{url:?} is not an http(s) or ldap URL")));
+    }
+    Ia5String::new(url).map_err(|_| Error::Template(format!("URL {url:?} is not ASCII")))
+}
+
 fn extension<E: AsExtension>(subject: &Name, existing: &[Extension], ext: &E) -> Result<Extension> {
     ext.to_extension(subject, existing).map_err(|_| Error::Crypto("encoding an extension"))
 }
@@ -495,6 +508,8 @@ pub struct CertificateAuthority {
     key: CaKey,
     certificate: Certificate,
     certificate_der: Vec<u8>,
+    crl_url: Option<Ia5String>,
+    ca_issuers_url: Option<Ia5String>,
 }
 
 impl std::fmt::Debug for CertificateAuthority {
@@ -608,7 +623,30 @@ impl CertificateAuthority {
     fn from_parts(dir: &Path, key: CaKey, certificate: Certificate) -> Result<CertificateAuthority> {
         let certificate_der =
             certificate.to_der().map_err(|_| Error::Crypto("encoding the CA certificate"))?;
-        Ok(CertificateAuthority { dir: dir.to_owned(), key, certificate, certificate_der })
+        Ok(CertificateAuthority {
+            dir: dir.to_owned(),
+            key,
+            certificate,
+            certificate_der,
+            crl_url: None,
+            ca_issuers_url: None,
+        })
+    }
+
+    /// Where relying parties fetch the CRL (e.g. the registry's
+    /// `https://…/crl`), written into issued certificates as a CRL
+    /// distribution point. Windows domain controllers check revocation of
+    /// smart card logon certificates and fail without one.
+    pub fn with_crl_url(mut self, url: &str) -> Result<CertificateAuthority> {
+        self.crl_url = Some(url_name(url)?);
+        Ok(self)
+    }
+
+    /// Where relying parties fetch the CA certificate, written into issued
+    /// certificates as authority information access (caIssuers).
+    pub fn with_ca_issuers_url(mut self, url: &str) -> Result<CertificateAuthority> {
+        self.ca_issuers_url = Some(url_name(url)?);
+        Ok(self)
     }
 
     /// The CA certificate, DER (the trust anchor workstations pin).
@@ -683,6 +721,23 @@ impl CertificateAuthority {
             .map_err(|_| Error::Crypto("subject key identifier"))?;
         ext.push(extension(&subject, &ext, &ski)?);
         ext.push(extension(&subject, &ext, &self.authority_key_identifier()?)?);
+        if let Some(url) = &self.crl_url {
+            let point = DistributionPoint {
+                distribution_point: Some(DistributionPointName::FullName(vec![
+                    GeneralName::UniformResourceIdentifier(url.clone()),
+                ])),
+                reasons: None,
+                crl_issuer: None,
+            };
+            ext.push(extension(&subject, &ext, &CrlDistributionPoints(vec![point]))?);
+        }
+        if let Some(url) = &self.ca_issuers_url {
+            let access = AccessDescription {
+                access_method: CA_ISSUERS,
+                access_location: GeneralName::UniformResourceIdentifier(url.clone()),
+            };
+            ext.push(extension(&subject, &ext, &AuthorityInfoAccessSyntax(vec![access]))?);
+        }
 
         let tbs = TbsCertificate {
             version: Version::V3,

@@ -210,6 +210,8 @@ fn the_template_decides_key_usage_ekus_names_and_validity() {
     assert_eq!(issued.not_before, now - time::Duration::minutes(5));
     assert_eq!(issued.not_after, now + time::Duration::days(365));
 
+    assert!(!text.contains("CRL Distribution Points") && !text.contains("Authority Information Access"));
+
     // 9C: non-repudiation, no UPN, no UUID.
     let card = CardKey::new(KeyAlgorithm::EccP384);
     let issued = ca
@@ -447,4 +449,41 @@ fn issued_certificates_become_domain_records() {
     assert_eq!(record.state, domain::CertificateState::OnHold);
     let json = serde_json::to_string(&issued).unwrap();
     assert_eq!(serde_json::from_str::<IssuedCertificate>(&json).unwrap(), issued);
+}
+
+#[test]
+fn publication_urls_are_written_into_issued_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = CertificateAuthority::open_or_create(dir.path(), "Root", &kek(dir.path()))
+        .unwrap()
+        .with_crl_url("https://registry.example.test:8443/crl")
+        .unwrap()
+        .with_ca_issuers_url("http://registry.example.test/ca.crt")
+        .unwrap();
+    let card = CardKey::new(KeyAlgorithm::EccP256);
+    let issued = ca
+        .issue(
+            &card.request(Slot::PivAuthentication, &new_challenge(), vec![]),
+            None,
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+    write_pem(dir.path(), "leaf.pem", &issued);
+    let (ok, text) = openssl(&["x509", "-in", "leaf.pem", "-noout", "-text"], dir.path());
+    assert!(ok, "{text}");
+    assert!(text.contains("X509v3 CRL Distribution Points"), "{text}");
+    assert!(text.contains("URI:https://registry.example.test:8443/crl"), "{text}");
+    assert!(text.contains("CA Issuers - URI:http://registry.example.test/ca.crt"), "{text}");
+    assert!(verify(dir.path(), &ca, "leaf.pem", None).0);
+    for bad in ["ftp://x/crl", "https://a b/crl", "https://é.test/crl", ""] {
+        let again = CertificateAuthority::open(dir.path(), &kek(dir.path())).unwrap();
+        assert!(matches!(again.with_crl_url(bad), Err(Error::Template(_))), "{bad:?}");
+    }
+}
+
+#[test]
+fn the_authority_and_the_escrow_can_be_shared_between_request_handlers() {
+    fn shared<T: Send + Sync + 'static>() {}
+    shared::<CertificateAuthority>();
+    shared::<crate::Escrow>();
 }
