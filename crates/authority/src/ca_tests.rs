@@ -487,3 +487,109 @@ fn the_authority_and_the_escrow_can_be_shared_between_request_handlers() {
     shared::<CertificateAuthority>();
     shared::<crate::Escrow>();
 }
+
+#[test]
+fn every_certificate_state_of_the_domain_machine_maps_to_its_crl_entry() {
+    use domain::machines::certificate::next_state;
+    use domain::{CertificateCommand as C, CertificateState as S};
+    let dir = tempfile::tempdir().unwrap();
+    let ca = CertificateAuthority::open_or_create(dir.path(), "Root", &kek(dir.path())).unwrap();
+    let at = OffsetDateTime::now_utc() - time::Duration::minutes(1);
+    let held = next_state(S::Valid, C::Hold).unwrap();
+    assert_eq!(RevokedEntry::for_state("0A", held, at).unwrap().reason, CrlReason::CertificateHold);
+    let released = next_state(held, C::Release).unwrap();
+    assert_eq!(RevokedEntry::for_state("0A", released, at), None);
+    let reasons = [
+        (RevocationReason::Unspecified, CrlReason::Unspecified, None),
+        (RevocationReason::KeyCompromise, CrlReason::KeyCompromise, Some("Key Compromise")),
+        (RevocationReason::AffiliationChanged, CrlReason::AffiliationChanged, Some("Affiliation Changed")),
+        (RevocationReason::Superseded, CrlReason::Superseded, Some("Superseded")),
+        (
+            RevocationReason::CessationOfOperation,
+            CrlReason::CessationOfOperation,
+            Some("Cessation Of Operation"),
+        ),
+    ];
+    let mut entries = Vec::new();
+    for (i, (reason, crl_reason, _)) in reasons.iter().enumerate() {
+        // Revoked from valid and from hold alike.
+        for (j, from) in [S::Valid, S::OnHold].into_iter().enumerate() {
+            let state = next_state(from, C::Revoke { reason: *reason }).unwrap();
+            let serial = format!("{:02X}{:02X}", 0x10 + i, j + 1);
+            let entry = RevokedEntry::for_state(&serial, state, at).unwrap();
+            assert_eq!(entry.reason, *crl_reason);
+            entries.push(entry);
+        }
+    }
+    let crl = ca.crl(&entries, at, at + time::Duration::days(7)).unwrap();
+    std::fs::write(dir.path().join("crl.der"), &crl).unwrap();
+    let (ok, text) = openssl(&["crl", "-in", "crl.der", "-inform", "DER", "-noout", "-text"], dir.path());
+    assert!(ok, "{text}");
+    for (_, _, shown) in reasons {
+        if let Some(shown) = shown {
+            assert_eq!(text.matches(shown).count(), 2, "{shown}: {text}");
+        }
+    }
+    // Unspecified is written without a reason code (RFC 5280 §5.3.1).
+    assert_eq!(text.matches("CRL Reason Code").count(), 8, "{text}");
+    assert_eq!(text.matches("Serial Number").count(), 10, "{text}");
+}
+
+mod hostile_input {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    fn fixture() -> &'static (tempfile::TempDir, CertificateAuthority, CertificateRequest) {
+        static FIXTURE: OnceLock<(tempfile::TempDir, CertificateAuthority, CertificateRequest)> =
+            OnceLock::new();
+        FIXTURE.get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let ca = CertificateAuthority::open_or_create(dir.path(), "Root", &kek(dir.path())).unwrap();
+            let card = CardKey::new(KeyAlgorithm::EccP256);
+            let request = card.request(Slot::PivAuthentication, &[5u8; 32], vec![]);
+            (dir, ca, request)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// Garbage where the client supplies bytes never panics and never certifies.
+        #[test]
+        fn garbage_keys_and_proofs_are_refused(
+            spki in proptest::collection::vec(any::<u8>(), 0..200),
+            signature in proptest::collection::vec(any::<u8>(), 0..120),
+            challenge in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let (_, ca, good) = fixture();
+            let now = OffsetDateTime::now_utc();
+            let mut request = good.clone();
+            request.public_key_spki = spki;
+            prop_assert!(ca.issue(&request, None, now).is_err());
+            let mut request = good.clone();
+            request.proof.signature = signature;
+            prop_assert!(ca.issue(&request, None, now).is_err());
+            let mut request = good.clone();
+            request.proof.challenge = challenge;
+            prop_assert!(ca.issue(&request, None, now).is_err());
+        }
+
+        /// Any holder values either give a certificate whose subject parses
+        /// back or a typed refusal (no DN injection, no panic).
+        #[test]
+        fn any_holder_values_are_escaped_or_refused(name in "\\PC{0,40}", email in "\\PC{0,30}", upn in "\\PC{0,30}") {
+            let (_, ca, good) = fixture();
+            let mut request = good.clone();
+            request.holder = Holder { name: name.clone(), email: Some(email), employee_id: Some("E".into()), upn: Some(upn) };
+            match ca.issue(&request, None, OffsetDateTime::now_utc()) {
+                Ok(issued) => {
+                    let cert = piv::certificate::parse_certificate(&issued.der).unwrap();
+                    // Exactly the three attributes of the pattern: nothing smuggled in.
+                    prop_assert_eq!(cert.tbs_certificate.subject.0.len(), 3);
+                }
+                Err(e) => prop_assert!(matches!(e, Error::Template(_)), "{e}"),
+            }
+        }
+    }
+}

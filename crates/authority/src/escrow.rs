@@ -303,3 +303,43 @@ mod tests {
         assert!(matches!(escrow.open_puk(&rotated, DEVICE), Err(Error::UnknownKek { .. })));
     }
 }
+
+#[cfg(test)]
+mod hostile_records {
+    use super::*;
+    use crate::kek::FileKek;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// A stored record altered in any field never opens and never panics.
+        #[test]
+        fn altered_records_never_open(
+            field in 0usize..3,
+            index in any::<prop::sample::Index>(),
+            flip in 1u8..=255,
+            replacement in proptest::collection::vec(any::<u8>(), 0..80),
+            replace in any::<bool>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let escrow = Escrow::new(Arc::new(FileKek::open_or_create(&dir.path().join("kek")).unwrap()));
+            let device = DeviceId::from_u128(7);
+            let record = escrow.seal_puk(device, 1, &Puk::new("11223344").unwrap()).unwrap();
+            let mut bad = record.clone();
+            let target = match field {
+                0 => &mut bad.wrapped_key,
+                1 => &mut bad.nonce,
+                _ => &mut bad.ciphertext,
+            };
+            if replace {
+                prop_assume!(*target != replacement);
+                *target = replacement;
+            } else {
+                let i = index.index(target.len());
+                target[i] ^= flip;
+            }
+            prop_assert!(escrow.open_puk(&bad, device).is_err());
+        }
+    }
+}
