@@ -423,9 +423,11 @@ pub fn verify_proof(request: &CertificateRequest, expected_challenge: Option<&[u
     Ok(key)
 }
 
-/// keyUsage of each PIV slot (the PIV certificate profile of FIPS 201 /
+/// keyUsage of each PIV slot, after the PIV certificate profile (FIPS 201,
 /// SP 800-78: 9A and 9E authenticate, 9C signs with non-repudiation, 9D
-/// carries key transport (RSA) or key agreement (ECC)).
+/// carries key transport (RSA) or key agreement (ECC)), with digitalSignature
+/// on every slot: OpenSC derives CKA_SIGN from keyUsage (PIV-NOTES, OpenSC
+/// #3461) and the workstation's own profiles ask for it on 9D too.
 fn slot_key_usage(slot: domain::Slot, key: &PublicKey) -> KeyUsage {
     let bits = match slot {
         domain::Slot::PivAuthentication | domain::Slot::CardAuthentication => {
@@ -433,8 +435,8 @@ fn slot_key_usage(slot: domain::Slot, key: &PublicKey) -> KeyUsage {
         }
         domain::Slot::DigitalSignature => KeyUsages::DigitalSignature | KeyUsages::NonRepudiation,
         domain::Slot::KeyManagement => match key {
-            PublicKey::Rsa { .. } => KeyUsages::KeyEncipherment.into(),
-            _ => KeyUsages::KeyAgreement.into(),
+            PublicKey::Rsa { .. } => KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment,
+            _ => KeyUsages::DigitalSignature | KeyUsages::KeyAgreement,
         },
     };
     KeyUsage(bits)

@@ -89,6 +89,9 @@ pub enum Error {
     /// The template cannot be applied (placeholder without a value, bad subject, bad OID).
     #[error("certificate template: {0}")]
     Template(String),
+    /// The card asks for a slot the device's profile does not fill.
+    #[error("slot {0} is not in the device's profile")]
+    SlotNotInProfile(String),
     /// A serial number that is not 1–20 bytes of hex.
     #[error("serial number {0:?} is not 1 to 20 bytes of hex")]
     BadSerial(String),

@@ -5,6 +5,9 @@
 //! - [`ca`]: the [`CertificateAuthority`]: issues certificates for card keys
 //!   after proof of possession, per the profile's template; CRLs with
 //!   revoked and held certificates.
+//! - [`issuance`]: from the workstation's `piv::IssueRequest` to a
+//!   [`CertificateRequest`] with the registry's template; [`DeviceIssuance`]
+//!   puts the CA behind the personalizer's `piv::CertificateIssuer`.
 //! - [`kek`]: the key-encryption key behind everything kept at rest
 //!   ([`KeyEncryptionKey`], file implementation [`FileKek`]; room for PKCS#11).
 //! - [`escrow`]: per-card management keys and PUKs as [`EscrowRecord`]s,
@@ -18,6 +21,7 @@ mod ca_tests;
 mod error;
 pub mod escrow;
 mod files;
+pub mod issuance;
 pub mod kek;
 
 pub use ca::{
@@ -26,4 +30,6 @@ pub use ca::{
 };
 pub use error::{Error, Result};
 pub use escrow::{Escrow, EscrowKind, EscrowRecord};
+pub use issuance::{profile_slot, DeviceIssuance};
 pub use kek::{DataKey, FileKek, KeyEncryptionKey};
+pub use piv::ProofOfPossession;
