@@ -666,6 +666,48 @@ impl CertificateAuthority {
         self.dir.join(CERTIFICATE_FILE)
     }
 
+    /// SHA-256 of the CA certificate (DER), upper-case hex: what operators
+    /// compare when a workstation pins the registry's trust anchor.
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest;
+        hex::encode_upper(sha2::Sha256::digest(&self.certificate_der))
+    }
+
+    /// Moves the CA key file in `dir` from KEK `from` to KEK `to` (KEK
+    /// rotation): the data key is re-wrapped, the sealed key is unchanged.
+    /// The file is replaced atomically (written aside, then renamed).
+    pub fn rewrap_key(dir: &Path, from: &dyn KeyEncryptionKey, to: &dyn KeyEncryptionKey) -> Result<()> {
+        let key_path = dir.join(KEY_FILE);
+        let json = std::fs::read(&key_path).map_err(|e| Error::io(&key_path, e))?;
+        let file: SealedKeyFile = serde_json::from_slice(&json)
+            .map_err(|e| Error::BadCaFile { path: key_path.clone(), reason: e.to_string() })?;
+        let envelope = Envelope {
+            kek_id: file.kek_id,
+            wrapped_key: file.wrapped_key,
+            nonce: file.nonce,
+            ciphertext: file.ciphertext,
+        };
+        // Proves the key still opens before anything is replaced.
+        envelope.open(from, &key_file_aad(file.algorithm))?;
+        let moved = envelope.rewrap(from, to)?;
+        let file = SealedKeyFile {
+            algorithm: file.algorithm,
+            kek_id: moved.kek_id,
+            wrapped_key: moved.wrapped_key,
+            nonce: moved.nonce,
+            ciphertext: moved.ciphertext,
+        };
+        let json = serde_json::to_vec_pretty(&file).map_err(|_| Error::Crypto("encoding the key file"))?;
+        let aside = dir.join(format!("{KEY_FILE}.new"));
+        match std::fs::remove_file(&aside) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&aside, e)),
+        }
+        crate::files::write_private(&aside, &json)?;
+        std::fs::rename(&aside, &key_path).map_err(|e| Error::io(&key_path, e))
+    }
+
     /// The CA's subject DN.
     pub fn subject(&self) -> String {
         self.certificate.tbs_certificate.subject.to_string()
@@ -700,6 +742,9 @@ impl CertificateAuthority {
             .map_err(|e| Error::BadPublicKey(e.to_string()))?;
 
         let ca_not_after = from_x509_time(self.certificate.tbs_certificate.validity.not_after)?;
+        if now >= ca_not_after {
+            return Err(Error::Time("the CA certificate has expired"));
+        }
         let not_after = (now + time::Duration::days(i64::from(template.validity_days))).min(ca_not_after);
         let validity = Validity { not_before: x509_time(now - BACKDATE)?, not_after: x509_time(not_after)? };
 

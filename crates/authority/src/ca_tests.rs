@@ -307,6 +307,9 @@ fn bad_proofs_and_bad_templates_are_typed_refusals() {
     let mut zero = good.clone();
     zero.spec.certificate.validity_days = 0;
     assert!(matches!(ca.issue(&zero, None, now), Err(Error::Template(_))));
+    // Nothing is issued by a CA past its end.
+    let after_the_end = now + time::Duration::days(21 * 365);
+    assert!(matches!(ca.issue(&good, None, after_the_end), Err(Error::Time(_))));
     let mut non_ascii_mail = good;
     non_ascii_mail.holder.email = Some("ålice@example.test".into());
     assert!(matches!(ca.issue(&non_ascii_mail, None, now), Err(Error::Template(_))));
@@ -337,9 +340,24 @@ fn the_ca_key_is_sealed_under_the_kek_and_reopens_only_with_it() {
     let again = CertificateAuthority::open_or_create(&ca_dir, "Ignored", &kek).unwrap();
     assert_eq!(again.certificate_der(), ca.certificate_der());
     assert_eq!(ca_key_pkcs8(&again), pkcs8);
+    assert_eq!(again.fingerprint(), ca.fingerprint());
+    assert_eq!(ca.fingerprint().len(), 64);
     // Another KEK cannot open it.
     let other = FileKek::open_or_create(&dir.path().join("other-kek")).unwrap();
     assert!(matches!(CertificateAuthority::open(&ca_dir, &other), Err(Error::UnknownKek { .. })));
+    // Until the key is moved to it (KEK rotation); then only the new KEK opens it.
+    assert!(matches!(CertificateAuthority::rewrap_key(&ca_dir, &other, &kek), Err(Error::UnknownKek { .. })));
+    CertificateAuthority::rewrap_key(&ca_dir, &kek, &other).unwrap();
+    let rotated = CertificateAuthority::open(&ca_dir, &other).unwrap();
+    assert_eq!(ca_key_pkcs8(&rotated), pkcs8);
+    assert!(matches!(CertificateAuthority::open(&ca_dir, &kek), Err(Error::UnknownKek { .. })));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(ca_dir.join(KEY_FILE)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    CertificateAuthority::rewrap_key(&ca_dir, &other, &kek).unwrap();
     // A certificate that is not the key's is refused.
     let elsewhere = CertificateAuthority::open_or_create(&dir.path().join("ca2"), "Root", &kek).unwrap();
     std::fs::copy(elsewhere.certificate_path(), ca.certificate_path()).unwrap();

@@ -12,6 +12,58 @@
 //!   ([`KeyEncryptionKey`], file implementation [`FileKek`]; room for PKCS#11).
 //! - [`escrow`]: per-card management keys and PUKs as [`EscrowRecord`]s,
 //!   envelope-encrypted and bound to (device, kind, version).
+//!
+//! What the registry does with it:
+//!
+//! ```
+//! use authority::*;
+//! use std::sync::Arc;
+//! # fn main() -> Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let dir = dir.path();
+//! // At first start (and every start after): the KEK, the CA, the escrow.
+//! let kek = Arc::new(FileKek::open_or_create(&dir.join("kek"))?);
+//! let ca = CertificateAuthority::open_or_create(&dir.join("ca"), "Example CA", kek.as_ref())?;
+//! let escrow = Escrow::new(kek.clone());
+//!
+//! // A card generated a key in 9A and signed a challenge the registry handed out.
+//! let challenge = new_challenge();
+//! let card_key = p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
+//! let signature: p256::ecdsa::DerSignature = signature::Signer::sign(
+//!     &card_key,
+//!     &ProofOfPossession::message(piv::Slot::Authentication, &challenge),
+//! );
+//! let spki = piv::PublicKey::P256(card_key.verifying_key().to_encoded_point(false).as_bytes().to_vec());
+//! let request = CertificateRequest {
+//!     spec: domain::SlotSpec {
+//!         slot: domain::Slot::PivAuthentication,
+//!         algorithm: domain::KeyAlgorithm::EccP256,
+//!         certificate: domain::CertificateTemplate {
+//!             subject: "CN={name},O=Example".into(),
+//!             validity_days: 365,
+//!             ekus: vec![domain::ExtendedKeyUsage::SmartCardLogon],
+//!         },
+//!     },
+//!     holder: Holder { name: "Ada".into(), upn: Some("ada@corp.example".into()), ..Holder::default() },
+//!     card_uuid: None,
+//!     public_key_spki: spki.to_spki_der().unwrap(),
+//!     proof: ProofOfPossession { challenge: challenge.clone(), signature: signature.as_bytes().to_vec() },
+//! };
+//! let now = time::OffsetDateTime::now_utc();
+//! let issued = ca.issue(&request, Some(&challenge), now)?;
+//!
+//! // Held (card inactive): the next CRL lists it as certificateHold.
+//! let held = RevokedEntry::for_state(&issued.serial, domain::CertificateState::OnHold, now);
+//! let crl_der = ca.crl(&held.into_iter().collect::<Vec<_>>(), now, now + time::Duration::days(1))?;
+//! assert!(!crl_der.is_empty());
+//!
+//! // The card's new PUK, escrowed; the record is what the registry stores.
+//! let device = domain::DeviceId::from_u128(1);
+//! let record = escrow.seal_puk(device, 1, &piv::Puk::new("12345678").unwrap())?;
+//! assert_eq!(escrow.open_puk(&record, device)?.expose_secret(), "12345678");
+//! # Ok(())
+//! # }
+//! ```
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
