@@ -104,6 +104,48 @@ pub enum Error {
 }
 
 impl Error {
+    /// A stable machine-readable code, for the registry's rejection reasons.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Io { .. } => "io",
+            Error::BadKekFile { .. } => "bad_kek_file",
+            Error::BadCaFile { .. } => "bad_ca_file",
+            Error::UnknownKek { .. } => "unknown_kek",
+            Error::Integrity => "integrity",
+            Error::WrongDevice { .. } => "wrong_device",
+            Error::WrongKind { .. } => "wrong_kind",
+            Error::Malformed { .. } => "malformed",
+            Error::BadPublicKey(_) => "bad_public_key",
+            Error::KeyAlgorithm { .. } => "key_algorithm",
+            Error::ChallengeMismatch => "challenge_mismatch",
+            Error::ChallengeTooShort(_) => "challenge_too_short",
+            Error::ProofOfPossession => "proof_of_possession",
+            Error::Template(_) => "template",
+            Error::SlotNotInProfile(_) => "slot_not_in_profile",
+            Error::BadSerial(_) => "bad_serial",
+            Error::Time(_) => "time",
+            Error::Crypto(_) => "crypto",
+        }
+    }
+
+    /// Whether the caller's input is at fault (answer 4xx / a rejection),
+    /// rather than the registry's own files, keys or stored records (5xx, alert).
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            Error::BadPublicKey(_)
+                | Error::KeyAlgorithm { .. }
+                | Error::ChallengeMismatch
+                | Error::ChallengeTooShort(_)
+                | Error::ProofOfPossession
+                | Error::Template(_)
+                | Error::SlotNotInProfile(_)
+                | Error::BadSerial(_)
+                | Error::WrongDevice { .. }
+                | Error::WrongKind { .. }
+        )
+    }
+
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Error {
         Error::Io { path: path.to_owned(), source }
     }
@@ -111,3 +153,37 @@ impl Error {
 
 /// Result with the authority's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_distinct_and_refusals_are_the_callers_faults() {
+        let all = [
+            Error::io(std::path::Path::new("x"), std::io::Error::other("x")),
+            Error::BadKekFile { path: "k".into(), reason: String::new() },
+            Error::BadCaFile { path: "c".into(), reason: String::new() },
+            Error::UnknownKek { record: String::new(), available: String::new() },
+            Error::Integrity,
+            Error::WrongDevice { expected: DeviceId::from_u128(1), found: DeviceId::from_u128(2) },
+            Error::WrongKind { expected: EscrowKind::Puk, found: EscrowKind::ManagementKey },
+            Error::Malformed { what: "x" },
+            Error::BadPublicKey(String::new()),
+            Error::KeyAlgorithm { expected: domain::KeyAlgorithm::EccP256, found: String::new() },
+            Error::ChallengeMismatch,
+            Error::ChallengeTooShort(1),
+            Error::ProofOfPossession,
+            Error::Template(String::new()),
+            Error::SlotNotInProfile(String::new()),
+            Error::BadSerial(String::new()),
+            Error::Time("x"),
+            Error::Crypto("x"),
+        ];
+        let codes: std::collections::BTreeSet<_> = all.iter().map(Error::code).collect();
+        assert_eq!(codes.len(), all.len());
+        assert!(Error::ProofOfPossession.is_refusal());
+        assert!(!Error::Integrity.is_refusal());
+        assert!(!Error::UnknownKek { record: String::new(), available: String::new() }.is_refusal());
+    }
+}
