@@ -526,7 +526,8 @@ impl std::fmt::Debug for CertificateAuthority {
 
 impl CertificateAuthority {
     /// Opens the CA kept in `dir`, creating it on first start: a P-384 key
-    /// sealed under `kek` and a self-signed certificate `CN=<name>`, 20 years.
+    /// sealed under `kek` and a self-signed certificate `CN=<name>`, 20 years
+    /// (`name` only matters then).
     pub fn open_or_create(
         dir: &Path,
         name: &str,
@@ -593,7 +594,7 @@ impl CertificateAuthority {
         // interrupted first start (certificate without key) is simply redone.
         let cert_path = dir.join(CERTIFICATE_FILE);
         std::fs::write(&cert_path, pem).map_err(|e| Error::io(&cert_path, e))?;
-        crate::files::write_private(&key_path, &json)?;
+        crate::files::publish_private(&key_path, &json)?;
         CertificateAuthority::from_parts(dir, key, certificate)
     }
 

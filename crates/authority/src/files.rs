@@ -14,6 +14,21 @@ pub(crate) fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
     f.write_all(contents).and_then(|_| f.sync_all()).map_err(|e| Error::io(path, e))
 }
 
+/// Publishes a new private file at `path` all at once: written and synced
+/// aside, then hard-linked into place, so a concurrent reader never sees it
+/// half-written. Fails with `AlreadyExists` when someone else published first.
+pub(crate) fn publish_private(path: &Path, contents: &[u8]) -> Result<()> {
+    let mut suffix = [0u8; 8];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut suffix);
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(format!(".{}.{}.tmp", std::process::id(), hex::encode(suffix)));
+    let aside = path.with_file_name(name);
+    write_private(&aside, contents)?;
+    let linked = std::fs::hard_link(&aside, path).map_err(|e| Error::io(path, e));
+    let removed = std::fs::remove_file(&aside).map_err(|e| Error::io(&aside, e));
+    linked.and(removed)
+}
+
 /// Hex (de)serialization of byte fields in records the registry stores.
 pub(crate) mod hex_bytes {
     use serde::{Deserialize, Deserializer, Serializer};

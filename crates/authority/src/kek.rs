@@ -110,8 +110,14 @@ impl FileKek {
                 }
                 let mut key = Zeroizing::new([0u8; KEY_LEN]);
                 rand::rngs::OsRng.fill_bytes(key.as_mut());
-                crate::files::write_private(path, key.as_ref())?;
-                Ok(FileKek::from_key(path, key))
+                match crate::files::publish_private(path, key.as_ref()) {
+                    Ok(()) => Ok(FileKek::from_key(path, key)),
+                    // Another process created it first: use theirs.
+                    Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists => {
+                        FileKek::open_or_create(path)
+                    }
+                    Err(e) => Err(e),
+                }
             }
             Err(e) => Err(Error::io(path, e)),
         }
@@ -253,6 +259,15 @@ mod tests {
         let wrapped = kek.wrap(&data_key).unwrap();
         let again = FileKek::open_or_create(&path).unwrap();
         assert_eq!(again.id(), kek.id());
+        // Many starting at once agree on one key.
+        let racing = dir.path().join("race/kek.bin");
+        let ids: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| FileKek::open_or_create(&racing).map(|k| k.id().to_owned())))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap().unwrap()).collect()
+        });
+        assert!(ids.iter().all(|id| id == &ids[0]), "{ids:?}");
         assert_eq!(again.unwrap(&wrapped).unwrap().expose_secret(), data_key.expose_secret());
         assert!(!format!("{again:?}").contains(&hex::encode(std::fs::read(&path).unwrap())));
         // Another KEK cannot unwrap it.
