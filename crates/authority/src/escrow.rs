@@ -63,6 +63,16 @@ pub struct EscrowRecord {
 }
 
 impl EscrowRecord {
+    /// The record as bytes for a storage column (JSON; no plaintext in it).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec(self).map_err(|_| Error::Crypto("encoding an escrow record"))
+    }
+
+    /// A record read back from [`EscrowRecord::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<EscrowRecord> {
+        serde_json::from_slice(bytes).map_err(|_| Error::Malformed { what: "not an escrow record" })
+    }
+
     fn envelope(&self) -> Envelope {
         Envelope {
             kek_id: self.kek_id.clone(),
@@ -141,6 +151,16 @@ impl Escrow {
         record
             .envelope()
             .open(self.kek.as_ref(), &associated_data(record.device, record.kind, record.version))
+    }
+
+    /// [`Escrow::open`] of a record stored as [`EscrowRecord::to_bytes`].
+    pub fn open_bytes(
+        &self,
+        stored: &[u8],
+        device: DeviceId,
+        kind: EscrowKind,
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        self.open(&EscrowRecord::from_bytes(stored)?, device, kind)
     }
 
     /// Escrows a card's management key; the plaintext is the SP 800-73-4
@@ -222,6 +242,14 @@ mod tests {
         let stored = serde_json::to_string(&record).unwrap();
         let loaded: EscrowRecord = serde_json::from_str(&stored).unwrap();
         assert_eq!(escrow.open_puk(&loaded, DEVICE).unwrap().expose_secret(), "84736251");
+        // As a bytes column.
+        let column = record.to_bytes().unwrap();
+        assert_eq!(escrow.open_bytes(&column, DEVICE, EscrowKind::Puk).unwrap().as_slice(), b"84736251");
+        assert!(matches!(
+            escrow.open_bytes(&column, DEVICE, EscrowKind::ManagementKey),
+            Err(Error::WrongKind { .. })
+        ));
+        assert!(matches!(escrow.open_bytes(b"{}", DEVICE, EscrowKind::Puk), Err(Error::Malformed { .. })));
     }
 
     #[test]
