@@ -1,0 +1,323 @@
+//! `cardstation-registry`: the central registry server and its
+//! administration commands (SPEC §1; issue 3).
+//!
+//! ```text
+//! cardstation-registry init --data DIR
+//! cardstation-registry serve --data DIR --listen 127.0.0.1:8443 [--cert PEM --key PEM]
+//! cardstation-registry operator add --data DIR --username NAME --family-name NAME [--role ROLE]...
+//! cardstation-registry role add --data DIR --name NAME [--global PERM]... [--all-profiles PERM]...
+//! cardstation-registry role grant --data DIR --username NAME --role ROLE
+//! cardstation-registry profile add --data DIR --file PROFILE.toml
+//! cardstation-registry use-case enable|disable --data DIR USE_CASE
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use domain::{
+    GlobalPermission, ProfileId, ProfilePermission, ProfileScope, ProfileSettings, Role, RoleId, UseCase,
+};
+use rand::Rng;
+use registry::tls::TlsIdentity;
+use registry::{admin, storage, DeploymentSettings, Registry, SqliteStorage};
+use time::OffsetDateTime;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+/// The database file inside the data directory.
+const DB_FILE: &str = "registry.sqlite3";
+
+#[derive(Parser, Debug)]
+#[command(name = "cardstation-registry", version, about = "Cardstation's central registry")]
+struct Cli {
+    /// Logs as JSON lines (for log collectors) instead of text.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create the database and the first administrator ("admin"). The
+    /// password comes from CARDSTATION_ADMIN_PASSWORD, or is generated and printed once.
+    Init {
+        #[arg(long)]
+        data: PathBuf,
+        /// Every card request needs approval (seed 002 "add an approval step").
+        #[arg(long)]
+        approval_step: bool,
+        /// Switch every use case on (labs, demos); default: the seeds' defaults.
+        #[arg(long)]
+        all_use_cases: bool,
+    },
+    /// Serve the registry over HTTPS.
+    Serve {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: std::net::SocketAddr,
+        /// PEM certificate chain; default: a self-signed one kept in DIR.
+        #[arg(long, requires = "key")]
+        cert: Option<PathBuf>,
+        /// PEM private key for --cert.
+        #[arg(long, requires = "cert")]
+        key: Option<PathBuf>,
+        /// Extra names for the self-signed certificate (DNS names or IPs).
+        #[arg(long = "name")]
+        names: Vec<String>,
+    },
+    /// Operator accounts.
+    Operator {
+        #[command(subcommand)]
+        command: OperatorCommand,
+    },
+    /// Roles.
+    Role {
+        #[command(subcommand)]
+        command: RoleCommand,
+    },
+    /// Credential profiles.
+    Profile {
+        #[command(subcommand)]
+        command: ProfileCommand,
+    },
+    /// Use-case enablement.
+    UseCase {
+        #[command(subcommand)]
+        command: UseCaseCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum OperatorCommand {
+    /// Add a person and their operator account. The password comes from
+    /// CARDSTATION_OPERATOR_PASSWORD, or is generated and printed once.
+    Add {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        username: String,
+        #[arg(long, default_value = "")]
+        given_name: String,
+        #[arg(long)]
+        family_name: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// Role names to grant.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum RoleCommand {
+    /// Add a role.
+    Add {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        name: String,
+        /// Global permissions (snake_case, e.g. view_audit, cancel_revoke).
+        #[arg(long = "global")]
+        global: Vec<String>,
+        /// Per-profile permissions on every profile (can_request, can_collect, can_approve).
+        #[arg(long = "all-profiles")]
+        all_profiles: Vec<String>,
+    },
+    /// Grant a role to an operator.
+    Grant {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        role: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ProfileCommand {
+    /// Add version 1 of a credential profile from a TOML file of `ProfileSettings`.
+    Add {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        file: PathBuf,
+        /// The profile id; default: a new UUIDv7.
+        #[arg(long)]
+        id: Option<Uuid>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum UseCaseCommand {
+    /// Switch a use case on (snake_case name, e.g. request).
+    Enable {
+        #[arg(long)]
+        data: PathBuf,
+        name: String,
+    },
+    /// Switch a use case off.
+    Disable {
+        #[arg(long)]
+        data: PathBuf,
+        name: String,
+    },
+}
+
+fn open(data: &Path) -> anyhow::Result<SqliteStorage> {
+    let db = data.join(DB_FILE);
+    if !db.exists() {
+        bail!(
+            "{} does not exist: run `cardstation-registry init --data {}` first",
+            db.display(),
+            data.display()
+        );
+    }
+    SqliteStorage::open(&db).with_context(|| format!("opening {}", db.display()))
+}
+
+fn generated_password() -> Zeroizing<String> {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rngs::OsRng;
+    Zeroizing::new((0..20).map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())])).collect())
+}
+
+/// The password from `var`, or a generated one (and whether it was generated).
+fn password_from(var: &str) -> (Zeroizing<String>, bool) {
+    match std::env::var(var) {
+        Ok(p) if !p.is_empty() => (Zeroizing::new(p), false),
+        _ => (generated_password(), true),
+    }
+}
+
+fn parse_snake<T: serde::de::DeserializeOwned>(what: &str, name: &str) -> anyhow::Result<T> {
+    serde_json::from_value(serde_json::Value::String(name.to_owned()))
+        .with_context(|| format!("{name:?} is not a {what}"))
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    if cli.log_json {
+        tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    }
+    let now = OffsetDateTime::now_utc();
+    match cli.command {
+        Command::Init { data, approval_step, all_use_cases } => {
+            std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+            let storage = SqliteStorage::open(&data.join(DB_FILE))?;
+            let settings = DeploymentSettings {
+                use_cases: if all_use_cases { domain::UseCases::all() } else { domain::UseCases::default() },
+                approval_step,
+            };
+            let (password, generated) = password_from("CARDSTATION_ADMIN_PASSWORD");
+            admin::init(&storage, &settings, "admin", &password, now)?;
+            println!("initialized {}", data.display());
+            if generated {
+                println!("administrator: admin / {} (shown once; change it)", password.as_str());
+            } else {
+                println!("administrator: admin (password from CARDSTATION_ADMIN_PASSWORD)");
+            }
+        }
+        Command::Serve { data, listen, cert, key, names } => {
+            let storage = open(&data)?;
+            let identity = match (cert, key) {
+                (Some(cert), Some(key)) => TlsIdentity::load(&cert, &key)?,
+                _ => {
+                    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                    let (identity, created) = TlsIdentity::load_or_create(&data, &names)?;
+                    if created {
+                        println!("created a self-signed certificate in {}", data.display());
+                    }
+                    identity
+                }
+            };
+            println!("certificate SHA-256 fingerprint: {}", identity.fingerprint());
+            let config = identity.server_config()?;
+            let registry = Registry::new(Arc::new(storage));
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(listen)
+                    .await
+                    .with_context(|| format!("binding {listen}"))?;
+                println!("listening on https://{}", listener.local_addr()?);
+                let shutdown = async {
+                    let _ = tokio::signal::ctrl_c().await;
+                    tracing::info!("shutting down");
+                };
+                registry::tls::serve_tls(listener, config, registry::app(registry), shutdown).await?;
+                anyhow::Ok(())
+            })?;
+        }
+        Command::Operator {
+            command: OperatorCommand::Add { data, username, given_name, family_name, email, roles },
+        } => {
+            let storage = open(&data)?;
+            let (password, generated) = password_from("CARDSTATION_OPERATOR_PASSWORD");
+            let new =
+                admin::NewOperator { username: username.clone(), given_name, family_name, email, roles };
+            let (operator, person) = admin::add_operator(&storage, &new, &password, now)?;
+            println!("operator {username}: id {operator}, person {person}");
+            if generated {
+                println!("password: {} (shown once)", password.as_str());
+            }
+        }
+        Command::Role { command: RoleCommand::Add { data, name, global, all_profiles } } => {
+            let storage = open(&data)?;
+            let mut role = Role::new(RoleId::new(Uuid::now_v7()), name.clone());
+            for g in &global {
+                role = role.with_global(parse_snake::<GlobalPermission>("global permission", g)?);
+            }
+            for p in &all_profiles {
+                role = role.with_profile_permission(
+                    parse_snake::<ProfilePermission>("per-profile permission", p)?,
+                    ProfileScope::All,
+                );
+            }
+            admin::add_role(&storage, &role, now)?;
+            println!("role {name}: id {}", role.id);
+        }
+        Command::Role { command: RoleCommand::Grant { data, username, role } } => {
+            let storage = open(&data)?;
+            admin::grant_role(&storage, &username, &role, now)?;
+            println!("granted {role} to {username}");
+        }
+        Command::Profile { command: ProfileCommand::Add { data, file, id } } => {
+            let storage = open(&data)?;
+            let text =
+                std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let settings: ProfileSettings =
+                toml::from_str(&text).with_context(|| format!("parsing {}", file.display()))?;
+            let id = ProfileId::new(id.unwrap_or_else(Uuid::now_v7));
+            let profile = admin::add_profile(&storage, id, settings, now)?;
+            println!(
+                "credential profile {:?}: id {}, version {}",
+                profile.settings.name, profile.id, profile.version
+            );
+        }
+        Command::UseCase { command } => {
+            let (data, name, enable) = match command {
+                UseCaseCommand::Enable { data, name } => (data, name, true),
+                UseCaseCommand::Disable { data, name } => (data, name, false),
+            };
+            let storage = open(&data)?;
+            let use_case = parse_snake::<UseCase>("use case", &name)?;
+            let mut settings = storage::read(&storage, |tx| tx.settings())?;
+            if enable {
+                settings.use_cases.enable(use_case);
+            } else {
+                settings.use_cases.disable(use_case)?;
+            }
+            admin::set_settings(&storage, &settings, now)?;
+            println!("{use_case}: {}", if enable { "enabled" } else { "disabled" });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,618 @@
+//! Deciding operations (SPEC §4, §6): each operation is looked up by its id
+//! (a replay gets the first answer), decided by the `domain` machines and
+//! rules for the signed-in operator, and only then written: records, change
+//! feed entries, the audit event and the answer, all in the caller's one
+//! transaction. Deciding reads only; nothing is written before the decision
+//! is complete, so a refusal changes no record.
+
+use domain::{
+    machines, Actor, AuditDraft, AuditEvent, AuditEventId, AuditObject, AuditOutcome, Capabilities,
+    CardCommand, CardEndState, CardState, Certificate, CertificateEndState, CertificateState, DeviceId,
+    GlobalPermission, OperatorId, Permission, Person, PersonId, PersonStatus, ProfilePermission, Refusal,
+    Request, RequestCommand, RequestEffect, RequestKind, RequestState, RevocationReason, UseCase,
+};
+use proto::{Answer, DeviceChange, EscrowKind, Operation, OperationKind, OperationResult, Record};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::escrow::EscrowSeal;
+use crate::storage::Tx;
+
+/// Who is calling: a signed-in operator, as the domain sees them.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The operator account.
+    pub operator: OperatorId,
+    /// The person behind it.
+    pub person: PersonId,
+    /// Permissions and use cases in force, for the domain's decisions.
+    pub actor: Actor,
+}
+
+/// Why an operation is not applied.
+#[derive(Debug)]
+enum Decline {
+    /// Refused: answered `Rejected` and recorded.
+    Refused { code: String, message: String },
+    /// The registry failed: the transaction is rolled back, the client retries.
+    Failed(Error),
+}
+
+impl From<Refusal> for Decline {
+    fn from(r: Refusal) -> Self {
+        Decline::Refused { code: r.code().to_owned(), message: r.to_string() }
+    }
+}
+
+impl From<Error> for Decline {
+    fn from(e: Error) -> Self {
+        Decline::Failed(e)
+    }
+}
+
+fn refuse<T>(code: &str, message: impl Into<String>) -> Result<T, Decline> {
+    Err(Decline::Refused { code: code.to_owned(), message: message.into() })
+}
+
+/// What an accepted operation writes.
+#[derive(Default)]
+struct Plan {
+    records: Vec<Record>,
+    escrow: Option<(DeviceId, EscrowKind, Vec<u8>)>,
+    discard_escrow: Option<DeviceId>,
+}
+
+/// Appends an audit event to the chain inside the transaction.
+pub fn append_audit(tx: &mut dyn Tx, draft: AuditDraft) -> Result<AuditEvent> {
+    let prev = tx.last_audit()?;
+    let event = AuditEvent::append(draft, prev.as_ref());
+    tx.insert_audit(&event)?;
+    Ok(event)
+}
+
+/// A new audit draft with a fresh id.
+pub fn audit_draft(
+    at: OffsetDateTime,
+    actor: Option<OperatorId>,
+    action: impl Into<String>,
+    object: AuditObject,
+    outcome: AuditOutcome,
+    notes: Option<String>,
+) -> AuditDraft {
+    AuditDraft {
+        id: AuditEventId::new(Uuid::now_v7()),
+        at,
+        actor,
+        workstation: None,
+        action: action.into(),
+        object,
+        outcome,
+        notes,
+    }
+}
+
+/// Applies `op` exactly once for `caller` at `now` inside `tx`.
+pub fn apply_operation(
+    tx: &mut dyn Tx,
+    caller: &Caller,
+    op: &Operation,
+    now: OffsetDateTime,
+    seal: Option<&dyn EscrowSeal>,
+) -> Result<Answer> {
+    if let Some((operator, answer)) = tx.answer_of(op.op_id)? {
+        if operator == caller.operator {
+            return Ok(answer);
+        }
+        // Not recorded: the id stays bound to its first sender.
+        return Ok(Answer::Rejected {
+            op_id: op.op_id,
+            code: "duplicate_op_id".into(),
+            message: "this operation id was already used by another operator".into(),
+        });
+    }
+    let decided = match op.actor {
+        Some(actor) if actor != caller.operator => refuse(
+            "actor_mismatch",
+            "the operation was made by another operator; it must be sent in their session",
+        ),
+        _ => plan(tx, caller, &op.op, now, seal),
+    };
+    let (answer, outcome) = match decided {
+        Ok(plan) => {
+            for record in &plan.records {
+                tx.put_record(record)?;
+                tx.append_change(now, record)?;
+            }
+            if let Some(device) = plan.discard_escrow {
+                tx.discard_escrow(device)?;
+            }
+            if let Some((device, kind, sealed)) = &plan.escrow {
+                tx.put_escrow(*device, *kind, sealed, now)?;
+            }
+            let answer =
+                Answer::Accepted { op_id: op.op_id, result: OperationResult { records: plan.records } };
+            (answer, AuditOutcome::Success)
+        }
+        Err(Decline::Refused { code, message }) => (
+            Answer::Rejected { op_id: op.op_id, code: code.clone(), message: message.clone() },
+            AuditOutcome::Refused { code, message },
+        ),
+        Err(Decline::Failed(e)) => return Err(e),
+    };
+    let mut draft = audit_draft(
+        now,
+        Some(caller.operator),
+        format!("op.{}", op.op.name()),
+        object_of(&op.op),
+        outcome,
+        notes_of(&op.op),
+    );
+    draft.workstation = op.workstation.or(caller.actor.workstation);
+    append_audit(tx, draft)?;
+    tx.record_answer(op.op_id, caller.operator, &answer, now)?;
+    Ok(answer)
+}
+
+fn object_of(op: &OperationKind) -> AuditObject {
+    match op {
+        OperationKind::CreatePerson(p) => AuditObject::Person(p.id),
+        OperationKind::CreateProfile(p) => AuditObject::Profile(p.id),
+        OperationKind::ReviseProfile(p) => AuditObject::Profile(p.id),
+        OperationKind::RequestCard(r) => AuditObject::Request(r.request),
+        OperationKind::RequestUpdate(r) => AuditObject::Request(r.request),
+        OperationKind::ApproveRequest(r) => AuditObject::Request(r.request),
+        OperationKind::RejectRequest(r) => AuditObject::Request(r.request),
+        OperationKind::CancelRequest(r) => AuditObject::Request(r.request),
+        OperationKind::RecordIssuance(r) => AuditObject::Device(r.device),
+        OperationKind::RecordProductionFailure(r) => AuditObject::Device(r.device),
+        OperationKind::ChangeDevice(c) => AuditObject::Device(c.device),
+        OperationKind::StoreEscrow(e) => AuditObject::Device(e.device),
+    }
+}
+
+fn notes_of(op: &OperationKind) -> Option<String> {
+    match op {
+        OperationKind::RequestCard(r) => r.notes.clone(),
+        OperationKind::RequestUpdate(r) => r.notes.clone(),
+        OperationKind::ApproveRequest(r) => r.notes.clone(),
+        OperationKind::RejectRequest(r) => r.notes.clone(),
+        OperationKind::CancelRequest(r) => r.notes.clone(),
+        OperationKind::RecordProductionFailure(r) => Some(r.message.clone()),
+        OperationKind::ChangeDevice(c) => c.notes.clone(),
+        _ => None,
+    }
+}
+
+const MAX_TEXT: usize = 1000;
+
+fn check_text(field: &str, text: &str, required: bool) -> Result<(), Decline> {
+    if required && text.trim().is_empty() {
+        return refuse("invalid", format!("{field} is empty"));
+    }
+    if text.len() > MAX_TEXT {
+        return refuse("invalid", format!("{field} is longer than {MAX_TEXT} bytes"));
+    }
+    Ok(())
+}
+
+fn not_found<T>(what: &str, id: impl std::fmt::Display) -> Result<T, Decline> {
+    refuse("not_found", format!("{what} {id} does not exist"))
+}
+
+fn plan(
+    tx: &mut dyn Tx,
+    caller: &Caller,
+    op: &OperationKind,
+    now: OffsetDateTime,
+    seal: Option<&dyn EscrowSeal>,
+) -> Result<Plan, Decline> {
+    let actor = &caller.actor;
+    let mut plan = Plan::default();
+    match op {
+        OperationKind::CreatePerson(p) => {
+            actor.require(Permission::global(GlobalPermission::Administer))?;
+            check_text("given_name", &p.given_name, false)?;
+            check_text("family_name", &p.family_name, true)?;
+            if let Some(email) = &p.email {
+                check_text("email", email, true)?;
+                domain::rules::check_email(email)?;
+            }
+            if let Some(employee_id) = &p.employee_id {
+                check_text("employee_id", employee_id, true)?;
+            }
+            if tx.person(p.id)?.is_some() {
+                return refuse("already_exists", format!("person {} already exists", p.id));
+            }
+            plan.records.push(Record::Person(Person {
+                id: p.id,
+                given_name: p.given_name.clone(),
+                family_name: p.family_name.clone(),
+                email: p.email.clone(),
+                employee_id: p.employee_id.clone(),
+                photo: None,
+                status: PersonStatus::Active,
+            }));
+        }
+        OperationKind::CreateProfile(p) => {
+            actor.require_use_case(UseCase::Admin)?;
+            actor.require(Permission::global(GlobalPermission::Administer))?;
+            if tx.latest_profile(p.id)?.is_some() {
+                return refuse("already_exists", format!("credential profile {} already exists", p.id));
+            }
+            let profile = domain::CredentialProfile::create(p.id, p.settings.clone())
+                .or_else(|e| refuse("invalid_profile", e.to_string()))?;
+            plan.records.push(Record::Profile(profile));
+        }
+        OperationKind::ReviseProfile(p) => {
+            actor.require_use_case(UseCase::Admin)?;
+            actor.require(Permission::global(GlobalPermission::Administer))?;
+            let Some(latest) = tx.latest_profile(p.id)? else {
+                return not_found("credential profile", p.id);
+            };
+            if latest.version != p.expected_version {
+                return refuse(
+                    "version_conflict",
+                    format!(
+                        "credential profile {} is at version {}, not {}: reload and edit again",
+                        p.id, latest.version, p.expected_version
+                    ),
+                );
+            }
+            let revised =
+                latest.revise(p.settings.clone()).or_else(|e| refuse("invalid_profile", e.to_string()))?;
+            plan.records.push(Record::Profile(revised));
+        }
+        OperationKind::RequestCard(r) => {
+            if let Some(notes) = &r.notes {
+                check_text("notes", notes, false)?;
+            }
+            let Some(profile) = tx.latest_profile(r.profile)? else {
+                return not_found("credential profile", r.profile);
+            };
+            let Some(person) = tx.person(r.person)? else {
+                return not_found("person", r.person);
+            };
+            let settings = tx.settings()?;
+            let request_plan =
+                domain::rules::plan_card_request(&profile, person.id, actor, settings.approval_step)?;
+            if person.status != PersonStatus::Active {
+                return refuse(
+                    "person_inactive",
+                    format!("{} is not an active person", person.display_name()),
+                );
+            }
+            if tx.device(r.device)?.is_some() {
+                return refuse("already_exists", format!("device {} already exists", r.device));
+            }
+            if tx.request(r.request)?.is_some() {
+                return refuse("already_exists", format!("request {} already exists", r.request));
+            }
+            let device = domain::Device::requested(
+                r.device,
+                person.id,
+                request_plan.profile,
+                request_plan.card_state,
+                caller.person,
+            );
+            let request = Request {
+                id: r.request,
+                kind: RequestKind::Issue,
+                state: request_plan.request_state,
+                device: Some(r.device),
+                person: Some(person.id),
+                profile: profile.id,
+                requester: caller.person,
+                approver: None,
+                reason: r.reason.clone(),
+                notes: r.notes.clone(),
+                created_at: now,
+                updated_at: now,
+            };
+            plan.records.push(Record::Device(device));
+            plan.records.push(Record::Request(request));
+        }
+        OperationKind::RequestUpdate(r) => {
+            let Some(device) = tx.device(r.device)? else {
+                return not_found("device", r.device);
+            };
+            let Some(target) = tx.latest_profile(r.profile)? else {
+                return not_found("credential profile", r.profile);
+            };
+            if tx.request(r.request)?.is_some() {
+                return refuse("already_exists", format!("request {} already exists", r.request));
+            }
+            let existing = tx.requests_of(device.id)?;
+            let update = domain::rules::plan_update(&device, &target, r.reason, actor, &existing)?;
+            for id in &update.supersedes {
+                let Some(old) = existing.iter().find(|e| e.id == *id) else { continue };
+                let outcome =
+                    machines::request::apply(old, &RequestCommand::Supersede { by: r.request }, actor, now)?;
+                let mut old = old.clone();
+                old.state = outcome.to;
+                old.updated_at = now;
+                plan.records.push(Record::Request(old));
+            }
+            plan.records.push(Record::Request(Request {
+                id: r.request,
+                kind: update.kind,
+                state: update.request_state,
+                device: Some(device.id),
+                person: device.owner,
+                profile: target.id,
+                requester: caller.person,
+                approver: None,
+                reason: Some(format!("{:?}", r.reason)),
+                notes: r.notes.clone(),
+                created_at: now,
+                updated_at: now,
+            }));
+        }
+        OperationKind::ApproveRequest(r) => {
+            decide_request(tx, actor, r.request, RequestCommand::Approve, now, &mut plan)?;
+        }
+        OperationKind::RejectRequest(r) => {
+            decide_request(tx, actor, r.request, RequestCommand::Reject, now, &mut plan)?;
+        }
+        OperationKind::CancelRequest(r) => {
+            decide_request(tx, actor, r.request, RequestCommand::Cancel, now, &mut plan)?;
+        }
+        OperationKind::RecordIssuance(i) => record_issuance(tx, actor, i, now, &mut plan)?,
+        OperationKind::RecordProductionFailure(f) => {
+            check_text("message", &f.message, false)?;
+            let Some(mut device) = tx.device(f.device)? else {
+                return not_found("device", f.device);
+            };
+            let request = match f.request {
+                Some(id) => Some(request_of_device(tx, id, device.id)?),
+                None => None,
+            };
+            let outcome =
+                machines::card::apply(&device, &CardCommand::FailProduction { route: f.route }, actor, now)?;
+            device.state = outcome.to;
+            plan.records.push(Record::Device(device));
+            if let Some(mut request) = request {
+                if request.state == RequestState::Approved {
+                    let outcome = machines::request::apply(&request, &RequestCommand::Fail, actor, now)?;
+                    request.state = outcome.to;
+                    request.updated_at = now;
+                    plan.records.push(Record::Request(request));
+                }
+            }
+        }
+        OperationKind::ChangeDevice(c) => {
+            let Some(mut device) = tx.device(c.device)? else {
+                return not_found("device", c.device);
+            };
+            let command = match c.change {
+                DeviceChange::Activate => CardCommand::Activate,
+                DeviceChange::Deactivate => CardCommand::Deactivate,
+                DeviceChange::Reactivate => CardCommand::Reactivate,
+                DeviceChange::Cancel { reason } => CardCommand::Cancel { reason },
+                DeviceChange::Erase => CardCommand::Erase,
+            };
+            let outcome = machines::card::apply(&device, &command, actor, now)?;
+            device.state = outcome.to;
+            let certificates = tx.certificates_of(device.id)?;
+            for effect in &outcome.effects {
+                if matches!(effect, domain::CardEffect::ReturnToStock) {
+                    plan.discard_escrow = Some(device.id);
+                    continue;
+                }
+                for cert in &certificates {
+                    if let Some(state) = machines::certificate::follow_card(cert.state, *effect) {
+                        let mut cert = cert.clone();
+                        cert.state = state;
+                        plan.records.push(Record::Certificate(cert));
+                    }
+                }
+            }
+            plan.records.insert(0, Record::Device(device));
+        }
+        OperationKind::StoreEscrow(e) => {
+            let Some(device) = tx.device(e.device)? else {
+                return not_found("device", e.device);
+            };
+            actor.require(Permission::on(ProfilePermission::CanCollect, device.profile.id))?;
+            domain::rules::not_own_device(actor, device.id, device.owner)?;
+            if device.state.is_final() {
+                return refuse(
+                    "state_not_allowed",
+                    format!("device {} is {}: nothing to escrow", device.id, device.state.name()),
+                );
+            }
+            let secret =
+                e.secret.to_bytes().or_else(|_| refuse("invalid", "the secret is not hexadecimal"))?;
+            if secret.is_empty() || secret.len() > 64 {
+                return refuse("invalid", "the secret must be 1 to 64 bytes");
+            }
+            let Some(seal) = seal else {
+                return refuse("unsupported", "this registry has no escrow key configured");
+            };
+            let sealed = seal.seal(device.id, e.secret_kind, &secret)?;
+            plan.escrow = Some((device.id, e.secret_kind, sealed));
+        }
+    }
+    Ok(plan)
+}
+
+fn request_of_device(tx: &mut dyn Tx, id: domain::RequestId, device: DeviceId) -> Result<Request, Decline> {
+    let Some(request) = tx.request(id)? else {
+        return not_found("request", id);
+    };
+    if request.device != Some(device) {
+        return refuse("invalid", format!("request {id} is not for device {device}"));
+    }
+    Ok(request)
+}
+
+/// Approve, reject or cancel a request; an issue request's card follows.
+fn decide_request(
+    tx: &mut dyn Tx,
+    actor: &Actor,
+    id: domain::RequestId,
+    command: RequestCommand,
+    now: OffsetDateTime,
+    plan: &mut Plan,
+) -> Result<(), Decline> {
+    let Some(mut request) = tx.request(id)? else {
+        return not_found("request", id);
+    };
+    let outcome = machines::request::apply(&request, &command, actor, now)?;
+    request.state = outcome.to;
+    request.updated_at = now;
+    for effect in &outcome.effects {
+        let RequestEffect::Decided { by } = effect;
+        request.approver = Some(*by);
+    }
+    let device = match (request.kind, request.device) {
+        (RequestKind::Issue, Some(device)) => tx.device(device)?,
+        _ => None,
+    };
+    plan.records.push(Record::Request(request));
+    if let Some(mut device) = device.filter(|d| d.state == CardState::Requested) {
+        device.state = match command {
+            RequestCommand::Approve => machines::card::apply(&device, &CardCommand::Approve, actor, now)?.to,
+            RequestCommand::Reject => machines::card::apply(&device, &CardCommand::Reject, actor, now)?.to,
+            // The request decision above already checked who may cancel: the
+            // requester aborts the card, anyone else who may cancel rejects it.
+            _ => {
+                let is_requester = actor.person().is_some() && actor.person() == device.requested_by;
+                let card = if is_requester { CardCommand::Abort } else { CardCommand::Reject };
+                machines::card::next_state(device.state, &card)?
+            }
+        };
+        plan.records.push(Record::Device(device));
+    }
+    Ok(())
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+}
+
+fn record_issuance(
+    tx: &mut dyn Tx,
+    actor: &Actor,
+    issuance: &proto::RecordIssuance,
+    now: OffsetDateTime,
+    plan: &mut Plan,
+) -> Result<(), Decline> {
+    let Some(mut device) = tx.device(issuance.device)? else {
+        return not_found("device", issuance.device);
+    };
+    let request = match issuance.request {
+        Some(id) => Some(request_of_device(tx, id, device.id)?),
+        None => None,
+    };
+    let Some(profile) = tx.latest_profile(device.profile.id)? else {
+        return not_found("credential profile", device.profile.id);
+    };
+    let facts = &issuance.card;
+    if let Some(serial) = &facts.serial {
+        check_text("serial", serial, true)?;
+    }
+    let atr = match &facts.atr {
+        Some(atr) if atr.len() <= 66 => {
+            Some(decode_hex(atr).map_or_else(|| refuse("invalid", "the ATR is not hexadecimal"), Ok)?)
+        }
+        Some(_) => return refuse("invalid", "the ATR is longer than 33 bytes"),
+        None => None,
+    };
+    if issuance.certificates.len() > 4 {
+        return refuse("invalid", "a PIV card holds at most 4 certificates here");
+    }
+    let updating =
+        request.as_ref().is_some_and(|r| matches!(r.kind, RequestKind::Update | RequestKind::Reprovision));
+    let (cert_state, old_certificates) = if updating {
+        // Collecting an update (UC-UPDATE): the card stays in its state and
+        // moves to the request's profile, at its latest version.
+        let Some(request) = &request else { return refuse("invalid", "no request") };
+        let Some(target) = tx.latest_profile(request.profile)? else {
+            return not_found("credential profile", request.profile);
+        };
+        if !device.state.is_issued() {
+            return Err(Refusal::StateNotAllowed {
+                from: domain::AnyState::Card(device.state),
+                command: "collect_update".into(),
+            }
+            .into());
+        }
+        device.profile = target.reference();
+        let state = match target.settings.certificate_end_state {
+            CertificateEndState::OnHold => CertificateState::OnHold,
+            CertificateEndState::Valid => CertificateState::Valid,
+        };
+        let old = if request.kind == RequestKind::Reprovision {
+            tx.certificates_of(device.id)?
+        } else {
+            Vec::new()
+        };
+        (state, old)
+    } else {
+        let (end_state, certificate_end_state): (CardEndState, CertificateEndState) =
+            (profile.settings.card_end_state, profile.settings.certificate_end_state);
+        let command = CardCommand::Issue { route: issuance.route, end_state, certificate_end_state };
+        let outcome = machines::card::apply(&device, &command, actor, now)?;
+        device.state = outcome.to;
+        let state = match certificate_end_state {
+            CertificateEndState::OnHold => CertificateState::OnHold,
+            CertificateEndState::Valid => CertificateState::Valid,
+        };
+        (state, Vec::new())
+    };
+    if let Some(mut request) = request {
+        let outcome = machines::request::apply(&request, &RequestCommand::Complete, actor, now)?;
+        request.state = outcome.to;
+        request.updated_at = now;
+        plan.records.push(Record::Request(request));
+    }
+    device.serial = facts.serial.clone().or(device.serial);
+    device.atr = atr.or(device.atr);
+    device.capabilities = Some(Capabilities { contact: facts.contact, contactless: facts.contactless });
+    device.expires_at = issuance.expires_at.or(device.expires_at);
+    for old in old_certificates {
+        if let Some(state) = machines::certificate::follow_card(
+            old.state,
+            domain::CardEffect::RevokeCertificates { reason: RevocationReason::Superseded },
+        ) {
+            plan.records.push(Record::Certificate(Certificate { state, ..old }));
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let mut new_certificates = Vec::new();
+    for c in &issuance.certificates {
+        check_text("certificate serial", &c.serial, true)?;
+        check_text("certificate subject", &c.subject, true)?;
+        if !seen.insert(c.serial.clone()) || tx.certificate_serial_taken(&c.serial)? {
+            return refuse(
+                "already_exists",
+                format!("a certificate with serial {} already exists", c.serial),
+            );
+        }
+        if tx.certificate(c.id)?.is_some() {
+            return refuse("already_exists", format!("certificate {} already exists", c.id));
+        }
+        if c.not_after <= c.not_before {
+            return refuse("invalid", format!("certificate {} ends before it starts", c.serial));
+        }
+        device.certificates.push(c.id);
+        new_certificates.push(Record::Certificate(Certificate {
+            id: c.id,
+            serial: c.serial.clone(),
+            slot: c.slot,
+            subject: c.subject.clone(),
+            not_before: c.not_before,
+            not_after: c.not_after,
+            state: cert_state,
+            device: device.id,
+        }));
+    }
+    // The device first: certificates reference it.
+    plan.records.insert(0, Record::Device(device));
+    plan.records.extend(new_certificates);
+    Ok(())
+}

@@ -1,0 +1,353 @@
+//! The HTTP adapter (axum): thin handlers that parse, call one
+//! [`Registry`] method on the blocking pool, and map the outcome. Every error
+//! is a JSON [`Problem`]; internals are logged, never sent.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use proto::{
+    Answer, AnswerBatch, AuditPage, AuditQuery, ChainReport, ChangesPage, ChangesQuery, EscrowKind,
+    EscrowSecret, Health, Login, OperationBatch, Problem, SessionGrant, MAX_BATCH,
+};
+use serde::de::DeserializeOwned;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use uuid::Uuid;
+
+use crate::decide::Caller;
+use crate::error::Error;
+use crate::service::{Fault, Registry, Served};
+
+/// The largest request body accepted (a full batch of operations fits).
+pub const BODY_LIMIT: usize = 4 * 1024 * 1024;
+
+/// An HTTP error: status and problem body.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    problem: Problem,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self { status, problem: Problem::new(code, message) }
+    }
+}
+
+impl From<Fault> for ApiError {
+    fn from(fault: Fault) -> Self {
+        match fault {
+            Fault::Unauthenticated(message) => {
+                Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+            }
+            Fault::Forbidden(refusal) => {
+                Self::new(StatusCode::FORBIDDEN, refusal.code(), refusal.to_string())
+            }
+            Fault::NotFound(message) => Self::new(StatusCode::NOT_FOUND, "not_found", message),
+            Fault::Invalid(message) => Self::new(StatusCode::BAD_REQUEST, "malformed", message),
+            Fault::Internal(error) => {
+                tracing::error!(%error, "request failed");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the registry failed; try again later",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(self.problem)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+fn rejection(status: StatusCode, text: String) -> ApiError {
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        _ => "malformed",
+    };
+    let status = if status.is_client_error() { status } else { StatusCode::BAD_REQUEST };
+    ApiError::new(status, code, text)
+}
+
+/// A JSON body whose rejection is a problem body.
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(Body(value)),
+            Err(e @ JsonRejection::JsonDataError(_)) => {
+                Err(rejection(StatusCode::UNPROCESSABLE_ENTITY, e.body_text()))
+            }
+            Err(e) => Err(rejection(e.status(), e.body_text())),
+        }
+    }
+}
+
+/// Query parameters whose rejection is a problem body.
+#[derive(Debug)]
+pub struct Params<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| Params(v))
+            .map_err(|e: QueryRejection| rejection(StatusCode::BAD_REQUEST, e.body_text()))
+    }
+}
+
+/// Path parameters whose rejection is a problem body.
+#[derive(Debug)]
+pub struct PathParams<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for PathParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(v)| PathParams(v))
+            .map_err(|e: PathRejection| rejection(StatusCode::BAD_REQUEST, e.body_text()))
+    }
+}
+
+/// A signed-in caller, from `Authorization: Bearer <token>`.
+#[derive(Debug, Clone)]
+pub struct Authed {
+    /// Who.
+    pub caller: Caller,
+    token: String,
+}
+
+impl FromRequestParts<Registry> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, registry: &Registry) -> Result<Self, ApiError> {
+        let unauthenticated = |m: &'static str| ApiError::from(Fault::Unauthenticated(m));
+        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| unauthenticated("sign in first"))?;
+        let text = header.to_str().map_err(|_| unauthenticated("the Authorization header is not text"))?;
+        let token = text
+            .strip_prefix("Bearer ")
+            .ok_or_else(|| unauthenticated("expected Authorization: Bearer <token>"))?
+            .trim()
+            .to_owned();
+        let registry = registry.clone();
+        let for_check = token.clone();
+        let caller = blocking(move || registry.authenticate(&for_check)).await?;
+        Ok(Authed { caller, token })
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Served<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(outcome) => outcome.map_err(ApiError::from),
+        Err(e) => Err(Fault::Internal(Error::Task(e.to_string())).into()),
+    }
+}
+
+/// The registry's routes with `registry` as their state.
+pub fn app(registry: Registry) -> Router {
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/openapi.json", get(openapi))
+        .route("/v1/sessions", post(login).delete(logout))
+        .route("/v1/operations", post(operations))
+        .route("/v1/changes", get(changes))
+        .route("/v1/audit", get(audit))
+        .route("/v1/audit/verify", get(audit_verify))
+        .route("/v1/devices/{device}/escrow/{kind}", get(escrow))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(log_request))
+        .with_state(registry)
+}
+
+async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    tracing::info!(
+        %method,
+        path = %path.chars().take(200).collect::<String>(),
+        status = response.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    response
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method",
+    )
+}
+
+/// Liveness and database reachability.
+#[utoipa::path(get, path = "/v1/health", tag = "registry",
+    responses((status = 200, body = Health), (status = 503, body = Problem)))]
+async fn health(State(registry): State<Registry>) -> Response {
+    match blocking(move || registry.health()).await {
+        Ok(()) => {
+            Json(Health { status: "ok".into(), version: env!("CARGO_PKG_VERSION").into() }).into_response()
+        }
+        Err(_) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the database does not answer")
+                .into_response()
+        }
+    }
+}
+
+/// This document.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "registry", responses((status = 200, body = Object)))]
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// Sign in (UC-SIGNIN): a bearer token with an expiry.
+#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = Login,
+    responses((status = 201, body = SessionGrant), (status = 401, body = Problem), (status = 400, body = Problem)))]
+async fn login(State(registry): State<Registry>, Body(login): Body<Login>) -> Result<Response, ApiError> {
+    let grant = blocking(move || registry.login(&login)).await?;
+    Ok((StatusCode::CREATED, Json(grant)).into_response())
+}
+
+/// Sign out: the token stops working.
+#[utoipa::path(delete, path = "/v1/sessions", tag = "sessions", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = Problem)))]
+async fn logout(State(registry): State<Registry>, authed: Authed) -> Result<StatusCode, ApiError> {
+    blocking(move || registry.logout(&authed.caller, &authed.token)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Apply operations, each exactly once and in its own transaction (SPEC §6).
+#[utoipa::path(post, path = "/v1/operations", tag = "operations", security(("bearer" = [])),
+    request_body = OperationBatch,
+    responses((status = 200, body = AnswerBatch), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 413, body = Problem), (status = 422, body = Problem)))]
+async fn operations(
+    State(registry): State<Registry>,
+    authed: Authed,
+    Body(batch): Body<OperationBatch>,
+) -> Result<Json<AnswerBatch>, ApiError> {
+    if batch.operations.is_empty() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "malformed", "the batch has no operation"));
+    }
+    if batch.operations.len() > MAX_BATCH {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("at most {MAX_BATCH} operations per batch"),
+        ));
+    }
+    let answers = blocking(move || {
+        let mut answers: Vec<Answer> = Vec::with_capacity(batch.operations.len());
+        for op in &batch.operations {
+            answers.push(registry.apply(&authed.caller, op)?);
+        }
+        Ok(answers)
+    })
+    .await?;
+    Ok(Json(AnswerBatch { answers }))
+}
+
+/// Everything that changed after a cursor, oldest first, paged.
+#[utoipa::path(get, path = "/v1/changes", tag = "sync", security(("bearer" = [])), params(ChangesQuery),
+    responses((status = 200, body = ChangesPage), (status = 400, body = Problem), (status = 401, body = Problem)))]
+async fn changes(
+    State(registry): State<Registry>,
+    authed: Authed,
+    Params(query): Params<ChangesQuery>,
+) -> Result<Json<ChangesPage>, ApiError> {
+    let page =
+        blocking(move || registry.changes(&authed.caller, query.since.as_deref(), query.limit)).await?;
+    Ok(Json(page))
+}
+
+/// A page of the audit trail (View audit).
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", security(("bearer" = [])), params(AuditQuery),
+    responses((status = 200, body = AuditPage), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem)))]
+async fn audit(
+    State(registry): State<Registry>,
+    authed: Authed,
+    Params(query): Params<AuditQuery>,
+) -> Result<Json<AuditPage>, ApiError> {
+    Ok(Json(blocking(move || registry.audit(&authed.caller, query.from, query.limit)).await?))
+}
+
+/// Verify the audit hash chain (View audit).
+#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit", security(("bearer" = [])),
+    responses((status = 200, body = ChainReport), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn audit_verify(
+    State(registry): State<Registry>,
+    authed: Authed,
+) -> Result<Json<ChainReport>, ApiError> {
+    Ok(Json(blocking(move || registry.verify_audit(&authed.caller)).await?))
+}
+
+/// An escrowed card secret (management key: Can Collect; PUK: Unblock PIN). Audited.
+#[utoipa::path(get, path = "/v1/devices/{device}/escrow/{kind}", tag = "escrow", security(("bearer" = [])),
+    params(("device" = Uuid, Path, description = "the device"), ("kind" = EscrowKind, Path, description = "which secret")),
+    responses((status = 200, body = EscrowSecret), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn escrow(
+    State(registry): State<Registry>,
+    authed: Authed,
+    PathParams((device, kind)): PathParams<(Uuid, EscrowKind)>,
+) -> Result<Json<EscrowSecret>, ApiError> {
+    let device = domain::DeviceId::new(device);
+    Ok(Json(blocking(move || registry.escrow(&authed.caller, device, kind)).await?))
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI document, generated from the handlers and the `proto` types.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(title = "Cardstation registry", description = "The authoritative record of people, devices, credential profiles, requests and the audit trail (SPEC §1, §6, §7)."),
+    paths(health, openapi, login, logout, operations, changes, audit, audit_verify, escrow),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;

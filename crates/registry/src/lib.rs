@@ -1,0 +1,30 @@
+//! Cardstation's central registry (SPEC §1, §6, §7): the authoritative
+//! record, served over HTTPS by axum.
+//!
+//! - [`storage`]: the [`Storage`] trait (no database types in it) and its
+//!   SQLite implementation, [`SqliteStorage`];
+//! - [`decide`]: operations decided by the `domain` machines and rules,
+//!   applied exactly once;
+//! - [`service`]: the use cases behind the endpoints ([`Registry`]);
+//! - [`http`]: `app(registry) -> Router`, the OpenAPI document;
+//! - [`tls`]: the self-signed certificate made at first start, and serving over rustls;
+//! - [`admin`]: what the `cardstation-registry` administration commands do.
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod admin;
+pub mod decide;
+mod error;
+pub mod escrow;
+pub mod http;
+pub mod service;
+pub mod storage;
+pub mod tls;
+
+pub use decide::Caller;
+pub use error::{Error, Result};
+pub use escrow::EscrowSeal;
+pub use http::{app, ApiDoc};
+pub use service::{Clock, Fault, Registry};
+pub use storage::sqlite::SqliteStorage;
+pub use storage::{DeploymentSettings, Storage, Tx};

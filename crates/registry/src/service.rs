@@ -1,0 +1,394 @@
+//! The registry's use cases behind the HTTP adapter: sign-in, sessions,
+//! operations, the change feed, the audit trail and escrow retrieval. Each
+//! method is synchronous (the HTTP layer runs it on the blocking pool) and
+//! checks the caller's permission before touching anything.
+
+use std::sync::{Arc, OnceLock};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use domain::{
+    Actor, AuditObject, AuditOutcome, DeviceId, GlobalPermission, Permission, Permissions, ProfilePermission,
+    Refusal, UseCase,
+};
+use proto::{
+    Answer, AuditPage, ChainReport, ChangesPage, Cursor, EscrowKind, EscrowSecret, Login, Operation,
+    SessionGrant, SessionToken,
+};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
+
+use crate::decide::{append_audit, apply_operation, audit_draft, Caller};
+use crate::error::Error;
+use crate::escrow::EscrowSeal;
+use crate::storage::{self, SessionRecord, Storage, Tx};
+
+/// Why a call is not served (mapped to 401/403/404/400/500 by the HTTP layer).
+#[derive(Debug, thiserror::Error)]
+pub enum Fault {
+    /// No valid session: missing, unknown or expired token, or bad credentials.
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// Signed in, but not allowed.
+    #[error("{0}")]
+    Forbidden(Refusal),
+    /// The thing asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is malformed.
+    #[error("{0}")]
+    Invalid(String),
+    /// The registry failed (logged; the client sees a generic message).
+    #[error("internal error")]
+    Internal(#[from] Error),
+}
+
+/// Result of the registry's use cases.
+pub type Served<T> = std::result::Result<T, Fault>;
+
+/// Where the registry gets the time (passed in so tests can move it).
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> OffsetDateTime + Send + Sync>);
+
+impl Clock {
+    /// The system clock, UTC.
+    pub fn system() -> Self {
+        Self(Arc::new(OffsetDateTime::now_utc))
+    }
+
+    /// A clock reading whatever `f` returns.
+    pub fn from_fn(f: impl Fn() -> OffsetDateTime + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+
+    /// Now.
+    pub fn now(&self) -> OffsetDateTime {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Clock")
+    }
+}
+
+/// The registry: storage, escrow seal, clock and session lifetime.
+#[derive(Clone)]
+pub struct Registry {
+    storage: Arc<dyn Storage>,
+    seal: Option<Arc<dyn EscrowSeal>>,
+    clock: Clock,
+    session_ttl: Duration,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").field("escrow", &self.seal.is_some()).finish_non_exhaustive()
+    }
+}
+
+/// Page sizes accepted by the feed and the audit log.
+pub const MAX_PAGE: u32 = 1000;
+const DEFAULT_PAGE: u32 = 500;
+
+/// Hashes a password with Argon2id and a random salt (PHC string).
+pub fn hash_password(password: &str) -> Result<String, Error> {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::Password(e.to_string()))
+}
+
+fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// A verifier to check unknown names against, so they take as long as known ones.
+fn decoy_hash() -> &'static str {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    DECOY.get_or_init(|| hash_password("decoy password, never valid").unwrap_or_default())
+}
+
+/// SHA-256 of a bearer token: what the sessions table keeps.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+fn new_token() -> SessionToken {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    SessionToken::new(hex::encode(bytes))
+}
+
+impl Registry {
+    /// A registry over `storage` with the system clock, 12-hour sessions and no escrow seal.
+    pub fn new(storage: Arc<dyn Storage>) -> Self {
+        Self { storage, seal: None, clock: Clock::system(), session_ttl: Duration::hours(12) }
+    }
+
+    /// Uses `seal` for escrowed secrets.
+    pub fn with_escrow(mut self, seal: Arc<dyn EscrowSeal>) -> Self {
+        self.seal = Some(seal);
+        self
+    }
+
+    /// Uses `clock` for every decision.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sessions last `ttl`.
+    pub fn with_session_ttl(mut self, ttl: Duration) -> Self {
+        self.session_ttl = ttl;
+        self
+    }
+
+    /// The storage.
+    pub fn storage(&self) -> &dyn Storage {
+        &*self.storage
+    }
+
+    /// UC-SIGNIN: checks the password and opens a session.
+    pub fn login(&self, login: &Login) -> Served<SessionGrant> {
+        let now = self.clock.now();
+        let username = login.username.trim();
+        if username.is_empty() || username.len() > 200 || login.password.expose().len() > 1024 {
+            return Err(Fault::Unauthenticated("invalid username or password"));
+        }
+        let account = storage::read(self.storage(), |tx| tx.operator_by_username(username))?;
+        let verified = match &account {
+            Some(a) if a.operator.enabled => verify_password(login.password.expose(), &a.password_hash),
+            _ => {
+                verify_password(login.password.expose(), decoy_hash());
+                false
+            }
+        };
+        let Some(account) = account.filter(|_| verified) else {
+            let operator = storage::read(self.storage(), |tx| tx.operator_by_username(username))?;
+            storage::write(self.storage(), |tx| {
+                let object =
+                    operator.as_ref().map_or(AuditObject::None, |a| AuditObject::Operator(a.operator.id));
+                let outcome = AuditOutcome::Failed { message: "invalid username or password".into() };
+                let mut draft = audit_draft(now, None, "session.create", object, outcome, None);
+                draft.workstation = login.workstation;
+                append_audit(tx, draft).map(drop)
+            })?;
+            return Err(Fault::Unauthenticated("invalid username or password"));
+        };
+        let token = new_token();
+        let expires_at = now + self.session_ttl;
+        let operator = account.operator.clone();
+        let (permissions, use_cases) = storage::write(self.storage(), |tx| {
+            tx.insert_session(&SessionRecord {
+                token_hash: token_hash(token.expose()),
+                operator: operator.id,
+                workstation: login.workstation,
+                created_at: now,
+                expires_at,
+            })?;
+            let mut draft = audit_draft(
+                now,
+                Some(operator.id),
+                "session.create",
+                AuditObject::Operator(operator.id),
+                AuditOutcome::Success,
+                None,
+            );
+            draft.workstation = login.workstation;
+            append_audit(tx, draft)?;
+            Ok((permissions_of(tx, &operator.roles)?, tx.settings()?.use_cases))
+        })?;
+        Ok(SessionGrant {
+            token,
+            expires_at,
+            operator: operator.id,
+            person: operator.person,
+            permissions,
+            use_cases,
+        })
+    }
+
+    /// Checks a bearer token and builds the caller the domain decides for.
+    pub fn authenticate(&self, token: &str) -> Served<Caller> {
+        if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Fault::Unauthenticated("the session token is not valid"));
+        }
+        let now = self.clock.now();
+        let hash = token_hash(token);
+        let caller = storage::read(self.storage(), |tx| {
+            let Some(session) = tx.session(&hash)? else { return Ok(Err("the session token is not valid")) };
+            if session.expires_at <= now {
+                return Ok(Err("the session has expired; sign in again"));
+            }
+            let Some(account) = tx.operator(session.operator)? else {
+                return Ok(Err("the session token is not valid"));
+            };
+            if !account.operator.enabled {
+                return Ok(Err("the operator account is disabled"));
+            }
+            let permissions = permissions_of(tx, &account.operator.roles)?;
+            let use_cases = tx.settings()?.use_cases;
+            let op = &account.operator;
+            let mut actor = Actor::operator(op.id, op.person, permissions, use_cases);
+            actor.workstation = session.workstation;
+            Ok(Ok(Caller { operator: op.id, person: op.person, actor }))
+        })?;
+        caller.map_err(Fault::Unauthenticated)
+    }
+
+    /// Ends the session of `token`.
+    pub fn logout(&self, caller: &Caller, token: &str) -> Served<()> {
+        let now = self.clock.now();
+        let hash = token_hash(token);
+        storage::write(self.storage(), |tx| {
+            tx.delete_session(&hash)?;
+            let draft = audit_draft(
+                now,
+                Some(caller.operator),
+                "session.delete",
+                AuditObject::Operator(caller.operator),
+                AuditOutcome::Success,
+                None,
+            );
+            append_audit(tx, draft).map(drop)
+        })?;
+        Ok(())
+    }
+
+    /// Applies one operation exactly once, in its own transaction.
+    pub fn apply(&self, caller: &Caller, op: &Operation) -> Served<Answer> {
+        let now = self.clock.now();
+        let seal = self.seal.as_deref();
+        Ok(storage::write(self.storage(), |tx| apply_operation(tx, caller, op, now, seal))?)
+    }
+
+    /// A page of the change feed after `since`.
+    pub fn changes(&self, _caller: &Caller, since: Option<&str>, limit: Option<u32>) -> Served<ChangesPage> {
+        let cursor = match since {
+            Some(text) => text.parse::<Cursor>().map_err(|e| Fault::Invalid(e.to_string()))?,
+            None => Cursor::START,
+        };
+        let limit = page_size(limit)?;
+        let changes = storage::read(self.storage(), |tx| tx.changes_after(cursor.0, limit + 1))?;
+        let more = changes.len() > limit as usize;
+        let changes: Vec<_> = changes.into_iter().take(limit as usize).collect();
+        let next = changes.last().map_or(cursor, |c| Cursor(c.seq));
+        Ok(ChangesPage { changes, next_cursor: next.to_string(), more })
+    }
+
+    /// A page of the audit trail (View audit).
+    pub fn audit(&self, caller: &Caller, from: Option<u64>, limit: Option<u32>) -> Served<AuditPage> {
+        require_audit(caller)?;
+        let from = from.unwrap_or(0);
+        let limit = page_size(limit)?;
+        let mut events = storage::read(self.storage(), |tx| tx.audit_from(from, limit + 1))?;
+        let next_from = if events.len() > limit as usize {
+            events.truncate(limit as usize);
+            events.last().map(|e| e.seq + 1)
+        } else {
+            None
+        };
+        Ok(AuditPage { events, next_from })
+    }
+
+    /// Verifies the whole audit chain (View audit).
+    pub fn verify_audit(&self, caller: &Caller) -> Served<ChainReport> {
+        require_audit(caller)?;
+        let mut prev = None;
+        let mut checked = 0u64;
+        loop {
+            let page = storage::read(self.storage(), |tx| tx.audit_from(checked, MAX_PAGE))?;
+            if page.is_empty() {
+                return Ok(ChainReport { intact: true, events: checked, broken_at: None, reason: None });
+            }
+            if let Err(domain::Error::AuditChainBroken { index, reason }) =
+                domain::verify_chain_after(prev.as_ref(), &page)
+            {
+                return Ok(ChainReport {
+                    intact: false,
+                    events: checked + index as u64,
+                    broken_at: Some(checked + index as u64),
+                    reason: Some(reason.to_owned()),
+                });
+            }
+            checked += page.len() as u64;
+            prev = page.into_iter().last();
+        }
+    }
+
+    /// Opens an escrowed secret: the management key for an operator who may
+    /// collect with the card's profile, the PUK for one who may unblock PINs
+    /// (UC-PIN). Audited.
+    pub fn escrow(&self, caller: &Caller, device: DeviceId, kind: EscrowKind) -> Served<EscrowSecret> {
+        let actor = &caller.actor;
+        let now = self.clock.now();
+        let Some(seal) = self.seal.as_deref() else {
+            return Err(Fault::NotFound("this registry has no escrow key configured".into()));
+        };
+        let outcome = storage::write(self.storage(), |tx| {
+            let Some(record) = tx.device(device)? else {
+                return Ok(Err(Fault::NotFound(format!("device {device} does not exist"))));
+            };
+            let allowed = match kind {
+                EscrowKind::ManagementKey => actor
+                    .require(Permission::on(ProfilePermission::CanCollect, record.profile.id))
+                    .and_then(|()| domain::rules::not_own_device(actor, device, record.owner)),
+                EscrowKind::Puk => domain::rules::check_pin_unblock(&record, actor),
+            };
+            if let Err(refusal) = allowed {
+                return Ok(Err(Fault::Forbidden(refusal)));
+            }
+            let Some(sealed) = tx.escrow(device, kind)? else {
+                return Ok(Err(Fault::NotFound(format!(
+                    "no {} is escrowed for device {device}",
+                    kind.name()
+                ))));
+            };
+            let secret = seal.open(device, kind, &sealed)?;
+            let draft = audit_draft(
+                now,
+                Some(caller.operator),
+                format!("escrow.fetch.{}", kind.name()),
+                AuditObject::Device(device),
+                AuditOutcome::Success,
+                None,
+            );
+            append_audit(tx, draft)?;
+            Ok(Ok(EscrowSecret::from_bytes(&secret)))
+        })?;
+        outcome
+    }
+
+    /// Whether the database answers.
+    pub fn health(&self) -> Served<()> {
+        Ok(storage::read(self.storage(), |tx| tx.settings().map(drop))?)
+    }
+}
+
+fn require_audit(caller: &Caller) -> Served<()> {
+    caller.actor.require_use_case(UseCase::Audit).map_err(Fault::Forbidden)?;
+    caller.actor.require(Permission::global(GlobalPermission::ViewAudit)).map_err(Fault::Forbidden)
+}
+
+fn page_size(limit: Option<u32>) -> Served<u32> {
+    match limit {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(n) => Err(Fault::Invalid(format!("limit {n} is outside 1..={MAX_PAGE}"))),
+    }
+}
+
+/// The effective permissions of an operator holding `roles`.
+pub fn permissions_of(tx: &mut dyn Tx, roles: &[domain::RoleId]) -> Result<Permissions, Error> {
+    let mut held = Vec::with_capacity(roles.len());
+    for id in roles {
+        if let Some(role) = tx.role(*id)? {
+            held.push(role);
+        }
+    }
+    Ok(Permissions::from_roles(&held))
+}

@@ -1,0 +1,182 @@
+//! Storage behind the registry: a trait with no database types in its
+//! signatures, so SQLite (the embedded default, [`sqlite::SqliteStorage`])
+//! and PostgreSQL implement the same contract and pass the same tests.
+//!
+//! All methods are synchronous; the HTTP layer runs them on the blocking
+//! pool. Writes happen inside [`Storage::write`]: one transaction, serialized
+//! against every other write, committed only if the work returns `Ok`. The
+//! decisions themselves live in [`crate::decide`], not here.
+
+pub mod sqlite;
+
+use domain::{
+    AuditEvent, Certificate, CredentialProfile, Device, DeviceId, Operator, OperatorId, Person, PersonId,
+    ProfileId, Request, RequestId, Role, RoleId, UseCases,
+};
+use proto::{Answer, Change, EscrowKind, Record};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::Result;
+
+/// An operator account with its password verifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorAccount {
+    /// The operator (roles included).
+    pub operator: Operator,
+    /// Argon2 PHC string; never the password.
+    pub password_hash: String,
+}
+
+/// A session: the SHA-256 of its bearer token, never the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// SHA-256 of the token.
+    pub token_hash: [u8; 32],
+    /// Who signed in.
+    pub operator: OperatorId,
+    /// From which workstation.
+    pub workstation: Option<domain::WorkstationId>,
+    /// Created.
+    pub created_at: OffsetDateTime,
+    /// Stops working at.
+    pub expires_at: OffsetDateTime,
+}
+
+/// Deployment-wide settings (UC-ADMIN).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentSettings {
+    /// Use-case enablement.
+    pub use_cases: UseCases,
+    /// The "add an approval step" option of seed 002: every card request needs approval.
+    pub approval_step: bool,
+}
+
+/// The registry's database.
+pub trait Storage: Send + Sync + 'static {
+    /// Runs `work` in one write transaction, serialized with every other
+    /// write; commits if it returns `Ok`, rolls back otherwise.
+    fn write(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()>;
+
+    /// Runs `work` on a consistent read snapshot (writes through it fail or
+    /// are discarded).
+    fn read(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()>;
+
+    /// Every row of every table as canonical text: for tests that prove a
+    /// refused call changed nothing.
+    fn dump(&self) -> Result<String>;
+}
+
+/// What one transaction can read and write.
+pub trait Tx {
+    // --- exactly-once ---
+    /// The stored answer of an operation already applied, and who sent it.
+    fn answer_of(&mut self, op_id: Uuid) -> Result<Option<(OperatorId, Answer)>>;
+    /// Records the answer of a newly applied (or refused) operation.
+    fn record_answer(
+        &mut self,
+        op_id: Uuid,
+        operator: OperatorId,
+        answer: &Answer,
+        at: OffsetDateTime,
+    ) -> Result<()>;
+
+    // --- records ---
+    /// A person.
+    fn person(&mut self, id: PersonId) -> Result<Option<Person>>;
+    /// The latest version of a profile.
+    fn latest_profile(&mut self, id: ProfileId) -> Result<Option<CredentialProfile>>;
+    /// A device.
+    fn device(&mut self, id: DeviceId) -> Result<Option<Device>>;
+    /// A certificate.
+    fn certificate(&mut self, id: domain::CertificateId) -> Result<Option<Certificate>>;
+    /// Whether a certificate with this serial exists.
+    fn certificate_serial_taken(&mut self, serial: &str) -> Result<bool>;
+    /// The certificates of a device.
+    fn certificates_of(&mut self, device: DeviceId) -> Result<Vec<Certificate>>;
+    /// A request.
+    fn request(&mut self, id: RequestId) -> Result<Option<Request>>;
+    /// The requests concerning a device.
+    fn requests_of(&mut self, device: DeviceId) -> Result<Vec<Request>>;
+    /// Inserts or replaces a record (profiles: inserts the version).
+    fn put_record(&mut self, record: &Record) -> Result<()>;
+
+    // --- change feed ---
+    /// Appends a change; returns its sequence number.
+    fn append_change(&mut self, at: OffsetDateTime, record: &Record) -> Result<u64>;
+    /// Changes after `after`, oldest first, at most `limit`.
+    fn changes_after(&mut self, after: u64, limit: u32) -> Result<Vec<Change>>;
+
+    // --- audit ---
+    /// The newest audit event.
+    fn last_audit(&mut self) -> Result<Option<AuditEvent>>;
+    /// Appends an audit event (its seq follows the last).
+    fn insert_audit(&mut self, event: &AuditEvent) -> Result<()>;
+    /// Audit events from position `from`, at most `limit`.
+    fn audit_from(&mut self, from: u64, limit: u32) -> Result<Vec<AuditEvent>>;
+
+    // --- escrow (ciphertext only) ---
+    /// Stores (or replaces) a sealed secret.
+    fn put_escrow(
+        &mut self,
+        device: DeviceId,
+        kind: EscrowKind,
+        sealed: &[u8],
+        at: OffsetDateTime,
+    ) -> Result<()>;
+    /// A sealed secret.
+    fn escrow(&mut self, device: DeviceId, kind: EscrowKind) -> Result<Option<Vec<u8>>>;
+    /// Discards a device's sealed secrets (card erased back to stock).
+    fn discard_escrow(&mut self, device: DeviceId) -> Result<()>;
+
+    // --- operators, roles, sessions, settings ---
+    /// An operator account by sign-in name.
+    fn operator_by_username(&mut self, username: &str) -> Result<Option<OperatorAccount>>;
+    /// An operator account by id.
+    fn operator(&mut self, id: OperatorId) -> Result<Option<OperatorAccount>>;
+    /// Inserts an operator account (roles included).
+    fn insert_operator(&mut self, account: &OperatorAccount) -> Result<()>;
+    /// A role by id.
+    fn role(&mut self, id: RoleId) -> Result<Option<Role>>;
+    /// A role by name.
+    fn role_by_name(&mut self, name: &str) -> Result<Option<Role>>;
+    /// Inserts or replaces a role.
+    fn put_role(&mut self, role: &Role) -> Result<()>;
+    /// Gives an operator a role.
+    fn grant_role(&mut self, operator: OperatorId, role: RoleId) -> Result<()>;
+    /// Inserts a session.
+    fn insert_session(&mut self, session: &SessionRecord) -> Result<()>;
+    /// A session by token hash.
+    fn session(&mut self, token_hash: &[u8; 32]) -> Result<Option<SessionRecord>>;
+    /// Ends a session; whether it existed.
+    fn delete_session(&mut self, token_hash: &[u8; 32]) -> Result<bool>;
+    /// Deployment settings.
+    fn settings(&mut self) -> Result<DeploymentSettings>;
+    /// Replaces the deployment settings.
+    fn put_settings(&mut self, settings: &DeploymentSettings) -> Result<()>;
+}
+
+/// Runs `work` in a write transaction and hands back its value.
+pub fn write<R>(storage: &dyn Storage, work: impl FnOnce(&mut dyn Tx) -> Result<R>) -> Result<R> {
+    let mut work = Some(work);
+    let mut out = None;
+    storage.write(&mut |tx| {
+        let f = work.take().ok_or_else(|| crate::Error::Task("transaction body ran twice".into()))?;
+        out = Some(f(tx)?);
+        Ok(())
+    })?;
+    out.ok_or_else(|| crate::Error::Task("transaction produced no value".into()))
+}
+
+/// Runs `work` on a read snapshot and hands back its value.
+pub fn read<R>(storage: &dyn Storage, work: impl FnOnce(&mut dyn Tx) -> Result<R>) -> Result<R> {
+    let mut work = Some(work);
+    let mut out = None;
+    storage.read(&mut |tx| {
+        let f = work.take().ok_or_else(|| crate::Error::Task("transaction body ran twice".into()))?;
+        out = Some(f(tx)?);
+        Ok(())
+    })?;
+    out.ok_or_else(|| crate::Error::Task("transaction produced no value".into()))
+}

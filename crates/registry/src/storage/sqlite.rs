@@ -1,0 +1,565 @@
+//! SQLite storage: the embedded default (SPEC §1). One writer connection
+//! (writes are serialized, as SQLite does anyway) and a small pool of
+//! readers; WAL so readers never wait for the writer; foreign keys on.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use domain::{
+    AuditEvent, Certificate, CertificateId, CredentialProfile, Device, DeviceId, Operator, OperatorId,
+    Person, PersonId, ProfileId, Request, RequestId, Role, RoleId, WorkstationId,
+};
+use proto::{Answer, Change, EscrowKind, Record};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{DeploymentSettings, OperatorAccount, SessionRecord, Storage, Tx};
+use crate::error::{Error, Result};
+
+/// Schema migrations, in order; `PRAGMA user_version` counts those applied.
+/// A released migration is frozen: changes go in a new one.
+pub const MIGRATIONS: &[&str] = &[include_str!("../../schema/001_initial.sql")];
+
+const TABLES: &[&str] = &[
+    "settings",
+    "people",
+    "roles",
+    "operators",
+    "operator_roles",
+    "sessions",
+    "profiles",
+    "devices",
+    "certificates",
+    "requests",
+    "applied_ops",
+    "changes",
+    "audit",
+    "escrow",
+];
+
+const READERS: usize = 4;
+
+/// The registry's SQLite database.
+#[derive(Debug)]
+pub struct SqliteStorage {
+    path: std::path::PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn open_connection(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // WAL: readers see a snapshot while the writer commits. NORMAL: a commit
+    // survives a process crash; only an OS crash may lose the last commits,
+    // never corrupt the database.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+impl SqliteStorage {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut writer = open_connection(path)?;
+        migrate(&mut writer)?;
+        Ok(Self { path: path.to_owned(), writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) })
+    }
+
+    /// The schema version of the database (migrations applied).
+    pub fn schema_version(&self) -> Result<u32> {
+        let conn = self.writer.lock().map_err(|_| poisoned())?;
+        Ok(conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    fn reader(&self) -> Result<Connection> {
+        let pooled = self.readers.lock().map_err(|_| poisoned())?.pop();
+        match pooled {
+            Some(conn) => Ok(conn),
+            None => open_connection(&self.path),
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        if let Ok(mut pool) = self.readers.lock() {
+            if pool.len() < READERS {
+                pool.push(conn);
+            }
+        }
+    }
+}
+
+fn poisoned() -> Error {
+    Error::Storage("a database connection lock was poisoned by a panic".into())
+}
+
+/// Applies the migrations not yet applied, each in its own transaction.
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let known = u32::try_from(MIGRATIONS.len()).map_err(|_| Error::Storage("too many migrations".into()))?;
+    let found: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > known {
+        return Err(Error::SchemaTooNew { found, known });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+impl Storage for SqliteStorage {
+    fn write(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
+        let mut conn = self.writer.lock().map_err(|_| poisoned())?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        work(&mut SqliteTx { conn: &tx })?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn read(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
+        let mut conn = self.reader()?;
+        let outcome = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+            let outcome = work(&mut SqliteTx { conn: &tx });
+            tx.rollback()?;
+            outcome
+        })();
+        self.give_back(conn);
+        outcome
+    }
+
+    fn dump(&self) -> Result<String> {
+        let conn = self.writer.lock().map_err(|_| poisoned())?;
+        let mut out = String::new();
+        for table in TABLES {
+            out.push_str(&format!("## {table}\n"));
+            let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY rowid"))?;
+            let columns = stmt.column_count();
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let mut line = Vec::with_capacity(columns);
+                for i in 0..columns {
+                    let value: rusqlite::types::Value = row.get(i)?;
+                    line.push(format!("{value:?}"));
+                }
+                out.push_str(&line.join(" | "));
+                out.push('\n');
+            }
+        }
+        Ok(out)
+    }
+}
+
+struct SqliteTx<'a> {
+    conn: &'a Connection,
+}
+
+fn rfc3339(at: OffsetDateTime) -> Result<String> {
+    at.format(&time::format_description::well_known::Rfc3339).map_err(|e| Error::Corrupt(e.to_string()))
+}
+
+fn parse_rfc3339(text: &str) -> Result<OffsetDateTime> {
+    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| Error::Corrupt(e.to_string()))
+}
+
+fn unix_to_time(secs: i64) -> Result<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp(secs).map_err(|e| Error::Corrupt(e.to_string()))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    Ok(serde_json::from_str(text)?)
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::Corrupt(e.to_string()))
+}
+
+fn name_of<T: serde::Serialize>(value: &T) -> Result<String> {
+    // A snake_case unit enum serializes to a JSON string; tagged ones to an object with "state".
+    match serde_json::to_value(value)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Object(map) => {
+            Ok(map.get("state").and_then(|s| s.as_str()).unwrap_or_default().to_owned())
+        }
+        other => Ok(other.to_string()),
+    }
+}
+
+impl SqliteTx<'_> {
+    fn one_body<T: serde::de::DeserializeOwned>(&self, sql: &str, key: &str) -> Result<Option<T>> {
+        let body: Option<String> = self.conn.query_row(sql, [key], |r| r.get(0)).optional()?;
+        body.map(|b| decode(&b)).transpose()
+    }
+
+    fn bodies<T: serde::de::DeserializeOwned>(&self, sql: &str, key: &str) -> Result<Vec<T>> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map([key], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for body in rows {
+            out.push(decode(&body?)?);
+        }
+        Ok(out)
+    }
+
+    fn roles_of(&self, operator: OperatorId) -> Result<Vec<RoleId>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT role_id FROM operator_roles WHERE operator_id = ?1 ORDER BY role_id")?;
+        let rows = stmt.query_map([operator.to_string()], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for id in rows {
+            let id = Uuid::parse_str(&id?).map_err(|e| Error::Corrupt(e.to_string()))?;
+            out.push(RoleId::new(id));
+        }
+        Ok(out)
+    }
+
+    fn account(&self, sql: &str, key: &str) -> Result<Option<OperatorAccount>> {
+        let row = self
+            .conn
+            .query_row(sql, [key], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, bool>(4)?,
+                ))
+            })
+            .optional()?;
+        let Some((id, person, username, password_hash, enabled)) = row else {
+            return Ok(None);
+        };
+        let parse = |s: &str| Uuid::parse_str(s).map_err(|e| Error::Corrupt(e.to_string()));
+        let id = OperatorId::new(parse(&id)?);
+        let roles = self.roles_of(id)?;
+        Ok(Some(OperatorAccount {
+            operator: Operator { id, person: PersonId::new(parse(&person)?), username, roles, enabled },
+            password_hash,
+        }))
+    }
+}
+
+const ACCOUNT_COLUMNS: &str = "SELECT id, person_id, username, password_hash, enabled FROM operators";
+
+impl Tx for SqliteTx<'_> {
+    fn answer_of(&mut self, op_id: Uuid) -> Result<Option<(OperatorId, Answer)>> {
+        let row: Option<(String, String)> = self
+            .conn
+            .prepare_cached("SELECT operator_id, answer FROM applied_ops WHERE op_id = ?1")?
+            .query_row([op_id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        row.map(|(operator, answer)| {
+            let operator = Uuid::parse_str(&operator).map_err(|e| Error::Corrupt(e.to_string()))?;
+            Ok((OperatorId::new(operator), decode(&answer)?))
+        })
+        .transpose()
+    }
+
+    fn record_answer(
+        &mut self,
+        op_id: Uuid,
+        operator: OperatorId,
+        answer: &Answer,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO applied_ops (op_id, operator_id, applied_at, answer) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![op_id.to_string(), operator.to_string(), at.unix_timestamp(), json(answer)?])?;
+        Ok(())
+    }
+
+    fn person(&mut self, id: PersonId) -> Result<Option<Person>> {
+        self.one_body("SELECT body FROM people WHERE id = ?1", &id.to_string())
+    }
+
+    fn latest_profile(&mut self, id: ProfileId) -> Result<Option<CredentialProfile>> {
+        self.one_body(
+            "SELECT body FROM profiles WHERE id = ?1 ORDER BY version DESC LIMIT 1",
+            &id.to_string(),
+        )
+    }
+
+    fn device(&mut self, id: DeviceId) -> Result<Option<Device>> {
+        self.one_body("SELECT body FROM devices WHERE id = ?1", &id.to_string())
+    }
+
+    fn certificate(&mut self, id: CertificateId) -> Result<Option<Certificate>> {
+        self.one_body("SELECT body FROM certificates WHERE id = ?1", &id.to_string())
+    }
+
+    fn certificate_serial_taken(&mut self, serial: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row("SELECT 1 FROM certificates WHERE serial = ?1", [serial], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    fn certificates_of(&mut self, device: DeviceId) -> Result<Vec<Certificate>> {
+        self.bodies("SELECT body FROM certificates WHERE device_id = ?1 ORDER BY rowid", &device.to_string())
+    }
+
+    fn request(&mut self, id: RequestId) -> Result<Option<Request>> {
+        self.one_body("SELECT body FROM requests WHERE id = ?1", &id.to_string())
+    }
+
+    fn requests_of(&mut self, device: DeviceId) -> Result<Vec<Request>> {
+        self.bodies("SELECT body FROM requests WHERE device_id = ?1 ORDER BY rowid", &device.to_string())
+    }
+
+    fn put_record(&mut self, record: &Record) -> Result<()> {
+        let c = self.conn;
+        match record {
+            Record::Person(p) => {
+                c.prepare_cached("INSERT OR REPLACE INTO people (id, body) VALUES (?1, ?2)")?
+                    .execute(params![p.id.to_string(), json(p)?])?;
+            }
+            Record::Profile(p) => {
+                c.prepare_cached("INSERT INTO profiles (id, version, body) VALUES (?1, ?2, ?3)")?
+                    .execute(params![p.id.to_string(), p.version, json(p)?])?;
+            }
+            Record::Device(d) => {
+                c.prepare_cached(
+                    "INSERT INTO devices (id, owner, profile_id, profile_version, state, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, profile_id = excluded.profile_id,
+                       profile_version = excluded.profile_version, state = excluded.state, body = excluded.body",
+                )?
+                .execute(params![
+                    d.id.to_string(),
+                    d.owner.map(|o| o.to_string()),
+                    d.profile.id.to_string(),
+                    d.profile.version,
+                    name_of(&d.state)?,
+                    json(d)?
+                ])?;
+            }
+            Record::Certificate(cert) => {
+                c.prepare_cached(
+                    "INSERT INTO certificates (id, device_id, serial, body) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+                )?
+                .execute(params![
+                    cert.id.to_string(),
+                    cert.device.to_string(),
+                    cert.serial,
+                    json(cert)?
+                ])?;
+            }
+            Record::Request(r) => {
+                c.prepare_cached(
+                    "INSERT INTO requests (id, device_id, person_id, profile_id, state, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body",
+                )?
+                .execute(params![
+                    r.id.to_string(),
+                    r.device.map(|d| d.to_string()),
+                    r.person.map(|p| p.to_string()),
+                    r.profile.to_string(),
+                    name_of(&r.state)?,
+                    json(r)?
+                ])?;
+            }
+        }
+        Ok(())
+    }
+
+    fn append_change(&mut self, at: OffsetDateTime, record: &Record) -> Result<u64> {
+        self.conn
+            .prepare_cached("INSERT INTO changes (at, record_type, record_id, body) VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![rfc3339(at)?, record.type_name(), record.id().to_string(), json(record)?])?;
+        u64::try_from(self.conn.last_insert_rowid()).map_err(|e| Error::Corrupt(e.to_string()))
+    }
+
+    fn changes_after(&mut self, after: u64, limit: u32) -> Result<Vec<Change>> {
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT seq, at, body FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+        let rows = stmt.query_map(params![after, limit], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, at, body) = row?;
+            out.push(Change {
+                seq: u64::try_from(seq).map_err(|e| Error::Corrupt(e.to_string()))?,
+                at: parse_rfc3339(&at)?,
+                record: decode(&body)?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn last_audit(&mut self) -> Result<Option<AuditEvent>> {
+        let body: Option<String> = self
+            .conn
+            .prepare_cached("SELECT body FROM audit ORDER BY seq DESC LIMIT 1")?
+            .query_row([], |r| r.get(0))
+            .optional()?;
+        body.map(|b| decode(&b)).transpose()
+    }
+
+    fn insert_audit(&mut self, event: &AuditEvent) -> Result<()> {
+        let seq = i64::try_from(event.seq).map_err(|e| Error::Corrupt(e.to_string()))?;
+        self.conn
+            .prepare_cached("INSERT INTO audit (seq, hash, prev_hash, body) VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![seq, event.hash.to_hex(), event.prev_hash.to_hex(), json(event)?])?;
+        Ok(())
+    }
+
+    fn audit_from(&mut self, from: u64, limit: u32) -> Result<Vec<AuditEvent>> {
+        let from = i64::try_from(from).unwrap_or(i64::MAX);
+        let mut stmt =
+            self.conn.prepare_cached("SELECT body FROM audit WHERE seq >= ?1 ORDER BY seq LIMIT ?2")?;
+        let rows = stmt.query_map(params![from, limit], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for body in rows {
+            out.push(decode(&body?)?);
+        }
+        Ok(out)
+    }
+
+    fn put_escrow(
+        &mut self,
+        device: DeviceId,
+        kind: EscrowKind,
+        sealed: &[u8],
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO escrow (device_id, kind, sealed, stored_at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![device.to_string(), kind.name(), sealed, at.unix_timestamp()])?;
+        Ok(())
+    }
+
+    fn escrow(&mut self, device: DeviceId, kind: EscrowKind) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT sealed FROM escrow WHERE device_id = ?1 AND kind = ?2",
+                params![device.to_string(), kind.name()],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn discard_escrow(&mut self, device: DeviceId) -> Result<()> {
+        self.conn.execute("DELETE FROM escrow WHERE device_id = ?1", [device.to_string()])?;
+        Ok(())
+    }
+
+    fn operator_by_username(&mut self, username: &str) -> Result<Option<OperatorAccount>> {
+        self.account(&format!("{ACCOUNT_COLUMNS} WHERE username = ?1"), username)
+    }
+
+    fn operator(&mut self, id: OperatorId) -> Result<Option<OperatorAccount>> {
+        self.account(&format!("{ACCOUNT_COLUMNS} WHERE id = ?1"), &id.to_string())
+    }
+
+    fn insert_operator(&mut self, account: &OperatorAccount) -> Result<()> {
+        let op = &account.operator;
+        self.conn.execute(
+            "INSERT INTO operators (id, person_id, username, password_hash, enabled) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![op.id.to_string(), op.person.to_string(), op.username, account.password_hash, op.enabled],
+        )?;
+        for role in &op.roles {
+            self.grant_role(op.id, *role)?;
+        }
+        Ok(())
+    }
+
+    fn role(&mut self, id: RoleId) -> Result<Option<Role>> {
+        self.one_body("SELECT body FROM roles WHERE id = ?1", &id.to_string())
+    }
+
+    fn role_by_name(&mut self, name: &str) -> Result<Option<Role>> {
+        self.one_body("SELECT body FROM roles WHERE name = ?1", name)
+    }
+
+    fn put_role(&mut self, role: &Role) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO roles (id, name, body) VALUES (?1, ?2, ?3)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, body = excluded.body",
+            params![role.id.to_string(), role.name, json(role)?],
+        )?;
+        Ok(())
+    }
+
+    fn grant_role(&mut self, operator: OperatorId, role: RoleId) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO operator_roles (operator_id, role_id) VALUES (?1, ?2)",
+            params![operator.to_string(), role.to_string()],
+        )?;
+        Ok(())
+    }
+
+    fn insert_session(&mut self, s: &SessionRecord) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO sessions (token_hash, operator_id, workstation, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                &s.token_hash[..],
+                s.operator.to_string(),
+                s.workstation.map(|w| w.to_string()),
+                s.created_at.unix_timestamp(),
+                s.expires_at.unix_timestamp()
+            ])?;
+        Ok(())
+    }
+
+    fn session(&mut self, token_hash: &[u8; 32]) -> Result<Option<SessionRecord>> {
+        let row: Option<(String, Option<String>, i64, i64)> = self
+            .conn
+            .prepare_cached(
+                "SELECT operator_id, workstation, created_at, expires_at FROM sessions WHERE token_hash = ?1",
+            )?
+            .query_row([&token_hash[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .optional()?;
+        let Some((operator, workstation, created_at, expires_at)) = row else {
+            return Ok(None);
+        };
+        let parse = |s: &str| Uuid::parse_str(s).map_err(|e| Error::Corrupt(e.to_string()));
+        Ok(Some(SessionRecord {
+            token_hash: *token_hash,
+            operator: OperatorId::new(parse(&operator)?),
+            workstation: workstation.map(|w| parse(&w).map(WorkstationId::new)).transpose()?,
+            created_at: unix_to_time(created_at)?,
+            expires_at: unix_to_time(expires_at)?,
+        }))
+    }
+
+    fn delete_session(&mut self, token_hash: &[u8; 32]) -> Result<bool> {
+        Ok(self.conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [&token_hash[..]])? > 0)
+    }
+
+    fn settings(&mut self) -> Result<DeploymentSettings> {
+        let value: Option<String> = self
+            .conn
+            .prepare_cached("SELECT value FROM settings WHERE key = 'deployment'")?
+            .query_row([], |r| r.get(0))
+            .optional()?;
+        value.map(|v| decode(&v)).transpose().map(Option::unwrap_or_default)
+    }
+
+    fn put_settings(&mut self, settings: &DeploymentSettings) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO settings (key, value) VALUES ('deployment', ?1)",
+            [json(settings)?],
+        )?;
+        Ok(())
+    }
+}
