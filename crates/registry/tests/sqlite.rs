@@ -35,3 +35,49 @@ on_sqlite!(
     malformed_input_is_a_4xx_problem,
     profile_revisions_conflict,
 );
+
+#[test]
+fn migrations_apply_once_and_refuse_a_newer_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("registry.sqlite3");
+    let storage = SqliteStorage::open(&path).unwrap();
+    let known = registry::storage::sqlite::MIGRATIONS.len() as u32;
+    assert_eq!(storage.schema_version().unwrap(), known);
+    drop(storage);
+    let reopened = SqliteStorage::open(&path).unwrap();
+    assert_eq!(reopened.schema_version().unwrap(), known, "reopening applies nothing twice");
+    drop(reopened);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", known + 1).unwrap();
+    drop(conn);
+    match SqliteStorage::open(&path) {
+        Err(registry::Error::SchemaTooNew { found, known: k }) => assert_eq!((found, k), (known + 1, known)),
+        other => panic!("a newer schema must be refused, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_audit_table_is_append_only_and_foreign_keys_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("registry.sqlite3");
+    let storage = SqliteStorage::open(&path).unwrap();
+    let settings = registry::DeploymentSettings::default();
+    registry::admin::init(&storage, &settings, "admin", "pw-123456", time::OffsetDateTime::now_utc())
+        .unwrap();
+    drop(storage);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+    assert!(conn.execute("UPDATE audit SET body = '{}'", []).is_err(), "audit events cannot be changed");
+    assert!(conn.execute("DELETE FROM audit", []).is_err(), "audit events cannot be removed");
+    let orphan = conn.execute(
+        "INSERT INTO certificates (id, device_id, serial, body) VALUES ('c', 'no-such-device', 's', '{}')",
+        [],
+    );
+    assert!(orphan.is_err(), "a certificate needs a known device");
+    let plain = conn.execute(
+        "INSERT INTO operators (id, person_id, username, password_hash, enabled)
+         SELECT 'x', person_id, 'eve', 'plaintext', 1 FROM operators LIMIT 1",
+        [],
+    );
+    assert!(plain.is_err(), "only argon2 verifiers are stored");
+}
