@@ -56,20 +56,29 @@ enum Table {
     Requests,
 }
 
+/// Above this many matches in one table a query is "broad" (a short
+/// prefix, a common name): ranking every match with bm25 would cost more
+/// than it tells, so the first matches are returned unranked.
+const RANK_AT_MOST: i64 = 400;
+
 fn matches(conn: &Connection, table: Table, query: &str, limit: i64) -> Result<Vec<(f64, Table, i64)>> {
-    let sql = match table {
-        Table::People => {
-            "SELECT rowid, rank FROM people_search WHERE people_search MATCH ?1 ORDER BY rank LIMIT ?2"
-        }
-        Table::Devices => {
-            "SELECT rowid, rank FROM devices_search WHERE devices_search MATCH ?1 ORDER BY rank LIMIT ?2"
-        }
-        Table::Requests => {
-            "SELECT rowid, rank FROM requests_search WHERE requests_search MATCH ?1 ORDER BY rank LIMIT ?2"
-        }
+    let name = match table {
+        Table::People => "people_search",
+        Table::Devices => "devices_search",
+        Table::Requests => "requests_search",
+    };
+    let broad: i64 = conn
+        .prepare_cached(&format!(
+            "SELECT count(*) FROM (SELECT 1 FROM {name} WHERE {name} MATCH ?1 LIMIT ?2)"
+        ))?
+        .query_row(rusqlite::params![query, RANK_AT_MOST + 1], |r| r.get(0))?;
+    let sql = if broad > RANK_AT_MOST {
+        format!("SELECT rowid, 0.0 FROM {name} WHERE {name} MATCH ?1 LIMIT ?2")
+    } else {
+        format!("SELECT rowid, rank FROM {name} WHERE {name} MATCH ?1 ORDER BY rank LIMIT ?2")
     };
     let rows = conn
-        .prepare_cached(sql)?
+        .prepare_cached(&sql)?
         .query_map(rusqlite::params![query, limit], |r| {
             Ok((r.get::<_, f64>(1)?, table, r.get::<_, i64>(0)?))
         })?
@@ -102,7 +111,7 @@ pub(crate) fn search(conn: &Connection, text: &str, limit: usize) -> Result<Vec<
     let mut found = matches(conn, Table::People, &query, lim)?;
     found.extend(matches(conn, Table::Devices, &query, lim)?);
     found.extend(matches(conn, Table::Requests, &query, lim)?);
-    // bm25 rank: lower is better.
+    // bm25 rank: lower (more negative) is better; unranked broad matches (0.0) come last.
     found.sort_by(|a, b| a.0.total_cmp(&b.0));
     found.truncate(limit);
 

@@ -1,0 +1,209 @@
+//! The sync engine: push the outbox in order, then pull the feed from the
+//! stored cursor, applying each plan to the store. Every step is safe to
+//! repeat: the registry applies an operation id once and answers a replay
+//! with its first answer, and a feed page is stored together with its
+//! cursor. So a crash or a lost connection at any point costs only a retry.
+
+use std::time::Duration;
+
+use domain::{OperatorId, WorkstationId};
+use proto::SessionToken;
+use rand::RngCore;
+use store::Store;
+use time::OffsetDateTime;
+
+use crate::backoff::Backoff;
+use crate::client::RegistryClient;
+use crate::error::{Error, Result};
+use crate::plan::{self, AnswerStep, UNSENDABLE};
+
+/// Operations per pushed batch (the registry takes up to `proto::MAX_BATCH`).
+pub const PUSH_BATCH: usize = 500;
+/// Changes per pulled page.
+pub const PULL_PAGE: u32 = 1000;
+
+/// Whether the registry answered the last attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connectivity {
+    /// No attempt yet.
+    Unknown,
+    /// The last attempt reached the registry.
+    Online,
+    /// The last attempt could not reach it (or it refused the connection's pin).
+    Offline,
+}
+
+/// The overall sync status (SPEC §6), for the status bar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// Online or offline.
+    pub connectivity: Connectivity,
+    /// When the last complete sync finished.
+    pub last_sync: Option<OffsetDateTime>,
+    /// Operations waiting for the registry.
+    pub queue_len: u64,
+    /// Why the last attempt failed, if it did.
+    pub last_error: Option<String>,
+}
+
+/// What one sync did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Operations sent (replays included).
+    pub pushed: usize,
+    /// Accepted by the registry.
+    pub accepted: usize,
+    /// Rejected (by the registry or as unsendable) and rolled back.
+    pub rejected: usize,
+    /// Feed changes written.
+    pub pulled: usize,
+    /// Feed changes kept as rollback bases under pending operations.
+    pub deferred: usize,
+    /// Attempts made (1 without retries).
+    pub attempts: u32,
+}
+
+/// One workstation's sync with one registry, as one signed-in operator.
+#[derive(Debug)]
+pub struct Engine {
+    client: RegistryClient,
+    token: SessionToken,
+    actor: Option<OperatorId>,
+    workstation: Option<WorkstationId>,
+    connectivity: Connectivity,
+}
+
+impl Engine {
+    /// An engine pushing as `actor` from `workstation` with session `token`.
+    pub fn new(
+        client: RegistryClient,
+        token: SessionToken,
+        actor: Option<OperatorId>,
+        workstation: Option<WorkstationId>,
+    ) -> Self {
+        Self { client, token, actor, workstation, connectivity: Connectivity::Unknown }
+    }
+
+    /// Replaces the session token (after signing in again).
+    pub fn set_token(&mut self, token: SessionToken) {
+        self.token = token;
+    }
+
+    /// The overall status.
+    pub fn status(&self, store: &Store) -> Result<Status> {
+        let state = store.sync_state()?;
+        Ok(Status {
+            connectivity: self.connectivity,
+            last_sync: state.last_sync_at,
+            queue_len: store.queue_len()?,
+            last_error: state.last_error,
+        })
+    }
+
+    /// One sync: push everything pending, then pull until the feed is
+    /// drained. `now` stamps answers and the sync time.
+    pub async fn sync_once(&mut self, store: &mut Store, now: OffsetDateTime) -> Result<SyncReport> {
+        let outcome = self.run(store, now).await;
+        match &outcome {
+            Ok(_) => {
+                self.connectivity = Connectivity::Online;
+                store.record_sync(now, Ok(()))?;
+            }
+            Err(e) => {
+                if matches!(e, Error::Transport(_) | Error::PinMismatch { .. }) {
+                    self.connectivity = Connectivity::Offline;
+                } else {
+                    self.connectivity = Connectivity::Online;
+                }
+                store.record_sync(now, Err(&e.to_string()))?;
+            }
+        }
+        outcome
+    }
+
+    /// [`Engine::sync_once`], retried on retryable errors after a jittered
+    /// exponential delay (`rng` is the randomness, `clock` the time).
+    pub async fn sync(
+        &mut self,
+        store: &mut Store,
+        backoff: Backoff,
+        rng: &mut dyn RngCore,
+        clock: &(dyn Fn() -> OffsetDateTime + Sync),
+    ) -> Result<SyncReport> {
+        let mut retry = 0u32;
+        loop {
+            match self.sync_once(store, clock()).await {
+                Ok(mut report) => {
+                    report.attempts = retry + 1;
+                    return Ok(report);
+                }
+                Err(e) if e.is_retryable() && retry + 1 < backoff.attempts.max(1) => {
+                    let delay = backoff.delay(retry, rng);
+                    tracing::info!(error = %e, retry, delay_ms = delay.as_millis() as u64, "sync retry");
+                    sleep(delay).await;
+                    retry += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn run(&mut self, store: &mut Store, now: OffsetDateTime) -> Result<SyncReport> {
+        let mut report = SyncReport { attempts: 1, ..SyncReport::default() };
+        // Push: stage pending → plan batch → send → plan answers → apply.
+        loop {
+            let pending = store.pending(PUSH_BATCH)?;
+            if pending.is_empty() {
+                break;
+            }
+            let plan = plan::plan_push(&pending, self.actor, self.workstation, PUSH_BATCH);
+            for bad in &plan.unsendable {
+                store.reject(bad.op_id, UNSENDABLE, &bad.message, now)?;
+                report.rejected += 1;
+            }
+            if plan.batch.operations.is_empty() {
+                continue;
+            }
+            let sent = plan.sent();
+            let answers = match self.client.push(&self.token, &plan.batch).await {
+                Ok(a) => a,
+                Err(e) => {
+                    for id in &sent {
+                        store.note_attempt(*id, Some(&e.to_string()))?;
+                    }
+                    return Err(e);
+                }
+            };
+            report.pushed += sent.len();
+            for step in plan::plan_answers(&sent, &answers)? {
+                match step {
+                    AnswerStep::Accept { op_id, result } => {
+                        store.accept(op_id, Some(&result), now)?;
+                        report.accepted += 1;
+                    }
+                    AnswerStep::Reject { op_id, code, message } => {
+                        store.reject(op_id, &code, &message, now)?;
+                        report.rejected += 1;
+                    }
+                }
+            }
+        }
+        // Pull: stage cursor → fetch page → plan → apply with the cursor.
+        loop {
+            let since = store.sync_state()?.cursor;
+            let page = self.client.changes(&self.token, since.as_deref(), PULL_PAGE).await?;
+            let plan = plan::plan_page(since.as_deref(), &page)?;
+            let applied = store.apply_remote(&plan.changes, &plan.next_cursor)?;
+            report.pulled += applied.written;
+            report.deferred += applied.deferred;
+            if !plan.more {
+                break;
+            }
+        }
+        Ok(report)
+    }
+}
+
+async fn sleep(delay: Duration) {
+    tokio::time::sleep(delay).await;
+}
