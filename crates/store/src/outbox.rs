@@ -358,27 +358,33 @@ pub struct ApplyReport {
 pub(crate) fn apply_remote(
     tx: &Transaction<'_>,
     change: &RemoteChange,
+    any_pending: bool,
     report: &mut ApplyReport,
 ) -> Result<()> {
-    let doc = change.doc.as_ref().map(serde_json::to_string).transpose()?;
-    let earliest_pending: Option<(i64, i64)> = tx
-        .prepare_cached(
+    let earliest_pending: Option<(i64, i64)> = if any_pending {
+        tx.prepare_cached(
             "SELECT u.op_seq, u.step FROM outbox_undo u JOIN outbox o ON o.seq = u.op_seq
              WHERE u.record_kind = ?1 AND u.record_key = ?2 AND o.state = 'pending'
              ORDER BY u.op_seq LIMIT 1",
         )?
         .query_row(params![change.kind.name(), change.key], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
+        .optional()?
+    } else {
+        None
+    };
     match earliest_pending {
         Some((seq, step)) => {
-            let canonical =
-                doc.as_deref().map(|d| record::canonical_json(change.kind, &change.key, d)).transpose()?;
+            let canonical = change
+                .doc
+                .as_ref()
+                .map(|d| record::canonical_value(change.kind, &change.key, d))
+                .transpose()?;
             tx.prepare_cached("UPDATE outbox_undo SET before_doc = ?3 WHERE op_seq = ?1 AND step = ?2")?
                 .execute(params![seq, step, canonical])?;
             report.deferred += 1;
         }
         None => {
-            record::set_json(tx, change.kind, &change.key, doc.as_deref())?;
+            record::set_value(tx, change.kind, &change.key, change.doc.as_ref())?;
             report.written += 1;
         }
     }

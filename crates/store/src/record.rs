@@ -463,10 +463,34 @@ fn checked<R: Record>(key: &str, doc: &str) -> Result<R> {
     Ok(record)
 }
 
-/// Validates `doc` as the record `kind`/`key` and returns it in this
+/// Decodes a JSON value as an `R` (without printing and re-parsing it) and
+/// checks it is the record `key` names.
+fn checked_value<R: Record>(key: &str, value: &serde_json::Value) -> Result<R> {
+    let record =
+        R::deserialize(value).map_err(|e| Error::InvalidRecord(format!("{} {key}: {e}", R::KIND)))?;
+    if record.key() != key {
+        return Err(Error::InvalidRecord(format!("{} record {key} carries key {}", R::KIND, record.key())));
+    }
+    Ok(record)
+}
+
+/// Validates `value` as the record `kind`/`key` and returns it in this
 /// program's canonical JSON form.
-pub(crate) fn canonical_json(kind: RecordKind, key: &str, doc: &str) -> Result<String> {
-    by_kind!(kind, T => Ok(serde_json::to_string(&checked::<T>(key, doc)?)?))
+pub(crate) fn canonical_value(kind: RecordKind, key: &str, value: &serde_json::Value) -> Result<String> {
+    by_kind!(kind, T => Ok(serde_json::to_string(&checked_value::<T>(key, value)?)?))
+}
+
+/// [`set_json`] for a JSON value (the change feed's path).
+pub(crate) fn set_value(
+    conn: &Connection,
+    kind: RecordKind,
+    key: &str,
+    value: Option<&serde_json::Value>,
+) -> Result<()> {
+    let Some(value) = value else {
+        return delete(conn, kind, key);
+    };
+    by_kind!(kind, T => put(conn, &checked_value::<T>(key, value)?))
 }
 
 /// Sets a record of any kind to `doc` (JSON), or deletes it when `doc` is
