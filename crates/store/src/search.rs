@@ -67,22 +67,22 @@ fn matches(conn: &Connection, table: Table, query: &str, limit: i64) -> Result<V
         Table::Devices => "devices_search",
         Table::Requests => "requests_search",
     };
-    let broad: i64 = conn
-        .prepare_cached(&format!(
-            "SELECT count(*) FROM (SELECT 1 FROM {name} WHERE {name} MATCH ?1 LIMIT ?2)"
-        ))?
-        .query_row(rusqlite::params![query, RANK_AT_MOST + 1], |r| r.get(0))?;
-    let sql = if broad > RANK_AT_MOST {
-        format!("SELECT rowid, 0.0 FROM {name} WHERE {name} MATCH ?1 LIMIT ?2")
-    } else {
-        format!("SELECT rowid, rank FROM {name} WHERE {name} MATCH ?1 ORDER BY rank LIMIT ?2")
-    };
-    let rows = conn
+    // One pass: up to RANK_AT_MOST + 1 matches with their bm25 rank. If
+    // that is all of them, sort by rank; otherwise the query is broad and
+    // the first matches are returned unranked.
+    let sql = format!("SELECT rowid, rank FROM {name} WHERE {name} MATCH ?1 LIMIT ?2");
+    let mut rows = conn
         .prepare_cached(&sql)?
-        .query_map(rusqlite::params![query, limit], |r| {
+        .query_map(rusqlite::params![query, RANK_AT_MOST + 1], |r| {
             Ok((r.get::<_, f64>(1)?, table, r.get::<_, i64>(0)?))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    if rows.len() as i64 > RANK_AT_MOST {
+        rows.iter_mut().for_each(|r| r.0 = 0.0);
+    } else {
+        rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     Ok(rows)
 }
 

@@ -101,3 +101,20 @@ fn the_index_follows_updates_and_deletes() {
     let left = store.search("king", 10).unwrap();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn broad_queries_return_the_first_matches_within_the_limit() {
+    let mut store = Store::open_in_memory().unwrap();
+    let many: Vec<_> = (1..=600).map(|n| remote(&person(n, "Pat", &format!("Common{n}")))).collect();
+    store.apply_remote(&many, "c1").unwrap();
+    let card = device(5000, None, "COMMON-1");
+    store.apply_remote(&[remote(&card)], "c2").unwrap();
+    let hits = store.search("common", 7).unwrap();
+    assert_eq!(hits.len(), 7, "the limit holds for a query matching 601 records");
+    assert!(
+        matches!(&hits[0], Hit::Device { device, .. } if device.id == card.id),
+        "a ranked match in a narrow table comes before unranked broad ones: {:?}",
+        hits[0]
+    );
+    assert_eq!(store.search("common599", 7).unwrap().len(), 1, "narrow queries still find the one");
+}
