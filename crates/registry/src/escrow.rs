@@ -6,7 +6,7 @@ use domain::DeviceId;
 use proto::EscrowKind;
 use zeroize::Zeroizing;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Seals and opens escrowed card secrets, bound to the card and the kind of
 /// secret, so a sealed PUK cannot be opened as another card's key.
@@ -15,4 +15,69 @@ pub trait EscrowSeal: Send + Sync + 'static {
     fn seal(&self, device: DeviceId, kind: EscrowKind, secret: &[u8]) -> Result<Vec<u8>>;
     /// Decrypts what [`EscrowSeal::seal`] returned for the same `device` and `kind`.
     fn open(&self, device: DeviceId, kind: EscrowKind, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>>;
+}
+
+/// The seal of crate `authority`: an AES-256-GCM envelope per secret, its
+/// data key wrapped by the key-encryption key, bound to the card and kind.
+#[derive(Debug, Clone)]
+pub struct AuthoritySeal(pub authority::Escrow);
+
+impl AuthoritySeal {
+    /// Escrow under the key-encryption key kept in the file at `path`
+    /// (created, mode 0600, at first start).
+    pub fn with_key_file(path: &std::path::Path) -> Result<Self> {
+        let kek = authority::FileKek::open_or_create(path).map_err(|e| Error::Escrow(e.to_string()))?;
+        Ok(Self(authority::Escrow::new(std::sync::Arc::new(kek))))
+    }
+}
+
+fn authority_kind(kind: EscrowKind) -> authority::EscrowKind {
+    match kind {
+        EscrowKind::ManagementKey => authority::EscrowKind::ManagementKey,
+        EscrowKind::Puk => authority::EscrowKind::Puk,
+    }
+}
+
+/// The version of a secret sealed here: one current secret per card and
+/// kind is kept, and a replacement overwrites it.
+const SEAL_VERSION: u32 = 1;
+
+impl EscrowSeal for AuthoritySeal {
+    fn seal(&self, device: DeviceId, kind: EscrowKind, secret: &[u8]) -> Result<Vec<u8>> {
+        let record = self
+            .0
+            .seal(device, authority_kind(kind), SEAL_VERSION, secret)
+            .map_err(|e| Error::Escrow(e.to_string()))?;
+        record.to_bytes().map_err(|e| Error::Escrow(e.to_string()))
+    }
+
+    fn open(&self, device: DeviceId, kind: EscrowKind, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        self.0.open_bytes(sealed, device, authority_kind(kind)).map_err(|e| Error::Escrow(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authority_seal_round_trips_and_binds_card_and_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let seal = AuthoritySeal::with_key_file(&dir.path().join("kek")).unwrap();
+        let device = DeviceId::from_u128(1);
+        let sealed = seal.seal(device, EscrowKind::Puk, b"12345678").unwrap();
+        assert!(!sealed.windows(8).any(|w| w == b"12345678"), "no plaintext in what is stored");
+        assert_eq!(&*seal.open(device, EscrowKind::Puk, &sealed).unwrap(), b"12345678");
+        assert!(
+            seal.open(DeviceId::from_u128(2), EscrowKind::Puk, &sealed).is_err(),
+            "another card's record"
+        );
+        assert!(seal.open(device, EscrowKind::ManagementKey, &sealed).is_err(), "another kind");
+        let reopened = AuthoritySeal::with_key_file(&dir.path().join("kek")).unwrap();
+        assert_eq!(
+            &*reopened.open(device, EscrowKind::Puk, &sealed).unwrap(),
+            b"12345678",
+            "the key file persists"
+        );
+    }
 }

@@ -2,6 +2,8 @@
 //! at first start, trusted as the only root (the workstation's pin), and a
 //! client pinned to another certificate refused before anything is applied.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use registry::tls::TlsIdentity;

@@ -20,6 +20,7 @@ use domain::{
     GlobalPermission, ProfileId, ProfilePermission, ProfileScope, ProfileSettings, Role, RoleId, UseCase,
 };
 use rand::Rng;
+use registry::escrow::AuthoritySeal;
 use registry::tls::TlsIdentity;
 use registry::{admin, storage, DeploymentSettings, Registry, SqliteStorage};
 use time::OffsetDateTime;
@@ -28,6 +29,8 @@ use zeroize::Zeroizing;
 
 /// The database file inside the data directory.
 const DB_FILE: &str = "registry.sqlite3";
+/// The escrow key-encryption key inside the data directory (mode 0600).
+const KEK_FILE: &str = "escrow-kek.key";
 
 #[derive(Parser, Debug)]
 #[command(name = "cardstation-registry", version, about = "Cardstation's central registry")]
@@ -241,7 +244,8 @@ fn main() -> anyhow::Result<()> {
             };
             println!("certificate SHA-256 fingerprint: {}", identity.fingerprint());
             let config = identity.server_config()?;
-            let registry = Registry::new(Arc::new(storage));
+            let seal = AuthoritySeal::with_key_file(&data.join(KEK_FILE))?;
+            let registry = Registry::new(Arc::new(storage)).with_escrow(Arc::new(seal));
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(listen)

@@ -1,0 +1,156 @@
+//! The `cardstation-registry` binary end to end: init, role, operator and
+//! profile administration, then `serve` with its self-signed certificate,
+//! called over TLS with that certificate pinned.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+mod suite;
+
+const BIN: &str = env!("CARGO_BIN_EXE_cardstation-registry");
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+    let mut command = Command::new(BIN);
+    command.args(args).env("RUST_LOG", "warn");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let output = command.output().expect("the binary runs");
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), text)
+}
+
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(data: &Path) -> (Server, u16, String) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let stdout = child.stdout.take().unwrap();
+    let server = Server(child);
+    let mut fingerprint = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(f) = line.strip_prefix("certificate SHA-256 fingerprint: ") {
+            fingerprint = f.to_owned();
+        }
+        if let Some(url) = line.strip_prefix("listening on https://") {
+            let port = url.rsplit(':').next().unwrap().parse().unwrap();
+            return (server, port, fingerprint);
+        }
+    }
+    panic!("serve never said where it listens");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn administer_then_serve_over_pinned_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let admin_env = [("CARDSTATION_ADMIN_PASSWORD", "admin-password-1")];
+    let (ok, out) = run(&["init", "--data", data, "--all-use-cases"], &admin_env);
+    assert!(ok, "{out}");
+    assert!(out.contains("administrator: admin") && !out.contains("admin-password-1"), "{out}");
+    let (ok, out) = run(&["init", "--data", data], &admin_env);
+    assert!(!ok, "a second init is refused: {out}");
+
+    let (ok, out) = run(
+        &[
+            "role",
+            "add",
+            "--data",
+            data,
+            "--name",
+            "Issuers",
+            "--all-profiles",
+            "can_collect",
+            "--global",
+            "view_audit",
+        ],
+        &[],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = run(&["role", "add", "--data", data, "--name", "Bad", "--global", "root"], &[]);
+    assert!(!ok, "an unknown permission is refused: {out}");
+    let (ok, out) = run(
+        &[
+            "operator",
+            "add",
+            "--data",
+            data,
+            "--username",
+            "ivy",
+            "--family-name",
+            "Issuer",
+            "--role",
+            "Issuers",
+        ],
+        &[("CARDSTATION_OPERATOR_PASSWORD", "ivy-password-1")],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) =
+        run(&["operator", "add", "--data", data, "--username", "gen", "--family-name", "Generated"], &[]);
+    assert!(ok && out.contains("password: "), "a generated password is printed once: {out}");
+    let profile = dir.path().join("employee.toml");
+    std::fs::write(&profile, toml::to_string(&suite::settings("Employee", true)).unwrap()).unwrap();
+    let (ok, out) = run(&["profile", "add", "--data", data, "--file", profile.to_str().unwrap()], &[]);
+    assert!(ok, "{out}");
+    let (ok, out) = run(&["use-case", "disable", "--data", data, "sign_in"], &[]);
+    assert!(!ok, "sign-in cannot be switched off: {out}");
+
+    let (_server, port, fingerprint) = serve(dir.path());
+    let identity = registry::tls::TlsIdentity::load(
+        &dir.path().join(registry::tls::CERT_FILE),
+        &dir.path().join(registry::tls::KEY_FILE),
+    )
+    .unwrap();
+    assert_eq!(fingerprint, identity.fingerprint(), "the printed fingerprint is the served certificate's");
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(identity.cert_pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let base = format!("https://localhost:{port}");
+    let grant: proto::SessionGrant = client
+        .post(format!("{base}/v1/sessions"))
+        .json(&serde_json::json!({"username": "ivy", "password": "ivy-password-1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let audit =
+        client.get(format!("{base}/v1/audit")).bearer_auth(grant.token.expose()).send().await.unwrap();
+    assert_eq!(audit.status(), 200, "the Issuers role views the audit log");
+    let page: proto::ChangesPage = client
+        .get(format!("{base}/v1/changes"))
+        .bearer_auth(grant.token.expose())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        page.changes
+            .iter()
+            .any(|c| matches!(&c.record, proto::Record::Profile(p) if p.settings.name == "Employee")),
+        "the profile added from TOML is on the feed"
+    );
+}
