@@ -207,6 +207,9 @@ fn plan(
     now: OffsetDateTime,
     seal: Option<&dyn EscrowSeal>,
 ) -> Result<Plan, Decline> {
+    if let Some(notes) = notes_of(op) {
+        check_text("notes", &notes, false)?;
+    }
     let actor = &caller.actor;
     let mut plan = Plan::default();
     match op {
@@ -266,6 +269,9 @@ fn plan(
         OperationKind::RequestCard(r) => {
             if let Some(notes) = &r.notes {
                 check_text("notes", notes, false)?;
+            }
+            if let Some(reason) = &r.reason {
+                check_text("reason", reason, false)?;
             }
             let Some(profile) = tx.latest_profile(r.profile)? else {
                 return not_found("credential profile", r.profile);
@@ -583,6 +589,7 @@ fn record_issuance(
         }
     }
     let mut seen = std::collections::BTreeSet::new();
+    let mut seen_ids = std::collections::BTreeSet::new();
     let mut new_certificates = Vec::new();
     for c in &issuance.certificates {
         check_text("certificate serial", &c.serial, true)?;
@@ -593,7 +600,7 @@ fn record_issuance(
                 format!("a certificate with serial {} already exists", c.serial),
             );
         }
-        if tx.certificate(c.id)?.is_some() {
+        if !seen_ids.insert(c.id) || tx.certificate(c.id)?.is_some() {
             return refuse("already_exists", format!("certificate {} already exists", c.id));
         }
         if c.not_after <= c.not_before {
