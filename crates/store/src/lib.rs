@@ -33,7 +33,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub use error::{Error, Result};
-pub use outbox::{ApplyReport, Local, NewOperation, OpState, OutboxEntry, RecordStatus, RemoteChange};
+pub use outbox::{
+    ApplyReport, Local, NewOperation, OpAnswer, OpState, OutboxEntry, RecordStatus, RemoteChange,
+};
 pub use record::{Record, RecordKind};
 pub use search::Hit;
 
@@ -132,6 +134,38 @@ impl Store {
     pub fn reject(&mut self, op_id: Uuid, code: &str, reason: &str, at: OffsetDateTime) -> Result<()> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         outbox::reject(&tx, op_id, code, reason, at)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records a batch of the registry's answers in ONE transaction (one
+    /// disk sync for a whole pushed batch, instead of one per operation);
+    /// each rejection rolls its operation's local effect back.
+    pub fn record_answers(&mut self, answers: &[OpAnswer], at: OffsetDateTime) -> Result<()> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for answer in answers {
+            match answer {
+                OpAnswer::Accepted { op_id, result } => outbox::accept(&tx, *op_id, result.as_ref(), at)?,
+                OpAnswer::Rejected { op_id, code, reason } => outbox::reject(&tx, *op_id, code, reason, at)?,
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Notes a failed push attempt for each of `op_ids` in one transaction.
+    pub fn note_attempts(&mut self, op_ids: &[Uuid], error: Option<&str>) -> Result<()> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for op_id in op_ids {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = ?2 WHERE op_id = ?1",
+                )?
+                .execute(params![op_id.to_string(), error])?;
+            if n == 0 {
+                return Err(Error::UnknownOperation(*op_id));
+            }
+        }
         tx.commit()?;
         Ok(())
     }

@@ -81,6 +81,27 @@ impl OpState {
     }
 }
 
+/// The registry's answer to one operation, as the store records it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OpAnswer {
+    /// Applied.
+    Accepted {
+        /// The operation.
+        op_id: Uuid,
+        /// What the registry returned.
+        result: Option<serde_json::Value>,
+    },
+    /// Refused: roll back.
+    Rejected {
+        /// The operation.
+        op_id: Uuid,
+        /// Stable reason code.
+        code: String,
+        /// Reason in words.
+        reason: String,
+    },
+}
+
 /// One outbox entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxEntry {

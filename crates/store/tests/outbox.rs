@@ -292,3 +292,26 @@ fn no_column_can_hold_a_secret() {
         }
     }
 }
+
+#[test]
+fn a_batch_of_answers_is_recorded_all_or_nothing() {
+    let mut store = Store::open_in_memory().unwrap();
+    for n in 1..=3 {
+        add_person(&mut store, n, &person(u128::from(n), "P", &format!("N{n}")));
+    }
+    let unknown = store::OpAnswer::Accepted { op_id: op_id(99), result: None };
+    let batch = vec![
+        store::OpAnswer::Accepted { op_id: op_id(1), result: None },
+        store::OpAnswer::Rejected { op_id: op_id(2), code: "no".into(), reason: "no".into() },
+    ];
+    let mut bad = batch.clone();
+    bad.push(unknown);
+    assert!(matches!(store.record_answers(&bad, NOW), Err(Error::UnknownOperation(_))));
+    assert_eq!(store.queue_len().unwrap(), 3, "a failing batch records nothing");
+    assert_eq!(counts(&store), (3, 3), "and rolls nothing back");
+    store.record_answers(&batch, NOW).unwrap();
+    assert_eq!(store.queue_len().unwrap(), 1);
+    assert_eq!(counts(&store), (2, 3), "the rejected creation is rolled back");
+    store.note_attempts(&[op_id(3)], Some("reset")).unwrap();
+    assert_eq!(store.operation(op_id(3)).unwrap().unwrap().attempts, 1);
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 use domain::{OperatorId, WorkstationId};
 use proto::SessionToken;
 use rand::RngCore;
-use store::Store;
+use store::{OpAnswer, Store};
 use time::OffsetDateTime;
 
 use crate::backoff::Backoff;
@@ -168,25 +168,26 @@ impl Engine {
             let answers = match self.client.push(&self.token, &plan.batch).await {
                 Ok(a) => a,
                 Err(e) => {
-                    for id in &sent {
-                        store.note_attempt(*id, Some(&e.to_string()))?;
-                    }
+                    store.note_attempts(&sent, Some(&e.to_string()))?;
                     return Err(e);
                 }
             };
             report.pushed += sent.len();
-            for step in plan::plan_answers(&sent, &answers)? {
-                match step {
+            let steps = plan::plan_answers(&sent, &answers)?;
+            let recorded: Vec<OpAnswer> = steps
+                .into_iter()
+                .map(|step| match step {
                     AnswerStep::Accept { op_id, result } => {
-                        store.accept(op_id, Some(&result), now)?;
                         report.accepted += 1;
+                        OpAnswer::Accepted { op_id, result: Some(result) }
                     }
                     AnswerStep::Reject { op_id, code, message } => {
-                        store.reject(op_id, &code, &message, now)?;
                         report.rejected += 1;
+                        OpAnswer::Rejected { op_id, code, reason: message }
                     }
-                }
-            }
+                })
+                .collect();
+            store.record_answers(&recorded, now)?;
         }
         // Pull: stage cursor → fetch page → plan → apply with the cursor.
         loop {

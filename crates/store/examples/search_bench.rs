@@ -2,7 +2,7 @@
 //! ≤ 20 ms over 1 million people and devices). Not a test: it prints
 //! measurements.
 //!
-//! `cargo run --release -p store --example bench -- [people] [queries]`
+//! `cargo run --release -p store --example search_bench -- [people] [queries]`
 //! (default 1,000,000 people, each with one device, and 2,000 queries).
 //! The database is built once in a temporary directory through the same
 //! path as the change feed ([`store::Store::apply_remote`]), in pages.
