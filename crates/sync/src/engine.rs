@@ -122,12 +122,14 @@ impl Engine {
     }
 
     /// [`Engine::sync_once`], retried on retryable errors after a jittered
-    /// exponential delay (`rng` is the randomness, `clock` the time).
+    /// exponential delay (`rng` is the randomness, `clock` the time). The
+    /// report counts the successful attempt only (earlier attempts may
+    /// already have recorded answers); `attempts` says how many were made.
     pub async fn sync(
         &mut self,
         store: &mut Store,
         backoff: Backoff,
-        rng: &mut dyn RngCore,
+        rng: &mut (dyn RngCore + Send),
         clock: &(dyn Fn() -> OffsetDateTime + Sync),
     ) -> Result<SyncReport> {
         let mut retry = 0u32;
