@@ -103,7 +103,11 @@ pub trait Tx {
     fn put_record(&mut self, record: &Record) -> Result<()>;
 
     // --- change feed ---
-    /// Appends a change; returns its sequence number.
+    /// Appends a change; returns its sequence number. Sequence numbers must
+    /// become visible in increasing order: once a reader has seen seq N it
+    /// must never later find a new change below N (SQLite: one writer;
+    /// PostgreSQL: take the feed's lock in the transaction, or a sequence
+    /// alone would let an earlier number commit after a later one).
     fn append_change(&mut self, at: OffsetDateTime, record: &Record) -> Result<u64>;
     /// Changes after `after`, oldest first, at most `limit`.
     fn changes_after(&mut self, after: u64, limit: u32) -> Result<Vec<Change>>;
