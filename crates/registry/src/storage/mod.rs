@@ -7,6 +7,8 @@
 //! against every other write, committed only if the work returns `Ok`. The
 //! decisions themselves live in [`crate::decide`], not here.
 
+pub mod postgres;
+pub use postgres::PostgresStorage;
 pub mod sqlite;
 
 use domain::{

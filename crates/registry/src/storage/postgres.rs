@@ -1,0 +1,859 @@
+//! PostgreSQL storage: the same [`Storage`] contract as SQLite, for
+//! deployments that outgrow one file (SPEC §1). Schema: `schema/pg/*.sql`.
+//!
+//! How the contract is kept:
+//!
+//! - **Writes are serialized**, as the trait promises and as SQLite does: a
+//!   write transaction runs at READ COMMITTED and first takes one
+//!   transaction-scoped advisory lock (`pg_advisory_xact_lock`, key derived
+//!   from the schema name), held until COMMIT/ROLLBACK. Each statement after
+//!   the lock sees every write committed before it, so a transaction that
+//!   reads "not applied yet" cannot race another that applies the same
+//!   operation: two concurrent conflicting operations resolve exactly once,
+//!   and the `applied_ops` primary key backs that up. (REPEATABLE READ or
+//!   SERIALIZABLE would take their snapshot at the lock statement, i.e.
+//!   before the previous writer committed.) With one lock there are no
+//!   deadlocks and no serialization failures between writers, so nothing
+//!   is retried; several registry processes on one database share the lock.
+//! - **The change feed never skips**: `append_change` numbers a change
+//!   MAX(seq)+1 under that lock, so numbers are given out in commit order
+//!   without gaps; a reader past cursor N can never see a change below N
+//!   commit later (a SEQUENCE could: its numbers are taken before commit).
+//! - **Reads** run in REPEATABLE READ READ ONLY transactions: one snapshot;
+//!   writes through them fail.
+//! - A failing statement aborts a PostgreSQL transaction (SQLite carries on);
+//!   every caller of [`Tx`] propagates errors, and `write` then rolls back.
+//!
+//! The calls are synchronous like the SQLite ones. Connections are
+//! `tokio-postgres` clients driven by a runtime on a thread owned by the
+//! storage; callers wait for answers with a plain thread-parking executor, so
+//! the storage works from `spawn_blocking`, from plain threads and even from
+//! inside an async task (where the sync `postgres` crate would panic).
+//! Connections go to a small pool and are reused; a broken one is dropped.
+//! TLS to the database is not supported: use loopback or a trusted network.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+
+use domain::{
+    AuditEvent, Certificate, CertificateId, CredentialProfile, Device, DeviceId, Operator, OperatorId,
+    Person, PersonId, ProfileId, Request, RequestId, Role, RoleId, WorkstationId,
+};
+use proto::{Answer, Change, EscrowKind, Record};
+use time::OffsetDateTime;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, NoTls, Row, Statement};
+use uuid::Uuid;
+
+use super::{DeploymentSettings, OperatorAccount, SessionRecord, Storage, Tx};
+use crate::error::{Error, Result};
+
+/// Schema migrations, in order; table `registry_schema` records those
+/// applied. A released migration is frozen: changes go in a new one.
+pub const MIGRATIONS: &[&str] = &[include_str!("../../schema/pg/001_initial.sql")];
+
+/// Tables in `dump` order (the same as SQLite's).
+const TABLES: &[&str] = &[
+    "settings",
+    "people",
+    "roles",
+    "operators",
+    "operator_roles",
+    "sessions",
+    "profiles",
+    "devices",
+    "certificates",
+    "requests",
+    "applied_ops",
+    "changes",
+    "audit",
+    "escrow",
+];
+
+/// Idle connections kept for reuse.
+const POOLED: usize = 8;
+
+/// The registry's PostgreSQL database.
+pub struct PostgresStorage {
+    config: tokio_postgres::Config,
+    /// Schema the tables live in (`SET search_path`); `None`: the server's default.
+    schema: Option<String>,
+    /// Dropped with the storage (`DROP SCHEMA … CASCADE`): test schemas.
+    drop_schema: bool,
+    /// Key of the write lock (`pg_advisory_xact_lock`).
+    lock_key: i64,
+    pool: Mutex<Vec<Conn>>,
+    driver: Driver,
+}
+
+impl std::fmt::Debug for PostgresStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The configuration holds the password: show only where the data is.
+        f.debug_struct("PostgresStorage")
+            .field("hosts", &self.config.get_hosts().len())
+            .field("dbname", &self.config.get_dbname())
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The thread whose runtime drives the connections' sockets. Stops when dropped.
+struct Driver {
+    handle: tokio::runtime::Handle,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Driver {
+    fn start() -> Result<Self> {
+        let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("postgres-io".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+                match runtime {
+                    Ok(runtime) => {
+                        let _ = handle_tx.send(Ok(runtime.handle().clone()));
+                        // Until the storage is dropped (the sender goes away).
+                        runtime.block_on(async {
+                            let _ = stopped.await;
+                        });
+                    }
+                    Err(e) => {
+                        let _ = handle_tx.send(Err(e));
+                    }
+                }
+            })
+            .map_err(|e| Error::Storage(format!("starting the PostgreSQL I/O thread: {e}")))?;
+        let handle = handle_rx
+            .recv()
+            .map_err(|_| Error::Storage("the PostgreSQL I/O thread died".into()))?
+            .map_err(|e| Error::Storage(format!("PostgreSQL I/O runtime: {e}")))?;
+        Ok(Self { handle, _stop: stop })
+    }
+}
+
+/// Waits for `future` by parking the calling thread; needs no runtime (the
+/// futures of a `tokio_postgres::Client` only exchange messages with the
+/// connection task, which runs on the [`Driver`]).
+fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(value) => return value,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}
+
+/// A database error as text, with PostgreSQL's SQLSTATE and message when there is one.
+fn pg(e: tokio_postgres::Error) -> Error {
+    match e.as_db_error() {
+        Some(db) => Error::Storage(format!("postgresql {}: {}", db.code().code(), db.message())),
+        None => Error::Storage(format!("postgresql: {e}")),
+    }
+}
+
+fn corrupt(e: impl std::fmt::Display) -> Error {
+    Error::Corrupt(e.to_string())
+}
+
+fn poisoned() -> Error {
+    Error::Storage("the PostgreSQL connection pool lock was poisoned by a panic".into())
+}
+
+/// `name` quoted as an SQL identifier.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// FNV-1a, 64 bits: a stable advisory-lock key from a name.
+fn lock_key(name: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in name.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
+/// One connection and its prepared statements.
+struct Conn {
+    client: Client,
+    statements: HashMap<&'static str, Statement>,
+}
+
+impl Conn {
+    fn batch(&mut self, sql: &str) -> Result<()> {
+        block_on(self.client.batch_execute(sql)).map_err(pg)
+    }
+
+    fn statement(&mut self, sql: &'static str) -> Result<Statement> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = block_on(self.client.prepare(sql)).map_err(pg)?;
+        self.statements.insert(sql, statement.clone());
+        Ok(statement)
+    }
+
+    fn query(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        let statement = self.statement(sql)?;
+        block_on(self.client.query(&statement, params)).map_err(pg)
+    }
+
+    fn query_opt(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>> {
+        let statement = self.statement(sql)?;
+        block_on(self.client.query_opt(&statement, params)).map_err(pg)
+    }
+
+    fn execute(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        let statement = self.statement(sql)?;
+        block_on(self.client.execute(&statement, params)).map_err(pg)
+    }
+}
+
+impl PostgresStorage {
+    /// Connects to `url` (`postgres://user:password@host:port/dbname`, or
+    /// the key=value form) and brings the schema up to date, in the
+    /// server's default schema (normally `public`).
+    pub fn open(url: &str) -> Result<Self> {
+        Self::connect(url, None, false)
+    }
+
+    /// Like [`open`](Self::open), with the tables in schema `schema`
+    /// (created if missing): several registries can share one database.
+    pub fn open_in_schema(url: &str, schema: &str) -> Result<Self> {
+        Self::connect(url, Some(schema.to_owned()), false)
+    }
+
+    /// A registry database in a new schema `t_<random>` that is dropped with
+    /// the storage: for tests, which each get an empty database and leave
+    /// nothing behind.
+    pub fn scratch(url: &str) -> Result<Self> {
+        let schema = format!("t_{}", Uuid::new_v4().simple());
+        Self::connect(url, Some(schema), true)
+    }
+
+    fn connect(url: &str, schema: Option<String>, drop_schema: bool) -> Result<Self> {
+        let mut config: tokio_postgres::Config =
+            url.parse().map_err(|e| Error::Invalid(format!("PostgreSQL URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(10));
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("cardstation-registry");
+        }
+        let key = lock_key(&format!("cardstation-registry/{}", schema.as_deref().unwrap_or("")));
+        let storage = Self {
+            config,
+            schema,
+            drop_schema,
+            lock_key: key,
+            pool: Mutex::new(Vec::new()),
+            driver: Driver::start()?,
+        };
+        let mut conn = storage.new_connection(false)?;
+        if let Some(schema) = &storage.schema {
+            conn.batch(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(schema)))?;
+            conn.batch(&format!("SET search_path TO {}", quote_ident(schema)))?;
+        }
+        migrate(&mut conn, storage.lock_key)?;
+        storage.give_back(conn);
+        Ok(storage)
+    }
+
+    /// The schema version of the database (migrations applied).
+    pub fn schema_version(&self) -> Result<u32> {
+        let mut conn = self.take()?;
+        let version = schema_version(&mut conn);
+        self.give_back(conn);
+        version
+    }
+
+    /// The schema the tables live in, if one was named.
+    pub fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
+    }
+
+    fn new_connection(&self, set_path: bool) -> Result<Conn> {
+        let config = self.config.clone();
+        let connecting = self.driver.handle.spawn(async move {
+            let (client, connection) = config.connect(NoTls).await?;
+            tokio::spawn(async move {
+                // Ends when the client is dropped or the server goes away.
+                let _ = connection.await;
+            });
+            Ok::<_, tokio_postgres::Error>(client)
+        });
+        let client = block_on(connecting).map_err(|e| Error::Task(e.to_string()))?.map_err(pg)?;
+        let mut conn = Conn { client, statements: HashMap::new() };
+        if set_path {
+            if let Some(schema) = &self.schema {
+                conn.batch(&format!("SET search_path TO {}", quote_ident(schema)))?;
+            }
+        }
+        Ok(conn)
+    }
+
+    fn take(&self) -> Result<Conn> {
+        loop {
+            let pooled = self.pool.lock().map_err(|_| poisoned())?.pop();
+            match pooled {
+                Some(conn) if conn.client.is_closed() => continue,
+                Some(conn) => return Ok(conn),
+                None => return self.new_connection(true),
+            }
+        }
+    }
+
+    fn give_back(&self, conn: Conn) {
+        if conn.client.is_closed() {
+            return;
+        }
+        if let Ok(mut pool) = self.pool.lock() {
+            if pool.len() < POOLED {
+                pool.push(conn);
+            }
+        }
+    }
+
+    /// Runs `work` between `begin` and COMMIT (`Ok`) or ROLLBACK (`Err`, or
+    /// always when `commit` is false); the connection goes back to the pool
+    /// only if the transaction ended cleanly.
+    fn transaction(
+        &self,
+        begin: &str,
+        write_lock: bool,
+        commit: bool,
+        work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>,
+    ) -> Result<()> {
+        let mut conn = self.take()?;
+        let outcome = (|| {
+            conn.batch(begin)?;
+            if write_lock {
+                conn.execute("SELECT pg_advisory_xact_lock($1)", &[&self.lock_key])?;
+            }
+            let outcome = work(&mut PgTx { conn: &mut conn });
+            match outcome {
+                Ok(()) if commit => conn.batch("COMMIT"),
+                other => {
+                    conn.batch("ROLLBACK")?;
+                    other
+                }
+            }
+        })();
+        match &outcome {
+            // A failed COMMIT/ROLLBACK may leave the session mid-transaction: drop it.
+            Err(Error::Storage(_)) => {
+                if conn.batch("ROLLBACK").is_ok() {
+                    self.give_back(conn);
+                }
+            }
+            _ => self.give_back(conn),
+        }
+        outcome
+    }
+}
+
+impl Drop for PostgresStorage {
+    fn drop(&mut self) {
+        if !self.drop_schema {
+            return;
+        }
+        if let Some(schema) = self.schema.clone() {
+            if let Ok(mut conn) = self.take() {
+                let _ = conn.batch(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_ident(&schema)));
+            }
+        }
+    }
+}
+
+fn schema_version(conn: &mut Conn) -> Result<u32> {
+    let row = conn.query_opt("SELECT COALESCE(MAX(version), 0) FROM registry_schema", &[])?;
+    let version: i32 = row.map(|r| r.try_get(0)).transpose().map_err(pg)?.unwrap_or(0);
+    u32::try_from(version).map_err(corrupt)
+}
+
+/// Applies the migrations not yet applied, in one transaction under the
+/// write lock (two registries starting together migrate once).
+fn migrate(conn: &mut Conn, lock_key: i64) -> Result<()> {
+    let known = u32::try_from(MIGRATIONS.len()).map_err(|_| Error::Storage("too many migrations".into()))?;
+    conn.batch("BEGIN")?;
+    let outcome = (|| {
+        conn.execute("SELECT pg_advisory_xact_lock($1)", &[&lock_key])?;
+        conn.batch(
+            "CREATE TABLE IF NOT EXISTS registry_schema (
+                 version    INTEGER PRIMARY KEY CHECK (version >= 1), -- each migration is applied once
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+             )",
+        )?;
+        // Prepared after the table exists (a statement is bound to the table it names).
+        let found = schema_version(conn)?;
+        if found > known {
+            return Err(Error::SchemaTooNew { found, known });
+        }
+        for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+            conn.batch(sql)?;
+            let version = i32::try_from(index + 1).map_err(corrupt)?;
+            conn.execute("INSERT INTO registry_schema (version) VALUES ($1)", &[&version])?;
+        }
+        Ok(())
+    })();
+    match outcome {
+        Ok(()) => conn.batch("COMMIT"),
+        Err(e) => {
+            let _ = conn.batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+impl Storage for PostgresStorage {
+    fn write(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
+        self.transaction("BEGIN ISOLATION LEVEL READ COMMITTED", true, true, work)
+    }
+
+    fn read(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
+        self.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", false, false, work)
+    }
+
+    fn dump(&self) -> Result<String> {
+        let mut conn = self.take()?;
+        let outcome = (|| {
+            conn.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+            let mut out = String::new();
+            for table in TABLES {
+                out.push_str(&format!("## {table}\n"));
+                let sql = format!("SELECT row_to_json(t)::text FROM {table} t ORDER BY 1");
+                for row in block_on(conn.client.query(sql.as_str(), &[])).map_err(pg)? {
+                    out.push_str(&row.try_get::<_, String>(0).map_err(pg)?);
+                    out.push('\n');
+                }
+            }
+            conn.batch("ROLLBACK")?;
+            Ok(out)
+        })();
+        if outcome.is_ok() {
+            self.give_back(conn);
+        }
+        outcome
+    }
+}
+
+/// One transaction's view of the database.
+struct PgTx<'a> {
+    conn: &'a mut Conn,
+}
+
+fn rfc3339(at: OffsetDateTime) -> Result<String> {
+    at.format(&time::format_description::well_known::Rfc3339).map_err(corrupt)
+}
+
+fn parse_rfc3339(text: &str) -> Result<OffsetDateTime> {
+    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(corrupt)
+}
+
+fn unix_to_time(secs: i64) -> Result<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp(secs).map_err(corrupt)
+}
+
+fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    Ok(serde_json::from_str(text)?)
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(corrupt)
+}
+
+fn name_of<T: serde::Serialize>(value: &T) -> Result<String> {
+    // A snake_case unit enum serializes to a JSON string; tagged ones to an object with "state".
+    match serde_json::to_value(value)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Object(map) => {
+            Ok(map.get("state").and_then(|s| s.as_str()).unwrap_or_default().to_owned())
+        }
+        other => Ok(other.to_string()),
+    }
+}
+
+fn get<'r, T: tokio_postgres::types::FromSql<'r>>(row: &'r Row, index: usize) -> Result<T> {
+    row.try_get(index).map_err(pg)
+}
+
+fn seq_to_i64(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+fn seq_from_i64(seq: i64) -> Result<u64> {
+    u64::try_from(seq).map_err(corrupt)
+}
+
+/// PostgreSQL text cannot hold NUL: no stored name contains one, so a lookup
+/// by such a name finds nothing (SQLite answers the same) instead of failing.
+fn storable(text: &str) -> bool {
+    !text.contains('\0')
+}
+
+impl PgTx<'_> {
+    fn one_body<T: serde::de::DeserializeOwned>(
+        &mut self,
+        sql: &'static str,
+        key: &(dyn ToSql + Sync),
+    ) -> Result<Option<T>> {
+        let row = self.conn.query_opt(sql, &[key])?;
+        row.map(|r| decode(&get::<String>(&r, 0)?)).transpose()
+    }
+
+    fn bodies<T: serde::de::DeserializeOwned>(
+        &mut self,
+        sql: &'static str,
+        key: &(dyn ToSql + Sync),
+    ) -> Result<Vec<T>> {
+        self.conn.query(sql, &[key])?.iter().map(|r| decode(&get::<String>(r, 0)?)).collect()
+    }
+
+    fn roles_of(&mut self, operator: OperatorId) -> Result<Vec<RoleId>> {
+        let rows = self.conn.query(
+            "SELECT role_id FROM operator_roles WHERE operator_id = $1 ORDER BY role_id",
+            &[&operator.uuid()],
+        )?;
+        rows.iter().map(|r| Ok(RoleId::new(get(r, 0)?))).collect()
+    }
+
+    fn account(&mut self, row: Option<Row>) -> Result<Option<OperatorAccount>> {
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let id = OperatorId::new(get(&row, 0)?);
+        let roles = self.roles_of(id)?;
+        Ok(Some(OperatorAccount {
+            operator: Operator {
+                id,
+                person: PersonId::new(get(&row, 1)?),
+                username: get(&row, 2)?,
+                roles,
+                enabled: get(&row, 4)?,
+            },
+            password_hash: get(&row, 3)?,
+        }))
+    }
+}
+
+impl Tx for PgTx<'_> {
+    fn answer_of(&mut self, op_id: Uuid) -> Result<Option<(OperatorId, Answer)>> {
+        let row = self
+            .conn
+            .query_opt("SELECT operator_id, answer::text FROM applied_ops WHERE op_id = $1", &[&op_id])?;
+        row.map(|r| Ok((OperatorId::new(get(&r, 0)?), decode(&get::<String>(&r, 1)?)?))).transpose()
+    }
+
+    fn record_answer(
+        &mut self,
+        op_id: Uuid,
+        operator: OperatorId,
+        answer: &Answer,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO applied_ops (op_id, operator_id, applied_at, answer) VALUES ($1, $2, $3, $4::text::json)",
+            &[&op_id, &operator.uuid(), &at.unix_timestamp(), &json(answer)?],
+        )?;
+        Ok(())
+    }
+
+    fn person(&mut self, id: PersonId) -> Result<Option<Person>> {
+        self.one_body("SELECT body::text FROM people WHERE id = $1", &id.uuid())
+    }
+
+    fn latest_profile(&mut self, id: ProfileId) -> Result<Option<CredentialProfile>> {
+        self.one_body(
+            "SELECT body::text FROM profiles WHERE id = $1 ORDER BY version DESC LIMIT 1",
+            &id.uuid(),
+        )
+    }
+
+    fn device(&mut self, id: DeviceId) -> Result<Option<Device>> {
+        self.one_body("SELECT body::text FROM devices WHERE id = $1", &id.uuid())
+    }
+
+    fn certificate(&mut self, id: CertificateId) -> Result<Option<Certificate>> {
+        self.one_body("SELECT body::text FROM certificates WHERE id = $1", &id.uuid())
+    }
+
+    fn certificate_serial_taken(&mut self, serial: &str) -> Result<bool> {
+        if !storable(serial) {
+            return Ok(false);
+        }
+        Ok(self.conn.query_opt("SELECT 1 FROM certificates WHERE serial = $1", &[&serial])?.is_some())
+    }
+
+    fn certificates_of(&mut self, device: DeviceId) -> Result<Vec<Certificate>> {
+        self.bodies("SELECT body::text FROM certificates WHERE device_id = $1 ORDER BY ord", &device.uuid())
+    }
+
+    fn request(&mut self, id: RequestId) -> Result<Option<Request>> {
+        self.one_body("SELECT body::text FROM requests WHERE id = $1", &id.uuid())
+    }
+
+    fn requests_of(&mut self, device: DeviceId) -> Result<Vec<Request>> {
+        self.bodies("SELECT body::text FROM requests WHERE device_id = $1 ORDER BY ord", &device.uuid())
+    }
+
+    fn put_record(&mut self, record: &Record) -> Result<()> {
+        match record {
+            Record::Person(p) => {
+                self.conn.execute(
+                    "INSERT INTO people (id, body) VALUES ($1, $2::text::json)
+                     ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+                    &[&p.id.uuid(), &json(p)?],
+                )?;
+            }
+            Record::Profile(p) => {
+                self.conn.execute(
+                    "INSERT INTO profiles (id, version, body) VALUES ($1, $2, $3::text::json)",
+                    &[&p.id.uuid(), &i64::from(p.version), &json(p)?],
+                )?;
+            }
+            Record::Device(d) => {
+                self.conn.execute(
+                    "INSERT INTO devices (id, owner, profile_id, profile_version, state, body)
+                     VALUES ($1, $2, $3, $4, $5, $6::text::json)
+                     ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, profile_id = excluded.profile_id,
+                       profile_version = excluded.profile_version, state = excluded.state, body = excluded.body",
+                    &[
+                        &d.id.uuid(),
+                        &d.owner.map(|o| o.uuid()),
+                        &d.profile.id.uuid(),
+                        &i64::from(d.profile.version),
+                        &name_of(&d.state)?,
+                        &json(d)?,
+                    ],
+                )?;
+            }
+            Record::Certificate(cert) => {
+                self.conn.execute(
+                    "INSERT INTO certificates (id, device_id, serial, body) VALUES ($1, $2, $3, $4::text::json)
+                     ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+                    &[&cert.id.uuid(), &cert.device.uuid(), &cert.serial, &json(cert)?],
+                )?;
+            }
+            Record::Request(r) => {
+                self.conn.execute(
+                    "INSERT INTO requests (id, device_id, person_id, profile_id, state, body)
+                     VALUES ($1, $2, $3, $4, $5, $6::text::json)
+                     ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body",
+                    &[
+                        &r.id.uuid(),
+                        &r.device.map(|d| d.uuid()),
+                        &r.person.map(|p| p.uuid()),
+                        &r.profile.uuid(),
+                        &name_of(&r.state)?,
+                        &json(r)?,
+                    ],
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn append_change(&mut self, at: OffsetDateTime, record: &Record) -> Result<u64> {
+        // MAX(seq) + 1 under the write lock: gap-free, in commit order (see the module docs).
+        let row = self.conn.query_opt(
+            "INSERT INTO changes (seq, at, record_type, record_id, body)
+             SELECT COALESCE(MAX(seq), 0) + 1, $1, $2, $3, $4::text::json FROM changes
+             RETURNING seq",
+            &[&rfc3339(at)?, &record.type_name(), &record.id(), &json(record)?],
+        )?;
+        let row = row.ok_or_else(|| Error::Storage("INSERT … RETURNING returned no row".into()))?;
+        seq_from_i64(get(&row, 0)?)
+    }
+
+    fn changes_after(&mut self, after: u64, limit: u32) -> Result<Vec<Change>> {
+        let rows = self.conn.query(
+            "SELECT seq, at, body::text FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+            &[&seq_to_i64(after), &i64::from(limit)],
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok(Change {
+                    seq: seq_from_i64(get(r, 0)?)?,
+                    at: parse_rfc3339(&get::<String>(r, 1)?)?,
+                    record: decode(&get::<String>(r, 2)?)?,
+                })
+            })
+            .collect()
+    }
+
+    fn last_audit(&mut self) -> Result<Option<AuditEvent>> {
+        let row = self.conn.query_opt("SELECT body::text FROM audit ORDER BY seq DESC LIMIT 1", &[])?;
+        row.map(|r| decode(&get::<String>(&r, 0)?)).transpose()
+    }
+
+    fn insert_audit(&mut self, event: &AuditEvent) -> Result<()> {
+        let seq = i64::try_from(event.seq).map_err(corrupt)?;
+        self.conn.execute(
+            "INSERT INTO audit (seq, hash, prev_hash, body) VALUES ($1, $2, $3, $4::text::json)",
+            &[&seq, &event.hash.to_hex(), &event.prev_hash.to_hex(), &json(event)?],
+        )?;
+        Ok(())
+    }
+
+    fn audit_from(&mut self, from: u64, limit: u32) -> Result<Vec<AuditEvent>> {
+        let rows = self.conn.query(
+            "SELECT body::text FROM audit WHERE seq >= $1 ORDER BY seq LIMIT $2",
+            &[&seq_to_i64(from), &i64::from(limit)],
+        )?;
+        rows.iter().map(|r| decode(&get::<String>(r, 0)?)).collect()
+    }
+
+    fn put_escrow(
+        &mut self,
+        device: DeviceId,
+        kind: EscrowKind,
+        sealed: &[u8],
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO escrow (device_id, kind, sealed, stored_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (device_id, kind) DO UPDATE SET sealed = excluded.sealed, stored_at = excluded.stored_at",
+            &[&device.uuid(), &kind.name(), &sealed, &at.unix_timestamp()],
+        )?;
+        Ok(())
+    }
+
+    fn escrow(&mut self, device: DeviceId, kind: EscrowKind) -> Result<Option<Vec<u8>>> {
+        let row = self.conn.query_opt(
+            "SELECT sealed FROM escrow WHERE device_id = $1 AND kind = $2",
+            &[&device.uuid(), &kind.name()],
+        )?;
+        row.map(|r| get(&r, 0)).transpose()
+    }
+
+    fn discard_escrow(&mut self, device: DeviceId) -> Result<()> {
+        self.conn.execute("DELETE FROM escrow WHERE device_id = $1", &[&device.uuid()])?;
+        Ok(())
+    }
+
+    fn operator_by_username(&mut self, username: &str) -> Result<Option<OperatorAccount>> {
+        if !storable(username) {
+            return Ok(None);
+        }
+        let row = self.conn.query_opt(
+            "SELECT id, person_id, username, password_hash, enabled FROM operators WHERE username = $1",
+            &[&username],
+        )?;
+        self.account(row)
+    }
+
+    fn operator(&mut self, id: OperatorId) -> Result<Option<OperatorAccount>> {
+        let row = self.conn.query_opt(
+            "SELECT id, person_id, username, password_hash, enabled FROM operators WHERE id = $1",
+            &[&id.uuid()],
+        )?;
+        self.account(row)
+    }
+
+    fn insert_operator(&mut self, account: &OperatorAccount) -> Result<()> {
+        let op = &account.operator;
+        self.conn.execute(
+            "INSERT INTO operators (id, person_id, username, password_hash, enabled) VALUES ($1, $2, $3, $4, $5)",
+            &[&op.id.uuid(), &op.person.uuid(), &op.username, &account.password_hash, &op.enabled],
+        )?;
+        for role in &op.roles {
+            self.grant_role(op.id, *role)?;
+        }
+        Ok(())
+    }
+
+    fn role(&mut self, id: RoleId) -> Result<Option<Role>> {
+        self.one_body("SELECT body::text FROM roles WHERE id = $1", &id.uuid())
+    }
+
+    fn role_by_name(&mut self, name: &str) -> Result<Option<Role>> {
+        if !storable(name) {
+            return Ok(None);
+        }
+        self.one_body("SELECT body::text FROM roles WHERE name = $1", &name)
+    }
+
+    fn put_role(&mut self, role: &Role) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO roles (id, name, body) VALUES ($1, $2, $3::text::json)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, body = excluded.body",
+            &[&role.id.uuid(), &role.name, &json(role)?],
+        )?;
+        Ok(())
+    }
+
+    fn grant_role(&mut self, operator: OperatorId, role: RoleId) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO operator_roles (operator_id, role_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&operator.uuid(), &role.uuid()],
+        )?;
+        Ok(())
+    }
+
+    fn insert_session(&mut self, s: &SessionRecord) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO sessions (token_hash, operator_id, workstation, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &&s.token_hash[..],
+                &s.operator.uuid(),
+                &s.workstation.map(|w| w.uuid()),
+                &s.created_at.unix_timestamp(),
+                &s.expires_at.unix_timestamp(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn session(&mut self, token_hash: &[u8; 32]) -> Result<Option<SessionRecord>> {
+        let row = self.conn.query_opt(
+            "SELECT operator_id, workstation, created_at, expires_at FROM sessions WHERE token_hash = $1",
+            &[&&token_hash[..]],
+        )?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some(SessionRecord {
+            token_hash: *token_hash,
+            operator: OperatorId::new(get(&row, 0)?),
+            workstation: get::<Option<Uuid>>(&row, 1)?.map(WorkstationId::new),
+            created_at: unix_to_time(get(&row, 2)?)?,
+            expires_at: unix_to_time(get(&row, 3)?)?,
+        }))
+    }
+
+    fn delete_session(&mut self, token_hash: &[u8; 32]) -> Result<bool> {
+        Ok(self.conn.execute("DELETE FROM sessions WHERE token_hash = $1", &[&&token_hash[..]])? > 0)
+    }
+
+    fn settings(&mut self) -> Result<DeploymentSettings> {
+        let row = self.conn.query_opt("SELECT value::text FROM settings WHERE key = 'deployment'", &[])?;
+        row.map(|r| decode(&get::<String>(&r, 0)?)).transpose().map(Option::unwrap_or_default)
+    }
+
+    fn put_settings(&mut self, settings: &DeploymentSettings) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO settings (key, value) VALUES ('deployment', $1::text::json)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[&json(settings)?],
+        )?;
+        Ok(())
+    }
+}
