@@ -10,6 +10,9 @@
 //! cardstation-registry profile add --data DIR --file PROFILE.toml
 //! cardstation-registry use-case enable|disable --data DIR USE_CASE
 //! ```
+//!
+//! Every command takes `--database postgres://user:password@host:port/db` to
+//! keep the records in PostgreSQL instead of `DIR/registry.sqlite3`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,8 +24,9 @@ use domain::{
 };
 use rand::Rng;
 use registry::escrow::AuthoritySeal;
+use registry::storage::PostgresStorage;
 use registry::tls::TlsIdentity;
-use registry::{admin, storage, DeploymentSettings, Registry, SqliteStorage};
+use registry::{admin, storage, DeploymentSettings, Registry, SqliteStorage, Storage};
 use time::OffsetDateTime;
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -38,6 +42,11 @@ struct Cli {
     /// Logs as JSON lines (for log collectors) instead of text.
     #[arg(long, global = true)]
     log_json: bool,
+    /// Keep the records in PostgreSQL (`postgres://user:password@host:port/db`)
+    /// instead of the SQLite file in the data directory (which still holds
+    /// the TLS identity and the escrow key).
+    #[arg(long, global = true, value_name = "URL")]
+    database: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -171,6 +180,14 @@ enum UseCaseCommand {
     },
 }
 
+/// The registry's database: PostgreSQL at `database` if given, else the SQLite file in `data`.
+fn open_storage(data: &Path, database: Option<&str>) -> anyhow::Result<Arc<dyn Storage>> {
+    match database {
+        Some(url) => Ok(Arc::new(PostgresStorage::open(url).context("opening the PostgreSQL database")?)),
+        None => Ok(Arc::new(open(data)?)),
+    }
+}
+
 fn open(data: &Path) -> anyhow::Result<SqliteStorage> {
     let db = data.join(DB_FILE);
     if !db.exists() {
@@ -215,13 +232,16 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Init { data, approval_step, all_use_cases } => {
             std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
-            let storage = SqliteStorage::open(&data.join(DB_FILE))?;
+            let storage: Arc<dyn Storage> = match cli.database.as_deref() {
+                Some(url) => Arc::new(PostgresStorage::open(url).context("opening the PostgreSQL database")?),
+                None => Arc::new(SqliteStorage::open(&data.join(DB_FILE))?),
+            };
             let settings = DeploymentSettings {
                 use_cases: if all_use_cases { domain::UseCases::all() } else { domain::UseCases::default() },
                 approval_step,
             };
             let (password, generated) = password_from("CARDSTATION_ADMIN_PASSWORD");
-            admin::init(&storage, &settings, "admin", &password, now)?;
+            admin::init(&*storage, &settings, "admin", &password, now)?;
             println!("initialized {}", data.display());
             if generated {
                 println!("administrator: admin / {} (shown once; change it)", password.as_str());
@@ -230,7 +250,7 @@ fn main() -> anyhow::Result<()> {
             }
         }
         Command::Serve { data, listen, cert, key, names } => {
-            let storage = open(&data)?;
+            let storage = open_storage(&data, cli.database.as_deref())?;
             let identity = match (cert, key) {
                 (Some(cert), Some(key)) => TlsIdentity::load(&cert, &key)?,
                 _ => {
@@ -245,7 +265,7 @@ fn main() -> anyhow::Result<()> {
             println!("certificate SHA-256 fingerprint: {}", identity.fingerprint());
             let config = identity.server_config()?;
             let seal = AuthoritySeal::with_key_file(&data.join(KEK_FILE))?;
-            let registry = Registry::new(Arc::new(storage)).with_escrow(Arc::new(seal));
+            let registry = Registry::new(storage).with_escrow(Arc::new(seal));
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(listen)
@@ -263,18 +283,18 @@ fn main() -> anyhow::Result<()> {
         Command::Operator {
             command: OperatorCommand::Add { data, username, given_name, family_name, email, roles },
         } => {
-            let storage = open(&data)?;
+            let storage = open_storage(&data, cli.database.as_deref())?;
             let (password, generated) = password_from("CARDSTATION_OPERATOR_PASSWORD");
             let new =
                 admin::NewOperator { username: username.clone(), given_name, family_name, email, roles };
-            let (operator, person) = admin::add_operator(&storage, &new, &password, now)?;
+            let (operator, person) = admin::add_operator(&*storage, &new, &password, now)?;
             println!("operator {username}: id {operator}, person {person}");
             if generated {
                 println!("password: {} (shown once)", password.as_str());
             }
         }
         Command::Role { command: RoleCommand::Add { data, name, global, all_profiles } } => {
-            let storage = open(&data)?;
+            let storage = open_storage(&data, cli.database.as_deref())?;
             let mut role = Role::new(RoleId::new(Uuid::now_v7()), name.clone());
             for g in &global {
                 role = role.with_global(parse_snake::<GlobalPermission>("global permission", g)?);
@@ -285,22 +305,22 @@ fn main() -> anyhow::Result<()> {
                     ProfileScope::All,
                 );
             }
-            admin::add_role(&storage, &role, now)?;
+            admin::add_role(&*storage, &role, now)?;
             println!("role {name}: id {}", role.id);
         }
         Command::Role { command: RoleCommand::Grant { data, username, role } } => {
-            let storage = open(&data)?;
-            admin::grant_role(&storage, &username, &role, now)?;
+            let storage = open_storage(&data, cli.database.as_deref())?;
+            admin::grant_role(&*storage, &username, &role, now)?;
             println!("granted {role} to {username}");
         }
         Command::Profile { command: ProfileCommand::Add { data, file, id } } => {
-            let storage = open(&data)?;
+            let storage = open_storage(&data, cli.database.as_deref())?;
             let text =
                 std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
             let settings: ProfileSettings =
                 toml::from_str(&text).with_context(|| format!("parsing {}", file.display()))?;
             let id = ProfileId::new(id.unwrap_or_else(Uuid::now_v7));
-            let profile = admin::add_profile(&storage, id, settings, now)?;
+            let profile = admin::add_profile(&*storage, id, settings, now)?;
             println!(
                 "credential profile {:?}: id {}, version {}",
                 profile.settings.name, profile.id, profile.version
@@ -311,15 +331,15 @@ fn main() -> anyhow::Result<()> {
                 UseCaseCommand::Enable { data, name } => (data, name, true),
                 UseCaseCommand::Disable { data, name } => (data, name, false),
             };
-            let storage = open(&data)?;
+            let storage = open_storage(&data, cli.database.as_deref())?;
             let use_case = parse_snake::<UseCase>("use case", &name)?;
-            let mut settings = storage::read(&storage, |tx| tx.settings())?;
+            let mut settings = storage::read(&*storage, |tx| tx.settings())?;
             if enable {
                 settings.use_cases.enable(use_case);
             } else {
                 settings.use_cases.disable(use_case)?;
             }
-            admin::set_settings(&storage, &settings, now)?;
+            admin::set_settings(&*storage, &settings, now)?;
             println!("{use_case}: {}", if enable { "enabled" } else { "disabled" });
         }
     }
