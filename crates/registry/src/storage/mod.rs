@@ -11,6 +11,25 @@ pub mod postgres;
 pub use postgres::PostgresStorage;
 pub mod sqlite;
 
+/// The registry's tables in `Storage::dump` order, the same for every
+/// storage so dumps of SQLite and PostgreSQL compare alike.
+const TABLES: &[&str] = &[
+    "settings",
+    "people",
+    "roles",
+    "operators",
+    "operator_roles",
+    "sessions",
+    "profiles",
+    "devices",
+    "certificates",
+    "requests",
+    "applied_ops",
+    "changes",
+    "audit",
+    "escrow",
+];
+
 use domain::{
     AuditEvent, Certificate, CredentialProfile, Device, DeviceId, Operator, OperatorId, Person, PersonId,
     ProfileId, Request, RequestId, Role, RoleId, UseCases,

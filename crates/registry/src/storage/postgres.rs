@@ -47,30 +47,12 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Row, Statement};
 use uuid::Uuid;
 
-use super::{DeploymentSettings, OperatorAccount, SessionRecord, Storage, Tx};
+use super::{DeploymentSettings, OperatorAccount, SessionRecord, Storage, Tx, TABLES};
 use crate::error::{Error, Result};
 
 /// Schema migrations, in order; table `registry_schema` records those
 /// applied. A released migration is frozen: changes go in a new one.
 pub const MIGRATIONS: &[&str] = &[include_str!("../../schema/pg/001_initial.sql")];
-
-/// Tables in `dump` order (the same as SQLite's).
-const TABLES: &[&str] = &[
-    "settings",
-    "people",
-    "roles",
-    "operators",
-    "operator_roles",
-    "sessions",
-    "profiles",
-    "devices",
-    "certificates",
-    "requests",
-    "applied_ops",
-    "changes",
-    "audit",
-    "escrow",
-];
 
 /// Idle connections kept for reuse.
 const POOLED: usize = 8;

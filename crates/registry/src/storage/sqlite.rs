@@ -14,29 +14,12 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{DeploymentSettings, OperatorAccount, SessionRecord, Storage, Tx};
+use super::{DeploymentSettings, OperatorAccount, SessionRecord, Storage, Tx, TABLES};
 use crate::error::{Error, Result};
 
 /// Schema migrations, in order; `PRAGMA user_version` counts those applied.
 /// A released migration is frozen: changes go in a new one.
 pub const MIGRATIONS: &[&str] = &[include_str!("../../schema/001_initial.sql")];
-
-const TABLES: &[&str] = &[
-    "settings",
-    "people",
-    "roles",
-    "operators",
-    "operator_roles",
-    "sessions",
-    "profiles",
-    "devices",
-    "certificates",
-    "requests",
-    "applied_ops",
-    "changes",
-    "audit",
-    "escrow",
-];
 
 const READERS: usize = 4;
 
