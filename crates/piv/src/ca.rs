@@ -92,6 +92,13 @@ pub trait CertificateIssuer {
     /// Checks the request (including its proof of possession) and returns
     /// the DER certificate.
     fn issue(&self, request: &IssueRequest) -> Result<Vec<u8>>;
+
+    /// A fresh challenge for the proof of possession, when the issuer hands
+    /// them out (a remote CA binds each to one use, so a recorded proof
+    /// cannot be replayed). `None`: the personalizer makes a random one.
+    fn challenge(&self) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
 }
 
 /// A CA kept in a directory: `ca-key.pem` (P-256, PKCS#8, mode 0600) and

@@ -596,8 +596,14 @@ impl<'a> Personalizer<'a> {
                 let key = self.keys.get(slot).cloned().ok_or_else(|| {
                     Error::BadInput(format!("slot {slot}: certify without a key generated in this run"))
                 })?;
-                let mut challenge = vec![0u8; 32];
-                rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut challenge);
+                let challenge = match issuer.challenge()? {
+                    Some(challenge) => challenge,
+                    None => {
+                        let mut challenge = vec![0u8; 32];
+                        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut challenge);
+                        challenge
+                    }
+                };
                 let message = ProofOfPossession::message(*slot, &challenge);
                 let signature = self.sign(card, *slot, *algorithm, *pin_policy, &message)?;
                 key.verify_signature(&message, &signature).map_err(|_| {
@@ -821,6 +827,45 @@ mod tests {
         }
         piv.authenticate(&secrets.management_key).unwrap();
         piv.verify_pin(&secrets.pin).unwrap();
+    }
+
+    /// A CA that hands out its own challenges and insists each proof signs one of them.
+    struct ChallengingCa<'a> {
+        inner: &'a LocalCa,
+        handed_out: std::cell::RefCell<Vec<Vec<u8>>>,
+    }
+
+    impl CertificateIssuer for ChallengingCa<'_> {
+        fn issue(&self, request: &IssueRequest) -> Result<Vec<u8>> {
+            let mut handed_out = self.handed_out.borrow_mut();
+            let Some(i) = handed_out.iter().position(|c| *c == request.proof.challenge) else {
+                return Err(Error::Ca("the proof signs a challenge this CA never handed out".into()));
+            };
+            handed_out.remove(i);
+            self.inner.issue(request)
+        }
+
+        fn challenge(&self) -> Result<Option<Vec<u8>>> {
+            let n = u8::try_from(self.handed_out.borrow().len()).unwrap_or(0);
+            let challenge = vec![0xC0 ^ n; 32];
+            self.handed_out.borrow_mut().push(challenge.clone());
+            Ok(Some(challenge))
+        }
+    }
+
+    #[test]
+    fn the_proof_of_possession_signs_the_issuers_challenge_when_it_gives_one() {
+        let profile = Profile::from_toml(P256).unwrap();
+        let secrets = Secrets::generate(&profile, &mut rand::thread_rng()).unwrap();
+        let (_dir, local) = ca();
+        let ca = ChallengingCa { inner: &local, handed_out: std::cell::RefCell::new(Vec::new()) };
+        let mut card = FakeCard::yubikey();
+        let mut piv = PivCard::new(&mut card);
+        let info = read_info(&mut piv).unwrap();
+        let plan = plan(&profile, &info, &options()).unwrap();
+        let outcome = Personalizer::run(&mut piv, &plan, &secrets, &ca, &mut NoObserver).unwrap();
+        assert_eq!(outcome.certificates.len(), 3);
+        assert!(ca.handed_out.borrow().is_empty(), "every challenge handed out was used once");
     }
 
     #[test]
