@@ -13,11 +13,14 @@
 //! * Schema in `sql/`, a comment per constraint; numbered migrations with
 //!   frozen old schemas ([`schema`]).
 //! * FTS5 search over people, devices and requests ([`Store::search`]).
+//! * The encoding journal ([`journal`]): card jobs and each card write,
+//!   before and after, for recovery after a tear or a crash (SPEC §2).
 //! * No secret is ever stored: there is no column for a PIN, PUK or key.
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod error;
+pub mod journal;
 pub mod outbox;
 mod record;
 pub mod schema;
@@ -33,6 +36,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub use error::{Error, Result};
+pub use journal::{Job, JobKind, JobState, JobStep, StepPhase};
 pub use outbox::{
     ApplyReport, Local, NewOperation, OpAnswer, OpState, OutboxEntry, RecordStatus, RemoteChange,
 };
@@ -312,6 +316,60 @@ impl Store {
     /// prefix. At most `limit` hits, best first.
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<Hit>> {
         search::search(&self.conn, query, limit)
+    }
+
+    /// Journals a new card job (SPEC §2: before anything is written to the
+    /// card). Creating a job that exists already changes nothing.
+    pub fn create_job(&mut self, job: &Job) -> Result<()> {
+        if journal::exists(&self.conn, job.id)? {
+            return Ok(());
+        }
+        journal::create(&self.conn, job)
+    }
+
+    /// One job.
+    pub fn job(&self, id: Uuid) -> Result<Option<Job>> {
+        journal::get(&self.conn, id)
+    }
+
+    /// Jobs still to resume or roll back, oldest first.
+    pub fn open_jobs(&self) -> Result<Vec<Job>> {
+        journal::list(&self.conn, true, None)
+    }
+
+    /// Every job of a device (open or closed), oldest first.
+    pub fn jobs_of_device(&self, device: &str) -> Result<Vec<Job>> {
+        journal::list(&self.conn, false, Some(device))
+    }
+
+    /// Moves a job to `state`, replacing its detail when given and recording
+    /// (or clearing) its last error.
+    pub fn update_job(
+        &mut self,
+        id: Uuid,
+        state: JobState,
+        detail: Option<&serde_json::Value>,
+        last_error: Option<&str>,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        journal::update(&self.conn, id, state, detail, last_error, at)
+    }
+
+    /// Journals one card write of a job, before it is sent or after the
+    /// card answered; durable when this returns. Returns its number.
+    pub fn record_job_step(
+        &mut self,
+        id: Uuid,
+        phase: StepPhase,
+        step: &serde_json::Value,
+        at: OffsetDateTime,
+    ) -> Result<u32> {
+        journal::record_step(&self.conn, id, phase, step, at)
+    }
+
+    /// A job's journaled steps, in order.
+    pub fn job_steps(&self, id: Uuid) -> Result<Vec<JobStep>> {
+        journal::steps(&self.conn, id)
     }
 
     /// The underlying connection, for read-only diagnostics in tests and tools.

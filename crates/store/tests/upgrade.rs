@@ -163,7 +163,10 @@ fn a_newer_database_is_refused_and_left_alone() {
     drop(Store::open(&path).unwrap());
     Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
     let out = Store::open(&path);
-    assert!(matches!(out, Err(Error::SchemaTooNew { found: 99, supported: 2 })), "{out:?}");
+    assert!(
+        matches!(out, Err(Error::SchemaTooNew { found: 99, supported }) if supported == schema::CURRENT_VERSION),
+        "{out:?}"
+    );
     let v: u32 =
         Connection::open(&path).unwrap().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
     assert_eq!(v, 99);
