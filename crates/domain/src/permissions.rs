@@ -254,6 +254,13 @@ impl Permissions {
         }
     }
 
+    /// Whether `permission` is held on at least one profile (e.g. whether an
+    /// operator may ask for a proof-of-possession challenge before naming a card).
+    pub fn permits_on_some_profile(&self, permission: ProfilePermission) -> bool {
+        self.all_profiles.contains(&permission)
+            || self.per_profile.values().any(|set| set.contains(&permission))
+    }
+
     /// Refuses with [`Refusal::NotPermitted`] unless `permission` is held.
     pub fn require(&self, permission: Permission) -> Result<(), Refusal> {
         if self.permits(permission) {

@@ -14,6 +14,7 @@
 mod answer;
 mod audit;
 mod auth;
+mod certificate;
 mod error;
 mod feed;
 mod operation;
@@ -23,6 +24,10 @@ mod secret;
 pub use answer::{Answer, AnswerBatch, OperationResult};
 pub use audit::{AuditPage, AuditQuery, ChainReport};
 pub use auth::{Login, SessionGrant};
+pub use certificate::{
+    CertificateChallenge, CertificateChange, CertificateIssued, ChangeCertificate, IssueCertificate,
+    CHALLENGE_LIFETIME_SECONDS,
+};
 pub use error::{Error, Result};
 pub use feed::{Change, ChangesPage, ChangesQuery, Cursor, Record};
 pub use operation::{

@@ -75,6 +75,8 @@ pub enum OperationKind {
     ChangeDevice(ChangeDevice),
     /// Escrow a card's management key or PUK (SPEC §2 steps 2 and 5).
     StoreEscrow(StoreEscrow),
+    /// Revoke, hold or release one certificate (SPEC §4 Certificate, UC-RETIRE).
+    ChangeCertificate(crate::certificate::ChangeCertificate),
 }
 
 impl OperationKind {
@@ -93,6 +95,7 @@ impl OperationKind {
             OperationKind::RecordProductionFailure(_) => "record_production_failure",
             OperationKind::ChangeDevice(_) => "change_device",
             OperationKind::StoreEscrow(_) => "store_escrow",
+            OperationKind::ChangeCertificate(_) => "change_certificate",
         }
     }
 }

@@ -113,3 +113,33 @@ fn login_password_deserializes_from_a_plain_string() {
     assert_eq!(login.password.expose(), "pw");
     assert_eq!(login.workstation, None);
 }
+
+#[test]
+fn certificate_change_round_trips_with_its_reason() {
+    let o = op(OperationKind::ChangeCertificate(ChangeCertificate {
+        certificate: domain::CertificateId::from_u128(4),
+        change: CertificateChange::Revoke { reason: domain::RevocationReason::KeyCompromise },
+        notes: Some("lost".into()),
+    }));
+    let value = serde_json::to_value(&o).unwrap();
+    assert_eq!(value["op"]["kind"], "change_certificate", "{value}");
+    assert_eq!(value["op"]["change"], json!({"change": "revoke", "reason": "key_compromise"}));
+    assert_eq!(serde_json::from_value::<Operation>(value).unwrap(), o);
+    let hold: CertificateChange = serde_json::from_value(json!({"change": "hold"})).unwrap();
+    assert_eq!(hold, CertificateChange::Hold);
+    assert!(serde_json::from_value::<CertificateChange>(json!({"change": "unrevoke"})).is_err());
+}
+
+#[test]
+fn issue_certificate_refuses_unknown_fields_and_defaults_the_route() {
+    let body = json!({
+        "op_id": Uuid::from_u128(1), "device": Uuid::from_u128(2), "slot": "piv_authentication",
+        "public_key": "30", "challenge": "00", "signature": "00",
+    });
+    let issue: IssueCertificate = serde_json::from_value(body.clone()).unwrap();
+    assert_eq!(issue.route, None);
+    assert_eq!(issue.slot, domain::Slot::PivAuthentication);
+    let mut extra = body;
+    extra["subject"] = json!("CN=chosen by the client");
+    assert!(serde_json::from_value::<IssueCertificate>(extra).is_err(), "the subject is not the client's");
+}

@@ -7,11 +7,14 @@
 
 use domain::{
     machines, Actor, AuditDraft, AuditEvent, AuditEventId, AuditObject, AuditOutcome, Capabilities,
-    CardCommand, CardEndState, CardState, Certificate, CertificateEndState, CertificateState, DeviceId,
-    GlobalPermission, OperatorId, Permission, Person, PersonId, PersonStatus, ProfilePermission, Refusal,
-    Request, RequestCommand, RequestEffect, RequestKind, RequestState, RevocationReason, UseCase,
+    CardCommand, CardEndState, CardState, Certificate, CertificateCommand, CertificateEndState,
+    CertificateState, DeviceId, GlobalPermission, OperatorId, Permission, Person, PersonId, PersonStatus,
+    ProfilePermission, Refusal, Request, RequestCommand, RequestEffect, RequestKind, RequestState,
+    RevocationReason, UseCase,
 };
-use proto::{Answer, DeviceChange, EscrowKind, Operation, OperationKind, OperationResult, Record};
+use proto::{
+    Answer, CertificateChange, DeviceChange, EscrowKind, Operation, OperationKind, OperationResult, Record,
+};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -123,6 +126,9 @@ pub fn apply_operation(
             for record in &plan.records {
                 tx.put_record(record)?;
                 tx.append_change(now, record)?;
+                if let Record::Certificate(certificate) = record {
+                    tx.note_certificate_state(certificate, now)?;
+                }
             }
             if let Some(device) = plan.discard_escrow {
                 tx.discard_escrow(device)?;
@@ -168,6 +174,7 @@ fn object_of(op: &OperationKind) -> AuditObject {
         OperationKind::RecordProductionFailure(r) => AuditObject::Device(r.device),
         OperationKind::ChangeDevice(c) => AuditObject::Device(c.device),
         OperationKind::StoreEscrow(e) => AuditObject::Device(e.device),
+        OperationKind::ChangeCertificate(c) => AuditObject::Certificate(c.certificate),
     }
 }
 
@@ -180,6 +187,7 @@ fn notes_of(op: &OperationKind) -> Option<String> {
         OperationKind::CancelRequest(r) => r.notes.clone(),
         OperationKind::RecordProductionFailure(r) => Some(r.message.clone()),
         OperationKind::ChangeDevice(c) => c.notes.clone(),
+        OperationKind::ChangeCertificate(c) => c.notes.clone(),
         _ => None,
     }
 }
@@ -376,7 +384,10 @@ fn plan(
             let outcome =
                 machines::card::apply(&device, &CardCommand::FailProduction { route: f.route }, actor, now)?;
             device.state = outcome.to;
+            // Certificates issued for the failed job never reached a card: revoked.
+            let pending = pending_certificates(&device, tx.certificates_of(device.id)?);
             plan.records.push(Record::Device(device));
+            revoke_pending(pending, &mut plan);
             if let Some(mut request) = request {
                 if request.state == RequestState::Approved {
                     let outcome = machines::request::apply(&request, &RequestCommand::Fail, actor, now)?;
@@ -399,21 +410,67 @@ fn plan(
             };
             let outcome = machines::card::apply(&device, &command, actor, now)?;
             device.state = outcome.to;
-            let certificates = tx.certificates_of(device.id)?;
+            // Certificates issued for a job not yet recorded on the card
+            // (pending) stay on hold whatever the card does, and are revoked
+            // with it (or when it goes back to stock).
+            let mut certificates = tx.certificates_of(device.id)?;
             for effect in &outcome.effects {
                 if matches!(effect, domain::CardEffect::ReturnToStock) {
                     plan.discard_escrow = Some(device.id);
                     continue;
                 }
-                for cert in &certificates {
+                let revoking = matches!(effect, domain::CardEffect::RevokeCertificates { .. });
+                for cert in &mut certificates {
+                    if !revoking && !device.certificates.contains(&cert.id) {
+                        continue;
+                    }
                     if let Some(state) = machines::certificate::follow_card(cert.state, *effect) {
-                        let mut cert = cert.clone();
                         cert.state = state;
-                        plan.records.push(Record::Certificate(cert));
+                        plan.records.push(Record::Certificate(cert.clone()));
                     }
                 }
             }
+            let returned = outcome.effects.iter().any(|e| matches!(e, domain::CardEffect::ReturnToStock));
+            let pending = if returned { pending_certificates(&device, certificates) } else { Vec::new() };
             plan.records.insert(0, Record::Device(device));
+            revoke_pending(pending, &mut plan);
+        }
+        OperationKind::ChangeCertificate(c) => {
+            let Some(mut certificate) = tx.certificate(c.certificate)? else {
+                return not_found("certificate", c.certificate);
+            };
+            let Some(device) = tx.device(certificate.device)? else {
+                return not_found("device", certificate.device);
+            };
+            let command = match c.change {
+                CertificateChange::Hold => CertificateCommand::Hold,
+                CertificateChange::Release => CertificateCommand::Release,
+                CertificateChange::Revoke { reason } => CertificateCommand::Revoke { reason },
+            };
+            let outcome = machines::certificate::apply(&certificate, device.owner, command, actor, now)?;
+            if command == CertificateCommand::Release {
+                if !device.certificates.contains(&certificate.id) {
+                    return refuse(
+                        "state_not_allowed",
+                        format!(
+                            "certificate {} is not recorded on its card yet: it stays on hold until the card is",
+                            certificate.id
+                        ),
+                    );
+                }
+                if !matches!(device.state, CardState::Issued | CardState::Active) {
+                    return refuse(
+                        "state_not_allowed",
+                        format!(
+                            "device {} is {}: its certificates stay on hold",
+                            device.id,
+                            device.state.name()
+                        ),
+                    );
+                }
+            }
+            certificate.state = outcome.to;
+            plan.records.push(Record::Certificate(certificate));
         }
         OperationKind::StoreEscrow(e) => {
             let Some(device) = tx.device(e.device)? else {
@@ -440,6 +497,23 @@ fn plan(
         }
     }
     Ok(plan)
+}
+
+/// Certificates issued for `device` that no recorded issuance has put on
+/// the card yet, and that are still on hold.
+fn pending_certificates(device: &domain::Device, certificates: Vec<Certificate>) -> Vec<Certificate> {
+    certificates
+        .into_iter()
+        .filter(|c| !device.certificates.contains(&c.id) && c.state == CertificateState::OnHold)
+        .collect()
+}
+
+fn revoke_pending(pending: Vec<Certificate>, plan: &mut Plan) {
+    for cert in pending {
+        let reason = RevocationReason::CessationOfOperation;
+        plan.records
+            .push(Record::Certificate(Certificate { state: CertificateState::Revoked { reason }, ..cert }));
+    }
 }
 
 fn request_of_device(tx: &mut dyn Tx, id: domain::RequestId, device: DeviceId) -> Result<Request, Decline> {
@@ -500,6 +574,22 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
 }
 
+/// The registry-issued certificate `named` refers to, if it is one issued
+/// for `device`, with the same serial, not yet on the card and still on hold.
+fn issued_here(
+    tx: &mut dyn Tx,
+    device: &domain::Device,
+    named: &proto::IssuedCertificate,
+) -> Result<Option<Certificate>, Decline> {
+    let Some(existing) = tx.certificate(named.id)? else { return Ok(None) };
+    let pending = existing.device == device.id
+        && existing.serial == named.serial
+        && existing.state == CertificateState::OnHold
+        && !device.certificates.contains(&existing.id)
+        && tx.ca_certificate(existing.id)?.is_some();
+    Ok(pending.then_some(existing))
+}
+
 fn record_issuance(
     tx: &mut dyn Tx,
     actor: &Actor,
@@ -553,7 +643,8 @@ fn record_issuance(
             CertificateEndState::Valid => CertificateState::Valid,
         };
         let old = if request.kind == RequestKind::Reprovision {
-            tx.certificates_of(device.id)?
+            let named: Vec<_> = issuance.certificates.iter().map(|c| c.id).collect();
+            tx.certificates_of(device.id)?.into_iter().filter(|c| !named.contains(&c.id)).collect()
         } else {
             Vec::new()
         };
@@ -594,6 +685,15 @@ fn record_issuance(
     for c in &issuance.certificates {
         check_text("certificate serial", &c.serial, true)?;
         check_text("certificate subject", &c.subject, true)?;
+        if let Some(issued) = issued_here(tx, &device, c)? {
+            // Issued by the registry's CA for this card: the card now holds it.
+            if !seen.insert(c.serial.clone()) || !seen_ids.insert(c.id) {
+                return refuse("already_exists", format!("certificate {} is named twice", c.id));
+            }
+            device.certificates.push(c.id);
+            new_certificates.push(Record::Certificate(Certificate { state: cert_state, ..issued }));
+            continue;
+        }
         if !seen.insert(c.serial.clone()) || tx.certificate_serial_taken(&c.serial)? {
             return refuse(
                 "already_exists",

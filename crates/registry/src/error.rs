@@ -30,6 +30,9 @@ pub enum Error {
     /// Escrow sealing or opening failed.
     #[error("escrow: {0}")]
     Escrow(String),
+    /// The certificate authority failed (not a refusal of the request).
+    #[error("certificate authority: {0}")]
+    Authority(String),
     /// Reading or writing a file.
     #[error("{path}: {source}")]
     Io {

@@ -12,8 +12,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use proto::{
-    Answer, AnswerBatch, AuditPage, AuditQuery, ChainReport, ChangesPage, ChangesQuery, EscrowKind,
-    EscrowSecret, Health, Login, OperationBatch, Problem, SessionGrant, MAX_BATCH,
+    Answer, AnswerBatch, AuditPage, AuditQuery, CertificateChallenge, CertificateIssued, ChainReport,
+    ChangesPage, ChangesQuery, EscrowKind, EscrowSecret, Health, IssueCertificate, Login, OperationBatch,
+    Problem, SessionGrant, MAX_BATCH,
 };
 use serde::de::DeserializeOwned;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -51,6 +52,11 @@ impl From<Fault> for ApiError {
             }
             Fault::NotFound(message) => Self::new(StatusCode::NOT_FOUND, "not_found", message),
             Fault::Invalid(message) => Self::new(StatusCode::BAD_REQUEST, "malformed", message),
+            Fault::Denied(message) => Self::new(StatusCode::FORBIDDEN, "not_permitted", message),
+            Fault::Conflict { code, message } => Self::new(StatusCode::CONFLICT, code, message),
+            Fault::Unprocessable { code, message } => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+            }
             Fault::Internal(error) => {
                 tracing::error!(%error, "request failed");
                 Self::new(
@@ -180,6 +186,10 @@ pub fn app(registry: Registry) -> Router {
         .route("/v1/audit", get(audit))
         .route("/v1/audit/verify", get(audit_verify))
         .route("/v1/devices/{device}/escrow/{kind}", get(escrow))
+        .route("/v1/certificates/challenges", post(certificate_challenge))
+        .route("/v1/certificates", post(issue_certificate))
+        .route("/v1/crl", get(crl))
+        .route("/v1/ca", get(ca_certificate))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -331,6 +341,54 @@ async fn escrow(
     Ok(Json(blocking(move || registry.escrow(&authed.caller, device, kind)).await?))
 }
 
+/// A fresh single-use challenge for a card's proof of possession (Can Collect on some profile).
+#[utoipa::path(post, path = "/v1/certificates/challenges", tag = "certificates", security(("bearer" = [])),
+    responses((status = 201, body = CertificateChallenge), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem, description = "no certificate authority")))]
+async fn certificate_challenge(
+    State(registry): State<Registry>,
+    authed: Authed,
+) -> Result<Response, ApiError> {
+    let challenge = blocking(move || registry.challenge(&authed.caller)).await?;
+    Ok((StatusCode::CREATED, Json(challenge)).into_response())
+}
+
+/// Certify a card key after proof of possession, with the template of the
+/// device's credential profile; the certificate is recorded on hold until
+/// `record_issuance` names it. Exactly once per `op_id`.
+#[utoipa::path(post, path = "/v1/certificates", tag = "certificates", security(("bearer" = [])),
+    request_body = IssueCertificate,
+    responses((status = 200, body = CertificateIssued), (status = 400, body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "the device's state allows no issuance, or the op_id is another operator's"),
+        (status = 422, body = Problem, description = "proof of possession, challenge, key or slot refused")))]
+async fn issue_certificate(
+    State(registry): State<Registry>,
+    authed: Authed,
+    Body(issue): Body<IssueCertificate>,
+) -> Result<Json<CertificateIssued>, ApiError> {
+    Ok(Json(blocking(move || registry.issue_certificate(&authed.caller, &issue)).await?))
+}
+
+/// The certificate revocation list (DER, RFC 5280): revoked certificates
+/// with their reason, held ones as certificateHold. Public.
+#[utoipa::path(get, path = "/v1/crl", tag = "certificates",
+    responses((status = 200, content_type = "application/pkix-crl", body = Vec<u8>),
+        (status = 404, body = Problem, description = "no certificate authority")))]
+async fn crl(State(registry): State<Registry>) -> Result<Response, ApiError> {
+    let der = blocking(move || registry.crl()).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/pkix-crl")], der).into_response())
+}
+
+/// The CA certificate (PEM): the trust anchor of the cards' certificates. Public.
+#[utoipa::path(get, path = "/v1/ca", tag = "certificates",
+    responses((status = 200, content_type = "application/x-pem-file", body = String),
+        (status = 404, body = Problem, description = "no certificate authority")))]
+async fn ca_certificate(State(registry): State<Registry>) -> Result<Response, ApiError> {
+    let pem = blocking(move || registry.ca_certificate_pem()).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/x-pem-file")], pem).into_response())
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -347,7 +405,8 @@ impl Modify for BearerAuth {
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(title = "Cardstation registry", description = "The authoritative record of people, devices, credential profiles, requests and the audit trail (SPEC §1, §6, §7)."),
-    paths(health, openapi, login, logout, operations, changes, audit, audit_verify, escrow),
+    paths(health, openapi, login, logout, operations, changes, audit, audit_verify, escrow,
+        certificate_challenge, issue_certificate, crl, ca_certificate),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -6,6 +6,8 @@
 //! - [`decide`]: operations decided by the `domain` machines and rules,
 //!   applied exactly once;
 //! - [`service`]: the use cases behind the endpoints ([`Registry`]);
+//! - [`certificates`]: the certificate authority's use cases (challenges,
+//!   issuance after proof of possession, the CRL);
 //! - [`http`]: `app(registry) -> Router`, the OpenAPI document;
 //! - [`tls`]: the self-signed certificate made at first start, and serving over rustls;
 //! - [`admin`]: what the `cardstation-registry` administration commands do.
@@ -13,6 +15,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod admin;
+pub mod certificates;
 pub mod decide;
 mod error;
 pub mod escrow;

@@ -39,6 +39,26 @@ pub enum Fault {
     /// The request is malformed.
     #[error("{0}")]
     Invalid(String),
+    /// Signed in, but not allowed, for a reason no single domain refusal names.
+    #[error("{0}")]
+    Denied(String),
+    /// Well-formed, but the records are not in a state that allows it (409).
+    #[error("{message}")]
+    Conflict {
+        /// Stable machine-readable reason.
+        code: &'static str,
+        /// The reason in words.
+        message: String,
+    },
+    /// Well-formed, but its content is refused (422): a proof that does not
+    /// verify, an unknown challenge, a slot the profile does not have.
+    #[error("{message}")]
+    Unprocessable {
+        /// Stable machine-readable reason.
+        code: &'static str,
+        /// The reason in words.
+        message: String,
+    },
     /// The registry failed (logged; the client sees a generic message).
     #[error("internal error")]
     Internal(#[from] Error),
@@ -74,20 +94,28 @@ impl std::fmt::Debug for Clock {
     }
 }
 
-/// The registry: storage, escrow seal, clock and session lifetime.
+/// The registry: storage, escrow seal, certificate authority, clock and session lifetime.
 #[derive(Clone)]
 pub struct Registry {
-    storage: Arc<dyn Storage>,
+    pub(crate) storage: Arc<dyn Storage>,
     seal: Option<Arc<dyn EscrowSeal>>,
-    clock: Clock,
+    pub(crate) authority: Option<Arc<authority::CertificateAuthority>>,
+    pub(crate) clock: Clock,
     session_ttl: Duration,
 }
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry").field("escrow", &self.seal.is_some()).finish_non_exhaustive()
+        f.debug_struct("Registry")
+            .field("escrow", &self.seal.is_some())
+            .field("authority", &self.authority.is_some())
+            .finish_non_exhaustive()
     }
 }
+
+/// How long an expired session is kept before a sign-in deletes it (long
+/// enough to tell "expired" from "unknown" for a while).
+pub const SESSION_RETENTION: Duration = Duration::days(1);
 
 /// Page sizes accepted by the feed and the audit log.
 pub const MAX_PAGE: u32 = 1000;
@@ -124,9 +152,27 @@ fn new_token() -> SessionToken {
 }
 
 impl Registry {
-    /// A registry over `storage` with the system clock, 12-hour sessions and no escrow seal.
+    /// A registry over `storage` with the system clock, 12-hour sessions, no
+    /// escrow seal and no certificate authority.
     pub fn new(storage: Arc<dyn Storage>) -> Self {
-        Self { storage, seal: None, clock: Clock::system(), session_ttl: Duration::hours(12) }
+        Self {
+            storage,
+            seal: None,
+            authority: None,
+            clock: Clock::system(),
+            session_ttl: Duration::hours(12),
+        }
+    }
+
+    /// Issues certificates, and signs CRLs, with `ca` (see [`crate::certificates`]).
+    pub fn with_authority(mut self, ca: Arc<authority::CertificateAuthority>) -> Self {
+        self.authority = Some(ca);
+        self
+    }
+
+    /// The certificate authority, if this registry has one.
+    pub fn authority(&self) -> Option<&authority::CertificateAuthority> {
+        self.authority.as_deref()
     }
 
     /// Uses `seal` for escrowed secrets.
@@ -183,6 +229,7 @@ impl Registry {
         let expires_at = now + self.session_ttl;
         let operator = account.operator.clone();
         let (permissions, use_cases) = storage::write(self.storage(), |tx| {
+            tx.purge_sessions(now - SESSION_RETENTION)?;
             tx.insert_session(&SessionRecord {
                 token_hash: token_hash(token.expose()),
                 operator: operator.id,

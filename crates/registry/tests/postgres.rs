@@ -68,6 +68,9 @@ on_postgres!(
     permission_matrix,
     malformed_input_is_a_4xx_problem,
     profile_revisions_conflict,
+    certificate_issuance,
+    certificate_revocation_and_crl,
+    expired_sessions_are_purged,
 );
 
 /// A plain client for looking behind the storage's back; its connection

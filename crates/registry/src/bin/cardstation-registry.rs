@@ -33,8 +33,30 @@ use zeroize::Zeroizing;
 
 /// The database file inside the data directory.
 const DB_FILE: &str = "registry.sqlite3";
-/// The escrow key-encryption key inside the data directory (mode 0600).
+/// The key-encryption key inside the data directory (mode 0600): it seals
+/// the escrowed card secrets and the CA's private key.
 const KEK_FILE: &str = "escrow-kek.key";
+/// The certificate authority's directory inside the data directory.
+const CA_DIR: &str = "ca";
+/// The CA's name when it is created.
+const CA_NAME: &str = "Cardstation Registry CA";
+
+/// The key-encryption key and the certificate authority of `data`, both
+/// created at first start; prints the CA's fingerprint.
+fn open_authority(data: &Path) -> anyhow::Result<(Arc<authority::FileKek>, authority::CertificateAuthority)> {
+    let kek = Arc::new(
+        authority::FileKek::open_or_create(&data.join(KEK_FILE))
+            .with_context(|| format!("opening the key-encryption key in {}", data.display()))?,
+    );
+    let existed = data.join(CA_DIR).exists();
+    let ca = authority::CertificateAuthority::open_or_create(&data.join(CA_DIR), CA_NAME, kek.as_ref())
+        .with_context(|| format!("opening the certificate authority in {}", data.join(CA_DIR).display()))?;
+    if !existed {
+        println!("created the certificate authority {:?} in {}", ca.subject(), data.join(CA_DIR).display());
+    }
+    println!("CA certificate SHA-256 fingerprint: {}", ca.fingerprint());
+    Ok((kek, ca))
+}
 
 #[derive(Parser, Debug)]
 #[command(name = "cardstation-registry", version, about = "Cardstation's central registry")]
@@ -80,6 +102,10 @@ enum Command {
         /// Extra names for the self-signed certificate (DNS names or IPs).
         #[arg(long = "name")]
         names: Vec<String>,
+        /// Where relying parties fetch the CRL (written into the certificates
+        /// issued), e.g. https://registry.example:8443/v1/crl.
+        #[arg(long)]
+        crl_url: Option<String>,
     },
     /// Operator accounts.
     Operator {
@@ -242,6 +268,7 @@ fn main() -> anyhow::Result<()> {
             };
             let (password, generated) = password_from("CARDSTATION_ADMIN_PASSWORD");
             admin::init(&*storage, &settings, "admin", &password, now)?;
+            open_authority(&data)?;
             println!("initialized {}", data.display());
             if generated {
                 println!("administrator: admin / {} (shown once; change it)", password.as_str());
@@ -249,7 +276,7 @@ fn main() -> anyhow::Result<()> {
                 println!("administrator: admin (password from CARDSTATION_ADMIN_PASSWORD)");
             }
         }
-        Command::Serve { data, listen, cert, key, names } => {
+        Command::Serve { data, listen, cert, key, names, crl_url } => {
             let storage = open_storage(&data, cli.database.as_deref())?;
             let identity = match (cert, key) {
                 (Some(cert), Some(key)) => TlsIdentity::load(&cert, &key)?,
@@ -264,8 +291,12 @@ fn main() -> anyhow::Result<()> {
             };
             println!("certificate SHA-256 fingerprint: {}", identity.fingerprint());
             let config = identity.server_config()?;
-            let seal = AuthoritySeal::with_key_file(&data.join(KEK_FILE))?;
-            let registry = Registry::new(storage).with_escrow(Arc::new(seal));
+            let (kek, mut ca) = open_authority(&data)?;
+            if let Some(url) = crl_url {
+                ca = ca.with_crl_url(&url).context("--crl-url")?;
+            }
+            let seal = AuthoritySeal(authority::Escrow::new(kek));
+            let registry = Registry::new(storage).with_escrow(Arc::new(seal)).with_authority(Arc::new(ca));
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(listen)

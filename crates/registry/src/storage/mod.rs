@@ -28,6 +28,8 @@ const TABLES: &[&str] = &[
     "changes",
     "audit",
     "escrow",
+    "challenges",
+    "ca_certificates",
 ];
 
 use domain::{
@@ -63,6 +65,34 @@ pub struct SessionRecord {
     pub created_at: OffsetDateTime,
     /// Stops working at.
     pub expires_at: OffsetDateTime,
+}
+
+/// A challenge handed out for a proof of possession (SPEC §2 step 3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChallengeRecord {
+    /// The random bytes the card signs.
+    pub challenge: Vec<u8>,
+    /// The operator it was handed to: only they may use it.
+    pub operator: OperatorId,
+    /// Handed out.
+    pub created_at: OffsetDateTime,
+    /// Unusable from then on.
+    pub expires_at: OffsetDateTime,
+}
+
+/// A certificate the registry's CA issued, beside its `domain::Certificate` record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaCertificateRecord {
+    /// The certificate record.
+    pub certificate: domain::CertificateId,
+    /// The client's id for the issuance (exactly once).
+    pub op_id: Uuid,
+    /// Who asked.
+    pub operator: OperatorId,
+    /// The certificate as signed.
+    pub der: Vec<u8>,
+    /// When.
+    pub issued_at: OffsetDateTime,
 }
 
 /// Deployment-wide settings (UC-ADMIN).
@@ -106,6 +136,8 @@ pub trait Tx {
     // --- records ---
     /// A person.
     fn person(&mut self, id: PersonId) -> Result<Option<Person>>;
+    /// One version of a profile.
+    fn profile_version(&mut self, id: ProfileId, version: u32) -> Result<Option<CredentialProfile>>;
     /// The latest version of a profile.
     fn latest_profile(&mut self, id: ProfileId) -> Result<Option<CredentialProfile>>;
     /// A device.
@@ -155,6 +187,33 @@ pub trait Tx {
     /// Discards a device's sealed secrets (card erased back to stock).
     fn discard_escrow(&mut self, device: DeviceId) -> Result<()>;
 
+    // --- certificate authority ---
+    /// Keeps a challenge handed out.
+    fn insert_challenge(&mut self, challenge: &ChallengeRecord) -> Result<()>;
+    /// A challenge still kept (used ones are deleted).
+    fn challenge(&mut self, challenge: &[u8]) -> Result<Option<ChallengeRecord>>;
+    /// Uses up a challenge; whether it was kept.
+    fn delete_challenge(&mut self, challenge: &[u8]) -> Result<bool>;
+    /// Forgets challenges that expired before `before`; how many.
+    fn purge_challenges(&mut self, before: OffsetDateTime) -> Result<u64>;
+    /// Records a certificate the CA issued, in `state` since its issuance
+    /// (its `certificates` row must exist).
+    fn insert_ca_certificate(
+        &mut self,
+        issued: &CaCertificateRecord,
+        state: domain::CertificateState,
+    ) -> Result<()>;
+    /// The issuance made for a client id.
+    fn ca_certificate_by_op(&mut self, op_id: Uuid) -> Result<Option<CaCertificateRecord>>;
+    /// The issuance of a certificate record, if the CA issued it.
+    fn ca_certificate(&mut self, id: domain::CertificateId) -> Result<Option<CaCertificateRecord>>;
+    /// Notes a certificate's state (written with its record): a CA-issued
+    /// certificate entering a new state starts its `state_since` at `at`.
+    fn note_certificate_state(&mut self, certificate: &Certificate, at: OffsetDateTime) -> Result<()>;
+    /// The CA's certificates that are not valid (held or revoked), each with
+    /// the time it entered that state: the CRL's entries.
+    fn crl_entries(&mut self) -> Result<Vec<(Certificate, OffsetDateTime)>>;
+
     // --- operators, roles, sessions, settings ---
     /// An operator account by sign-in name.
     fn operator_by_username(&mut self, username: &str) -> Result<Option<OperatorAccount>>;
@@ -176,6 +235,8 @@ pub trait Tx {
     fn session(&mut self, token_hash: &[u8; 32]) -> Result<Option<SessionRecord>>;
     /// Ends a session; whether it existed.
     fn delete_session(&mut self, token_hash: &[u8; 32]) -> Result<bool>;
+    /// Deletes sessions that expired before `before`; how many.
+    fn purge_sessions(&mut self, before: OffsetDateTime) -> Result<u64>;
     /// Deployment settings.
     fn settings(&mut self) -> Result<DeploymentSettings>;
     /// Replaces the deployment settings.

@@ -38,8 +38,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
 use domain::{
-    AuditEvent, Certificate, CertificateId, CredentialProfile, Device, DeviceId, Operator, OperatorId,
-    Person, PersonId, ProfileId, Request, RequestId, Role, RoleId, WorkstationId,
+    AuditEvent, Certificate, CertificateId, CertificateState, CredentialProfile, Device, DeviceId, Operator,
+    OperatorId, Person, PersonId, ProfileId, Request, RequestId, Role, RoleId, WorkstationId,
 };
 use proto::{Answer, Change, EscrowKind, Record};
 use time::OffsetDateTime;
@@ -47,12 +47,18 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Row, Statement};
 use uuid::Uuid;
 
-use super::{DeploymentSettings, OperatorAccount, SessionRecord, Storage, Tx, TABLES};
+use super::{
+    CaCertificateRecord, ChallengeRecord, DeploymentSettings, OperatorAccount, SessionRecord, Storage, Tx,
+    TABLES,
+};
 use crate::error::{Error, Result};
 
 /// Schema migrations, in order; table `registry_schema` records those
 /// applied. A released migration is frozen: changes go in a new one.
-pub const MIGRATIONS: &[&str] = &[include_str!("../../schema/pg/001_initial.sql")];
+pub const MIGRATIONS: &[&str] = &[
+    include_str!("../../schema/pg/001_initial.sql"),
+    include_str!("../../schema/pg/002_certificate_authority.sql"),
+];
 
 /// Idle connections kept for reuse.
 const POOLED: usize = 8;
@@ -476,6 +482,16 @@ fn get<'r, T: tokio_postgres::types::FromSql<'r>>(row: &'r Row, index: usize) ->
     row.try_get(index).map_err(pg)
 }
 
+fn ca_record(row: &Row) -> Result<CaCertificateRecord> {
+    Ok(CaCertificateRecord {
+        certificate: CertificateId::new(get(row, 0)?),
+        op_id: get(row, 1)?,
+        operator: OperatorId::new(get(row, 2)?),
+        der: get(row, 3)?,
+        issued_at: unix_to_time(get(row, 4)?)?,
+    })
+}
+
 fn seq_to_i64(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
 }
@@ -837,5 +853,104 @@ impl Tx for PgTx<'_> {
             &[&json(settings)?],
         )?;
         Ok(())
+    }
+
+    fn profile_version(&mut self, id: ProfileId, version: u32) -> Result<Option<CredentialProfile>> {
+        let row = self.conn.query_opt(
+            "SELECT body::text FROM profiles WHERE id = $1 AND version = $2",
+            &[&id.uuid(), &i64::from(version)],
+        )?;
+        row.map(|r| decode(&get::<String>(&r, 0)?)).transpose()
+    }
+
+    fn purge_sessions(&mut self, before: OffsetDateTime) -> Result<u64> {
+        self.conn.execute("DELETE FROM sessions WHERE expires_at < $1", &[&before.unix_timestamp()])
+    }
+
+    fn insert_challenge(&mut self, c: &ChallengeRecord) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO challenges (challenge, operator_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+            &[
+                &c.challenge,
+                &c.operator.uuid(),
+                &c.created_at.unix_timestamp(),
+                &c.expires_at.unix_timestamp(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn challenge(&mut self, challenge: &[u8]) -> Result<Option<ChallengeRecord>> {
+        let row = self.conn.query_opt(
+            "SELECT operator_id, created_at, expires_at FROM challenges WHERE challenge = $1",
+            &[&challenge],
+        )?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some(ChallengeRecord {
+            challenge: challenge.to_vec(),
+            operator: OperatorId::new(get(&row, 0)?),
+            created_at: unix_to_time(get(&row, 1)?)?,
+            expires_at: unix_to_time(get(&row, 2)?)?,
+        }))
+    }
+
+    fn delete_challenge(&mut self, challenge: &[u8]) -> Result<bool> {
+        Ok(self.conn.execute("DELETE FROM challenges WHERE challenge = $1", &[&challenge])? > 0)
+    }
+
+    fn purge_challenges(&mut self, before: OffsetDateTime) -> Result<u64> {
+        self.conn.execute("DELETE FROM challenges WHERE expires_at < $1", &[&before.unix_timestamp()])
+    }
+
+    fn insert_ca_certificate(&mut self, issued: &CaCertificateRecord, state: CertificateState) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO ca_certificates (certificate_id, op_id, operator_id, der, issued_at, state, state_since)
+             VALUES ($1, $2, $3, $4, $5, $6, $5)",
+            &[
+                &issued.certificate.uuid(),
+                &issued.op_id,
+                &issued.operator.uuid(),
+                &issued.der,
+                &issued.issued_at.unix_timestamp(),
+                &state.name(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn ca_certificate_by_op(&mut self, op_id: Uuid) -> Result<Option<CaCertificateRecord>> {
+        let row = self.conn.query_opt(
+            "SELECT certificate_id, op_id, operator_id, der, issued_at FROM ca_certificates WHERE op_id = $1",
+            &[&op_id],
+        )?;
+        row.map(|r| ca_record(&r)).transpose()
+    }
+
+    fn ca_certificate(&mut self, id: CertificateId) -> Result<Option<CaCertificateRecord>> {
+        let row = self.conn.query_opt(
+            "SELECT certificate_id, op_id, operator_id, der, issued_at FROM ca_certificates
+             WHERE certificate_id = $1",
+            &[&id.uuid()],
+        )?;
+        row.map(|r| ca_record(&r)).transpose()
+    }
+
+    fn note_certificate_state(&mut self, certificate: &Certificate, at: OffsetDateTime) -> Result<()> {
+        self.conn.execute(
+            "UPDATE ca_certificates SET state = $2, state_since = $3 WHERE certificate_id = $1 AND state <> $2",
+            &[&certificate.id.uuid(), &certificate.state.name(), &at.unix_timestamp()],
+        )?;
+        Ok(())
+    }
+
+    fn crl_entries(&mut self) -> Result<Vec<(Certificate, OffsetDateTime)>> {
+        let rows = self.conn.query(
+            "SELECT c.body::text, a.state_since FROM ca_certificates a JOIN certificates c ON c.id = a.certificate_id
+             WHERE a.state <> 'valid' ORDER BY a.issued_at, a.certificate_id",
+            &[],
+        )?;
+        rows.iter().map(|r| Ok((decode(&get::<String>(r, 0)?)?, unix_to_time(get(r, 1)?)?))).collect()
     }
 }

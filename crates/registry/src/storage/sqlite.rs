@@ -6,20 +6,26 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use domain::{
-    AuditEvent, Certificate, CertificateId, CredentialProfile, Device, DeviceId, Operator, OperatorId,
-    Person, PersonId, ProfileId, Request, RequestId, Role, RoleId, WorkstationId,
+    AuditEvent, Certificate, CertificateId, CertificateState, CredentialProfile, Device, DeviceId, Operator,
+    OperatorId, Person, PersonId, ProfileId, Request, RequestId, Role, RoleId, WorkstationId,
 };
 use proto::{Answer, Change, EscrowKind, Record};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{DeploymentSettings, OperatorAccount, SessionRecord, Storage, Tx, TABLES};
+use super::{
+    CaCertificateRecord, ChallengeRecord, DeploymentSettings, OperatorAccount, SessionRecord, Storage, Tx,
+    TABLES,
+};
 use crate::error::{Error, Result};
 
 /// Schema migrations, in order; `PRAGMA user_version` counts those applied.
 /// A released migration is frozen: changes go in a new one.
-pub const MIGRATIONS: &[&str] = &[include_str!("../../schema/001_initial.sql")];
+pub const MIGRATIONS: &[&str] = &[
+    include_str!("../../schema/001_initial.sql"),
+    include_str!("../../schema/002_certificate_authority.sql"),
+];
 
 const READERS: usize = 4;
 
@@ -173,7 +179,32 @@ fn name_of<T: serde::Serialize>(value: &T) -> Result<String> {
     }
 }
 
+fn parse_uuid(text: &str) -> Result<Uuid> {
+    Uuid::parse_str(text).map_err(|e| Error::Corrupt(e.to_string()))
+}
+
 impl SqliteTx<'_> {
+    fn ca_row(&self, filter: &str, key: &str) -> Result<Option<CaCertificateRecord>> {
+        let sql = format!(
+            "SELECT certificate_id, op_id, operator_id, der, issued_at FROM ca_certificates {filter}"
+        );
+        let row: Option<(String, String, String, Vec<u8>, i64)> = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .optional()?;
+        let Some((certificate, op_id, operator, der, issued_at)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(CaCertificateRecord {
+            certificate: CertificateId::new(parse_uuid(&certificate)?),
+            op_id: parse_uuid(&op_id)?,
+            operator: OperatorId::new(parse_uuid(&operator)?),
+            der,
+            issued_at: unix_to_time(issued_at)?,
+        }))
+    }
+
     fn one_body<T: serde::de::DeserializeOwned>(&self, sql: &str, key: &str) -> Result<Option<T>> {
         let body: Option<String> = self.conn.query_row(sql, [key], |r| r.get(0)).optional()?;
         body.map(|b| decode(&b)).transpose()
@@ -544,5 +575,118 @@ impl Tx for SqliteTx<'_> {
             [json(settings)?],
         )?;
         Ok(())
+    }
+
+    fn profile_version(&mut self, id: ProfileId, version: u32) -> Result<Option<CredentialProfile>> {
+        let body: Option<String> = self
+            .conn
+            .prepare_cached("SELECT body FROM profiles WHERE id = ?1 AND version = ?2")?
+            .query_row(params![id.to_string(), i64::from(version)], |r| r.get(0))
+            .optional()?;
+        body.map(|b| decode(&b)).transpose()
+    }
+
+    fn purge_sessions(&mut self, before: OffsetDateTime) -> Result<u64> {
+        let n = self
+            .conn
+            .prepare_cached("DELETE FROM sessions WHERE expires_at < ?1")?
+            .execute([before.unix_timestamp()])?;
+        Ok(n as u64)
+    }
+
+    fn insert_challenge(&mut self, c: &ChallengeRecord) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO challenges (challenge, operator_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                &c.challenge[..],
+                c.operator.to_string(),
+                c.created_at.unix_timestamp(),
+                c.expires_at.unix_timestamp()
+            ])?;
+        Ok(())
+    }
+
+    fn challenge(&mut self, challenge: &[u8]) -> Result<Option<ChallengeRecord>> {
+        let row: Option<(String, i64, i64)> = self
+            .conn
+            .prepare_cached(
+                "SELECT operator_id, created_at, expires_at FROM challenges WHERE challenge = ?1",
+            )?
+            .query_row([challenge], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        let Some((operator, created_at, expires_at)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(ChallengeRecord {
+            challenge: challenge.to_vec(),
+            operator: OperatorId::new(parse_uuid(&operator)?),
+            created_at: unix_to_time(created_at)?,
+            expires_at: unix_to_time(expires_at)?,
+        }))
+    }
+
+    fn delete_challenge(&mut self, challenge: &[u8]) -> Result<bool> {
+        Ok(self.conn.prepare_cached("DELETE FROM challenges WHERE challenge = ?1")?.execute([challenge])? > 0)
+    }
+
+    fn purge_challenges(&mut self, before: OffsetDateTime) -> Result<u64> {
+        let n = self
+            .conn
+            .prepare_cached("DELETE FROM challenges WHERE expires_at < ?1")?
+            .execute([before.unix_timestamp()])?;
+        Ok(n as u64)
+    }
+
+    fn insert_ca_certificate(&mut self, issued: &CaCertificateRecord, state: CertificateState) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO ca_certificates
+                   (certificate_id, op_id, operator_id, der, issued_at, state, state_since)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5)",
+            )?
+            .execute(params![
+                issued.certificate.to_string(),
+                issued.op_id.to_string(),
+                issued.operator.to_string(),
+                &issued.der[..],
+                issued.issued_at.unix_timestamp(),
+                state.name()
+            ])?;
+        Ok(())
+    }
+
+    fn ca_certificate_by_op(&mut self, op_id: Uuid) -> Result<Option<CaCertificateRecord>> {
+        self.ca_row("WHERE op_id = ?1", &op_id.to_string())
+    }
+
+    fn ca_certificate(&mut self, id: CertificateId) -> Result<Option<CaCertificateRecord>> {
+        self.ca_row("WHERE certificate_id = ?1", &id.to_string())
+    }
+
+    fn note_certificate_state(&mut self, certificate: &Certificate, at: OffsetDateTime) -> Result<()> {
+        let state = certificate.state.name();
+        self.conn
+            .prepare_cached(
+                "UPDATE ca_certificates SET state = ?2, state_since = ?3
+                 WHERE certificate_id = ?1 AND state <> ?2",
+            )?
+            .execute(params![certificate.id.to_string(), state, at.unix_timestamp()])?;
+        Ok(())
+    }
+
+    fn crl_entries(&mut self) -> Result<Vec<(Certificate, OffsetDateTime)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT c.body, a.state_since FROM ca_certificates a JOIN certificates c ON c.id = a.certificate_id
+             WHERE a.state <> 'valid' ORDER BY a.issued_at, a.certificate_id",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (body, since) = row?;
+            out.push((decode(&body)?, unix_to_time(since)?));
+        }
+        Ok(out)
     }
 }

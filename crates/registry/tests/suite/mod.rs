@@ -58,6 +58,19 @@ impl EscrowSeal for TestSeal {
     }
 }
 
+/// A certificate authority in a fresh directory (P-256: quick to create).
+pub fn test_authority() -> authority::CertificateAuthority {
+    let dir = tempfile::tempdir().unwrap().keep();
+    let kek = authority::FileKek::open_or_create(&dir.join("kek")).unwrap();
+    authority::CertificateAuthority::open_or_create_with(
+        &dir.join("ca"),
+        "Suite CA",
+        authority::CaAlgorithm::P256,
+        &kek,
+    )
+    .unwrap()
+}
+
 /// A registry with one operator per role, a credential profile that needs
 /// approval, and a cardholder.
 pub struct Fixture {
@@ -138,7 +151,8 @@ impl Fixture {
         }
         let profile = ProfileId::new(Uuid::now_v7());
         admin::add_profile(&*storage, profile, settings("Employee", true), now).unwrap();
-        let registry = Registry::new(storage).with_escrow(Arc::new(TestSeal));
+        let registry =
+            Registry::new(storage).with_escrow(Arc::new(TestSeal)).with_authority(Arc::new(test_authority()));
         let app = registry::app(registry.clone());
         let mut fixture = Fixture {
             registry,
@@ -267,6 +281,144 @@ impl Fixture {
     pub fn dump(&self) -> String {
         self.registry.storage().dump().unwrap()
     }
+
+    /// Requests and approves a card; returns (request, device).
+    pub async fn approved_card(&self) -> (RequestId, DeviceId) {
+        let (request, device) = self.request_card().await;
+        let answer = self
+            .op("approver", OperationKind::ApproveRequest(proto::ApproveRequest { request, notes: None }))
+            .await;
+        assert!(answer.is_accepted(), "{answer:?}");
+        (request, device)
+    }
+
+    /// A challenge handed to `role`.
+    pub async fn challenge(&self, role: &str) -> Vec<u8> {
+        let (status, body) =
+            self.call(Method::POST, "/v1/certificates/challenges", Some(self.token(role)), None).await;
+        assert_eq!(status, StatusCode::CREATED, "{role} gets a challenge: {body}");
+        hex::decode(body["challenge"].as_str().unwrap()).unwrap()
+    }
+
+    /// `POST /v1/certificates` as `role`.
+    pub async fn issue(&self, role: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, "/v1/certificates", Some(self.token(role)), Some(body)).await
+    }
+
+    /// Issues a certificate for `device` as the issuer; returns the answer body.
+    pub async fn issued_certificate(&self, device: DeviceId) -> Value {
+        let key = card_key();
+        let challenge = self.challenge("issuer").await;
+        let (status, body) =
+            self.issue("issuer", issue_body(Uuid::now_v7(), device, &key, &challenge, &challenge)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// GET a public binary endpoint: (status, content type, bytes).
+    pub async fn get_bytes(&self, uri: &str) -> (StatusCode, String, Vec<u8>) {
+        let request = Request::builder().uri(uri).body(Body::empty()).unwrap();
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, content_type, response.into_body().collect().await.unwrap().to_bytes().to_vec())
+    }
+
+    /// The CRL's text as `openssl crl -text` prints it.
+    pub async fn crl_text(&self) -> String {
+        let (status, content_type, der) = self.get_bytes("/v1/crl").await;
+        assert_eq!((status, content_type.as_str()), (StatusCode::OK, "application/pkix-crl"));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("crl.der"), der).unwrap();
+        openssl(&[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            dir.path().join("crl.der").to_str().unwrap(),
+            "-noout",
+            "-text",
+        ])
+        .1
+    }
+}
+
+/// A card key: a P-256 key, as a PIV card generates in slot 9A.
+pub fn card_key() -> p256::ecdsa::SigningKey {
+    p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng)
+}
+
+/// The card's signature over `challenge` for slot 9A, as `authority::verify_proof` expects.
+pub fn proof(key: &p256::ecdsa::SigningKey, challenge: &[u8]) -> Vec<u8> {
+    use p256::ecdsa::signature::Signer;
+    let message = authority::ProofOfPossession::message(piv::Slot::Authentication, challenge);
+    let signature: p256::ecdsa::DerSignature = key.sign(&message);
+    signature.as_bytes().to_vec()
+}
+
+/// An issuance body for slot 9A: `signed` is what the card signed, `sent` the challenge named.
+pub fn issue_body(
+    op_id: Uuid,
+    device: DeviceId,
+    key: &p256::ecdsa::SigningKey,
+    signed: &[u8],
+    sent: &[u8],
+) -> Value {
+    use p256::pkcs8::EncodePublicKey;
+    json!({
+        "op_id": op_id,
+        "device": device,
+        "slot": "piv_authentication",
+        "public_key": hex::encode(key.verifying_key().to_public_key_der().unwrap().as_bytes()),
+        "challenge": hex::encode(sent),
+        "signature": hex::encode(proof(key, signed)),
+    })
+}
+
+/// Runs openssl; returns (success, stdout + stderr).
+pub fn openssl(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new("openssl").args(args).output().expect("openssl runs");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// The serial as openssl prints it in a CRL (upper-case hex, no separators).
+fn crl_lists(crl_text: &str, serial: &str) -> bool {
+    crl_text.lines().any(|l| l.trim() == format!("Serial Number: {serial}"))
+}
+
+/// The rows of one table in a dump.
+pub fn table_rows(dump: &str, table: &str) -> usize {
+    let mut rows = 0;
+    let mut inside = false;
+    for line in dump.lines() {
+        if let Some(name) = line.strip_prefix("## ") {
+            inside = name == table;
+        } else if inside {
+            rows += 1;
+        }
+    }
+    rows
+}
+
+/// RecordIssuance naming a certificate the registry issued.
+pub fn issuance_of(device: DeviceId, request: Option<RequestId>, issued: &Value) -> OperationKind {
+    let certificate: domain::Certificate = serde_json::from_value(issued["certificate"].clone()).unwrap();
+    let OperationKind::RecordIssuance(mut record) = issuance(device, request) else { unreachable!() };
+    record.certificates = vec![proto::IssuedCertificate {
+        id: certificate.id,
+        serial: certificate.serial,
+        slot: certificate.slot,
+        subject: certificate.subject,
+        not_before: certificate.not_before,
+        not_after: certificate.not_after,
+    }];
+    OperationKind::RecordIssuance(record)
 }
 
 pub fn operation(kind: OperationKind) -> Operation {
@@ -891,4 +1043,292 @@ pub async fn profile_revisions_conflict(factory: Factory) {
         Some(proto::Record::Profile(p)) => assert_eq!(p.version, 3),
         other => panic!("{other:?}"),
     }
+}
+
+/// Issuance over HTTP: proof of possession over a challenge handed to the
+/// caller, refusals change nothing, exactly once per op_id, openssl trusts
+/// the result under `GET /v1/ca`, and `RecordIssuance` puts it on the card.
+pub async fn certificate_issuance(factory: Factory) {
+    let f = Fixture::new(factory).await;
+    let (request, device) = f.approved_card().await;
+    let key = card_key();
+    let challenge = f.challenge("issuer").await;
+    assert_eq!(challenge.len(), 32);
+    let body = |signed: &[u8], sent: &[u8]| issue_body(Uuid::now_v7(), device, &key, signed, sent);
+
+    // Refusals: each a 4xx problem, and nothing changes.
+    let before = f.dump();
+    let other = f.challenge("admin").await;
+    let before_admin_challenge = before.clone();
+    let before = f.dump();
+    assert_ne!(before, before_admin_challenge, "a challenge is kept by the registry");
+    let unknown = vec![7u8; 32];
+    let mut slot_9c = body(&challenge, &challenge);
+    slot_9c["slot"] = json!("digital_signature");
+    let mut bad_hex = body(&challenge, &challenge);
+    bad_hex["public_key"] = json!("zz");
+    let mut extra_field = body(&challenge, &challenge);
+    extra_field["subject"] = json!("CN=Mallory");
+    let (_, requested) = f.request_card().await;
+    let before = f.dump();
+    let cases: Vec<(&str, &str, Value, StatusCode, &str)> = vec![
+        (
+            "wrong proof",
+            "issuer",
+            body(&unknown, &challenge),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "proof_of_possession",
+        ),
+        (
+            "unknown challenge",
+            "issuer",
+            body(&unknown, &unknown),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_challenge",
+        ),
+        (
+            "another's challenge",
+            "issuer",
+            body(&other, &other),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_challenge",
+        ),
+        ("slot not in profile", "issuer", slot_9c, StatusCode::UNPROCESSABLE_ENTITY, "slot_not_in_profile"),
+        ("bad hex", "issuer", bad_hex, StatusCode::BAD_REQUEST, "malformed"),
+        ("client's subject", "issuer", extra_field, StatusCode::UNPROCESSABLE_ENTITY, "malformed"),
+        (
+            "unknown device",
+            "issuer",
+            issue_body(Uuid::now_v7(), DeviceId::new(Uuid::now_v7()), &key, &challenge, &challenge),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "card not approved",
+            "issuer",
+            issue_body(Uuid::now_v7(), requested, &key, &challenge, &challenge),
+            StatusCode::CONFLICT,
+            "state_not_allowed",
+        ),
+        ("no Can Collect", "approver", body(&challenge, &challenge), StatusCode::FORBIDDEN, "not_permitted"),
+        ("no session", "", body(&challenge, &challenge), StatusCode::UNAUTHORIZED, "unauthenticated"),
+    ];
+    for (what, role, request_body, status, code) in cases {
+        let token = (!role.is_empty()).then(|| f.token(role));
+        let (got, problem) = f.call(Method::POST, "/v1/certificates", token, Some(request_body)).await;
+        assert_eq!((got, problem["code"].as_str()), (status, Some(code)), "{what}: {problem}");
+        assert!(problem["message"].is_string(), "{what}: a problem body");
+        assert_eq!(before, f.dump(), "{what}: refused, and nothing changed");
+    }
+
+    // Issued: on hold until the card is recorded issued.
+    let op_id = Uuid::now_v7();
+    let first_body = issue_body(op_id, device, &key, &challenge, &challenge);
+    let (status, issued) = f.issue("issuer", first_body.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{issued}");
+    let serial = issued["serial"].as_str().unwrap().to_owned();
+    assert_eq!(issued["certificate"]["serial"], serial.as_str());
+    assert_eq!(issued["certificate"]["device"], json!(device));
+    assert_eq!(issued["certificate"]["state"]["state"], "on_hold", "{issued}");
+    assert_eq!(issued["certificate"]["slot"], "piv_authentication");
+
+    // Exactly once: a retry gets the same certificate, and changes nothing.
+    let after = f.dump();
+    let (status, again) = f.issue("issuer", first_body.clone()).await;
+    assert_eq!((status, &again), (StatusCode::OK, &issued), "a replay gets the first certificate");
+    assert_eq!(after, f.dump(), "a replay changes nothing");
+    let (status, stolen) = f.issue("admin", first_body).await;
+    assert_eq!((status, stolen["code"].as_str()), (StatusCode::CONFLICT, Some("duplicate_op_id")));
+    // The challenge was used up.
+    let (status, reused) = f.issue("issuer", body(&challenge, &challenge)).await;
+    assert_eq!(
+        (status, reused["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("unknown_challenge"))
+    );
+    assert_eq!(after, f.dump());
+
+    // openssl: the certificate chains to GET /v1/ca, with the profile's subject and the card's key.
+    let (status, content_type, ca_pem) = f.get_bytes("/v1/ca").await;
+    assert_eq!((status, content_type.as_str()), (StatusCode::OK, "application/x-pem-file"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    std::fs::write(path("ca.pem"), &ca_pem).unwrap();
+    std::fs::write(path("cert.der"), hex::decode(issued["der"].as_str().unwrap()).unwrap()).unwrap();
+    let (ok, text) =
+        openssl(&["x509", "-inform", "DER", "-in", &path("cert.der"), "-out", &path("cert.pem")]);
+    assert!(ok, "{text}");
+    let (ok, text) = openssl(&["verify", "-CAfile", &path("ca.pem"), &path("cert.pem")]);
+    assert!(ok && text.contains("OK"), "openssl verifies the certificate: {text}");
+    let (ok, text) = openssl(&[
+        "x509",
+        "-in",
+        &path("cert.pem"),
+        "-noout",
+        "-subject",
+        "-serial",
+        "-ext",
+        "subjectAltName",
+    ]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("CN = Carla Holder"),
+        "the profile's subject pattern with the owner's name: {text}"
+    );
+    assert!(text.contains(&format!("serial={serial}")), "{text}");
+    assert!(text.contains("carla@example.org"), "the owner's email: {text}");
+    assert!(text.contains(&format!("urn:uuid:{device}")), "the card's UUID: {text}");
+
+    // Fed and audited; on the CRL as held while pending.
+    let (_, page) = f.call(Method::GET, "/v1/changes?limit=1000", Some(f.token("nobody")), None).await;
+    let fed =
+        page["changes"].as_array().unwrap().iter().any(|c| {
+            c["record"]["type"] == "certificate" && c["record"]["record"]["serial"] == serial.as_str()
+        });
+    assert!(fed, "the certificate is in the change feed");
+    let (_, audit) = f.call(Method::GET, "/v1/audit?limit=1000", Some(f.token("auditor")), None).await;
+    assert!(audit["events"].as_array().unwrap().iter().any(|e| e["action"] == "certificate.issue"));
+    let crl = f.crl_text().await;
+    assert!(crl_lists(&crl, &serial) && crl.contains("Certificate Hold"), "pending means held: {crl}");
+
+    // The station records the issuance naming it: valid, on the card, off the CRL.
+    let recorded = f.op("issuer", issuance_of(device, Some(request), &issued)).await;
+    assert!(recorded.is_accepted(), "{recorded:?}");
+    assert_eq!(device_state(&recorded), "active");
+    match record(&recorded, "certificate").first() {
+        Some(proto::Record::Certificate(c)) => {
+            assert_eq!((c.serial.as_str(), c.state.name()), (serial.as_str(), "valid"));
+        }
+        other => panic!("{other:?}"),
+    }
+    match record(&recorded, "device").first() {
+        Some(proto::Record::Device(d)) => assert_eq!(d.certificates.len(), 1),
+        other => panic!("{other:?}"),
+    }
+    assert!(!crl_lists(&f.crl_text().await, &serial), "a valid certificate is not on the CRL");
+    // Naming it again (another card job) is refused.
+    let (_, device2) = f.approved_card().await;
+    let twice = f.op("issuer", issuance_of(device2, None, &issued)).await;
+    assert_eq!(twice.rejection_code(), Some("already_exists"), "{twice:?}");
+    let (status, report) = f.call(Method::GET, "/v1/audit/verify", Some(f.token("auditor")), None).await;
+    assert_eq!((status, report["intact"].as_bool()), (StatusCode::OK, Some(true)));
+}
+
+/// Hold, release and revoke as operations decided by the certificate
+/// machine, and the CRL following; a failed card job revokes its pending
+/// certificates.
+pub async fn certificate_revocation_and_crl(factory: Factory) {
+    let f = Fixture::new(factory).await;
+    let (request, device) = f.approved_card().await;
+    let issued = f.issued_certificate(device).await;
+    let serial = issued["serial"].as_str().unwrap().to_owned();
+    let certificate: domain::CertificateId =
+        serde_json::from_value(issued["certificate"]["id"].clone()).unwrap();
+    let change = |change| {
+        OperationKind::ChangeCertificate(proto::ChangeCertificate {
+            certificate,
+            change,
+            notes: Some("n".into()),
+        })
+    };
+    // A pending certificate cannot be released before its card is recorded.
+    let early = f.op("retirer", change(proto::CertificateChange::Release)).await;
+    assert_eq!(early.rejection_code(), Some("state_not_allowed"), "{early:?}");
+    assert!(f.op("issuer", issuance_of(device, Some(request), &issued)).await.is_accepted());
+    assert!(!crl_lists(&f.crl_text().await, &serial));
+
+    let state_of = |answer: &Answer| match record(answer, "certificate").first() {
+        Some(proto::Record::Certificate(c)) => c.state,
+        other => panic!("{other:?}"),
+    };
+    let refused = f.op("issuer", change(proto::CertificateChange::Hold)).await;
+    assert_eq!(refused.rejection_code(), Some("not_permitted"), "holding needs Cancel/Revoke");
+    let held = f.op("retirer", change(proto::CertificateChange::Hold)).await;
+    assert_eq!(state_of(&held).name(), "on_hold");
+    let crl = f.crl_text().await;
+    assert!(crl_lists(&crl, &serial) && crl.contains("Certificate Hold"), "{crl}");
+
+    let released = f.op("retirer", change(proto::CertificateChange::Release)).await;
+    assert_eq!(state_of(&released).name(), "valid");
+    assert!(!crl_lists(&f.crl_text().await, &serial), "a released certificate leaves the CRL");
+
+    let reason = domain::RevocationReason::KeyCompromise;
+    let revoked = f.op("retirer", change(proto::CertificateChange::Revoke { reason })).await;
+    assert_eq!(state_of(&revoked), domain::CertificateState::Revoked { reason });
+    let crl = f.crl_text().await;
+    assert!(crl_lists(&crl, &serial) && crl.contains("Key Compromise"), "{crl}");
+    let again = f.op("retirer", change(proto::CertificateChange::Release)).await;
+    assert_eq!(again.rejection_code(), Some("state_not_allowed"), "revoked is final");
+
+    // openssl with the CRL: the revoked certificate no longer verifies.
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    std::fs::write(path("ca.pem"), f.get_bytes("/v1/ca").await.2).unwrap();
+    std::fs::write(path("crl.der"), f.get_bytes("/v1/crl").await.2).unwrap();
+    std::fs::write(path("cert.der"), hex::decode(issued["der"].as_str().unwrap()).unwrap()).unwrap();
+    assert!(openssl(&["x509", "-inform", "DER", "-in", &path("cert.der"), "-out", &path("cert.pem")]).0);
+    assert!(openssl(&["crl", "-inform", "DER", "-in", &path("crl.der"), "-out", &path("crl.pem")]).0);
+    let (ok, text) = openssl(&[
+        "verify",
+        "-crl_check",
+        "-CAfile",
+        &path("ca.pem"),
+        "-CRLfile",
+        &path("crl.pem"),
+        &path("cert.pem"),
+    ]);
+    assert!(!ok && text.contains("revoked"), "openssl refuses a revoked certificate: {text}");
+
+    // A card job that fails: its pending certificate is revoked.
+    let (request2, device2) = f.approved_card().await;
+    let pending = f.issued_certificate(device2).await;
+    let failed = f
+        .op(
+            "issuer",
+            OperationKind::RecordProductionFailure(proto::RecordProductionFailure {
+                device: device2,
+                request: Some(request2),
+                route: domain::IssueRoute::Single,
+                message: "card removed".into(),
+            }),
+        )
+        .await;
+    assert!(failed.is_accepted(), "{failed:?}");
+    let revoked_pending = record(&failed, "certificate")
+        .into_iter()
+        .any(|r| matches!(r, proto::Record::Certificate(c) if c.serial == pending["serial"].as_str().unwrap() && c.state.name() == "revoked"));
+    assert!(revoked_pending, "{failed:?}");
+    let crl = f.crl_text().await;
+    assert!(
+        crl_lists(&crl, pending["serial"].as_str().unwrap()) && crl.contains("Cessation Of Operation"),
+        "{crl}"
+    );
+}
+
+/// Sign-in deletes sessions that expired more than a day ago.
+pub async fn expired_sessions_are_purged(factory: Factory) {
+    let f = Fixture::new(factory).await;
+    let sessions = table_rows(&f.dump(), "sessions");
+    assert_eq!(sessions, ROLES.len(), "one session per role");
+    let offset = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let moved = offset.clone();
+    let registry = f.registry.clone().with_clock(registry::Clock::from_fn(move || {
+        OffsetDateTime::now_utc() + time::Duration::seconds(moved.load(std::sync::atomic::Ordering::SeqCst))
+    }));
+    let app = registry::app(registry);
+    let login = || {
+        Request::builder()
+            .method(Method::POST)
+            .uri("/v1/sessions")
+            .header("content-type", "application/json")
+            .body(Body::from(json!({"username": "issuer", "password": password("issuer")}).to_string()))
+            .unwrap()
+    };
+    // Expired, but recently: kept.
+    offset.store(13 * 3600, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(app.clone().oneshot(login()).await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(table_rows(&f.dump(), "sessions"), ROLES.len() + 1, "recently expired sessions are kept");
+    // More than a day after they expired: gone; the sessions still running stay.
+    offset.store((12 + 25) * 3600, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(app.oneshot(login()).await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(table_rows(&f.dump(), "sessions"), 2, "only the two later sessions remain");
 }
