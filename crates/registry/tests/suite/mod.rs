@@ -494,12 +494,24 @@ pub async fn health_and_openapi(factory: Factory) {
     assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ok")));
     let (status, doc) = f.call(Method::GET, "/v1/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);
-    for path in
-        ["/v1/sessions", "/v1/operations", "/v1/changes", "/v1/audit", "/v1/audit/verify", "/v1/health"]
-    {
+    for path in [
+        "/v1/sessions",
+        "/v1/operations",
+        "/v1/changes",
+        "/v1/audit",
+        "/v1/audit/verify",
+        "/v1/health",
+        "/v1/certificates/challenges",
+        "/v1/certificates",
+        "/v1/crl",
+        "/v1/ca",
+    ] {
         assert!(doc["paths"][path].is_object(), "the OpenAPI document describes {path}");
     }
     assert!(doc["components"]["schemas"]["OperationKind"].is_object(), "operation kinds are documented");
+    for schema in ["IssueCertificate", "CertificateIssued", "CertificateChallenge", "ChangeCertificate"] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "{schema} is documented");
+    }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
 
@@ -832,6 +844,49 @@ pub async fn permission_matrix(factory: Factory) {
         }
     }
 
+    // The CA's certificate and CRL are public: any session, or none.
+    for uri in ["/v1/ca", "/v1/crl"] {
+        for token in [None, Some(f.token("nobody")), Some(f.token("admin"))] {
+            let before = f.dump();
+            let (status, _) = f.call(Method::GET, uri, token, None).await;
+            assert_eq!(status, StatusCode::OK, "GET {uri} is public");
+            assert_eq!(before, f.dump());
+        }
+    }
+    // Challenges and issuance need Can Collect (issuance: on the card's profile).
+    let (_, approved) = f.approved_card().await;
+    let key = card_key();
+    let issuers_challenge = f.challenge("issuer").await;
+    let foreign_issue = || issue_body(Uuid::now_v7(), approved, &key, &issuers_challenge, &issuers_challenge);
+    for token in &bad_tokens {
+        let before = f.dump();
+        let (status, body) =
+            f.call(Method::POST, "/v1/certificates/challenges", token.as_deref(), None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        let (status, body) =
+            f.call(Method::POST, "/v1/certificates", token.as_deref(), Some(foreign_issue())).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert_eq!(before, f.dump());
+    }
+    for role in ROLES {
+        let before = f.dump();
+        let (status, body) =
+            f.call(Method::POST, "/v1/certificates/challenges", Some(f.token(role)), None).await;
+        if ["issuer", "admin"].contains(&role) {
+            assert_eq!(status, StatusCode::CREATED, "{role} may ask for a challenge: {body}");
+            let challenge = hex::decode(body["challenge"].as_str().unwrap()).unwrap();
+            let (status, body) =
+                f.issue(role, issue_body(Uuid::now_v7(), approved, &key, &challenge, &challenge)).await;
+            assert_eq!(status, StatusCode::OK, "{role} may issue: {body}");
+        } else {
+            assert_eq!(status, StatusCode::FORBIDDEN, "{role} may not ask for a challenge: {body}");
+            assert_eq!(body["code"], "not_permitted");
+            let (status, body) = f.issue(role, foreign_issue()).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{role} may not issue: {body}");
+            assert_eq!(before, f.dump(), "{role} refused at the certificate endpoints changed the database");
+        }
+    }
+
     // Operations and sign-out without a session: 401, nothing changes.
     let some_op = serde_json::to_value(proto::OperationBatch {
         operations: vec![operation(OperationKind::CreatePerson(proto::CreatePerson {
@@ -856,7 +911,36 @@ pub async fn permission_matrix(factory: Factory) {
     // Each operation kind × each role: refused operations change no record
     // (only their recorded answer and their audit event are written).
     let (request, _) = f.request_card().await;
+    let certificate = registry::storage::read(f.registry.storage(), |tx| tx.certificates_of(device))
+        .unwrap()
+        .first()
+        .map(|c| c.id)
+        .expect("the issued card has a certificate");
     let kinds: Vec<(&str, MakeOp, &[&str])> = vec![
+        (
+            "hold_certificate",
+            Box::new(move || {
+                OperationKind::ChangeCertificate(proto::ChangeCertificate {
+                    certificate,
+                    change: proto::CertificateChange::Hold,
+                    notes: None,
+                })
+            }),
+            &["retirer", "admin"],
+        ),
+        (
+            "revoke_certificate",
+            Box::new(move || {
+                OperationKind::ChangeCertificate(proto::ChangeCertificate {
+                    certificate,
+                    change: proto::CertificateChange::Revoke {
+                        reason: domain::RevocationReason::KeyCompromise,
+                    },
+                    notes: None,
+                })
+            }),
+            &["retirer", "admin"],
+        ),
         (
             "create_person",
             Box::new(|| {
