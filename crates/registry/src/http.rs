@@ -193,8 +193,58 @@ pub fn app(registry: Registry) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(read_body_first))
         .layer(middleware::from_fn(log_request))
         .with_state(registry)
+}
+
+/// How much of an oversized body is read and discarded before answering 413.
+const DRAIN_LIMIT: usize = 16 * BODY_LIMIT;
+/// How long a client may take to send its body.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Reads the whole request body before anything answers. An answer given
+/// early (no session, too large) while the client is still sending would be
+/// followed by closing a connection with unread bytes, which makes the
+/// kernel reset it: the client gets a TLS EOF instead of its 401 or 413
+/// (found by the schemathesis test with large unauthenticated bodies).
+/// Oversized bodies are drained up to [`DRAIN_LIMIT`], then answered 413.
+async fn read_body_first(request: Request, next: Next) -> Response {
+    use axum::body::HttpBody;
+    let (parts, mut body) = request.into_parts();
+    let mut buffer = Vec::new();
+    let mut seen = 0usize;
+    let read = async {
+        while let Some(frame) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+        {
+            let Ok(frame) = frame else { return Err(()) };
+            if let Ok(data) = frame.into_data() {
+                seen = seen.saturating_add(data.len());
+                if seen > DRAIN_LIMIT {
+                    break;
+                }
+                if seen <= BODY_LIMIT {
+                    buffer.extend_from_slice(&data);
+                }
+            }
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(BODY_TIMEOUT, read).await {
+        Ok(Ok(())) if seen <= BODY_LIMIT => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(buffer))).await
+        }
+        Ok(Ok(())) => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("at most {BODY_LIMIT} bytes"))
+                .into_response()
+        }
+        Ok(Err(())) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "malformed", "the request body could not be read")
+                .into_response()
+        }
+        Err(_) => ApiError::new(StatusCode::REQUEST_TIMEOUT, "timeout", "the request body took too long")
+            .into_response(),
+    }
 }
 
 async fn log_request(request: Request, next: Next) -> Response {
@@ -293,7 +343,12 @@ async fn operations(
 }
 
 /// Everything that changed after a cursor, oldest first, paged.
-#[utoipa::path(get, path = "/v1/changes", tag = "sync", security(("bearer" = [])), params(ChangesQuery),
+#[utoipa::path(get, path = "/v1/changes", tag = "sync", security(("bearer" = [])),
+    params(
+        ("since" = Option<String>, Query, pattern = r"^[0-9]{1,19}$",
+            description = "The `next_cursor` of the previous page; absent: from the start."),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (default 500)."),
+    ),
     responses((status = 200, body = ChangesPage), (status = 400, body = Problem), (status = 401, body = Problem)))]
 async fn changes(
     State(registry): State<Registry>,
@@ -306,7 +361,11 @@ async fn changes(
 }
 
 /// A page of the audit trail (View audit).
-#[utoipa::path(get, path = "/v1/audit", tag = "audit", security(("bearer" = [])), params(AuditQuery),
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", security(("bearer" = [])),
+    params(
+        ("from" = Option<u64>, Query, description = "Events from this position of the chain (default 0)."),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (default 500)."),
+    ),
     responses((status = 200, body = AuditPage), (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 403, body = Problem)))]
 async fn audit(
@@ -401,12 +460,52 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Serde's internally tagged enums (`#[serde(tag = "kind")]`) come out of
+/// utoipa as `allOf: [$ref Variant, {kind}]`; when the variant denies
+/// unknown fields (`additionalProperties: false`) it forbids the very tag
+/// the union requires, so no document satisfies the schema and clients or
+/// fuzzers generating from it never get past deserialization. Each such
+/// variant is inlined as one object: its own properties plus the tag.
+struct TaggedVariants;
+
+impl Modify for TaggedVariants {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::{Object, Schema};
+        use utoipa::openapi::RefOr;
+        let Some(components) = openapi.components.as_mut() else { return };
+        let objects: std::collections::BTreeMap<String, Object> = components
+            .schemas
+            .iter()
+            .filter_map(|(name, schema)| match schema {
+                RefOr::T(Schema::Object(object)) => {
+                    Some((format!("#/components/schemas/{name}"), object.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        for schema in components.schemas.values_mut() {
+            let RefOr::T(Schema::OneOf(union)) = schema else { continue };
+            for variant in &mut union.items {
+                let RefOr::T(Schema::AllOf(all)) = variant else { continue };
+                let [RefOr::Ref(reference), RefOr::T(Schema::Object(tag))] = all.items.as_slice() else {
+                    continue;
+                };
+                let Some(mut merged) = objects.get(&reference.ref_location).cloned() else { continue };
+                merged.properties.extend(tag.properties.clone());
+                merged.required.extend(tag.required.iter().cloned());
+                merged.description = all.description.clone().or(merged.description);
+                *variant = RefOr::T(Schema::Object(merged));
+            }
+        }
+    }
+}
+
 /// The OpenAPI document, generated from the handlers and the `proto` types.
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(title = "Cardstation registry", description = "The authoritative record of people, devices, credential profiles, requests and the audit trail (SPEC §1, §6, §7)."),
     paths(health, openapi, login, logout, operations, changes, audit, audit_verify, escrow,
         certificate_challenge, issue_certificate, crl, ca_certificate),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &TaggedVariants)
 )]
 pub struct ApiDoc;
