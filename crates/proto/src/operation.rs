@@ -44,6 +44,7 @@ pub struct Operation {
 #[serde(deny_unknown_fields)]
 pub struct OperationBatch {
     /// One to [`MAX_BATCH`] operations, applied in this order.
+    #[schema(min_items = 1, max_items = 1000)]
     pub operations: Vec<Operation>,
 }
 
@@ -180,7 +181,7 @@ pub struct RequestUpdate {
     #[schema(value_type = String, format = Uuid)]
     pub profile: ProfileId,
     /// Apply latest updates, or reprovision all content.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = "^(apply_latest_updates|reprovision_all_content)$")]
     pub reason: UpdateReason,
     /// Notes (also in the audit record).
     pub notes: Option<String>,
@@ -243,7 +244,7 @@ pub struct IssuedCertificate {
     /// Serial number (hex).
     pub serial: String,
     /// Key slot.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = "^(piv_authentication|digital_signature|key_management|card_authentication)$")]
     pub slot: Slot,
     /// Subject DN.
     pub subject: String,
@@ -266,7 +267,7 @@ pub struct RecordIssuance {
     #[schema(value_type = Option<String>, format = Uuid)]
     pub request: Option<RequestId>,
     /// Single, batch or direct.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = "^(single|batch|direct)$")]
     pub route: IssueRoute,
     /// The physical card.
     pub card: CardFacts,
@@ -288,7 +289,7 @@ pub struct RecordProductionFailure {
     #[schema(value_type = Option<String>, format = Uuid)]
     pub request: Option<RequestId>,
     /// Single, batch or direct.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = "^(single|batch|direct)$")]
     pub route: IssueRoute,
     /// What went wrong (for the audit record).
     pub message: String,
@@ -307,7 +308,7 @@ pub enum DeviceChange {
     /// Locked for good; certificates revoked per the reason.
     Cancel {
         /// Why.
-        #[schema(value_type = String)]
+        #[schema(value_type = String, pattern = "^(lost|stolen|damaged|no_longer_needed)$")]
         reason: CancelReason,
     },
     /// Wiped back to blank stock.

@@ -293,6 +293,21 @@ async fn fuzzed_requests_get_4xx_and_change_nothing() {
         .add_root_certificate(reqwest::Certificate::from_pem(&cert).unwrap())
         .build()
         .unwrap();
+    // The document states the batch bounds the handler enforces (a literal
+    // in the schema attribute, so checked here against the constant).
+    let doc: Value = client
+        .get(format!("https://localhost:{port}/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let batch = &doc["components"]["schemas"]["OperationBatch"]["properties"]["operations"];
+    assert_eq!(
+        (batch["minItems"].as_u64(), batch["maxItems"].as_u64()),
+        (Some(1), Some(proto::MAX_BATCH as u64))
+    );
     let admin = login(&client, port, "admin", ADMIN_PASSWORD).await;
     let nobody = login(&client, port, "nobody", NOBODY_PASSWORD).await;
     // A person on record, so there is something a hostile request could change.
