@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use proto::{AnswerBatch, ChangesPage, Login, OperationBatch, Problem, SessionGrant, SessionToken};
+use proto::{
+    AnswerBatch, CertificateChallenge, CertificateIssued, ChangesPage, IssueCertificate, Login,
+    OperationBatch, Problem, SessionGrant, SessionToken,
+};
 use reqwest::StatusCode;
 
 use crate::error::{Error, Result};
@@ -68,6 +71,42 @@ impl RegistryClient {
         self.decode(response).await
     }
 
+    /// `POST /v1/certificates/challenges`: a single-use challenge for the
+    /// card to sign (proof of possession), valid a few minutes, for this
+    /// session's operator only. Needs the registry online (SPEC §6).
+    pub async fn challenge(&self, token: &SessionToken) -> Result<CertificateChallenge> {
+        let response =
+            self.http.post(self.url("/v1/certificates/challenges")).bearer_auth(token.expose()).send().await;
+        self.decode(response).await
+    }
+
+    /// `POST /v1/certificates`: the registry's CA certifies the card key
+    /// after checking the proof. Retrying with the same `op_id` returns the
+    /// same certificate, so a lost answer is safe to ask again.
+    pub async fn issue_certificate(
+        &self,
+        token: &SessionToken,
+        issue: &IssueCertificate,
+    ) -> Result<CertificateIssued> {
+        let response =
+            self.http.post(self.url("/v1/certificates")).bearer_auth(token.expose()).json(issue).send().await;
+        self.decode(response).await
+    }
+
+    /// `GET /v1/crl`: the current CRL, DER (public, no session).
+    pub async fn crl(&self) -> Result<Vec<u8>> {
+        let response = self.http.get(self.url("/v1/crl")).send().await;
+        self.bytes(response).await
+    }
+
+    /// `GET /v1/ca`: the CA certificate, PEM (public, no session): the trust
+    /// anchor of the certificates on the cards.
+    pub async fn ca_certificate(&self) -> Result<String> {
+        let response = self.http.get(self.url("/v1/ca")).send().await;
+        let bytes = self.bytes(response).await?;
+        String::from_utf8(bytes).map_err(|_| Error::Protocol("the CA certificate is not PEM text".into()))
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -101,13 +140,31 @@ impl RegistryClient {
                 }
             });
         }
-        let body = response.bytes().await.map_err(|e| self.transport(e))?;
+        Err(self.problem(response).await)
+    }
+
+    /// The body of a successful answer, as it is.
+    async fn bytes(&self, response: reqwest::Result<reqwest::Response>) -> Result<Vec<u8>> {
+        let response = response.map_err(|e| self.transport(e))?;
+        if response.status().is_success() {
+            return Ok(response.bytes().await.map_err(|e| self.transport(e))?.to_vec());
+        }
+        Err(self.problem(response).await)
+    }
+
+    /// The error of an unsuccessful answer, from its problem body.
+    async fn problem(&self, response: reqwest::Response) -> Error {
+        let status = response.status();
+        let body = match response.bytes().await {
+            Ok(body) => body,
+            Err(e) => return self.transport(e),
+        };
         let problem = serde_json::from_slice::<Problem>(&body).unwrap_or_else(|_| {
             Problem::new("http", String::from_utf8_lossy(&body).chars().take(200).collect::<String>())
         });
         if status == StatusCode::UNAUTHORIZED {
-            return Err(Error::Unauthorized(problem.message));
+            return Error::Unauthorized(problem.message);
         }
-        Err(Error::Status { status: status.as_u16(), code: problem.code, message: problem.message })
+        Error::Status { status: status.as_u16(), code: problem.code, message: problem.message }
     }
 }
