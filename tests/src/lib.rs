@@ -3,4 +3,5 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod lab;
+pub mod station;
 pub mod tools;

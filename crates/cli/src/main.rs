@@ -8,6 +8,7 @@ mod connect;
 mod failure;
 mod personalize;
 mod secrets;
+mod station;
 
 use clap::{Parser, Subcommand};
 use failure::Failure;
@@ -19,6 +20,8 @@ struct Cli {
     /// Print one JSON document instead of text.
     #[arg(long, global = true)]
     json: bool,
+    #[command(flatten)]
+    data: station::DataDir,
     #[command(subcommand)]
     command: Top,
 }
@@ -28,6 +31,9 @@ enum Top {
     /// Work with the card in a reader (PIV over PC/SC).
     #[command(subcommand)]
     Card(card::CardCommand),
+    /// The operator use cases against the registry (enroll, request, approve, issue, …).
+    #[command(flatten)]
+    Station(station::StationCommand),
 }
 
 fn main() {
@@ -38,6 +44,7 @@ fn main() {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Top::Card(command) => card::run(command, cli.json),
+        Top::Station(command) => station::run(command, &cli.data, cli.json),
     };
     match outcome {
         Ok(value) => {

@@ -1,0 +1,457 @@
+//! The operator use cases through the `station` crate: `enroll`, `signin`,
+//! `sync`, `person add`, `request`, `approve` / `reject` / `cancel`,
+//! `issue`, `read`, `search`, `jobs` (list / resume / rollback).
+//!
+//! The station's data directory is `--data DIR`, `$CARDSTATION_DATA`, or
+//! `~/.local/share/cardstation/station`. The operator's credentials come
+//! from `CARDSTATION_OPERATOR` / `CARDSTATION_PASSWORD` or a prompt (the
+//! password hidden); every command signs in afresh, so no session token is
+//! kept on disk. A PIN a card job produces is shown once, in its result.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use domain::{DeviceId, PersonId, ProfileId, RequestId};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+use station::{CardView, Decision, IssueTarget, NewPerson, Progress, Session, Station};
+use uuid::Uuid;
+
+use crate::connect::choose_reader;
+use crate::failure::Failure;
+use crate::{secrets, CommandResult, Output};
+
+/// Where the station keeps its enrollment and database.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DataDir {
+    /// The station's data directory.
+    #[arg(long = "data", env = "CARDSTATION_DATA", global = true)]
+    pub data: Option<PathBuf>,
+}
+
+impl DataDir {
+    fn path(&self) -> PathBuf {
+        self.data.clone().unwrap_or_else(|| {
+            let base = std::env::var_os("XDG_DATA_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+                .unwrap_or_else(|| PathBuf::from("."));
+            base.join("cardstation/station")
+        })
+    }
+}
+
+/// The station commands.
+#[derive(Debug, clap::Subcommand)]
+pub enum StationCommand {
+    /// Enroll this station with a registry, pinning its certificate fingerprint.
+    Enroll {
+        /// The registry's URL, e.g. https://registry.example:8443.
+        #[arg(long)]
+        url: String,
+        /// The SHA-256 fingerprint `cardstation-registry serve` printed.
+        #[arg(long)]
+        fingerprint: String,
+    },
+    /// Sign in and show the operator's permissions and the enabled use cases.
+    Signin,
+    /// Push pending actions and pull what changed.
+    Sync,
+    /// People.
+    #[command(subcommand)]
+    Person(PersonCommand),
+    /// Request a card for a person (UC-REQUEST).
+    Request {
+        /// The recipient (person id).
+        #[arg(long)]
+        person: Uuid,
+        /// The credential profile id.
+        #[arg(long)]
+        profile: Uuid,
+        /// Reason.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Notes (also in the audit record).
+        #[arg(long)]
+        notes: Option<String>,
+    },
+    /// Approve a request (UC-APPROVE).
+    Approve(DecideArgs),
+    /// Reject a request (UC-APPROVE).
+    Reject(DecideArgs),
+    /// Cancel a request (UC-APPROVE).
+    Cancel(DecideArgs),
+    /// Issue a card for an approved request (UC-ISSUE): encodes the card in the reader.
+    Issue {
+        /// The approved request.
+        #[arg(long, conflicts_with = "device")]
+        request: Option<Uuid>,
+        /// The approved card record.
+        #[arg(long)]
+        device: Option<Uuid>,
+        /// Reader name (exact or a unique part); default: the only reader with a card.
+        #[arg(long)]
+        reader: Option<String>,
+    },
+    /// Read the card in a reader: ours, blank or foreign, and what can be done (UC-READ).
+    Read {
+        /// Reader name (exact or a unique part); default: the only reader with a card.
+        #[arg(long)]
+        reader: Option<String>,
+    },
+    /// Search people, devices and requests (UC-SEARCH).
+    Search {
+        /// Words to find (names, email, serial, state, …).
+        query: String,
+        /// Most results.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Interrupted card jobs: list, resume, roll back.
+    Jobs {
+        #[command(subcommand)]
+        command: Option<JobsCommand>,
+    },
+}
+
+/// `person …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum PersonCommand {
+    /// Register a person (administrators).
+    Add {
+        /// Given name.
+        #[arg(long, default_value = "")]
+        given_name: String,
+        /// Family name.
+        #[arg(long)]
+        family_name: String,
+        /// Email.
+        #[arg(long)]
+        email: Option<String>,
+        /// Employee id.
+        #[arg(long)]
+        employee_id: Option<String>,
+    },
+}
+
+/// `approve|reject|cancel REQUEST [--notes]`.
+#[derive(Debug, clap::Args)]
+pub struct DecideArgs {
+    /// The request.
+    pub request: Uuid,
+    /// Notes (in the audit record).
+    #[arg(long)]
+    pub notes: Option<String>,
+}
+
+/// `jobs …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum JobsCommand {
+    /// Open jobs (default), or all with --all.
+    List {
+        /// Include finished jobs of the devices with open ones.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Resume a job on its card (the open job of the card in the reader if no id is given).
+    Resume {
+        /// The job.
+        job: Option<Uuid>,
+        /// Reader name.
+        #[arg(long)]
+        reader: Option<String>,
+    },
+    /// Roll a job back: production failed; its certificates that reached no card are revoked.
+    Rollback {
+        /// The job.
+        job: Uuid,
+        /// Why.
+        #[arg(long, default_value = "rolled back by the operator")]
+        reason: String,
+    },
+}
+
+impl From<station::Error> for Failure {
+    fn from(e: station::Error) -> Self {
+        let code: &'static str = match e.code().as_str() {
+            "not-enrolled" => "not-enrolled",
+            "offline" => "offline",
+            "sign-in" => "sign-in",
+            "pin-mismatch" => "pin-mismatch",
+            "card-removed" => "card-removed",
+            "no-card" => "no-card",
+            "reader-gone" => "reader-gone",
+            "card-reset" => "card-reset",
+            "not-found" => "not-found",
+            "wrong-card" => "wrong-card",
+            "bad-input" => "bad-input",
+            "use-case-disabled" => "use-case-disabled",
+            "not-permitted" => "not-permitted",
+            "approver-is-requester" => "approver-is-requester",
+            "approver-is-recipient" => "approver-is-recipient",
+            "requester-is-recipient" => "requester-is-recipient",
+            "actor-is-recipient" => "actor-is-recipient",
+            "own-device" => "own-device",
+            "state-not-allowed" => "state-not-allowed",
+            "approval-required" => "approval-required",
+            _ => match &e {
+                station::Error::Refused(_) => "refused",
+                station::Error::Rejected { .. } => "rejected",
+                station::Error::Card(_) => "card-error",
+                _ => "station",
+            },
+        };
+        let message = match &e {
+            station::Error::Rejected { code, message } => format!("the registry refused ({code}): {message}"),
+            other => other.to_string(),
+        };
+        Failure::new(code, message)
+    }
+}
+
+struct Bar(ProgressBar);
+
+impl Progress for Bar {
+    fn step(&mut self, index: usize, total: usize, what: &str) {
+        self.0.set_length(total as u64);
+        self.0.set_position(index as u64);
+        self.0.set_message(what.to_owned());
+    }
+    fn note(&mut self, what: &str) {
+        self.0.println(what);
+    }
+}
+
+fn bar(json_output: bool) -> Bar {
+    if json_output || !std::io::stderr().is_terminal() {
+        return Bar(ProgressBar::hidden());
+    }
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}") {
+        bar.set_style(style);
+    }
+    Bar(bar)
+}
+
+fn sign_in(data: &DataDir) -> Result<Session, Failure> {
+    let station = Station::open(&data.path())?;
+    let username = match secrets::optional("CARDSTATION_OPERATOR") {
+        Some(u) => u.to_string(),
+        None if std::io::stdin().is_terminal() => {
+            eprint!("operator: ");
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| Failure::new("bad-input", format!("cannot read the operator name: {e}")))?;
+            line.trim().to_owned()
+        }
+        None => {
+            return Err(Failure::new(
+                "bad-input",
+                "the operator is required: set CARDSTATION_OPERATOR or run on a terminal",
+            ))
+        }
+    };
+    let password = secrets::required("CARDSTATION_PASSWORD", "password")?;
+    Ok(station.sign_in(&username, &password)?)
+}
+
+fn reader_name(wanted: Option<&str>) -> Result<String, Failure> {
+    let readers = reader::Readers::establish()?;
+    choose_reader(&readers, wanted)
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+fn request_text(view: &station::RequestView) -> String {
+    let r = &view.request;
+    let mut text = format!("request {} ({:?}): {}\n", r.id, r.kind, r.state.name());
+    if let Some(d) = &view.device {
+        text.push_str(&format!("card {}: {}\n", d.id, d.state.name()));
+    }
+    text
+}
+
+/// Runs one station command.
+pub fn run(command: StationCommand, data: &DataDir, json_output: bool) -> CommandResult {
+    match command {
+        StationCommand::Enroll { url, fingerprint } => {
+            let enrollment = Station::enroll(&data.path(), &url, &fingerprint)?;
+            Ok(Output {
+                text: format!(
+                    "enrolled {} with {} (pinned {})\n",
+                    data.path().display(),
+                    enrollment.registry_url,
+                    enrollment.fingerprint
+                ),
+                json: json!({ "data": data.path(), "registry_url": enrollment.registry_url,
+                    "fingerprint": enrollment.fingerprint, "workstation": enrollment.workstation }),
+            })
+        }
+        StationCommand::Signin => {
+            let session = sign_in(data)?;
+            let who = session.signed_in();
+            let names: Vec<&str> = who.use_cases.iter().map(|u| u.title()).collect();
+            Ok(Output {
+                text: format!(
+                    "signed in as operator {} until {}\nuse cases: {}\n",
+                    who.operator,
+                    who.expires_at,
+                    names.join(", ")
+                ),
+                json: to_json(&who),
+            })
+        }
+        StationCommand::Sync => {
+            let mut session = sign_in(data)?;
+            let report = session.sync()?;
+            Ok(Output {
+                text: format!("pushed {}, pulled {}\n", report.pushed, report.pulled),
+                json: json!({ "pushed": report.pushed, "accepted": report.accepted, "rejected": report.rejected, "pulled": report.pulled }),
+            })
+        }
+        StationCommand::Person(PersonCommand::Add { given_name, family_name, email, employee_id }) => {
+            let mut session = sign_in(data)?;
+            let person = session.create_person(NewPerson { given_name, family_name, email, employee_id })?;
+            Ok(Output {
+                text: format!("person {}: {}\n", person.id, person.display_name()),
+                json: to_json(&person),
+            })
+        }
+        StationCommand::Request { person, profile, reason, notes } => {
+            let mut session = sign_in(data)?;
+            let view = session.request_card(PersonId::new(person), ProfileId::new(profile), reason, notes)?;
+            Ok(Output { text: request_text(&view), json: to_json(&view) })
+        }
+        StationCommand::Approve(a) => decide(data, a, Decision::Approve),
+        StationCommand::Reject(a) => decide(data, a, Decision::Reject),
+        StationCommand::Cancel(a) => decide(data, a, Decision::Cancel),
+        StationCommand::Issue { request, device, reader } => {
+            let target = match (request, device) {
+                (Some(r), None) => IssueTarget::Request(RequestId::new(r)),
+                (None, Some(d)) => IssueTarget::Device(DeviceId::new(d)),
+                _ => return Err(Failure::new("bad-input", "give --request or --device")),
+            };
+            let reader = reader_name(reader.as_deref())?;
+            let mut session = sign_in(data)?;
+            let mut progress = bar(json_output);
+            let issued = session.issue(target, &reader, &mut progress);
+            progress.0.finish_and_clear();
+            issued_output(issued?)
+        }
+        StationCommand::Read { reader } => {
+            let reader = reader_name(reader.as_deref())?;
+            let session = sign_in(data)?;
+            let view = session.read_card(&reader)?;
+            let text = match &view {
+                CardView::Ours { device, owner, open_job, actions, .. } => {
+                    let mut t = format!(
+                        "our card: device {} ({}), holder {}\n",
+                        device.id,
+                        device.state.name(),
+                        owner.as_ref().map(|p| p.display_name()).unwrap_or_else(|| "none".into())
+                    );
+                    if let Some(job) = open_job {
+                        t.push_str(&format!("interrupted job {job}: `cardstation jobs resume {job}`\n"));
+                    }
+                    for a in actions {
+                        t.push_str(&format!(
+                            "  {:?}{}\n",
+                            a.command,
+                            a.refusal.as_ref().map(|r| format!(" — not allowed: {r}")).unwrap_or_default()
+                        ));
+                    }
+                    t
+                }
+                CardView::Blank { .. } => "blank card: ready to issue\n".into(),
+                CardView::Foreign { card, .. } => {
+                    format!(
+                        "a card not from this registry (CHUID {})\n",
+                        card.guid.as_deref().unwrap_or("none")
+                    )
+                }
+            };
+            Ok(Output { text, json: to_json(&view) })
+        }
+        StationCommand::Search { query, limit } => {
+            let session = sign_in(data)?;
+            let hits = session.search(&query, limit)?;
+            let text = hits.iter().map(|h| format!("{}\n", to_json(h))).collect();
+            Ok(Output { text, json: json!({ "hits": to_json(&hits) }) })
+        }
+        StationCommand::Jobs { command } => match command.unwrap_or(JobsCommand::List { all: false }) {
+            JobsCommand::List { all } => {
+                let session = sign_in(data)?;
+                let jobs = session.jobs(all)?;
+                let text = if jobs.is_empty() {
+                    "no interrupted jobs\n".into()
+                } else {
+                    jobs.iter()
+                        .map(|j| {
+                            format!(
+                                "{} {:?} device {} {:?}, {} writes done{}\n",
+                                j.id,
+                                j.kind,
+                                j.device,
+                                j.state,
+                                j.writes_done,
+                                j.interrupted
+                                    .as_ref()
+                                    .map(|s| format!(", interrupted at {s}"))
+                                    .unwrap_or_default()
+                            )
+                        })
+                        .collect()
+                };
+                Ok(Output { text, json: json!({ "jobs": to_json(&jobs) }) })
+            }
+            JobsCommand::Resume { job, reader } => {
+                let reader = reader_name(reader.as_deref())?;
+                let mut session = sign_in(data)?;
+                let job = match job {
+                    Some(j) => j,
+                    None => session.job_for_card(&reader)?.ok_or_else(|| {
+                        Failure::new("not-found", format!("the card in {reader} has no interrupted job"))
+                    })?,
+                };
+                let mut progress = bar(json_output);
+                let issued = session.resume(job, &reader, &mut progress);
+                progress.0.finish_and_clear();
+                issued_output(issued?)
+            }
+            JobsCommand::Rollback { job, reason } => {
+                let mut session = sign_in(data)?;
+                let view = session.rollback(job, &reason)?;
+                Ok(Output {
+                    text: format!("job {} rolled back: production failed\n", view.id),
+                    json: to_json(&view),
+                })
+            }
+        },
+    }
+}
+
+fn decide(data: &DataDir, a: DecideArgs, decision: Decision) -> CommandResult {
+    let mut session = sign_in(data)?;
+    let view = session.decide(RequestId::new(a.request), decision, a.notes)?;
+    Ok(Output { text: request_text(&view), json: to_json(&view) })
+}
+
+fn issued_output(issued: station::Issued) -> CommandResult {
+    let mut text = format!(
+        "card {} {}: {}\n",
+        issued.device.id,
+        if issued.resumed { "finished" } else { "issued" },
+        issued.device.state.name()
+    );
+    for c in &issued.certificates {
+        text.push_str(&format!("  {:?} certificate {} {}\n", c.slot, c.serial, c.subject));
+    }
+    for id in &issued.revoked {
+        text.push_str(&format!("  revoked certificate {id} (its key is on no card)\n"));
+    }
+    text.push_str(&format!("PIN (shown once): {}\n", issued.pin.expose_secret()));
+    Ok(Output { text, json: to_json(&issued) })
+}

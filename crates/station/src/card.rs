@@ -1,0 +1,182 @@
+//! UC-READ: the card in a reader, recognised as ours (its CHUID GUID is a
+//! device in the replica), blank stock, or foreign, with the actions the
+//! signed-in operator may take on it now.
+
+use domain::{Certificate, CredentialProfile, Device, DeviceId, Person, Request};
+use piv::{CardInfo, PivCard};
+use reader::Readers;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::Result;
+use crate::session::Session;
+
+/// The physical card as found in a reader.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardFacts {
+    /// The reader.
+    pub reader: String,
+    /// Answer-to-reset, hex.
+    pub atr: String,
+    /// Vendor serial, when the card offers one.
+    pub serial: Option<String>,
+    /// CHUID GUID (hex), if the card has a CHUID.
+    pub guid: Option<String>,
+}
+
+impl CardFacts {
+    pub(crate) fn of(reader: &str, atr: &[u8], info: &CardInfo) -> CardFacts {
+        CardFacts {
+            reader: reader.to_owned(),
+            atr: hex::encode_upper(atr),
+            serial: info.serial.map(|s| s.to_string()),
+            guid: info.chuid.as_ref().map(|c| c.guid_hex()),
+        }
+    }
+
+    /// The device id the CHUID names, if it is a UUID.
+    pub fn device_id(&self) -> Option<DeviceId> {
+        let guid = self.guid.as_deref()?;
+        let bytes: [u8; 16] = hex::decode(guid).ok()?.try_into().ok()?;
+        Some(DeviceId::new(Uuid::from_bytes(bytes)))
+    }
+
+    /// Whether this is the same physical card as `other` (serial when both
+    /// have one, else the GUID).
+    pub fn same_card(&self, other: &CardFacts) -> bool {
+        match (&self.serial, &other.serial) {
+            (Some(a), Some(b)) => a == b,
+            _ => self.guid.is_some() && self.guid == other.guid,
+        }
+    }
+}
+
+/// What the card in a reader is to this station.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CardView {
+    /// A card this deployment encoded (or is encoding).
+    Ours {
+        /// The card.
+        card: CardFacts,
+        /// Its record.
+        device: Box<Device>,
+        /// The cardholder.
+        owner: Option<Person>,
+        /// The profile version it was encoded with.
+        profile: Option<CredentialProfile>,
+        /// Every certificate the registry issued for it (valid, on hold, revoked).
+        certificates: Vec<Certificate>,
+        /// Requests still open for it.
+        open_requests: Vec<Request>,
+        /// Actions now, each with the refusal that stops this operator, if any.
+        actions: Vec<domain::CardAction>,
+        /// An interrupted job on this card, to resume or roll back.
+        open_job: Option<Uuid>,
+        /// What the card itself says (no PIN needed).
+        info: Box<CardInfo>,
+    },
+    /// Factory-fresh stock: ready to issue.
+    Blank {
+        /// The card.
+        card: CardFacts,
+        /// What the card says.
+        info: CardInfo,
+    },
+    /// A PIV card from elsewhere (or erased from this deployment's records).
+    Foreign {
+        /// The card.
+        card: CardFacts,
+        /// What the card says.
+        info: CardInfo,
+    },
+}
+
+/// Reads the card in `reader` (no PIN, nothing written).
+pub(crate) fn read(reader_name: &str) -> Result<(CardFacts, CardInfo)> {
+    let readers = Readers::establish()?;
+    let mut connection = readers.connect(reader_name)?;
+    let atr = connection.atr()?;
+    let info = {
+        let mut tx = connection.transaction()?;
+        let info = {
+            let mut card = PivCard::new(&mut tx);
+            piv::read_info(&mut card)?
+        };
+        let _ = tx.end();
+        info
+    };
+    let _ = connection.disconnect();
+    Ok((CardFacts::of(reader_name, &atr, &info), info))
+}
+
+impl Session {
+    /// Every certificate issued for `device`, as the replica has them.
+    pub fn certificates_of(&self, device: DeviceId) -> Result<Vec<Certificate>> {
+        let docs: Vec<String> = self
+            .store
+            .connection()
+            .prepare("SELECT doc FROM certificates WHERE device = ?1 ORDER BY n")
+            .and_then(|mut stmt| {
+                stmt.query_map([device.to_string()], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()
+            })
+            .map_err(store::Error::from)?;
+        docs.iter().map(|d| serde_json::from_str(d).map_err(|e| store::Error::from(e).into())).collect()
+    }
+
+    /// UC-READ: reads the card in `reader` and says what it is.
+    pub fn read_card(&self, reader: &str) -> Result<CardView> {
+        let (card, info) = read(reader)?;
+        self.view(card, info)
+    }
+
+    pub(crate) fn view(&self, card: CardFacts, info: CardInfo) -> Result<CardView> {
+        let device = match card.device_id() {
+            Some(id) => self.store.get::<Device>(&id.to_string())?,
+            None => None,
+        };
+        let Some(device) = device else {
+            if info.looks_blank() {
+                return Ok(CardView::Blank { card, info });
+            }
+            return Ok(CardView::Foreign { card, info });
+        };
+        let owner = match device.owner {
+            Some(p) => self.store.get::<Person>(&p.to_string())?,
+            None => None,
+        };
+        let profile = self
+            .store
+            .get::<CredentialProfile>(&format!("{}/{}", device.profile.id, device.profile.version))?;
+        let certificates = self.certificates_of(device.id)?;
+        let open_requests =
+            self.store.requests_for_device(device.id)?.into_iter().filter(Request::is_open).collect();
+        let actions = match &profile {
+            Some(p) => domain::machines::card::actions(
+                &device,
+                (p.settings.card_end_state, p.settings.certificate_end_state),
+                &self.actor(),
+                OffsetDateTime::now_utc(),
+            ),
+            None => Vec::new(),
+        };
+        let open_job = self
+            .store
+            .jobs_of_device(&device.id.to_string())?
+            .into_iter()
+            .find(|j| j.state.is_open())
+            .map(|j| j.id);
+        Ok(CardView::Ours {
+            card,
+            device: Box::new(device),
+            owner,
+            profile,
+            certificates,
+            open_requests,
+            actions,
+            open_job,
+            info: Box::new(info),
+        })
+    }
+}

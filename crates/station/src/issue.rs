@@ -1,0 +1,739 @@
+//! UC-ISSUE as a journaled, tear-safe job (SPEC §2), and its recovery.
+//!
+//! 1. The job row (device, request, the card as found) is journaled first.
+//! 2. A per-card AES management key and a PUK are generated and escrowed at
+//!    the registry (accepted) before the first card write. They go straight
+//!    to the registry, never through the outbox: nothing secret touches disk.
+//! 3. The personalization plan runs with an observer that journals every
+//!    card write before and after it, and an issuer that asks the registry
+//!    CA (a single-use challenge, then issuance after proof of possession);
+//!    each certificate issued is journaled the moment it comes back.
+//! 4. Success: `RecordIssuance` names the certificates on the card; the PIN
+//!    is returned once. A failure that is not a tear: `RecordProductionFailure`
+//!    (the registry revokes the job's certificates that reached no card).
+//!    A tear (card pulled, reader gone) leaves the job open.
+//! 5. Recovery (on start or on insertion of the job's card): resume with
+//!    the escrowed management key and PUK and a new PIN, then record what is
+//!    on the card and revoke the job's certificates that are not; or roll
+//!    back (production failed).
+
+use std::cell::RefCell;
+
+use domain::{
+    AnyState, CardState, CertificateId, Device, DeviceId, IssueRoute, Permission, ProfilePermission, Refusal,
+    RequestId, RequestKind, RequestState, RevocationReason,
+};
+use piv::personalize::{PersonalizationObserver, PlanOptions, Step};
+use piv::{
+    CardInfo, CertificateIssuer, IssueRequest, ManagementKey, Personalizer, Pin, PivCard, Puk, Secrets,
+};
+use proto::{
+    CardFacts as WireCardFacts, CertificateChange, ChangeCertificate, EscrowKind, EscrowSecret,
+    IssueCertificate, OperationKind, RecordIssuance, RecordProductionFailure, SessionToken, StoreEscrow,
+};
+use reader::Readers;
+use serde::{Deserialize, Serialize};
+use store::{Job, JobKind, JobState, StepPhase, Store};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::card::CardFacts;
+use crate::error::{Error, Result};
+use crate::profile::{card_profile, profile_slot};
+use crate::remote::Remote;
+use crate::session::Session;
+
+/// What to issue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssueTarget {
+    /// The card of an approved request (UC-ISSUE single).
+    Request(RequestId),
+    /// An approved card record (its approved request, if any, is completed).
+    Device(DeviceId),
+}
+
+/// Progress of card work, for a progress bar.
+pub trait Progress {
+    /// Step `index` of `total` begins.
+    fn step(&mut self, _index: usize, _total: usize, _what: &str) {}
+    /// Something the operator should see now.
+    fn note(&mut self, _what: &str) {}
+}
+
+/// No progress display.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SilentProgress;
+
+impl Progress for SilentProgress {}
+
+/// A certificate the job put on the card.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedCertificateView {
+    /// The registry's certificate record.
+    pub id: CertificateId,
+    /// Serial, upper-case hex.
+    pub serial: String,
+    /// Slot.
+    pub slot: domain::Slot,
+    /// Subject DN.
+    pub subject: String,
+    /// Start of validity.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    /// End of validity.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+}
+
+/// A finished card.
+#[derive(Debug, Serialize)]
+pub struct Issued {
+    /// The job.
+    pub job: Uuid,
+    /// The card record as the registry has it now.
+    pub device: Device,
+    /// The request completed, if any.
+    pub request: Option<RequestId>,
+    /// The new PIN: shown once, never stored (Debug redacts it).
+    #[serde(serialize_with = "expose_pin")]
+    pub pin: Pin,
+    /// Certificates on the card.
+    pub certificates: Vec<IssuedCertificateView>,
+    /// Certificates the job had issued that reached no card: revoked.
+    pub revoked: Vec<CertificateId>,
+    /// Whether this finished an interrupted job.
+    pub resumed: bool,
+    /// Things the operator should know.
+    pub warnings: Vec<String>,
+}
+
+fn expose_pin<S: serde::Serializer>(pin: &Pin, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(pin.expose_secret())
+}
+
+/// A job as listed for the operator (`cardstation jobs`).
+#[derive(Debug, Clone, Serialize)]
+pub struct JobView {
+    /// Job id.
+    pub id: Uuid,
+    /// What it does.
+    pub kind: JobKind,
+    /// Where it stands.
+    pub state: JobState,
+    /// The device.
+    pub device: String,
+    /// The request.
+    pub request: Option<String>,
+    /// The card it was started on.
+    pub card: Option<CardFacts>,
+    /// Card writes journaled as done.
+    pub writes_done: usize,
+    /// The write a tear interrupted (journaled before, never after), if any.
+    pub interrupted: Option<String>,
+    /// Why it last failed.
+    pub last_error: Option<String>,
+    /// Started.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// The secret-free parameters and results of an issue job, as journaled.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct JobDetail {
+    route: IssueRoute,
+    certificates: Vec<IssuedCertificateView>,
+}
+
+/// Journal access shared by the observer and the issuer during a run.
+struct Journal<'s> {
+    store: &'s mut Store,
+    job: Uuid,
+    detail: JobDetail,
+    writing: bool,
+}
+
+impl Journal<'_> {
+    fn step(&mut self, phase: StepPhase, step: &Step) -> store::Result<()> {
+        let now = OffsetDateTime::now_utc();
+        if !self.writing {
+            let detail = serde_json::to_value(&self.detail)?;
+            self.store.update_job(self.job, JobState::Writing, Some(&detail), None, now)?;
+            self.writing = true;
+        }
+        self.store.record_job_step(self.job, phase, &serde_json::to_value(step)?, now)?;
+        Ok(())
+    }
+
+    fn certificate(&mut self, cert: IssuedCertificateView) -> store::Result<()> {
+        self.detail.certificates.push(cert);
+        let detail = serde_json::to_value(&self.detail)?;
+        let state = if self.writing { JobState::Writing } else { JobState::Escrowed };
+        self.store.update_job(self.job, state, Some(&detail), None, OffsetDateTime::now_utc())
+    }
+}
+
+struct Observer<'a, 's> {
+    journal: &'a RefCell<Journal<'s>>,
+    progress: &'a mut dyn Progress,
+}
+
+fn journal_error(e: store::Error) -> piv::Error {
+    piv::Error::BadInput(format!(
+        "the encoding journal cannot be written ({e}); nothing was sent to the card"
+    ))
+}
+
+impl PersonalizationObserver for Observer<'_, '_> {
+    fn progress(&mut self, index: usize, total: usize, step: &Step) {
+        self.progress.step(index, total, &step.describe());
+    }
+
+    fn before_write(&mut self, step: &Step) -> piv::Result<()> {
+        self.journal.borrow_mut().step(StepPhase::Before, step).map_err(journal_error)
+    }
+
+    fn after_write(&mut self, step: &Step) {
+        if let Err(e) = self.journal.borrow_mut().step(StepPhase::After, step) {
+            tracing::error!(error = %e, "journaling a finished card write failed");
+        }
+    }
+}
+
+/// The registry CA behind the personalizer's issuer interface.
+struct RegistryIssuer<'a, 's> {
+    runtime: &'a tokio::runtime::Runtime,
+    remote: &'a Remote,
+    token: &'a SessionToken,
+    device: DeviceId,
+    route: IssueRoute,
+    journal: &'a RefCell<Journal<'s>>,
+}
+
+fn ca_error(e: Error) -> piv::Error {
+    piv::Error::Ca(e.to_string())
+}
+
+impl CertificateIssuer for RegistryIssuer<'_, '_> {
+    fn challenge(&self) -> piv::Result<Option<Vec<u8>>> {
+        let challenge = self.runtime.block_on(self.remote.challenge(self.token)).map_err(ca_error)?;
+        let bytes = hex::decode(&challenge.challenge)
+            .map_err(|_| piv::Error::Ca("the registry's challenge is not hex".into()))?;
+        Ok(Some(bytes))
+    }
+
+    fn issue(&self, request: &IssueRequest) -> piv::Result<Vec<u8>> {
+        let slot = profile_slot(request.slot)
+            .ok_or_else(|| piv::Error::Ca(format!("slot {} is in no profile", request.slot)))?;
+        let issue = IssueCertificate {
+            op_id: Uuid::now_v7(),
+            device: self.device,
+            slot,
+            public_key: hex::encode(&request.public_key_spki),
+            challenge: hex::encode(&request.proof.challenge),
+            signature: hex::encode(&request.proof.signature),
+            route: Some(self.route),
+        };
+        let issued = self.runtime.block_on(self.remote.issue(self.token, &issue)).map_err(ca_error)?;
+        let der =
+            hex::decode(&issued.der).map_err(|_| piv::Error::Ca("the certificate is not hex".into()))?;
+        let c = &issued.certificate;
+        let view = IssuedCertificateView {
+            id: c.id,
+            serial: issued.serial.clone(),
+            slot: c.slot,
+            subject: c.subject.clone(),
+            not_before: c.not_before,
+            not_after: c.not_after,
+        };
+        self.journal.borrow_mut().certificate(view).map_err(journal_error)?;
+        Ok(der)
+    }
+}
+
+fn same_serial(a: &str, b: &str) -> bool {
+    let norm = |s: &str| s.trim_start_matches('0').to_ascii_uppercase();
+    norm(a) == norm(b)
+}
+
+/// A card connection for the duration of one job.
+fn with_card<R>(
+    reader_name: &str,
+    work: impl FnOnce(&[u8], &mut PivCard<&mut reader::CardTransaction<'_>>) -> Result<R>,
+) -> Result<R> {
+    let readers = Readers::establish()?;
+    let mut connection = readers.connect(reader_name)?;
+    let atr = connection.atr()?;
+    let mut tx = connection.transaction()?;
+    let result = {
+        let mut card = PivCard::new(&mut tx);
+        work(&atr, &mut card)
+    };
+    if let Err(e) = tx.end() {
+        tracing::debug!(reader = %reader_name, error = %e, "ending the transaction failed");
+    }
+    if let Err(e) = connection.disconnect() {
+        tracing::debug!(reader = %reader_name, error = %e, "disconnect failed");
+    }
+    result
+}
+
+impl Session {
+    /// UC-ISSUE: encodes the card in `reader` for `target` (an approved
+    /// request or card record), ending in the profile's end states. If the
+    /// device has an interrupted job, that job is resumed instead.
+    pub fn issue(
+        &mut self,
+        target: IssueTarget,
+        reader: &str,
+        progress: &mut dyn Progress,
+    ) -> Result<Issued> {
+        // Online first: the CA and escrow need the registry, and the replica must be current.
+        self.sync()?;
+        let (device, request) = match target {
+            IssueTarget::Request(id) => {
+                let request = self.request(id)?;
+                if request.kind != RequestKind::Issue {
+                    return Err(Error::Invalid(format!("request {id} is not a card request")));
+                }
+                let device = request
+                    .device
+                    .ok_or_else(|| Error::Invalid(format!("request {id} names no card record")))?;
+                (self.device(device)?, Some(request))
+            }
+            IssueTarget::Device(id) => {
+                let device = self.device(id)?;
+                let request = self.store.requests_for_device(id)?.into_iter().find(|r| {
+                    r.kind == RequestKind::Issue
+                        && matches!(r.state, RequestState::Approved | RequestState::Failed)
+                });
+                (device, request)
+            }
+        };
+        if let Some(job) =
+            self.store.jobs_of_device(&device.id.to_string())?.into_iter().find(|j| j.state.is_open())
+        {
+            progress.note(&format!("device {} has an interrupted job {}: resuming it", device.id, job.id));
+            return self.resume(job.id, reader, progress);
+        }
+        let route = IssueRoute::Single;
+        self.check_issue(&device, route)?;
+        if let Some(r) = &request {
+            if r.state == RequestState::PendingApproval {
+                return Err(Refusal::StateNotAllowed {
+                    from: AnyState::Request(r.state),
+                    command: "issue".into(),
+                }
+                .into());
+            }
+        }
+        let profile = self.profile_version(device.profile.id, device.profile.version)?;
+        let card_profile = card_profile(&profile);
+
+        // The card as found; only blank stock or this device's own card.
+        let (facts, info) = crate::card::read(reader)?;
+        if !info.looks_blank() && facts.device_id() != Some(device.id) {
+            return Err(Error::WrongCard(format!(
+                "the card in {reader} is not blank stock (CHUID {}); erase it or insert a blank card",
+                facts.guid.as_deref().unwrap_or("none")
+            )));
+        }
+        let retry_same_card = facts.device_id() == Some(device.id);
+
+        // 1. The job, before anything else.
+        let now = OffsetDateTime::now_utc();
+        let job_id = Uuid::now_v7();
+        let detail = JobDetail { route, certificates: Vec::new() };
+        self.store.create_job(&Job {
+            id: job_id,
+            kind: JobKind::Issue,
+            device: device.id.to_string(),
+            request: request.as_ref().map(|r| r.id.to_string()),
+            state: JobState::Open,
+            card: serde_json::to_value(&facts).map_err(store::Error::from)?,
+            detail: serde_json::to_value(&detail).map_err(store::Error::from)?,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+        })?;
+
+        // 2. Secrets: new ones escrowed before the first write, or, on a
+        //    card this device's earlier job already wrote, the escrowed ones.
+        let mut rng = rand::rngs::OsRng;
+        let secrets = if retry_same_card {
+            progress.note("this card holds an earlier attempt: using its escrowed keys");
+            let (management_key, puk) = self.escrowed(device.id, card_profile.management_key_algorithm)?;
+            Secrets { pin: Pin::random(usize::from(card_profile.pin.length), &mut rng)?, puk, management_key }
+        } else {
+            let secrets = Secrets::generate(&card_profile, &mut rng)?;
+            self.escrow(device.id, &secrets)?;
+            secrets
+        };
+        self.store.update_job(job_id, JobState::Escrowed, None, None, OffsetDateTime::now_utc())?;
+        self.run_job(
+            job_id,
+            &device,
+            request.as_ref().map(|r| r.id),
+            route,
+            reader,
+            &card_profile,
+            secrets,
+            false,
+            progress,
+        )
+    }
+
+    fn check_issue(&self, device: &Device, route: IssueRoute) -> Result<()> {
+        let actor = self.actor();
+        actor.require_use_case(route.use_case())?;
+        if !matches!(device.state, CardState::Approved | CardState::ProductionFailed) {
+            return Err(Refusal::StateNotAllowed {
+                from: AnyState::Card(device.state),
+                command: "issue".into(),
+            }
+            .into());
+        }
+        actor.require(Permission::on(ProfilePermission::CanCollect, device.profile.id))?;
+        domain::rules::not_own_device(&actor, device.id, device.owner)?;
+        Ok(())
+    }
+
+    /// Escrows the management key and the PUK at the registry (accepted, or an error).
+    fn escrow(&mut self, device: DeviceId, secrets: &Secrets) -> Result<()> {
+        let ops = vec![
+            OperationKind::StoreEscrow(StoreEscrow {
+                device,
+                secret_kind: EscrowKind::ManagementKey,
+                secret: EscrowSecret::from_bytes(secrets.management_key.expose_secret()),
+            }),
+            OperationKind::StoreEscrow(StoreEscrow {
+                device,
+                secret_kind: EscrowKind::Puk,
+                secret: EscrowSecret::from_bytes(secrets.puk.expose_secret().as_bytes()),
+            }),
+        ];
+        self.push_direct(ops)
+    }
+
+    /// The management key and PUK escrowed for `device`.
+    fn escrowed(
+        &self,
+        device: DeviceId,
+        algorithm: piv::ManagementKeyAlgorithm,
+    ) -> Result<(ManagementKey, Puk)> {
+        let token = &self.grant.token;
+        let key = self.runtime.block_on(self.remote.escrow(token, device, EscrowKind::ManagementKey))?;
+        let key =
+            key.to_bytes().map_err(|_| Error::Invalid("the escrowed management key is not hex".into()))?;
+        let key = ManagementKey::new(algorithm, &key)
+            .map_err(|e| Error::Invalid(format!("the escrowed management key: {e}")))?;
+        let puk = self.runtime.block_on(self.remote.escrow(token, device, EscrowKind::Puk))?;
+        let puk = puk.to_bytes().map_err(|_| Error::Invalid("the escrowed PUK is not hex".into()))?;
+        let puk =
+            std::str::from_utf8(&puk).map_err(|_| Error::Invalid("the escrowed PUK is not text".into()))?;
+        Ok((key, Puk::new(puk)?))
+    }
+
+    /// Runs (or re-runs) the plan of job `job_id` on the card in `reader`,
+    /// then records the outcome at the registry.
+    #[allow(clippy::too_many_arguments)]
+    fn run_job(
+        &mut self,
+        job_id: Uuid,
+        device: &Device,
+        request: Option<RequestId>,
+        route: IssueRoute,
+        reader: &str,
+        card_profile: &piv::Profile,
+        secrets: Secrets,
+        resumed: bool,
+        progress: &mut dyn Progress,
+    ) -> Result<Issued> {
+        let job = self.store.job(job_id)?.ok_or_else(|| Error::NotFound(format!("no job {job_id}")))?;
+        let detail: JobDetail = serde_json::from_value(job.detail.clone()).map_err(store::Error::from)?;
+        let owner = match device.owner {
+            Some(p) => Some(self.person(p)?),
+            None => None,
+        };
+        let mut options =
+            PlanOptions::for_holder(&owner.as_ref().map(|p| p.display_name()).unwrap_or_default());
+        if let Some(p) = &owner {
+            if let Some(email) = &p.email {
+                options.subject.extra.insert("email".into(), email.clone());
+            }
+            if let Some(e) = &p.employee_id {
+                options.subject.extra.insert("employee_id".into(), e.clone());
+            }
+        }
+        options.guid = Some(*device.id.uuid().as_bytes());
+
+        let Session { store, runtime, remote, grant, .. } = self;
+        let journal =
+            RefCell::new(Journal { store, job: job_id, detail, writing: job.state == JobState::Writing });
+        let outcome = with_card(reader, |atr, card| {
+            let info = piv::read_info(card)?;
+            let facts = CardFacts::of(reader, atr, &info);
+            let started: Option<CardFacts> = serde_json::from_value(job.card.clone()).ok();
+            if let Some(started) = &started {
+                if !facts.same_card(started) && facts.device_id() != Some(device.id) {
+                    return Err(Error::WrongCard(format!(
+                        "job {job_id} was started on card {} — insert that card",
+                        started.serial.as_deref().or(started.guid.as_deref()).unwrap_or("?")
+                    )));
+                }
+            }
+            let plan = piv::plan(card_profile, &info, &options)?;
+            let issuer = RegistryIssuer {
+                runtime,
+                remote,
+                token: &grant.token,
+                device: device.id,
+                route,
+                journal: &journal,
+            };
+            let mut observer = Observer { journal: &journal, progress: &mut *progress };
+            let outcome = Personalizer::run(card, &plan, &secrets, &issuer, &mut observer)?;
+            let after: CardInfo = piv::read_info(card)?;
+            Ok((outcome, after, facts))
+        });
+        let detail = journal.into_inner().detail;
+        match outcome {
+            Ok((outcome, after, facts)) => self.record_success(
+                job_id,
+                device,
+                request,
+                route,
+                detail,
+                &after,
+                &facts,
+                secrets.pin,
+                resumed,
+                outcome.warnings,
+            ),
+            Err(e) if e.is_tear() => {
+                let _ = self.store.update_job(
+                    job_id,
+                    JobState::Writing,
+                    None,
+                    Some(&format!("interrupted: {e}")),
+                    OffsetDateTime::now_utc(),
+                );
+                Err(e)
+            }
+            Err(e) => {
+                let _ = self.rollback_job(job_id, &e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record_success(
+        &mut self,
+        job_id: Uuid,
+        device: &Device,
+        request: Option<RequestId>,
+        route: IssueRoute,
+        detail: JobDetail,
+        after: &CardInfo,
+        facts: &CardFacts,
+        pin: Pin,
+        resumed: bool,
+        warnings: Vec<String>,
+    ) -> Result<Issued> {
+        // Certificates of this job that are on the card now, and the others.
+        let on_card: Vec<String> = after
+            .certificates
+            .iter()
+            .filter_map(|c| c.summary.as_ref().map(|s| s.serial_hex.clone()))
+            .collect();
+        let (kept, lost): (Vec<_>, Vec<_>) = detail
+            .certificates
+            .iter()
+            .cloned()
+            .partition(|c| on_card.iter().any(|s| same_serial(s, &c.serial)));
+        let expires_at =
+            after.chuid.as_ref().and_then(|c| c.expiry_date()).map(|d| d.midnight().assume_utc());
+        let op = OperationKind::RecordIssuance(RecordIssuance {
+            device: device.id,
+            request,
+            route,
+            card: WireCardFacts {
+                serial: facts.serial.clone(),
+                atr: Some(facts.atr.clone()),
+                contact: true,
+                contactless: false,
+            },
+            expires_at,
+            certificates: kept
+                .iter()
+                .map(|c| proto::IssuedCertificate {
+                    id: c.id,
+                    serial: c.serial.clone(),
+                    slot: c.slot,
+                    subject: c.subject.clone(),
+                    not_before: c.not_before,
+                    not_after: c.not_after,
+                })
+                .collect(),
+        });
+        self.submit(op, |_| Ok(()))?;
+        let mut revoked = Vec::new();
+        let mut warnings = warnings;
+        for c in &lost {
+            match self.revoke(c.id, "issued for a card job whose key is not on the card") {
+                Ok(()) => revoked.push(c.id),
+                Err(e) => warnings.push(format!(
+                    "certificate {} (serial {}) was issued for this job but is on no card, and revoking it failed: {e}",
+                    c.id, c.serial
+                )),
+            }
+        }
+        self.store.update_job(job_id, JobState::Completed, None, None, OffsetDateTime::now_utc())?;
+        Ok(Issued {
+            job: job_id,
+            device: self.device(device.id)?,
+            request,
+            pin,
+            certificates: kept,
+            revoked,
+            resumed,
+            warnings,
+        })
+    }
+
+    fn revoke(&mut self, certificate: CertificateId, notes: &str) -> Result<()> {
+        let op = OperationKind::ChangeCertificate(ChangeCertificate {
+            certificate,
+            change: CertificateChange::Revoke { reason: RevocationReason::CessationOfOperation },
+            notes: Some(notes.to_owned()),
+        });
+        self.submit(op, |_| Ok(())).map(|_| ())
+    }
+
+    /// Open jobs (interrupted card work), oldest first.
+    pub fn jobs(&self, all: bool) -> Result<Vec<JobView>> {
+        let jobs = if all { self.all_jobs()? } else { self.store.open_jobs()? };
+        jobs.into_iter().map(|j| self.job_view(j)).collect()
+    }
+
+    fn all_jobs(&self) -> Result<Vec<Job>> {
+        let mut out = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for j in self.store.open_jobs()? {
+            seen.insert(j.device.clone());
+        }
+        for device in seen {
+            out.extend(self.store.jobs_of_device(&device)?);
+        }
+        Ok(out)
+    }
+
+    fn job_view(&self, job: Job) -> Result<JobView> {
+        let steps = self.store.job_steps(job.id)?;
+        let writes_done = steps.iter().filter(|s| s.phase == StepPhase::After).count();
+        let interrupted = match steps.last() {
+            Some(s) if s.phase == StepPhase::Before && job.state.is_open() => {
+                s.step.get("step").and_then(|v| v.as_str()).map(str::to_owned)
+            }
+            _ => None,
+        };
+        Ok(JobView {
+            id: job.id,
+            kind: job.kind,
+            state: job.state,
+            device: job.device,
+            request: job.request,
+            card: serde_json::from_value(job.card).ok(),
+            writes_done,
+            interrupted,
+            last_error: job.last_error,
+            created_at: job.created_at,
+        })
+    }
+
+    /// Recovery on insertion: the open job whose card is in `reader`, if any.
+    pub fn job_for_card(&self, reader: &str) -> Result<Option<Uuid>> {
+        let (facts, _) = crate::card::read(reader)?;
+        for job in self.store.open_jobs()? {
+            let started: Option<CardFacts> = serde_json::from_value(job.card.clone()).ok();
+            let ours = started.as_ref().is_some_and(|s| facts.same_card(s))
+                || facts.device_id().map(|d| d.to_string()) == Some(job.device.clone());
+            if ours {
+                return Ok(Some(job.id));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Resumes an interrupted job on its card in `reader`: the escrowed
+    /// management key and PUK, a new PIN (returned once).
+    pub fn resume(&mut self, job_id: Uuid, reader: &str, progress: &mut dyn Progress) -> Result<Issued> {
+        self.sync()?;
+        let job = self.store.job(job_id)?.ok_or_else(|| Error::NotFound(format!("no job {job_id}")))?;
+        if !job.state.is_open() {
+            return Err(Error::Invalid(format!("job {job_id} is already {}", job.state.name())));
+        }
+        let detail: JobDetail = serde_json::from_value(job.detail.clone()).map_err(store::Error::from)?;
+        let device_id = DeviceId::new(
+            Uuid::parse_str(&job.device)
+                .map_err(|_| Error::Invalid(format!("job device {:?}", job.device)))?,
+        );
+        let device = self.device(device_id)?;
+        self.check_issue(&device, detail.route)?;
+        let request = job.request.as_deref().and_then(|r| Uuid::parse_str(r).ok()).map(RequestId::new);
+        let profile = self.profile_version(device.profile.id, device.profile.version)?;
+        let card_profile = card_profile(&profile);
+        let mut rng = rand::rngs::OsRng;
+        let secrets = if job.state == JobState::Open {
+            // Nothing escrowed and nothing written: start the secrets afresh.
+            let secrets = Secrets::generate(&card_profile, &mut rng)?;
+            self.escrow(device.id, &secrets)?;
+            self.store.update_job(job_id, JobState::Escrowed, None, None, OffsetDateTime::now_utc())?;
+            secrets
+        } else {
+            let (management_key, puk) = self.escrowed(device.id, card_profile.management_key_algorithm)?;
+            Secrets { pin: Pin::random(usize::from(card_profile.pin.length), &mut rng)?, puk, management_key }
+        };
+        progress.note(&format!("resuming job {job_id}"));
+        self.run_job(job_id, &device, request, detail.route, reader, &card_profile, secrets, true, progress)
+    }
+
+    /// Rolls an interrupted job back: production failed at the registry
+    /// (which revokes the job's certificates that reached no card); the
+    /// card record can be issued again with this or another card.
+    pub fn rollback(&mut self, job_id: Uuid, reason: &str) -> Result<JobView> {
+        self.sync()?;
+        self.rollback_job(job_id, reason)?;
+        let job = self.store.job(job_id)?.ok_or_else(|| Error::NotFound(format!("no job {job_id}")))?;
+        self.job_view(job)
+    }
+
+    fn rollback_job(&mut self, job_id: Uuid, reason: &str) -> Result<()> {
+        let job = self.store.job(job_id)?.ok_or_else(|| Error::NotFound(format!("no job {job_id}")))?;
+        if !job.state.is_open() {
+            return Err(Error::Invalid(format!("job {job_id} is already {}", job.state.name())));
+        }
+        let detail: JobDetail = serde_json::from_value(job.detail.clone()).map_err(store::Error::from)?;
+        let device = DeviceId::new(
+            Uuid::parse_str(&job.device)
+                .map_err(|_| Error::Invalid(format!("job device {:?}", job.device)))?,
+        );
+        let request = job.request.as_deref().and_then(|r| Uuid::parse_str(r).ok()).map(RequestId::new);
+        let message: String = reason.chars().take(900).collect();
+        let op = OperationKind::RecordProductionFailure(RecordProductionFailure {
+            device,
+            request,
+            route: detail.route,
+            message: message.clone(),
+        });
+        self.submit(op, |_| Ok(()))?;
+        self.store.update_job(
+            job_id,
+            JobState::RolledBack,
+            None,
+            Some(&message),
+            OffsetDateTime::now_utc(),
+        )?;
+        Ok(())
+    }
+}

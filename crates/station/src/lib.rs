@@ -1,0 +1,113 @@
+//! The station: every operator use case (SPEC §5) behind one blocking API
+//! that the `cardstation` CLI and the desktop app both call.
+//!
+//! * [`Station::enroll`] pins the registry's certificate fingerprint
+//!   (SPEC §7); [`Station::open`] opens the station's database (`store`:
+//!   replica, outbox, encoding journal) and its enrollment.
+//! * [`Station::sign_in`] (UC-SIGNIN) gives a [`Session`]: the operator's
+//!   permissions and the deployment's use cases, so refusals are explained
+//!   here with the same `domain` rules the registry decides with.
+//! * Each operator action is one `store.act` (local effect + outbox entry in
+//!   one transaction) followed by a sync; a rejection comes back with the
+//!   registry's code and reason, its local effect rolled back.
+//! * Card work ([`Session::issue`], recovery) is a journaled job: the job
+//!   row before anything else, the per-card management key and PUK escrowed
+//!   at the registry before the first card write, every card write journaled
+//!   before and after, certificates from the registry CA. An interrupted job
+//!   is resumed (secrets from escrow, a new PIN) or rolled back (production
+//!   failed; the job's certificates that reached no card are revoked).
+//!   No secret is written to disk or logged; `Debug` redacts them.
+//!
+//! The station owns a small tokio runtime and blocks on it, which suits the
+//! synchronous CLI and Tauri commands alike.
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod card;
+mod config;
+mod error;
+mod issue;
+pub mod profile;
+mod remote;
+mod session;
+
+pub use card::{CardFacts, CardView};
+pub use config::{Enrollment, CONFIG_FILE, DB_FILE};
+pub use error::{Error, Result};
+pub use issue::{IssueTarget, Issued, IssuedCertificateView, JobView, Progress, SilentProgress};
+pub use session::{Decision, NewPerson, RequestView, Session, SignedIn};
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use proto::{Login, Password};
+use store::Store;
+use uuid::Uuid;
+
+/// How long one registry call may take.
+pub const REGISTRY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An enrolled workstation, before sign-in.
+#[derive(Debug)]
+pub struct Station {
+    data_dir: PathBuf,
+    enrollment: Enrollment,
+    store: Store,
+}
+
+impl Station {
+    /// Enrolls the station in `data_dir` with the registry at `url`, pinning
+    /// `fingerprint` (the SHA-256 the registry printed; SPEC §7). The
+    /// registry is contacted once to check the pin matches; re-enrolling
+    /// keeps the workstation id.
+    pub fn enroll(data_dir: &Path, url: &str, fingerprint: &str) -> Result<Enrollment> {
+        let pin: sync::Fingerprint =
+            fingerprint.parse().map_err(|e| Error::Invalid(format!("fingerprint {fingerprint:?}: {e}")))?;
+        let client = sync::RegistryClient::new(url, pin, REGISTRY_TIMEOUT)?;
+        let runtime = runtime()?;
+        // A wrong pin fails here, before anything is written.
+        let probe = Login { username: String::new(), password: Password::new(""), workstation: None };
+        match runtime.block_on(client.login(&probe)) {
+            Ok(_) | Err(sync::Error::Unauthorized(_)) | Err(sync::Error::Status { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let workstation = match Enrollment::load(data_dir) {
+            Ok(old) => old.workstation,
+            Err(_) => Uuid::now_v7(),
+        };
+        let enrollment =
+            Enrollment { registry_url: url.to_owned(), fingerprint: pin.to_string(), workstation };
+        enrollment.save(data_dir)?;
+        drop(Store::open(data_dir.join(DB_FILE))?);
+        Ok(enrollment)
+    }
+
+    /// Opens the enrolled station in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Station> {
+        let enrollment = Enrollment::load(data_dir)?;
+        let store = Store::open(data_dir.join(DB_FILE))?;
+        Ok(Station { data_dir: data_dir.to_owned(), enrollment, store })
+    }
+
+    /// The enrollment.
+    pub fn enrollment(&self) -> &Enrollment {
+        &self.enrollment
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Signs in online (UC-SIGNIN) and pulls the registry's records.
+    pub fn sign_in(self, username: &str, password: &str) -> Result<Session> {
+        Session::sign_in(self, username, password)
+    }
+}
+
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Invalid(format!("cannot start the async runtime: {e}")))
+}

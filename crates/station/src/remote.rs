@@ -1,0 +1,109 @@
+//! The registry calls the station makes outside the operation feed: the CA
+//! (challenge, issue) and escrow retrieval, over the same pinned TLS as
+//! `sync` (only the enrolled certificate is trusted).
+
+use std::time::Duration;
+
+use domain::DeviceId;
+use proto::{
+    CertificateChallenge, CertificateIssued, EscrowKind, EscrowSecret, IssueCertificate, Problem,
+    SessionToken,
+};
+
+use crate::error::{Error, Result};
+
+/// HTTP client of the registry's CA and escrow endpoints.
+#[derive(Debug, Clone)]
+pub(crate) struct Remote {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Remote {
+    pub(crate) fn new(base_url: &str, pin: sync::Fingerprint, timeout: Duration) -> Result<Remote> {
+        let tls = sync::pin::client_config(pin).map_err(Error::from)?;
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .build()
+            .map_err(|e| Error::Invalid(format!("HTTP client: {e}")))?;
+        Ok(Remote { http, base: base_url.trim_end_matches('/').to_owned() })
+    }
+
+    /// `POST /v1/certificates/challenges`.
+    pub(crate) async fn challenge(&self, token: &SessionToken) -> Result<CertificateChallenge> {
+        let r = self
+            .http
+            .post(format!("{}/v1/certificates/challenges", self.base))
+            .bearer_auth(token.expose())
+            .send()
+            .await;
+        decode(r).await
+    }
+
+    /// `POST /v1/certificates`.
+    pub(crate) async fn issue(
+        &self,
+        token: &SessionToken,
+        req: &IssueCertificate,
+    ) -> Result<CertificateIssued> {
+        let r = self
+            .http
+            .post(format!("{}/v1/certificates", self.base))
+            .bearer_auth(token.expose())
+            .json(req)
+            .send()
+            .await;
+        decode(r).await
+    }
+
+    /// `GET /v1/devices/{id}/escrow/{kind}`.
+    pub(crate) async fn escrow(
+        &self,
+        token: &SessionToken,
+        device: DeviceId,
+        kind: EscrowKind,
+    ) -> Result<EscrowSecret> {
+        let r = self
+            .http
+            .get(format!("{}/v1/devices/{device}/escrow/{}", self.base, kind.name()))
+            .bearer_auth(token.expose())
+            .send()
+            .await;
+        decode(r).await
+    }
+}
+
+async fn decode<T: serde::de::DeserializeOwned>(response: reqwest::Result<reqwest::Response>) -> Result<T> {
+    let response = response.map_err(|e| Error::Offline(chain(&e)))?;
+    let status = response.status();
+    if status.is_success() {
+        return response
+            .json::<T>()
+            .await
+            .map_err(|e| Error::Offline(format!("answer does not decode: {e}")));
+    }
+    let body = response.bytes().await.map_err(|e| Error::Offline(chain(&e)))?;
+    let problem = serde_json::from_slice::<Problem>(&body).unwrap_or_else(|_| {
+        Problem::new("http", String::from_utf8_lossy(&body).chars().take(200).collect::<String>())
+    });
+    if status.as_u16() == 401 {
+        return Err(Error::SignIn(problem.message));
+    }
+    if status.is_server_error() {
+        return Err(Error::Offline(format!("registry error {}: {}", problem.code, problem.message)));
+    }
+    Err(Error::Rejected { code: problem.code, message: problem.message })
+}
+
+fn chain(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

@@ -1,0 +1,324 @@
+//! A signed-in operator at the station (UC-SIGNIN) and the record use
+//! cases: UC-SEARCH, UC-REQUEST, UC-APPROVE.
+
+use std::path::PathBuf;
+
+use domain::{
+    machines, Actor, CredentialProfile, Device, DeviceId, Permission, Person, PersonId, PersonStatus,
+    ProfileId, Request, RequestCommand, RequestId,
+};
+use proto::{
+    ApproveRequest, CancelRequest, CreatePerson, Login, OperationKind, Password, RejectRequest, RequestCard,
+    SessionGrant,
+};
+use serde::Serialize;
+use store::{Hit, Local, NewOperation, OpState, Store};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::remote::Remote;
+use crate::{runtime, Enrollment, Station, REGISTRY_TIMEOUT};
+
+/// Who is signed in, as shown after sign-in.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignedIn {
+    /// The operator account.
+    pub operator: domain::OperatorId,
+    /// The person behind it.
+    pub person: PersonId,
+    /// The session's end.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// Effective permissions.
+    pub permissions: domain::Permissions,
+    /// Enabled use cases (SPEC ids).
+    pub use_cases: Vec<domain::UseCase>,
+}
+
+/// A person to register.
+#[derive(Debug, Clone)]
+pub struct NewPerson {
+    /// Given name.
+    pub given_name: String,
+    /// Family name.
+    pub family_name: String,
+    /// Email.
+    pub email: Option<String>,
+    /// Employee id.
+    pub employee_id: Option<String>,
+}
+
+/// A request as the registry has it now, with its card.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestView {
+    /// The request.
+    pub request: Request,
+    /// Its card record, if it has one.
+    pub device: Option<Device>,
+}
+
+/// What an approver does with a request (UC-APPROVE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Approve: the card can be issued.
+    Approve,
+    /// Reject (final).
+    Reject,
+    /// Cancel (the requester aborts; others cancel).
+    Cancel,
+}
+
+/// A signed-in operator at an enrolled station.
+#[derive(Debug)]
+pub struct Session {
+    pub(crate) data_dir: PathBuf,
+    pub(crate) enrollment: Enrollment,
+    pub(crate) store: Store,
+    pub(crate) runtime: tokio::runtime::Runtime,
+    pub(crate) client: sync::RegistryClient,
+    pub(crate) remote: Remote,
+    pub(crate) engine: sync::Engine,
+    pub(crate) grant: SessionGrant,
+}
+
+impl Session {
+    pub(crate) fn sign_in(station: Station, username: &str, password: &str) -> Result<Session> {
+        let Station { data_dir, enrollment, store } = station;
+        let pin = enrollment.pin()?;
+        let client = sync::RegistryClient::new(&enrollment.registry_url, pin, REGISTRY_TIMEOUT)?;
+        let remote = Remote::new(&enrollment.registry_url, pin, REGISTRY_TIMEOUT)?;
+        let runtime = runtime()?;
+        let login = Login {
+            username: username.to_owned(),
+            password: Password::new(password),
+            workstation: Some(enrollment.workstation_id()),
+        };
+        let grant = runtime.block_on(client.login(&login)).map_err(|e| match e {
+            sync::Error::Unauthorized(m) | sync::Error::Status { message: m, .. } => Error::SignIn(m),
+            other => other.into(),
+        })?;
+        let engine = sync::Engine::new(
+            client.clone(),
+            grant.token.clone(),
+            Some(grant.operator),
+            Some(enrollment.workstation_id()),
+        );
+        let mut session = Session { data_dir, enrollment, store, runtime, client, remote, engine, grant };
+        session.sync()?;
+        Ok(session)
+    }
+
+    /// Who is signed in.
+    pub fn signed_in(&self) -> SignedIn {
+        SignedIn {
+            operator: self.grant.operator,
+            person: self.grant.person,
+            expires_at: self.grant.expires_at,
+            permissions: self.grant.permissions.clone(),
+            use_cases: self.grant.use_cases.enabled().collect(),
+        }
+    }
+
+    /// The actor the station's own checks decide for (the registry decides again).
+    pub fn actor(&self) -> Actor {
+        Actor::operator(
+            self.grant.operator,
+            self.grant.person,
+            self.grant.permissions.clone(),
+            self.grant.use_cases.clone(),
+        )
+        .at_workstation(self.enrollment.workstation_id())
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
+    /// The local store (read access for views).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Pushes what is pending and pulls what changed (UC-SYNC).
+    pub fn sync(&mut self) -> Result<sync::SyncReport> {
+        let now = OffsetDateTime::now_utc();
+        Ok(self.runtime.block_on(self.engine.sync_once(&mut self.store, now))?)
+    }
+
+    /// Records one operator action: the local effect and its operation in
+    /// one transaction, then a sync. Returns the registry's result, or its
+    /// rejection (the local effect is rolled back).
+    pub(crate) fn submit(
+        &mut self,
+        op: OperationKind,
+        local: impl FnOnce(&mut Local<'_>) -> Result<()>,
+    ) -> Result<Option<serde_json::Value>> {
+        let op_id = Uuid::now_v7();
+        let entry = NewOperation {
+            op_id,
+            kind: op.name().to_owned(),
+            payload: serde_json::to_value(&op).map_err(store::Error::from)?,
+            created_at: OffsetDateTime::now_utc(),
+        };
+        self.store.act(entry, local)?;
+        let synced = self.sync();
+        let state = self.store.operation(op_id)?.map(|e| e.state);
+        match state {
+            Some(OpState::Accepted { result, .. }) => Ok(result),
+            Some(OpState::Rejected { code, reason, .. }) => Err(Error::Rejected { code, message: reason }),
+            _ => Err(match synced {
+                Err(e) => Error::Offline(format!("{e}; the action is queued and will be sent when online")),
+                Ok(_) => Error::Offline("the registry has not answered yet; the action is queued".into()),
+            }),
+        }
+    }
+
+    /// A person from the replica.
+    pub fn person(&self, id: PersonId) -> Result<Person> {
+        self.store.get::<Person>(&id.to_string())?.ok_or_else(|| Error::NotFound(format!("no person {id}")))
+    }
+
+    /// A device from the replica.
+    pub fn device(&self, id: DeviceId) -> Result<Device> {
+        self.store.get::<Device>(&id.to_string())?.ok_or_else(|| Error::NotFound(format!("no device {id}")))
+    }
+
+    /// A request from the replica.
+    pub fn request(&self, id: RequestId) -> Result<Request> {
+        self.store.get::<Request>(&id.to_string())?.ok_or_else(|| Error::NotFound(format!("no request {id}")))
+    }
+
+    /// The latest version of a credential profile.
+    pub fn profile(&self, id: ProfileId) -> Result<CredentialProfile> {
+        self.store.latest_profile(id)?.ok_or_else(|| Error::NotFound(format!("no credential profile {id}")))
+    }
+
+    /// One version of a credential profile.
+    pub fn profile_version(&self, id: ProfileId, version: u32) -> Result<CredentialProfile> {
+        self.store
+            .get::<CredentialProfile>(&format!("{id}/{version}"))?
+            .ok_or_else(|| Error::NotFound(format!("no credential profile {id} version {version}")))
+    }
+
+    /// UC-SEARCH: people, devices and requests by name, serial, email, state…
+    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<Hit>> {
+        Ok(self.store.search(query, limit)?)
+    }
+
+    /// Registers a person (administrators).
+    pub fn create_person(&mut self, new: NewPerson) -> Result<Person> {
+        let actor = self.actor();
+        actor.require(Permission::global(domain::GlobalPermission::Administer))?;
+        if let Some(email) = &new.email {
+            domain::rules::check_email(email)?;
+        }
+        let person = Person {
+            id: PersonId::new(Uuid::now_v7()),
+            given_name: new.given_name.clone(),
+            family_name: new.family_name.clone(),
+            email: new.email.clone(),
+            employee_id: new.employee_id.clone(),
+            photo: None,
+            status: PersonStatus::Active,
+        };
+        let op = OperationKind::CreatePerson(CreatePerson {
+            id: person.id,
+            given_name: new.given_name,
+            family_name: new.family_name,
+            email: new.email,
+            employee_id: new.employee_id,
+        });
+        let local = person.clone();
+        self.submit(op, move |tx| Ok(tx.put(&local)?))?;
+        self.person(person.id)
+    }
+
+    /// UC-REQUEST (seed 002): requests a card for `person` with `profile`.
+    /// With an approval step (the profile's Validate Issuance or the
+    /// deployment's option) the card is `requested`; without, `approved`.
+    pub fn request_card(
+        &mut self,
+        person: PersonId,
+        profile: ProfileId,
+        reason: Option<String>,
+        notes: Option<String>,
+    ) -> Result<RequestView> {
+        let actor = self.actor();
+        let profile = self.profile(profile)?;
+        // The station explains what it can; the registry also knows the
+        // deployment's approval option and decides.
+        domain::rules::plan_card_request(&profile, person, &actor, false)?;
+        self.person(person)?;
+        let (request, device) = (RequestId::new(Uuid::now_v7()), DeviceId::new(Uuid::now_v7()));
+        let op = OperationKind::RequestCard(RequestCard {
+            request,
+            device,
+            person,
+            profile: profile.id,
+            reason,
+            notes,
+        });
+        self.submit(op, |_| Ok(()))?;
+        self.request_view(request)
+    }
+
+    /// The request and its card, as the replica has them.
+    pub fn request_view(&self, id: RequestId) -> Result<RequestView> {
+        let request = self.request(id)?;
+        let device = match request.device {
+            Some(d) => self.store.get::<Device>(&d.to_string())?,
+            None => None,
+        };
+        Ok(RequestView { request, device })
+    }
+
+    /// UC-APPROVE: approve, reject or cancel a request, with notes. An
+    /// approver is neither the requester nor the recipient.
+    pub fn decide(
+        &mut self,
+        id: RequestId,
+        decision: Decision,
+        notes: Option<String>,
+    ) -> Result<RequestView> {
+        let request = self.request(id)?;
+        let command = match decision {
+            Decision::Approve => RequestCommand::Approve,
+            Decision::Reject => RequestCommand::Reject,
+            Decision::Cancel => RequestCommand::Cancel,
+        };
+        machines::request::apply(&request, &command, &self.actor(), OffsetDateTime::now_utc())?;
+        let op = match decision {
+            Decision::Approve => OperationKind::ApproveRequest(ApproveRequest { request: id, notes }),
+            Decision::Reject => OperationKind::RejectRequest(RejectRequest { request: id, notes }),
+            Decision::Cancel => OperationKind::CancelRequest(CancelRequest { request: id, notes }),
+        };
+        self.submit(op, |_| Ok(()))?;
+        self.request_view(id)
+    }
+
+    /// Pushes operations straight to the registry without the outbox (for
+    /// operations carrying secrets, which must not be written to disk).
+    pub(crate) fn push_direct(&mut self, ops: Vec<OperationKind>) -> Result<()> {
+        let operations = ops
+            .into_iter()
+            .map(|op| proto::Operation {
+                op_id: Uuid::now_v7(),
+                actor: Some(self.grant.operator),
+                workstation: Some(self.enrollment.workstation_id()),
+                created_at: OffsetDateTime::now_utc(),
+                op,
+            })
+            .collect();
+        let batch = proto::OperationBatch { operations };
+        let answers = self.runtime.block_on(self.client.push(&self.grant.token, &batch))?;
+        for answer in answers.answers {
+            if let proto::Answer::Rejected { code, message, .. } = answer {
+                return Err(Error::Rejected { code, message });
+            }
+        }
+        Ok(())
+    }
+}

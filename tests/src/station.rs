@@ -1,0 +1,163 @@
+//! A real registry for whole-stack station tests: `cardstation-registry`
+//! initialized in a fresh data directory, administered through its CLI, and
+//! served over TLS on a loopback port; plus a station enrolled with it
+//! (the `cardstation` binary, pinning the fingerprint the registry printed).
+
+use crate::tools::{self, Run};
+use anyhow::{bail, Context, Result};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// The password of every account the harness makes.
+pub const PASSWORD: &str = "station-test-password-1";
+
+/// A registry process serving a fresh data directory; killed on drop.
+#[derive(Debug)]
+pub struct TestRegistry {
+    /// Its data directory.
+    pub data: PathBuf,
+    /// `https://127.0.0.1:PORT`.
+    pub url: String,
+    /// The certificate fingerprint it printed.
+    pub fingerprint: String,
+    child: Child,
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `cardstation-registry` binary next to the test executable.
+pub fn registry_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir.join("cardstation-registry")
+}
+
+/// Runs `cardstation-registry` with `args`.
+pub fn admin(args: &[&str], env: &[(&str, &str)]) -> Result<Run> {
+    let mut all: Vec<(&str, &str)> = vec![("RUST_LOG", "warn")];
+    all.extend_from_slice(env);
+    tools::run(registry_bin(), args, &all)
+}
+
+impl TestRegistry {
+    /// Initializes `data` (seed defaults: Request card and Issue card off)
+    /// with an administrator `admin` and starts serving it.
+    pub fn start(data: &Path) -> Result<TestRegistry> {
+        let d = data.to_str().context("path")?;
+        admin(&["init", "--data", d], &[("CARDSTATION_ADMIN_PASSWORD", PASSWORD)])?.expect_ok()?;
+        let mut child = Command::new(registry_bin())
+            .args(["serve", "--data", d, "--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting cardstation-registry serve")?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let mut fingerprint = String::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line?;
+            if let Some(f) = line.strip_prefix("certificate SHA-256 fingerprint: ") {
+                fingerprint = f.trim().to_owned();
+            }
+            if let Some(url) = line.strip_prefix("listening on ") {
+                return Ok(TestRegistry {
+                    data: data.to_owned(),
+                    url: url.trim().to_owned(),
+                    fingerprint,
+                    child,
+                });
+            }
+        }
+        let _ = child.kill();
+        bail!("cardstation-registry serve never said where it listens")
+    }
+
+    fn d(&self) -> &str {
+        self.data.to_str().unwrap_or_default()
+    }
+
+    /// Adds a role with per-profile permissions on every profile.
+    pub fn role(&self, name: &str, profile_permissions: &[&str], global: &[&str]) -> Result<()> {
+        let mut args = vec!["role", "add", "--data", self.d(), "--name", name];
+        for p in profile_permissions {
+            args.extend_from_slice(&["--all-profiles", p]);
+        }
+        for g in global {
+            args.extend_from_slice(&["--global", g]);
+        }
+        admin(&args, &[])?.expect_ok()?;
+        Ok(())
+    }
+
+    /// Adds an operator with `roles` and the harness password.
+    pub fn operator(&self, username: &str, family_name: &str, roles: &[&str]) -> Result<()> {
+        let mut args =
+            vec!["operator", "add", "--data", self.d(), "--username", username, "--family-name", family_name];
+        for r in roles {
+            args.extend_from_slice(&["--role", r]);
+        }
+        admin(&args, &[("CARDSTATION_OPERATOR_PASSWORD", PASSWORD)])?.expect_ok()?;
+        Ok(())
+    }
+
+    /// Adds a credential profile from TOML `ProfileSettings`; returns its id.
+    pub fn profile(&self, toml: &str) -> Result<String> {
+        let file = self.data.join(format!("profile-{}.toml", std::process::id() ^ toml.len() as u32));
+        std::fs::write(&file, toml)?;
+        let run =
+            admin(&["profile", "add", "--data", self.d(), "--file", file.to_str().unwrap_or_default()], &[])?
+                .expect_ok()?;
+        let id = run
+            .stdout
+            .split("id ")
+            .nth(1)
+            .and_then(|rest| rest.split(',').next())
+            .context("profile add printed no id")?;
+        Ok(id.trim().to_owned())
+    }
+
+    /// Switches a use case on or off.
+    pub fn use_case(&self, name: &str, enable: bool) -> Result<()> {
+        let verb = if enable { "enable" } else { "disable" };
+        admin(&["use-case", verb, "--data", self.d(), name], &[])?.expect_ok()?;
+        Ok(())
+    }
+}
+
+/// A station data directory enrolled with a registry.
+#[derive(Debug, Clone)]
+pub struct TestStation {
+    /// The data directory.
+    pub data: PathBuf,
+}
+
+impl TestStation {
+    /// Enrolls `data` with `registry` through `cardstation enroll`.
+    pub fn enroll(data: &Path, registry: &TestRegistry) -> Result<TestStation> {
+        let station = TestStation { data: data.to_owned() };
+        station
+            .run_raw(&["enroll", "--url", &registry.url, "--fingerprint", &registry.fingerprint], &[])?
+            .expect_ok()?;
+        Ok(station)
+    }
+
+    fn run_raw(&self, args: &[&str], env: &[(&str, &str)]) -> Result<Run> {
+        let mut all = vec!["--json", "--data", self.data.to_str().unwrap_or_default()];
+        all.extend_from_slice(args);
+        tools::cardstation(&all, env)
+    }
+
+    /// Runs `cardstation --json --data DIR ARGS` signed in as `operator`.
+    pub fn as_operator(&self, operator: &str, args: &[&str]) -> Result<Run> {
+        self.run_raw(args, &[("CARDSTATION_OPERATOR", operator), ("CARDSTATION_PASSWORD", PASSWORD)])
+    }
+}

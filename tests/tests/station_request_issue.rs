@@ -1,0 +1,220 @@
+//! Seed 002 walked as an operator would, through the real `cardstation`
+//! binary, a real `cardstation-registry serve` over pinned TLS on loopback,
+//! and the real pcscd with a virtual card:
+//!
+//! * "Request card" is disabled by default: refused with a clear message;
+//! * request with approval → card `requested` → an approver approves →
+//!   `approved` → issue → the card is encoded and in the profile's end state;
+//! * request without approval → `approved` at once → issue;
+//! * the refusals the seed implies: approver = requester, wrong permission;
+//! * OpenSC signs with the PIN the CLI printed, and the registry's records
+//!   (device state, certificates and their serials, audit) match the card.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use e2e::lab::{Lab, WAIT};
+use e2e::station::{TestRegistry, TestStation};
+use e2e::tools;
+use serde_json::Value;
+
+/// `ProfileSettings` as TOML: P-256 keys in 9A and 9C, the registry CA's templates.
+fn profile(name: &str, validate_issuance: bool) -> String {
+    format!(
+        r#"
+name = "{name}"
+capabilities = "contact"
+management_key = "aes256"
+validate_issuance = {validate_issuance}
+card_end_state = "active"
+certificate_end_state = "valid"
+is_temporary = false
+card_validity_days = 1825
+pin = {{ min_length = 6, max_length = 8, numeric = true, retries = 3 }}
+puk = {{ length = 8, numeric = true, retries = 3 }}
+
+[[slots]]
+slot = "piv_authentication"
+algorithm = "ecc_p256"
+certificate = {{ subject = "CN={{name}},OU=PIV Authentication,O=Example", validity_days = 365, ekus = ["client_auth"] }}
+
+[[slots]]
+slot = "digital_signature"
+algorithm = "ecc_p256"
+certificate = {{ subject = "CN={{name}},OU=Digital Signature,O=Example", validity_days = 365, ekus = ["email_protection"] }}
+"#
+    )
+}
+
+fn error_of(run: &tools::Run) -> (String, String) {
+    assert!(!run.ok, "`{}` should have been refused:\n{}", run.command, run.stdout);
+    let json = run.json();
+    (
+        json["error"]["code"].as_str().unwrap_or_default().to_owned(),
+        json["error"]["message"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+fn ok(run: tools::Run) -> Value {
+    assert!(run.ok, "`{}` failed:\n{}\n{}", run.command, run.stdout, run.stderr);
+    run.json()
+}
+
+#[test]
+fn seed_002_request_with_and_without_approval_then_issue() {
+    let lab = Lab::from_env();
+    let work = tempfile::tempdir().unwrap();
+    let registry = TestRegistry::start(&work.path().join("registry")).unwrap();
+    registry.role("Requesters", &["can_request"], &[]).unwrap();
+    registry.role("Approvers", &["can_request", "can_approve"], &[]).unwrap();
+    registry.role("Issuers", &["can_collect"], &[]).unwrap();
+    registry.operator("rita", "Requester", &["Requesters"]).unwrap();
+    registry.operator("abe", "Approver", &["Approvers"]).unwrap();
+    registry.operator("ivy", "Issuer", &["Issuers"]).unwrap();
+    let employee = registry.profile(&profile("Employee", true)).unwrap();
+    let visitor = registry.profile(&profile("Visitor", false)).unwrap();
+    let station = TestStation::enroll(&work.path().join("station"), &registry).unwrap();
+
+    let grace = ok(station
+        .as_operator(
+            "admin",
+            &[
+                "person",
+                "add",
+                "--given-name",
+                "Grace",
+                "--family-name",
+                "Hopper",
+                "--email",
+                "grace@example.test",
+            ],
+        )
+        .unwrap());
+    let grace = grace["id"].as_str().unwrap().to_owned();
+
+    // "This use case … disabled by default": refused, and the message says so.
+    let refused = station
+        .as_operator("rita", &["request", "--person", &grace, "--profile", &employee, "--reason", "new hire"])
+        .unwrap();
+    let (code, message) = error_of(&refused);
+    assert_eq!(code, "use-case-disabled", "{message}");
+    assert!(message.contains("Request card") && message.contains("disabled"), "{message}");
+    registry.use_case("request", true).unwrap();
+
+    // Request card with approval (the profile validates issuance): state requested.
+    let requested = ok(station
+        .as_operator(
+            "rita",
+            &["request", "--person", &grace, "--profile", &employee, "--notes", "starts Monday"],
+        )
+        .unwrap());
+    assert_eq!(requested["request"]["state"], "pending_approval", "{requested}");
+    assert_eq!(requested["device"]["state"], "requested", "{requested}");
+    let request = requested["request"]["id"].as_str().unwrap().to_owned();
+    let device = requested["device"]["id"].as_str().unwrap().to_owned();
+
+    // Issuing before approval is refused.
+    let reader = lab.acquire_reader();
+    let (_card, _plugged) = reader.insert_fresh(7_100_000 + std::process::id() % 1000);
+    let early =
+        station.as_operator("ivy", &["issue", "--request", &request, "--reader", &reader.name]).unwrap();
+    let (code, message) = error_of(&early);
+    assert_eq!(code, "state-not-allowed", "{message}");
+
+    // Refusals: a requester without Can Approve; an approver approving their own request.
+    let (code, message) = error_of(&station.as_operator("rita", &["approve", &request]).unwrap());
+    assert_eq!(code, "not-permitted", "{message}");
+    assert!(message.contains("permission"), "{message}");
+    let own =
+        ok(station.as_operator("abe", &["request", "--person", &grace, "--profile", &employee]).unwrap());
+    let own = own["request"]["id"].as_str().unwrap().to_owned();
+    let (code, message) = error_of(&station.as_operator("abe", &["approve", &own]).unwrap());
+    assert_eq!(code, "approver-is-requester", "{message}");
+    assert!(message.contains("own request"), "{message}");
+    let cancelled = ok(station.as_operator("abe", &["cancel", &own, "--notes", "duplicate"]).unwrap());
+    assert_eq!(cancelled["request"]["state"], "cancelled", "{cancelled}");
+    assert_eq!(cancelled["device"]["state"], "aborted", "{cancelled}");
+
+    // The approver approves: state approved.
+    let approved =
+        ok(station.as_operator("abe", &["approve", &request, "--notes", "identity checked"]).unwrap());
+    assert_eq!(approved["request"]["state"], "approved", "{approved}");
+    assert_eq!(approved["device"]["state"], "approved", "{approved}");
+
+    // Issue (single production): the card ends in the profile's end state.
+    let issued =
+        ok(station.as_operator("ivy", &["issue", "--request", &request, "--reader", &reader.name]).unwrap());
+    assert_eq!(issued["device"]["id"], device.as_str());
+    assert_eq!(issued["device"]["state"], "active", "{issued}");
+    let pin = issued["pin"].as_str().unwrap().to_owned();
+    assert_eq!(pin.len(), 8);
+    assert_eq!(issued["certificates"].as_array().unwrap().len(), 2, "{issued}");
+    check_card_against_registry(&station, &reader, &pin, &device, work.path());
+
+    // Request card without approval: approved at once, then issued.
+    let direct =
+        ok(station.as_operator("rita", &["request", "--person", &grace, "--profile", &visitor]).unwrap());
+    assert_eq!(direct["request"]["state"], "approved", "{direct}");
+    assert_eq!(direct["device"]["state"], "approved", "{direct}");
+    let second_device = direct["device"]["id"].as_str().unwrap().to_owned();
+    // The first card is no blank stock: refused, nothing written.
+    let (code, message) = error_of(
+        &station
+            .as_operator("ivy", &["issue", "--device", &second_device, "--reader", &reader.name])
+            .unwrap(),
+    );
+    assert_eq!(code, "wrong-card", "{message}");
+    _plugged.remove();
+    reader.wait_card_absent(WAIT);
+    let (_card2, _plugged2) = reader.insert_fresh(7_200_000 + std::process::id() % 1000);
+    let issued2 = ok(station
+        .as_operator("ivy", &["issue", "--device", &second_device, "--reader", &reader.name])
+        .unwrap());
+    assert_eq!(issued2["device"]["state"], "active", "{issued2}");
+    let pin2 = issued2["pin"].as_str().unwrap().to_owned();
+    check_card_against_registry(&station, &reader, &pin2, &second_device, work.path());
+    assert!(ok(station.as_operator("ivy", &["jobs"]).unwrap())["jobs"].as_array().unwrap().is_empty());
+}
+
+/// OpenSC signs with the PIN the CLI printed; the registry's device record
+/// and certificates (serials) match what the card holds.
+fn check_card_against_registry(
+    station: &TestStation,
+    reader: &e2e::lab::LabReader,
+    pin: &str,
+    device: &str,
+    work: &std::path::Path,
+) {
+    let pem = tools::yubico_piv_tool(&reader.name, &["-a", "read-certificate", "-s", "9a"])
+        .unwrap()
+        .expect_ok()
+        .unwrap();
+    let cert = work.join(format!("{device}-9a.pem"));
+    std::fs::write(&cert, pem.stdout).unwrap();
+    let dir = work.join(device);
+    std::fs::create_dir_all(&dir).unwrap();
+    tools::pkcs11_sign_and_verify(&reader.name, pin, "01", "ECDSA-SHA256", &cert, &dir)
+        .unwrap_or_else(|e| panic!("OpenSC must sign with the PIN the CLI printed: {e:#}"));
+
+    let view = ok(station.as_operator("ivy", &["read", "--reader", &reader.name]).unwrap());
+    assert_eq!(view["kind"], "ours", "{view}");
+    assert_eq!(view["device"]["id"], device);
+    assert_eq!(view["device"]["state"], "active");
+    let mut on_card: Vec<String> = view["info"]["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["summary"]["serial_hex"].as_str().unwrap().trim_start_matches('0').to_owned())
+        .collect();
+    let mut recorded: Vec<String> = view["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!(c["state"]["state"], "valid", "{c}");
+            c["serial"].as_str().unwrap().trim_start_matches('0').to_uppercase()
+        })
+        .collect();
+    on_card.sort();
+    recorded.sort();
+    assert_eq!(on_card, recorded, "the registry's certificates are the card's");
+    assert!(view["open_job"].is_null());
+}
