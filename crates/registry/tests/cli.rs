@@ -33,7 +33,15 @@ impl Drop for Server {
     }
 }
 
-fn serve(data: &Path) -> (Server, u16, String) {
+/// The value after `prefix` on a line of `text`.
+fn printed(text: &str, prefix: &str) -> Option<String> {
+    text.lines().find_map(|l| l.strip_prefix(prefix)).map(str::to_owned)
+}
+
+const CA_LINE: &str = "CA certificate SHA-256 fingerprint: ";
+
+/// Serves `data`: the server, its port, and the TLS and CA fingerprints it printed.
+fn serve(data: &Path) -> (Server, u16, String, String) {
     let mut child = Command::new(BIN)
         .args(["serve", "--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
         .env("RUST_LOG", "warn")
@@ -44,14 +52,18 @@ fn serve(data: &Path) -> (Server, u16, String) {
     let stdout = child.stdout.take().unwrap();
     let server = Server(child);
     let mut fingerprint = String::new();
+    let mut ca_fingerprint = String::new();
     for line in BufReader::new(stdout).lines() {
         let line = line.unwrap();
         if let Some(f) = line.strip_prefix("certificate SHA-256 fingerprint: ") {
             fingerprint = f.to_owned();
         }
+        if let Some(f) = line.strip_prefix(CA_LINE) {
+            ca_fingerprint = f.to_owned();
+        }
         if let Some(url) = line.strip_prefix("listening on https://") {
             let port = url.rsplit(':').next().unwrap().parse().unwrap();
-            return (server, port, fingerprint);
+            return (server, port, fingerprint, ca_fingerprint);
         }
     }
     panic!("serve never said where it listens");
@@ -65,6 +77,8 @@ async fn administer_then_serve_over_pinned_tls() {
     let (ok, out) = run(&["init", "--data", data, "--all-use-cases"], &admin_env);
     assert!(ok, "{out}");
     assert!(out.contains("administrator: admin") && !out.contains("admin-password-1"), "{out}");
+    let ca_at_init = printed(&out, CA_LINE).expect("init creates the CA and prints its fingerprint");
+    assert!(out.contains("created the certificate authority"), "{out}");
     let (ok, out) = run(&["init", "--data", data], &admin_env);
     assert!(!ok, "a second init is refused: {out}");
 
@@ -112,7 +126,8 @@ async fn administer_then_serve_over_pinned_tls() {
     let (ok, out) = run(&["use-case", "disable", "--data", data, "sign_in"], &[]);
     assert!(!ok, "sign-in cannot be switched off: {out}");
 
-    let (_server, port, fingerprint) = serve(dir.path());
+    let (_server, port, fingerprint, ca_fingerprint) = serve(dir.path());
+    assert_eq!(ca_fingerprint, ca_at_init, "serve opens the CA init created");
     let identity = registry::tls::TlsIdentity::load(
         &dir.path().join(registry::tls::CERT_FILE),
         &dir.path().join(registry::tls::KEY_FILE),
@@ -135,6 +150,21 @@ async fn administer_then_serve_over_pinned_tls() {
         .json()
         .await
         .unwrap();
+    let ca = client.get(format!("{base}/v1/ca")).send().await.unwrap();
+    assert_eq!(ca.status(), 200);
+    assert!(
+        ca.text().await.unwrap().starts_with("-----BEGIN CERTIFICATE-----"),
+        "the CA certificate is served"
+    );
+    let crl = client.get(format!("{base}/v1/crl")).send().await.unwrap();
+    assert_eq!(crl.headers()["content-type"], "application/pkix-crl");
+    let challenge = client
+        .post(format!("{base}/v1/certificates/challenges"))
+        .bearer_auth(grant.token.expose())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(challenge.status(), 201, "an operator with Can Collect gets a challenge");
     let audit =
         client.get(format!("{base}/v1/audit")).bearer_auth(grant.token.expose()).send().await.unwrap();
     assert_eq!(audit.status(), 200, "the Issuers role views the audit log");
