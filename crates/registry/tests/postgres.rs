@@ -71,6 +71,7 @@ on_postgres!(
     certificate_issuance,
     certificate_revocation_and_crl,
     expired_sessions_are_purged,
+    certificates_for_an_update,
 );
 
 /// A plain client for looking behind the storage's back; its connection

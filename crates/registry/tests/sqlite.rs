@@ -37,6 +37,7 @@ on_sqlite!(
     certificate_issuance,
     certificate_revocation_and_crl,
     expired_sessions_are_purged,
+    certificates_for_an_update,
 );
 
 #[test]

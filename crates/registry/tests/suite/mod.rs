@@ -1416,3 +1416,53 @@ pub async fn expired_sessions_are_purged(factory: Factory) {
     assert_eq!(app.oneshot(login()).await.unwrap().status(), StatusCode::CREATED);
     assert_eq!(table_rows(&f.dump(), "sessions"), 2, "only the two later sessions remain");
 }
+
+/// An issued card takes new certificates only for an approved update
+/// (UC-UPDATE), with the update's profile; a reprovision supersedes the
+/// old certificates but keeps the ones it names.
+pub async fn certificates_for_an_update(factory: Factory) {
+    let f = Fixture::new(factory).await;
+    let device = f.issued_card().await;
+    let key = card_key();
+    let challenge = f.challenge("issuer").await;
+    let before = f.dump();
+    let (status, body) =
+        f.issue("issuer", issue_body(Uuid::now_v7(), device, &key, &challenge, &challenge)).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("state_not_allowed")), "{body}");
+    assert_eq!(before, f.dump(), "refused, nothing changed");
+
+    let request = RequestId::new(Uuid::now_v7());
+    let update = f
+        .op(
+            "issuer",
+            OperationKind::RequestUpdate(proto::RequestUpdate {
+                request,
+                device,
+                profile: f.profile,
+                reason: domain::UpdateReason::ReprovisionAllContent,
+                notes: None,
+            }),
+        )
+        .await;
+    assert!(update.is_accepted(), "{update:?}");
+    let (status, issued) =
+        f.issue("issuer", issue_body(Uuid::now_v7(), device, &key, &challenge, &challenge)).await;
+    assert_eq!(status, StatusCode::OK, "an approved update takes a certificate: {issued}");
+    let recorded = f.op("issuer", issuance_of(device, Some(request), &issued)).await;
+    assert!(recorded.is_accepted(), "{recorded:?}");
+    let states: Vec<(String, &str)> = record(&recorded, "certificate")
+        .into_iter()
+        .map(|r| match r {
+            proto::Record::Certificate(c) => (c.serial.clone(), c.state.name()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let serial = issued["serial"].as_str().unwrap();
+    assert!(states.contains(&(serial.to_owned(), "valid")), "the new certificate is valid: {states:?}");
+    assert!(
+        states.iter().any(|(s, state)| s != serial && *state == "revoked"),
+        "the old one is superseded: {states:?}"
+    );
+    let crl = f.crl_text().await;
+    assert!(!crl_lists(&crl, serial), "{crl}");
+}
