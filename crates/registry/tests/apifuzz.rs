@@ -52,7 +52,7 @@ fn schemathesis() -> Option<PathBuf> {
     })
 }
 
-fn run(args: &[&str], env: &[(&str, &str)]) -> String {
+fn run(args: &[String], env: &[(&str, &str)]) -> String {
     let mut command = Command::new(BIN);
     command.args(args).env("RUST_LOG", "warn");
     for (k, v) in env {
@@ -74,9 +74,10 @@ impl Drop for Server {
     }
 }
 
-fn serve(data: &Path, log: &Path) -> (Server, u16) {
+fn serve(data: &Path, database: &[&str], log: &Path) -> (Server, u16) {
     let mut child = Command::new(BIN)
         .args(["serve", "--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .args(database)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(log).unwrap())
@@ -93,11 +94,49 @@ fn serve(data: &Path, log: &Path) -> (Server, u16) {
     panic!("serve never said where it listens");
 }
 
-/// One row: each cell as text, prefixed with its type (`t:` text, else its Debug).
-type Row = Vec<String>;
+/// Where the served registry keeps its records.
+enum Database {
+    /// `registry.sqlite3` in the data directory.
+    Sqlite(PathBuf),
+    /// A scratch schema (dropped with the storage) and the URL that selects it.
+    Postgres(Box<registry::storage::PostgresStorage>, String),
+}
 
-/// Every row of every table, sorted.
-fn tables(db: &Path) -> BTreeMap<String, Vec<Row>> {
+/// Each table's rows, each row a JSON object (column → value) as text, sorted.
+type Tables = BTreeMap<String, Vec<String>>;
+
+impl Database {
+    /// The `--database` arguments of the binary.
+    fn args(&self) -> Vec<&str> {
+        match self {
+            Database::Sqlite(_) => vec![],
+            Database::Postgres(_, url) => vec!["--database", url],
+        }
+    }
+
+    fn snapshot(&self) -> Tables {
+        match self {
+            Database::Sqlite(db) => sqlite_tables(db),
+            Database::Postgres(storage, _) => {
+                use registry::Storage;
+                let mut out = Tables::new();
+                let mut table = String::new();
+                for line in storage.dump().unwrap().lines() {
+                    match line.strip_prefix("## ") {
+                        Some(name) => table = name.to_owned(),
+                        None => out.entry(table.clone()).or_default().push(line.to_owned()),
+                    }
+                    out.entry(table.clone()).or_default();
+                }
+                out.values_mut().for_each(|rows| rows.sort());
+                out
+            }
+        }
+    }
+}
+
+fn sqlite_tables(db: &Path) -> Tables {
+    use rusqlite::types::Value as Sql;
     let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
     let names: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
@@ -106,20 +145,24 @@ fn tables(db: &Path) -> BTreeMap<String, Vec<Row>> {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    let mut out = BTreeMap::new();
+    let mut out = Tables::new();
     for name in names {
         let mut stmt = conn.prepare(&format!("SELECT * FROM \"{name}\"")).unwrap();
-        let columns = stmt.column_count();
-        let mut rows: Vec<Row> = stmt
+        let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+        let mut rows: Vec<String> = stmt
             .query_map([], |row| {
-                (0..columns)
-                    .map(|i| {
-                        row.get::<_, rusqlite::types::Value>(i).map(|value| match value {
-                            rusqlite::types::Value::Text(text) => format!("t:{text}"),
-                            other => format!("{other:?}"),
-                        })
-                    })
-                    .collect::<Result<Row, _>>()
+                let mut object = serde_json::Map::new();
+                for (i, column) in columns.iter().enumerate() {
+                    let value = match row.get::<_, Sql>(i)? {
+                        Sql::Null => Value::Null,
+                        Sql::Integer(n) => json!(n),
+                        Sql::Real(x) => json!(x),
+                        Sql::Text(text) => json!(text),
+                        Sql::Blob(bytes) => json!(hex::encode(bytes)),
+                    };
+                    object.insert(column.clone(), value);
+                }
+                Ok(Value::Object(object).to_string())
             })
             .unwrap()
             .collect::<Result<_, _>>()
@@ -130,17 +173,19 @@ fn tables(db: &Path) -> BTreeMap<String, Vec<Row>> {
     out
 }
 
-/// The JSON text in a row's last column.
-fn last_json(row: &Row) -> Value {
-    let cell = row.last().unwrap();
-    let text = cell.strip_prefix("t:").unwrap_or_else(|| panic!("not text: {cell}"));
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+/// Column `column` of a row, parsed as JSON if stored as text.
+fn json_column(row: &str, column: &str) -> Value {
+    let row: Value = serde_json::from_str(row).unwrap();
+    match &row[column] {
+        Value::String(text) => serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}")),
+        other => other.clone(),
+    }
 }
 
 /// Asserts that from `before` to `after` no record changed: every table is
 /// the same, except that the audit trail gained only refusals and failures
 /// and the exactly-once table only rejected answers.
-fn assert_nothing_changed(before: &BTreeMap<String, Vec<Row>>, after: &BTreeMap<String, Vec<Row>>) {
+fn assert_nothing_changed(before: &Tables, after: &Tables) {
     assert_eq!(
         before.keys().collect::<Vec<_>>(),
         after.keys().collect::<Vec<_>>(),
@@ -154,13 +199,14 @@ fn assert_nothing_changed(before: &BTreeMap<String, Vec<Row>>, after: &BTreeMap<
                 let new: BTreeSet<_> = now.iter().collect();
                 assert!(old.is_subset(&new), "{table}: existing rows changed or vanished");
                 for row in new.difference(&old) {
-                    let body = last_json(row);
                     if table == "audit" {
+                        let body = json_column(row, "body");
                         assert_ne!(
                             body["outcome"]["outcome"], "success",
                             "a refused request left a successful audit event: {body}"
                         );
                     } else {
+                        let body = json_column(row, "answer");
                         assert_eq!(body["status"], "rejected", "a refused request was applied: {body}");
                     }
                 }
@@ -260,32 +306,75 @@ async fn login(client: &reqwest::Client, port: u16, username: &str, password: &s
     grant["token"].as_str().unwrap().to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fuzzed_requests_get_4xx_and_change_nothing() {
-    let Some(exe) = schemathesis() else {
+/// Without the tool: `None`, after failing under `CI=true` or saying loudly
+/// that the test is skipped.
+fn schemathesis_or_skip(test: &str) -> Option<PathBuf> {
+    let found = schemathesis();
+    if found.is_none() {
         let message = "schemathesis is not installed: run scripts/install-deps (it makes .venv-apifuzz/) \
                        or set CARDSTATION_SCHEMATHESIS";
         assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
-        eprintln!("\n!!!!!!!!!!!!!!!!!!!!\nSKIPPED fuzzed_requests_get_4xx_and_change_nothing: {message}\n!!!!!!!!!!!!!!!!!!!!\n");
+        eprintln!("\n!!!!!!!!!!!!!!!!!!!!\nSKIPPED {test}: {message}\n!!!!!!!!!!!!!!!!!!!!\n");
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fuzzed_requests_get_4xx_and_change_nothing() {
+    let Some(exe) = schemathesis_or_skip("fuzzed_requests_get_4xx_and_change_nothing") else { return };
+    let work = tempfile::tempdir().unwrap();
+    let database = Database::Sqlite(work.path().join("data").join("registry.sqlite3"));
+    fuzz_registry(exe, work.path(), database).await;
+}
+
+/// The same on PostgreSQL (`CARDSTATION_TEST_POSTGRES`, a `postgres://` URL,
+/// as `scripts/test` exports it; skipped without it, except under `CI=true`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fuzzed_requests_get_4xx_and_change_nothing_on_postgres() {
+    let Some(exe) = schemathesis_or_skip("fuzzed_requests_get_4xx_and_change_nothing_on_postgres") else {
         return;
     };
+    let url = match std::env::var("CARDSTATION_TEST_POSTGRES") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            let message = "CARDSTATION_TEST_POSTGRES is not set (scripts/test sets it)";
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
+            eprintln!("SKIPPED fuzzed_requests_get_4xx_and_change_nothing_on_postgres: {message}");
+            return;
+        }
+    };
+    assert!(url.starts_with("postgres"), "CARDSTATION_TEST_POSTGRES must be a postgres:// URL here");
+    let storage = registry::storage::PostgresStorage::scratch(&url).unwrap();
+    let schema = storage.schema().unwrap().to_owned();
+    // The binary selects the scratch schema through the connection's options.
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let selected = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+    let work = tempfile::tempdir().unwrap();
+    fuzz_registry(exe, work.path(), Database::Postgres(Box::new(storage), selected)).await;
+}
+
+/// Seeds a registry in `work/data` (and `database`), serves it, and runs
+/// the three fuzz passes against it.
+async fn fuzz_registry(exe: PathBuf, work: &Path, database: Database) {
     let seed = std::env::var("CARDSTATION_APIFUZZ_SEED")
         .unwrap_or_else(|_| (rand::random::<u32>() % 1_000_000_000).to_string());
     eprintln!("apifuzz: schemathesis {} with seed {seed}", exe.display());
 
-    let work = tempfile::tempdir().unwrap();
-    let data_dir = work.path().join("data");
+    let data_dir = work.join("data");
     let data = data_dir.to_str().unwrap();
-    run(&["init", "--data", data, "--all-use-cases"], &[("CARDSTATION_ADMIN_PASSWORD", ADMIN_PASSWORD)]);
+    let on = |args: &[&str]| -> Vec<String> {
+        args.iter().copied().chain(database.args()).map(str::to_owned).collect()
+    };
+    run(&on(&["init", "--data", data, "--all-use-cases"]), &[("CARDSTATION_ADMIN_PASSWORD", ADMIN_PASSWORD)]);
     run(
-        &["operator", "add", "--data", data, "--username", "nobody", "--family-name", "Nobody"],
+        &on(&["operator", "add", "--data", data, "--username", "nobody", "--family-name", "Nobody"]),
         &[("CARDSTATION_OPERATOR_PASSWORD", NOBODY_PASSWORD)],
     );
-    let profile = work.path().join("employee.toml");
+    let profile = work.join("employee.toml");
     std::fs::write(&profile, toml::to_string(&suite::settings("Employee", true)).unwrap()).unwrap();
-    run(&["profile", "add", "--data", data, "--file", profile.to_str().unwrap()], &[]);
+    run(&on(&["profile", "add", "--data", data, "--file", profile.to_str().unwrap()]), &[]);
 
-    let (_server, port) = serve(&data_dir, &work.path().join("serve.log"));
+    let (_server, port) = serve(&data_dir, &database.args(), &work.join("serve.log"));
     let cert = std::fs::read(data_dir.join(registry::tls::CERT_FILE)).unwrap();
     let client = reqwest::Client::builder()
         .use_rustls_tls()
@@ -327,11 +416,10 @@ async fn fuzzed_requests_get_4xx_and_change_nothing() {
         .unwrap();
     assert_eq!(answers["answers"][0]["status"], "accepted", "{answers}");
 
-    let db = data_dir.join("registry.sqlite3");
-    let before = tables(&db);
+    let before = database.snapshot();
     assert!(!before["people"].is_empty() && !before["profiles"].is_empty());
     let started = std::time::Instant::now();
-    let target = std::sync::Arc::new(Target { exe, work: work.path().to_owned(), port, seed });
+    let target = std::sync::Arc::new(Target { exe, work: work.to_owned(), port, seed });
     let (a, b) = tokio::task::spawn_blocking({
         let target = target.clone();
         move || {
@@ -349,7 +437,7 @@ async fn fuzzed_requests_get_4xx_and_change_nothing() {
     })
     .await
     .unwrap();
-    let after = tables(&db);
+    let after = database.snapshot();
     assert_nothing_changed(&before, &after);
     assert!(
         after["audit"].len() > before["audit"].len(),
@@ -364,7 +452,7 @@ async fn fuzzed_requests_get_4xx_and_change_nothing() {
     })
     .await
     .unwrap();
-    let log = std::fs::read_to_string(work.path().join("serve.log")).unwrap();
+    let log = std::fs::read_to_string(work.join("serve.log")).unwrap();
     assert!(!log.contains("request failed"), "the registry logged internal errors:\n{log}");
     eprintln!(
         "apifuzz: {} requests in {:.1?}: anonymous {:?}, no permission {:?}, administrator {:?}",
