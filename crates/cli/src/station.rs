@@ -452,6 +452,11 @@ fn issued_output(issued: station::Issued) -> CommandResult {
     for id in &issued.revoked {
         text.push_str(&format!("  revoked certificate {id} (its key is on no card)\n"));
     }
-    text.push_str(&format!("PIN (shown once): {}\n", issued.pin.expose_secret()));
+    for w in &issued.warnings {
+        text.push_str(&format!("warning: {w}\n"));
+    }
+    if let Some(pin) = &issued.pin {
+        text.push_str(&format!("PIN (shown once): {}\n", pin.expose_secret()));
+    }
     Ok(Output { text, json: to_json(&issued) })
 }

@@ -94,9 +94,10 @@ pub struct Issued {
     pub device: Device,
     /// The request completed, if any.
     pub request: Option<RequestId>,
-    /// The new PIN: shown once, never stored (Debug redacts it).
+    /// The new PIN: shown once, never stored (Debug redacts it). `None`
+    /// only when a recovered card's PIN could not be reset (see `warnings`).
     #[serde(serialize_with = "expose_pin")]
-    pub pin: Pin,
+    pub pin: Option<Pin>,
     /// Certificates on the card.
     pub certificates: Vec<IssuedCertificateView>,
     /// Certificates the job had issued that reached no card: revoked.
@@ -107,8 +108,11 @@ pub struct Issued {
     pub warnings: Vec<String>,
 }
 
-fn expose_pin<S: serde::Serializer>(pin: &Pin, s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.serialize_str(pin.expose_secret())
+fn expose_pin<S: serde::Serializer>(pin: &Option<Pin>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    match pin {
+        Some(pin) => s.serialize_str(pin.expose_secret()),
+        None => s.serialize_none(),
+    }
 }
 
 /// A job as listed for the operator (`cardstation jobs`).
@@ -359,15 +363,18 @@ impl Session {
         // 2. Secrets: new ones escrowed before the first write, or, on a
         //    card this device's earlier job already wrote, the escrowed ones.
         let mut rng = rand::rngs::OsRng;
-        let secrets = if retry_same_card {
-            progress.note("this card holds an earlier attempt: using its escrowed keys");
-            let (management_key, puk) = self.escrowed(device.id, card_profile.management_key_algorithm)?;
-            Secrets { pin: Pin::random(usize::from(card_profile.pin.length), &mut rng)?, puk, management_key }
-        } else {
-            let secrets = Secrets::generate(&card_profile, &mut rng)?;
-            self.escrow(device.id, &secrets)?;
-            secrets
-        };
+        let mut secrets = Secrets::generate(&card_profile, &mut rng)?;
+        if retry_same_card {
+            if info.puk_is_default == Some(false) {
+                return Err(Error::WrongCard(
+                    "this card holds an earlier attempt with its final PUK: erase it or use another card"
+                        .into(),
+                ));
+            }
+            progress.note("this card holds an earlier attempt: using its escrowed management key");
+            secrets.management_key = self.escrowed_key(device.id, card_profile.management_key_algorithm)?;
+        }
+        self.escrow(device.id, &secrets)?;
         self.store.update_job(job_id, JobState::Escrowed, None, None, OffsetDateTime::now_utc())?;
         self.run_job(
             job_id,
@@ -414,23 +421,28 @@ impl Session {
         self.push_direct(ops)
     }
 
-    /// The management key and PUK escrowed for `device`.
-    fn escrowed(
+    /// The management key escrowed for `device` (Can Collect).
+    fn escrowed_key(
         &self,
         device: DeviceId,
         algorithm: piv::ManagementKeyAlgorithm,
-    ) -> Result<(ManagementKey, Puk)> {
+    ) -> Result<ManagementKey> {
         let token = &self.grant.token;
         let key = self.runtime.block_on(self.remote.escrow(token, device, EscrowKind::ManagementKey))?;
         let key =
             key.to_bytes().map_err(|_| Error::Invalid("the escrowed management key is not hex".into()))?;
-        let key = ManagementKey::new(algorithm, &key)
-            .map_err(|e| Error::Invalid(format!("the escrowed management key: {e}")))?;
-        let puk = self.runtime.block_on(self.remote.escrow(token, device, EscrowKind::Puk))?;
+        ManagementKey::new(algorithm, &key)
+            .map_err(|e| Error::Invalid(format!("the escrowed management key: {e}")))
+    }
+
+    /// The PUK escrowed for `device` (the registry gives it for an issued
+    /// card to an operator who may unblock PINs, UC-PIN).
+    fn escrowed_puk(&self, device: DeviceId) -> Result<Puk> {
+        let puk = self.runtime.block_on(self.remote.escrow(&self.grant.token, device, EscrowKind::Puk))?;
         let puk = puk.to_bytes().map_err(|_| Error::Invalid("the escrowed PUK is not hex".into()))?;
         let puk =
             std::str::from_utf8(&puk).map_err(|_| Error::Invalid("the escrowed PUK is not text".into()))?;
-        Ok((key, Puk::new(puk)?))
+        Ok(Puk::new(puk)?)
     }
 
     /// Runs (or re-runs) the plan of job `job_id` on the card in `reader`,
@@ -491,7 +503,22 @@ impl Session {
                 journal: &journal,
             };
             let mut observer = Observer { journal: &journal, progress: &mut *progress };
-            let outcome = Personalizer::run(card, &plan, &secrets, &issuer, &mut observer)?;
+            // The PUK stays at the factory value while the card is written and
+            // becomes the escrowed one in the very last write: a card torn
+            // before it is finished with the factory PUK, and one torn after
+            // it is complete (its PIN is then reset with the escrowed PUK).
+            let during = Secrets {
+                pin: secrets.pin.clone(),
+                puk: Puk::factory_default(),
+                management_key: secrets.management_key.clone(),
+            };
+            let outcome = Personalizer::run(card, &plan, &during, &issuer, &mut observer)?;
+            if !secrets.puk.is_factory_default() {
+                let step = Step::SetPuk;
+                observer.before_write(&step)?;
+                card.change_puk(&Puk::factory_default(), &secrets.puk)?;
+                observer.after_write(&step);
+            }
             let after: CardInfo = piv::read_info(card)?;
             Ok((outcome, after, facts))
         });
@@ -593,7 +620,7 @@ impl Session {
             job: job_id,
             device: self.device(device.id)?,
             request,
-            pin,
+            pin: Some(pin),
             certificates: kept,
             revoked,
             resumed,
@@ -684,18 +711,80 @@ impl Session {
         let profile = self.profile_version(device.profile.id, device.profile.version)?;
         let card_profile = card_profile(&profile);
         let mut rng = rand::rngs::OsRng;
-        let secrets = if job.state == JobState::Open {
-            // Nothing escrowed and nothing written: start the secrets afresh.
-            let secrets = Secrets::generate(&card_profile, &mut rng)?;
-            self.escrow(device.id, &secrets)?;
+        let (_, info) = crate::card::read(reader)?;
+        let mut secrets = Secrets::generate(&card_profile, &mut rng)?;
+        if job.state != JobState::Open {
+            secrets.management_key = self.escrowed_key(device.id, card_profile.management_key_algorithm)?;
+            if info.puk_is_default == Some(false) {
+                // Torn in or after the last write (the final PUK): the card is complete.
+                progress.note(&format!("job {job_id}: the card was finished; recording it"));
+                return self.finish_written(job_id, &device, request, detail, reader, &card_profile);
+            }
+        }
+        // Nothing escrowed yet, or a card still on the factory PUK: a new
+        // PUK is escrowed (replacing the job's) before the next write.
+        self.escrow(device.id, &secrets)?;
+        if job.state == JobState::Open {
             self.store.update_job(job_id, JobState::Escrowed, None, None, OffsetDateTime::now_utc())?;
-            secrets
-        } else {
-            let (management_key, puk) = self.escrowed(device.id, card_profile.management_key_algorithm)?;
-            Secrets { pin: Pin::random(usize::from(card_profile.pin.length), &mut rng)?, puk, management_key }
-        };
+        }
         progress.note(&format!("resuming job {job_id}"));
         self.run_job(job_id, &device, request, detail.route, reader, &card_profile, secrets, true, progress)
+    }
+
+    /// A job torn in or after its last write: the card is complete (checked),
+    /// so the issuance is recorded, and the PIN nobody knows is reset with
+    /// the escrowed PUK (needs the Unblock PIN permission once the card is issued).
+    fn finish_written(
+        &mut self,
+        job_id: Uuid,
+        device: &Device,
+        request: Option<RequestId>,
+        detail: JobDetail,
+        reader: &str,
+        card_profile: &piv::Profile,
+    ) -> Result<Issued> {
+        let (facts, info) = crate::card::read(reader)?;
+        let complete = facts.device_id() == Some(device.id)
+            && card_profile
+                .slots
+                .iter()
+                .all(|s| info.certificate(s.slot).is_some_and(|c| c.key_matches == Some(true)));
+        if !complete {
+            return Err(Error::WrongCard(format!(
+                "job {job_id}: the card has its final PUK but not every key and certificate; roll the job back"
+            )));
+        }
+        let placeholder = Pin::random(usize::from(card_profile.pin.length), &mut rand::rngs::OsRng)?;
+        let mut issued = self.record_success(
+            job_id,
+            device,
+            request,
+            detail.route,
+            detail,
+            &info,
+            &facts,
+            placeholder,
+            true,
+            Vec::new(),
+        )?;
+        let pin = Pin::random(usize::from(card_profile.pin.length), &mut rand::rngs::OsRng)?;
+        let reset = self.escrowed_puk(device.id).and_then(|puk| {
+            with_card(reader, |_, card| {
+                card.select()?;
+                card.unblock_pin(&puk, &pin)?;
+                Ok(())
+            })
+        });
+        match reset {
+            Ok(()) => issued.pin = Some(pin),
+            Err(e) => {
+                issued.pin = None;
+                issued.warnings.push(format!(
+                    "the card is issued but its PIN was lost with the interrupted job and could not be reset ({e}): unblock it (UC-PIN)"
+                ));
+            }
+        }
+        Ok(issued)
     }
 
     /// Rolls an interrupted job back: production failed at the registry
