@@ -437,7 +437,7 @@ impl Session {
 
     /// The PUK escrowed for `device` (the registry gives it for an issued
     /// card to an operator who may unblock PINs, UC-PIN).
-    fn escrowed_puk(&self, device: DeviceId) -> Result<Puk> {
+    fn job_escrowed_puk(&self, device: DeviceId) -> Result<Puk> {
         let puk = self.runtime.block_on(self.remote.escrow(&self.grant.token, device, EscrowKind::Puk))?;
         let puk = puk.to_bytes().map_err(|_| Error::Invalid("the escrowed PUK is not hex".into()))?;
         let puk =
@@ -768,7 +768,7 @@ impl Session {
             Vec::new(),
         )?;
         let pin = Pin::random(usize::from(card_profile.pin.length), &mut rand::rngs::OsRng)?;
-        let reset = self.escrowed_puk(device.id).and_then(|puk| {
+        let reset = self.job_escrowed_puk(device.id).and_then(|puk| {
             with_card(reader, |_, card| {
                 card.select()?;
                 card.unblock_pin(&puk, &pin)?;
