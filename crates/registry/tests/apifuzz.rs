@@ -11,6 +11,8 @@
 //! - (c) with an administrator's session (operations may be accepted): no
 //!   answer is a 5xx.
 //!
+//! Once on SQLite, once on PostgreSQL (`CARDSTATION_TEST_POSTGRES`).
+//!
 //! schemathesis comes from `scripts/install-deps` (a virtualenv in
 //! `.venv-apifuzz/`); `CARDSTATION_SCHEMATHESIS` may point at another one.
 //! Without it the test fails under `CI=true` and is skipped, loudly, otherwise.
