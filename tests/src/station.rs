@@ -133,6 +133,37 @@ impl TestRegistry {
     }
 }
 
+impl TestRegistry {
+    /// `GET path` on the registry's API as `username` (signed in with the
+    /// harness password), through curl: an independent client. TLS is not
+    /// verified here (the station's own pinning is tested elsewhere).
+    pub fn get_json(&self, username: &str, path: &str) -> Result<serde_json::Value> {
+        let login = serde_json::json!({ "username": username, "password": PASSWORD }).to_string();
+        let session = tools::run(
+            "curl",
+            &[
+                "-sS",
+                "-k",
+                "-X",
+                "POST",
+                "-H",
+                "content-type: application/json",
+                "--data",
+                &login,
+                &format!("{}/v1/sessions", self.url),
+            ],
+            &[],
+        )?
+        .expect_ok()?;
+        let session: serde_json::Value = serde_json::from_str(&session.stdout).context("sign-in answer")?;
+        let token = session["token"].as_str().context("no token")?;
+        let auth = format!("authorization: Bearer {token}");
+        let out = tools::run("curl", &["-sS", "-k", "-H", &auth, &format!("{}{path}", self.url)], &[])?
+            .expect_ok()?;
+        serde_json::from_str(&out.stdout).with_context(|| format!("GET {path}: {}", out.stdout))
+    }
+}
+
 /// A station data directory enrolled with a registry.
 #[derive(Debug, Clone)]
 pub struct TestStation {

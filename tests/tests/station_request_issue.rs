@@ -147,7 +147,14 @@ fn seed_002_request_with_and_without_approval_then_issue() {
     let pin = issued["pin"].as_str().unwrap().to_owned();
     assert_eq!(pin.len(), 8);
     assert_eq!(issued["certificates"].as_array().unwrap().len(), 2, "{issued}");
-    check_card_against_registry(&station, &reader, &pin, &device, work.path());
+    let certificates = check_card_against_registry(&station, &reader, &pin, &device, work.path());
+    let mut ids = vec![device.clone(), request.clone()];
+    ids.extend(certificates);
+    check_audit(
+        &registry,
+        &ids,
+        &["op.request_card", "op.approve_request", "op.store_escrow", "op.record_issuance"],
+    );
 
     // Request card without approval: approved at once, then issued.
     let direct =
@@ -170,7 +177,10 @@ fn seed_002_request_with_and_without_approval_then_issue() {
         .unwrap());
     assert_eq!(issued2["device"]["state"], "active", "{issued2}");
     let pin2 = issued2["pin"].as_str().unwrap().to_owned();
-    check_card_against_registry(&station, &reader, &pin2, &second_device, work.path());
+    let certificates = check_card_against_registry(&station, &reader, &pin2, &second_device, work.path());
+    let mut ids = vec![second_device.clone(), direct["request"]["id"].as_str().unwrap().to_owned()];
+    ids.extend(certificates);
+    check_audit(&registry, &ids, &["op.request_card", "op.store_escrow", "op.record_issuance"]);
     assert!(ok(station.as_operator("ivy", &["jobs"]).unwrap())["jobs"].as_array().unwrap().is_empty());
 }
 
@@ -182,7 +192,7 @@ fn check_card_against_registry(
     pin: &str,
     device: &str,
     work: &std::path::Path,
-) {
+) -> Vec<String> {
     let pem = tools::yubico_piv_tool(&reader.name, &["-a", "read-certificate", "-s", "9a"])
         .unwrap()
         .expect_ok()
@@ -217,4 +227,43 @@ fn check_card_against_registry(
     recorded.sort();
     assert_eq!(on_card, recorded, "the registry's certificates are the card's");
     assert!(view["open_job"].is_null());
+    view["certificates"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect()
+}
+
+/// The registry's audit trail names the device's steps, all successful,
+/// and its hash chain verifies.
+fn check_audit(registry: &TestRegistry, ids: &[String], expected: &[&str]) {
+    let mut all: Vec<Value> = Vec::new();
+    let mut from = 0u64;
+    loop {
+        let page = registry.get_json("admin", &format!("/v1/audit?from={from}&limit=500")).unwrap();
+        all.extend(
+            page["events"].as_array().unwrap_or_else(|| panic!("an audit page: {page}")).iter().cloned(),
+        );
+        match page["next_from"].as_u64() {
+            Some(next) => from = next,
+            None => break,
+        }
+    }
+    let events: Vec<&Value> =
+        all.iter().filter(|e| ids.iter().any(|id| e["object"].to_string().contains(id.as_str()))).collect();
+    let device = &ids[0];
+    let actions: Vec<&str> = events.iter().filter_map(|e| e["action"].as_str()).collect();
+    for want in expected {
+        assert!(actions.contains(want), "the audit records {want} for {device}: {actions:?}");
+    }
+    assert_eq!(
+        actions.iter().filter(|a| **a == "op.store_escrow").count(),
+        2,
+        "the management key and the PUK are escrowed: {actions:?}"
+    );
+    assert!(
+        actions.iter().any(|a| a.contains("certificate")),
+        "certificate issuance is audited: {actions:?}"
+    );
+    for e in &events {
+        assert_eq!(e["outcome"]["outcome"], "success", "{e}");
+    }
+    let chain = registry.get_json("admin", "/v1/audit/verify").unwrap();
+    assert_eq!(chain["intact"], true, "{chain}");
 }
