@@ -65,7 +65,7 @@ fn seed_002_request_with_and_without_approval_then_issue() {
     let registry = TestRegistry::start(&work.path().join("registry")).unwrap();
     registry.role("Requesters", &["can_request"], &[]).unwrap();
     registry.role("Approvers", &["can_request", "can_approve"], &[]).unwrap();
-    registry.role("Issuers", &["can_collect"], &[]).unwrap();
+    registry.role("Issuers", &["can_collect"], &["unblock_pin"]).unwrap();
     registry.operator("rita", "Requester", &["Requesters"]).unwrap();
     registry.operator("abe", "Approver", &["Approvers"]).unwrap();
     registry.operator("ivy", "Issuer", &["Issuers"]).unwrap();
@@ -132,6 +132,29 @@ fn seed_002_request_with_and_without_approval_then_issue() {
     let cancelled = ok(station.as_operator("abe", &["cancel", &own, "--notes", "duplicate"]).unwrap());
     assert_eq!(cancelled["request"]["state"], "cancelled", "{cancelled}");
     assert_eq!(cancelled["device"]["state"], "aborted", "{cancelled}");
+    // … nor approve a request for themselves (the approver is the recipient).
+    let abe = ok(station.as_operator("abe", &["signin"]).unwrap());
+    let for_abe = ok(station
+        .as_operator(
+            "rita",
+            &["request", "--person", abe["person"].as_str().unwrap(), "--profile", &employee],
+        )
+        .unwrap());
+    let for_abe = for_abe["request"]["id"].as_str().unwrap().to_owned();
+    let (code, message) = error_of(&station.as_operator("abe", &["approve", &for_abe]).unwrap());
+    assert_eq!(code, "approver-is-recipient", "{message}");
+    assert!(message.contains("for themselves"), "{message}");
+    // The requester cannot request a card for themselves either.
+    let rita = ok(station.as_operator("rita", &["signin"]).unwrap());
+    let (code, message) = error_of(
+        &station
+            .as_operator(
+                "rita",
+                &["request", "--person", rita["person"].as_str().unwrap(), "--profile", &employee],
+            )
+            .unwrap(),
+    );
+    assert_eq!(code, "requester-is-recipient", "{message}");
 
     // The approver approves: state approved.
     let approved =
@@ -148,6 +171,7 @@ fn seed_002_request_with_and_without_approval_then_issue() {
     assert_eq!(pin.len(), 8);
     assert_eq!(issued["certificates"].as_array().unwrap().len(), 2, "{issued}");
     let certificates = check_card_against_registry(&station, &reader, &pin, &device, work.path());
+    no_secret_on_disk(&registry, &station, &device, &pin);
     let mut ids = vec![device.clone(), request.clone()];
     ids.extend(certificates);
     check_audit(
@@ -266,4 +290,33 @@ fn check_audit(registry: &TestRegistry, ids: &[String], expected: &[&str]) {
     }
     let chain = registry.get_json("admin", "/v1/audit/verify").unwrap();
     assert_eq!(chain["intact"], true, "{chain}");
+}
+
+/// Neither the PIN shown nor the escrowed management key and PUK appear in
+/// any file of the station (database, WAL, configuration).
+fn no_secret_on_disk(registry: &TestRegistry, station: &TestStation, device: &str, pin: &str) {
+    let key = registry.get_json("ivy", &format!("/v1/devices/{device}/escrow/management_key")).unwrap();
+    let puk = registry.get_json("ivy", &format!("/v1/devices/{device}/escrow/puk")).unwrap();
+    let key = key.as_str().unwrap_or_else(|| panic!("the escrowed key: {key}")).to_lowercase();
+    let puk_hex = puk.as_str().unwrap_or_else(|| panic!("the escrowed PUK: {puk}")).to_owned();
+    let puk = String::from_utf8(hex_decode(&puk_hex)).unwrap();
+    assert_eq!(key.len(), 64, "an AES-256 management key");
+    let key_bytes = hex_decode(&key);
+    for entry in std::fs::read_dir(&station.data).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        let text = String::from_utf8_lossy(&bytes).to_lowercase();
+        for (what, secret) in [("PIN", pin), ("PUK", puk.as_str()), ("management key (hex)", key.as_str())] {
+            assert!(!text.contains(secret), "the {what} is in {}", path.display());
+        }
+        assert!(
+            !bytes.windows(key_bytes.len()).any(|w| w == key_bytes),
+            "the management key is in {}",
+            path.display()
+        );
+    }
+}
+
+fn hex_decode(text: &str) -> Vec<u8> {
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
 }
