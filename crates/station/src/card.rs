@@ -180,3 +180,35 @@ impl Session {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(serial: Option<&str>, guid: Option<&str>) -> CardFacts {
+        CardFacts {
+            reader: "r".into(),
+            atr: "3B".into(),
+            serial: serial.map(str::to_owned),
+            guid: guid.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn the_chuid_guid_names_the_device() {
+        let id = DeviceId::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+        let guid = hex::encode(id.uuid().as_bytes());
+        assert_eq!(facts(None, Some(&guid)).device_id(), Some(id));
+        assert_eq!(facts(None, Some("00")).device_id(), None);
+        assert_eq!(facts(None, Some("zz")).device_id(), None);
+        assert_eq!(facts(None, None).device_id(), None);
+    }
+
+    #[test]
+    fn the_same_card_by_serial_else_by_guid() {
+        assert!(facts(Some("1"), None).same_card(&facts(Some("1"), Some("aa"))));
+        assert!(!facts(Some("1"), Some("aa")).same_card(&facts(Some("2"), Some("aa"))));
+        assert!(facts(None, Some("aa")).same_card(&facts(Some("2"), Some("aa"))));
+        assert!(!facts(None, None).same_card(&facts(None, None)));
+    }
+}

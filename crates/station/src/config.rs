@@ -69,3 +69,27 @@ impl Enrollment {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_enrollment_is_saved_and_read_back_and_its_absence_is_not_enrolled() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(Enrollment::load(dir.path()), Err(Error::NotEnrolled)));
+        let fingerprint = "AB".repeat(32);
+        let e = Enrollment {
+            registry_url: "https://127.0.0.1:8443".into(),
+            fingerprint: fingerprint.clone(),
+            workstation: Uuid::from_u128(5),
+        };
+        e.save(dir.path()).unwrap();
+        let back = Enrollment::load(dir.path()).unwrap();
+        assert_eq!(back, e);
+        assert_eq!(back.workstation_id(), WorkstationId::from_u128(5));
+        assert!(!dir.path().join(format!("{CONFIG_FILE}.new")).exists());
+        let bad = Enrollment { fingerprint: "not hex".into(), ..e };
+        assert!(matches!(bad.pin(), Err(Error::Invalid(_))));
+    }
+}

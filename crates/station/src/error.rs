@@ -137,3 +137,24 @@ fn transport_code(t: &apdu::TransportError) -> &'static str {
         T::Other(_) => "card-error",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pulled_card_is_a_tear_and_a_refusal_keeps_its_code() {
+        let pulled = Error::Card(piv::Error::Apdu(apdu::Error::Transport(apdu::TransportError::CardRemoved)));
+        assert!(pulled.is_tear());
+        assert_eq!(pulled.code(), "card-removed");
+        assert!(Error::Reader(reader::Error::ReaderGone).is_tear());
+        assert!(!Error::Card(piv::Error::AuthenticationFailed).is_tear());
+        let refused = Error::Refused(Refusal::ApproverIsRequester);
+        assert_eq!(refused.code(), "approver-is-requester");
+        assert!(!refused.is_tear());
+        let rejected = Error::Rejected { code: "state_not_allowed".into(), message: "no".into() };
+        assert_eq!(rejected.code(), "state-not-allowed");
+        let offline: Error = sync::Error::Transport("down".into()).into();
+        assert_eq!(offline.code(), "offline");
+    }
+}

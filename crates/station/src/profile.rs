@@ -74,3 +74,74 @@ pub fn card_profile(profile: &CredentialProfile) -> piv::Profile {
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::{
+        CapabilityRequirement, CardEndState, CertificateEndState, CertificateTemplate, PinPolicy, ProfileId,
+        ProfileSettings, PukPolicy, SlotSpec,
+    };
+
+    fn settings() -> ProfileSettings {
+        ProfileSettings {
+            name: "Employee".into(),
+            capabilities: CapabilityRequirement::Contact,
+            slots: vec![
+                SlotSpec {
+                    slot: Slot::PivAuthentication,
+                    algorithm: KeyAlgorithm::EccP256,
+                    certificate: CertificateTemplate {
+                        subject: "CN={name}".into(),
+                        validity_days: 365,
+                        ekus: vec![ExtendedKeyUsage::ClientAuth, ExtendedKeyUsage::Oid("1.2.3.4".into())],
+                    },
+                },
+                SlotSpec {
+                    slot: Slot::KeyManagement,
+                    algorithm: KeyAlgorithm::Rsa2048,
+                    certificate: CertificateTemplate {
+                        subject: "CN={name},OU=KM".into(),
+                        validity_days: 730,
+                        ekus: vec![],
+                    },
+                },
+            ],
+            pin: PinPolicy { min_length: 6, max_length: 7, numeric: true, retries: 5 },
+            puk: PukPolicy { length: 8, numeric: true, retries: 4 },
+            management_key: ManagementKeyAlgorithm::Aes192,
+            validate_issuance: false,
+            card_end_state: CardEndState::Active,
+            certificate_end_state: CertificateEndState::Valid,
+            is_temporary: false,
+            card_validity_days: 1000,
+        }
+    }
+
+    #[test]
+    fn a_registry_profile_becomes_the_card_plan_profile() {
+        let profile = CredentialProfile::create(ProfileId::from_u128(7), settings()).unwrap();
+        let card = card_profile(&profile);
+        assert_eq!(card.version, 1);
+        assert_eq!(card.management_key_algorithm, piv::ManagementKeyAlgorithm::Aes192);
+        assert_eq!((card.pin.length, card.pin.retries), (7, 5));
+        assert_eq!((card.puk.length, card.puk.retries), (8, 4));
+        assert_eq!(card.chuid_expiry_years, 3, "1000 days round up to 3 years");
+        assert_eq!(card.slots.len(), 2);
+        assert_eq!(card.slots[0].slot, piv::Slot::Authentication);
+        assert_eq!(card.slots[0].algorithm, piv::KeyAlgorithm::EccP256);
+        assert_eq!(card.slots[0].certificate.extended_key_usage, ["1.3.6.1.5.5.7.3.2", "1.2.3.4"]);
+        assert_eq!(card.slots[1].slot, piv::Slot::KeyManagement);
+        assert_eq!(card.slots[1].algorithm, piv::KeyAlgorithm::Rsa2048);
+        assert_eq!(card.slots[1].certificate.validity_days, 730);
+        card.validate().unwrap();
+    }
+
+    #[test]
+    fn every_profile_slot_maps_to_its_card_slot_and_back() {
+        for slot in Slot::ALL {
+            assert_eq!(profile_slot(card_slot(slot)), Some(slot));
+            assert_eq!(card_slot(slot).key_ref(), slot.key_reference());
+        }
+    }
+}
