@@ -165,18 +165,17 @@ fn tear_and_recover(
     reader.wait_card_absent(WAIT);
 }
 
-#[test]
-fn a_card_pulled_at_any_apdu_of_issue_is_finished_on_reinsertion_and_everything_agrees() {
-    let lab = Lab::from_env();
-    let work = tempfile::tempdir().unwrap();
-    let registry = TestRegistry::start(&work.path().join("registry")).unwrap();
+/// A registry with a requester, an issuer (who may also revoke and unblock),
+/// a one-slot profile, a cardholder, and an administrator's station.
+fn world(work: &Path) -> World {
+    let registry = TestRegistry::start(&work.join("registry")).unwrap();
     registry.use_case("request", true).unwrap();
     registry.role("Requesters", &["can_request"], &[]).unwrap();
     registry.role("Issuers", &["can_collect"], &["cancel_revoke", "unblock_pin"]).unwrap();
     registry.operator("rita", "Requester", &["Requesters"]).unwrap();
     registry.operator("ivy", "Issuer", &["Issuers"]).unwrap();
     let profile = registry.profile(PROFILE).unwrap();
-    let admin_station = TestStation::enroll(&work.path().join("station-admin"), &registry).unwrap();
+    let admin_station = TestStation::enroll(&work.join("station-admin"), &registry).unwrap();
     let person = json_ok(
         admin_station
             .as_operator("admin", &["person", "add", "--given-name", "Ada", "--family-name", "Lovelace"])
@@ -185,7 +184,14 @@ fn a_card_pulled_at_any_apdu_of_issue_is_finished_on_reinsertion_and_everything_
         .as_str()
         .unwrap()
         .to_owned();
-    let world = World { registry, profile, person };
+    World { registry, profile, person }
+}
+
+#[test]
+fn a_card_pulled_at_any_apdu_of_issue_is_finished_on_reinsertion_and_everything_agrees() {
+    let lab = Lab::from_env();
+    let work = tempfile::tempdir().unwrap();
+    let world = world(work.path());
 
     // How many APDUs a clean issuance sends (the card counts them).
     let station = TestStation::enroll(&work.path().join("station-0"), &world.registry).unwrap();
@@ -224,4 +230,61 @@ fn a_card_pulled_at_any_apdu_of_issue_is_finished_on_reinsertion_and_everything_
             });
         }
     });
+}
+
+#[test]
+fn an_interrupted_job_rolled_back_fails_production_revokes_its_certificates_and_is_retried_on_another_card() {
+    let lab = Lab::from_env();
+    let work = tempfile::tempdir().unwrap();
+    let world = world(work.path());
+    let station = TestStation::enroll(&work.path().join("station"), &world.registry).unwrap();
+    let reader = lab.acquire_reader();
+    let (request, device) = approved_request(&station, &world);
+
+    // Pulled late in the run: the job's certificate was issued and written.
+    let faults = vcard::Faults::tear_after(46).after_execution();
+    let card = Arc::new(Mutex::new(vcard::Card::factory_fresh(
+        vcard::CardConfig::new(7_600_000 + std::process::id() % 1000).with_faults(faults),
+    )));
+    let plugged = reader.insert(Arc::clone(&card));
+    reader.wait_card_present(WAIT);
+    let torn = issue(&station, &request, &reader);
+    assert!(!torn.ok, "the run is torn: {}", torn.stdout);
+    let jobs = json_ok(station.as_operator("ivy", &["jobs"]).unwrap());
+    let job = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["device"] == device.as_str())
+        .unwrap_or_else(|| panic!("an open job for the device: {jobs}"))
+        .clone();
+    assert!(job["writes_done"].as_u64().unwrap() > 3, "{job}");
+    // The card is lost: roll back.
+    plugged.remove();
+    reader.wait_card_absent(WAIT);
+    let rolled = json_ok(
+        station
+            .as_operator(
+                "ivy",
+                &["jobs", "rollback", job["id"].as_str().unwrap(), "--reason", "card damaged"],
+            )
+            .unwrap(),
+    );
+    assert_eq!(rolled["state"], "rolled_back", "{rolled}");
+    assert!(json_ok(station.as_operator("ivy", &["jobs"]).unwrap())["jobs"].as_array().unwrap().is_empty());
+
+    // Production failed is retryable with another card.
+    let (_fresh, _plugged) = reader.insert_fresh(7_700_000 + std::process::id() % 1000);
+    let issued = json_ok(
+        station.as_operator("ivy", &["issue", "--device", &device, "--reader", &reader.name]).unwrap(),
+    );
+    assert_eq!(issued["device"]["state"], "active", "{issued}");
+    let pin = issued["pin"].as_str().unwrap().to_owned();
+    let dir = work.path().join("retry");
+    std::fs::create_dir_all(&dir).unwrap();
+    check_consistent(&station, &reader, &device, &pin, "retry after rollback", &dir);
+    let view = json_ok(station.as_operator("ivy", &["read", "--reader", &reader.name]).unwrap());
+    let revoked =
+        view["certificates"].as_array().unwrap().iter().filter(|c| c["state"]["state"] == "revoked").count();
+    assert!(revoked >= 1, "the rolled-back job's certificate is revoked: {view}");
 }

@@ -294,6 +294,9 @@ pub fn run(command: StationCommand, data: &DataDir, json_output: bool) -> Comman
             let session = sign_in(data)?;
             let who = session.signed_in();
             let names: Vec<&str> = who.use_cases.iter().map(|u| u.title()).collect();
+            if who.open_jobs > 0 {
+                eprintln!("{} interrupted card job(s): see `cardstation jobs`", who.open_jobs);
+            }
             Ok(Output {
                 text: format!(
                     "signed in as operator {} until {}\nuse cases: {}\n",

@@ -313,6 +313,9 @@ impl Session {
                 (device, request)
             }
         };
+        // A request whose production failed stays `failed` (the registry has
+        // no retry operation yet): the card is issued without completing it.
+        let request = request.filter(|r| r.state != RequestState::Failed);
         if let Some(job) =
             self.store.jobs_of_device(&device.id.to_string())?.into_iter().find(|j| j.state.is_open())
         {

@@ -34,6 +34,8 @@ pub struct SignedIn {
     pub permissions: domain::Permissions,
     /// Enabled use cases (SPEC ids).
     pub use_cases: Vec<domain::UseCase>,
+    /// Interrupted card jobs found at start: resume or roll them back (`jobs`).
+    pub open_jobs: usize,
 }
 
 /// A person to register.
@@ -118,6 +120,7 @@ impl Session {
             expires_at: self.grant.expires_at,
             permissions: self.grant.permissions.clone(),
             use_cases: self.grant.use_cases.enabled().collect(),
+            open_jobs: self.store.open_jobs().map(|j| j.len()).unwrap_or(0),
         }
     }
 
