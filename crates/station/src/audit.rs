@@ -10,7 +10,9 @@
 
 use std::io::Write;
 
-use domain::{AuditEvent, AuditObject, AuditOutcome, Certificate, Device, DeviceId, Operator, Person, Request};
+use domain::{
+    AuditEvent, AuditObject, AuditOutcome, Certificate, Device, DeviceId, Operator, Person, Request,
+};
 use proto::{AuditPage, ChainReport};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -127,7 +129,11 @@ impl Session {
             .map_err(|e| Error::Invalid(format!("HTTP client: {e}")))
     }
 
-    async fn audit_get<T: serde::de::DeserializeOwned>(&self, http: &reqwest::Client, path: &str) -> Result<T> {
+    async fn audit_get<T: serde::de::DeserializeOwned>(
+        &self,
+        http: &reqwest::Client,
+        path: &str,
+    ) -> Result<T> {
         let url = format!("{}{path}", self.enrollment.registry_url.trim_end_matches('/'));
         let response = http
             .get(url)
@@ -157,8 +163,9 @@ impl Session {
         let mut events = Vec::new();
         let mut from = 0u64;
         loop {
-            let page: AuditPage =
-                self.runtime.block_on(self.audit_get(&http, &format!("/v1/audit?from={from}&limit={PAGE}")))?;
+            let page: AuditPage = self
+                .runtime
+                .block_on(self.audit_get(&http, &format!("/v1/audit?from={from}&limit={PAGE}")))?;
             events.extend(page.events);
             match page.next_from {
                 Some(next) if next > from => from = next,
@@ -256,7 +263,8 @@ impl Session {
             AuditObject::None => (String::new(), None, None),
             AuditObject::Person(id) => {
                 let p = self.store.get::<Person>(&id.to_string())?;
-                let text = p.as_ref().map_or(format!("person {id}"), |p| format!("person {}", p.display_name()));
+                let text =
+                    p.as_ref().map_or(format!("person {id}"), |p| format!("person {}", p.display_name()));
                 (text, None, p)
             }
             AuditObject::Device(id) => {
@@ -283,7 +291,8 @@ impl Session {
                     Some(d) => self.store.get::<Device>(&d.to_string())?,
                     None => None,
                 };
-                let p = person_of(self, r.as_ref().and_then(|r| r.person).or(d.as_ref().and_then(|d| d.owner)))?;
+                let p =
+                    person_of(self, r.as_ref().and_then(|r| r.person).or(d.as_ref().and_then(|d| d.owner)))?;
                 let text = match (&r, &p) {
                     (Some(r), Some(p)) => format!("request {:?} for {}", r.kind, p.display_name()),
                     _ => format!("request {id}"),

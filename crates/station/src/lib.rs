@@ -23,22 +23,22 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod audit;
 mod card;
 mod config;
 mod error;
 mod issue;
+mod pin;
 pub mod profile;
 mod remote;
-mod session;
-mod audit;
-mod pin;
 mod retire;
+mod session;
 
+pub use audit::{csv_field, write_csv, AuditFilter, AuditRow, CSV_HEADER};
 pub use card::{CardFacts, CardView};
 pub use config::{Enrollment, CONFIG_FILE, DB_FILE};
 pub use error::{Error, Result};
 pub use issue::{IssueTarget, Issued, IssuedCertificateView, JobView, Progress, SilentProgress};
-pub use audit::{csv_field, write_csv, AuditFilter, AuditRow, CSV_HEADER};
 pub use pin::{PinChanged, PinUnblocked};
 pub use retire::{Erased, Retired};
 pub use session::{Decision, NewPerson, RequestView, Session, SignedIn};

@@ -93,7 +93,9 @@ impl Session {
             Error::WrongCard(format!("the card in {reader} is not from this registry (no CHUID of ours)"))
         })?;
         let device = self.store.get::<Device>(&id.to_string())?.ok_or_else(|| {
-            Error::WrongCard(format!("the card in {reader} names device {id}, which this registry does not know"))
+            Error::WrongCard(format!(
+                "the card in {reader} names device {id}, which this registry does not know"
+            ))
         })?;
         Ok((facts, device))
     }
@@ -174,7 +176,10 @@ impl Session {
             card.select()?;
             let guid = card.read_chuid()?.and_then(|c| hex::decode(c.guid_hex()).ok());
             if guid.as_deref() != Some(device.id.uuid().as_bytes().as_slice()) {
-                return Err(Error::WrongCard(format!("the card in {reader} is no longer device {}", device.id)));
+                return Err(Error::WrongCard(format!(
+                    "the card in {reader} is no longer device {}",
+                    device.id
+                )));
             }
             progress.step(1, 2, "unblocking the PIN with the escrowed PUK");
             journal_step(store, job_id, StepPhase::Before, "unblock_pin")?;

@@ -247,7 +247,9 @@ impl Session {
             let facts = CardFacts::of(reader, atr, &info);
             if let Some(d) = facts.device_id() {
                 if d != device {
-                    return Err(Error::WrongCard(format!("the card in {reader} is device {d}, not {device}")));
+                    return Err(Error::WrongCard(format!(
+                        "the card in {reader} is device {d}, not {device}"
+                    )));
                 }
             }
             progress.step(1, 3, "blocking the PIN");
