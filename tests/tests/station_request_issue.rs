@@ -71,6 +71,25 @@ fn seed_002_request_with_and_without_approval_then_issue() {
     registry.operator("ivy", "Issuer", &["Issuers"]).unwrap();
     let employee = registry.profile(&profile("Employee", true)).unwrap();
     let visitor = registry.profile(&profile("Visitor", false)).unwrap();
+    // Enrollment pins the registry's certificate: a wrong fingerprint is refused, nothing written.
+    let impostor = work.path().join("impostor");
+    let wrong = tools::cardstation(
+        &[
+            "--json",
+            "--data",
+            impostor.to_str().unwrap(),
+            "enroll",
+            "--url",
+            &registry.url,
+            "--fingerprint",
+            &"00".repeat(32),
+        ],
+        &[],
+    )
+    .unwrap();
+    let (code, message) = error_of(&wrong);
+    assert_eq!(code, "pin-mismatch", "{message}");
+    assert!(!impostor.join("station.toml").exists());
     let station = TestStation::enroll(&work.path().join("station"), &registry).unwrap();
 
     let grace = ok(station
@@ -206,6 +225,17 @@ fn seed_002_request_with_and_without_approval_then_issue() {
     ids.extend(certificates);
     check_audit(&registry, &ids, &["op.request_card", "op.store_escrow", "op.record_issuance"]);
     assert!(ok(station.as_operator("ivy", &["jobs"]).unwrap())["jobs"].as_array().unwrap().is_empty());
+
+    // Issuing needs the registry (CA, escrow): with it gone, a clear refusal.
+    let another =
+        ok(station.as_operator("rita", &["request", "--person", &grace, "--profile", &visitor]).unwrap());
+    let another = another["request"]["id"].as_str().unwrap().to_owned();
+    drop(registry);
+    let (code, message) = error_of(
+        &station.as_operator("ivy", &["issue", "--request", &another, "--reader", &reader.name]).unwrap(),
+    );
+    assert_eq!(code, "offline", "{message}");
+    assert!(message.contains("unreachable"), "{message}");
 }
 
 /// OpenSC signs with the PIN the CLI printed; the registry's device record
