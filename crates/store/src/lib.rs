@@ -237,9 +237,11 @@ impl Store {
         // Without pending operations no change can fall under one: skip the per-record lookup.
         let any_pending: bool =
             tx.query_row("SELECT EXISTS (SELECT 1 FROM outbox WHERE state = 'pending')", [], |r| r.get(0))?;
+        let mut staged = record::Staged::default();
         for change in changes {
-            outbox::apply_remote(&tx, change, any_pending, &mut report)?;
+            outbox::apply_remote(&tx, change, any_pending, &mut report, &mut staged)?;
         }
+        staged.flush(&tx)?;
         tx.prepare_cached("UPDATE sync_state SET feed_cursor = ?1 WHERE id = 1")?.execute([next_cursor])?;
         tx.commit()?;
         Ok(report)

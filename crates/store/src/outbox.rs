@@ -381,6 +381,7 @@ pub(crate) fn apply_remote(
     change: &RemoteChange,
     any_pending: bool,
     report: &mut ApplyReport,
+    staged: &mut record::Staged,
 ) -> Result<()> {
     let earliest_pending: Option<(i64, i64)> = if any_pending {
         tx.prepare_cached(
@@ -405,7 +406,14 @@ pub(crate) fn apply_remote(
             report.deferred += 1;
         }
         None => {
-            record::set_value(tx, change.kind, &change.key, change.doc.as_ref())?;
+            let staged_now = match &change.doc {
+                Some(doc) => staged.stage(change.kind, &change.key, doc)?,
+                None => false,
+            };
+            if !staged_now {
+                staged.flush_kind(tx, change.kind)?;
+                record::set_value(tx, change.kind, &change.key, change.doc.as_ref())?;
+            }
             report.written += 1;
         }
     }

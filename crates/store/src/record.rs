@@ -13,7 +13,8 @@ use domain::{
     AuditEvent, BatchOrder, Certificate, CredentialProfile, Device, Operator, Person, PersonStatus,
     ProvisioningTask, Request, TemporaryCard,
 };
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -155,29 +156,34 @@ impl Record for Person {
         self.id.to_string()
     }
     fn upsert(&self, conn: &Connection, doc: &str) -> rusqlite::Result<()> {
-        let status = match self.status {
-            PersonStatus::Active => "active",
-            PersonStatus::Inactive => "inactive",
-        };
-        conn.prepare_cached(
-            "INSERT INTO people (key, given_name, family_name, email, employee_id, status, doc)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT (key) DO UPDATE SET given_name = excluded.given_name,
-               family_name = excluded.family_name, email = excluded.email,
-               employee_id = excluded.employee_id, status = excluded.status, doc = excluded.doc",
-        )?
-        .execute(params![
-            self.key(),
-            self.given_name,
-            self.family_name,
-            self.email,
-            self.employee_id,
-            status,
-            doc
-        ])?;
-        Ok(())
+        write_rows(conn, &PEOPLE_ROWS, &person_row(self, doc.to_owned()))
     }
 }
+
+/// The `people` row of a person, in [`PEOPLE_ROWS`] column order.
+fn person_row(person: &Person, doc: String) -> Vec<Value> {
+    let status = match person.status {
+        PersonStatus::Active => "active",
+        PersonStatus::Inactive => "inactive",
+    };
+    vec![
+        Value::Text(person.key()),
+        Value::Text(person.given_name.clone()),
+        Value::Text(person.family_name.clone()),
+        text_or_null(&person.email),
+        text_or_null(&person.employee_id),
+        Value::Text(status.to_owned()),
+        Value::Text(doc),
+    ]
+}
+
+const PEOPLE_ROWS: RowsSql = RowsSql {
+    insert: "INSERT INTO people (key, given_name, family_name, email, employee_id, status, doc) VALUES ",
+    conflict: " ON CONFLICT (key) DO UPDATE SET given_name = excluded.given_name,
+               family_name = excluded.family_name, email = excluded.email,
+               employee_id = excluded.employee_id, status = excluded.status, doc = excluded.doc",
+    columns: 7,
+};
 
 impl Record for Operator {
     const KIND: RecordKind = RecordKind::Operator;
@@ -216,23 +222,124 @@ impl Record for Device {
         self.id.to_string()
     }
     fn upsert(&self, conn: &Connection, doc: &str) -> rusqlite::Result<()> {
-        conn.prepare_cached(
-            "INSERT INTO devices (key, serial, owner, profile_id, profile_version, state, doc)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT (key) DO UPDATE SET serial = excluded.serial, owner = excluded.owner,
+        write_rows(conn, &DEVICES_ROWS, &device_row(self, doc.to_owned()))
+    }
+}
+
+/// The `devices` row of a device, in [`DEVICES_ROWS`] column order.
+fn device_row(device: &Device, doc: String) -> Vec<Value> {
+    vec![
+        Value::Text(device.key()),
+        text_or_null(&device.serial),
+        text_or_null(&opt(&device.owner)),
+        Value::Text(device.profile.id.to_string()),
+        Value::Integer(i64::from(device.profile.version)),
+        Value::Text(device.state.name().to_owned()),
+        Value::Text(doc),
+    ]
+}
+
+const DEVICES_ROWS: RowsSql = RowsSql {
+    insert: "INSERT INTO devices (key, serial, owner, profile_id, profile_version, state, doc) VALUES ",
+    conflict: " ON CONFLICT (key) DO UPDATE SET serial = excluded.serial, owner = excluded.owner,
                profile_id = excluded.profile_id, profile_version = excluded.profile_version,
                state = excluded.state, doc = excluded.doc",
-        )?
-        .execute(params![
-            self.key(),
-            self.serial,
-            opt(&self.owner),
-            self.profile.id.to_string(),
-            self.profile.version,
-            self.state.name(),
-            doc
-        ])?;
+    columns: 7,
+};
+
+fn text_or_null(v: &Option<String>) -> Value {
+    v.as_ref().map_or(Value::Null, |t| Value::Text(t.clone()))
+}
+
+/// One table's upsert in multi-row form: `insert` + `(?, …), (?, …)` + `conflict`.
+struct RowsSql {
+    insert: &'static str,
+    conflict: &'static str,
+    columns: usize,
+}
+
+/// Rows per multi-row statement (7 columns × 500 stays far below SQLite's
+/// 32,766 parameters).
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// Upserts rows (`values`: whole rows, flattened) with as few statements as
+/// possible. Why: an upsert into a table whose triggers feed an FTS5 index
+/// runs in a statement savepoint, and FTS5 flushes its pending terms to a new
+/// index segment at every savepoint. One statement per row therefore writes
+/// one segment per row (and then merges them); one statement for hundreds
+/// of rows writes one segment for all of them.
+fn write_rows(conn: &Connection, sql: &RowsSql, values: &[Value]) -> rusqlite::Result<()> {
+    for chunk in values.chunks(sql.columns * ROWS_PER_STATEMENT) {
+        let rows = chunk.len() / sql.columns;
+        let mut text =
+            String::with_capacity(sql.insert.len() + sql.conflict.len() + rows * 2 * (sql.columns + 1));
+        text.push_str(sql.insert);
+        for row in 0..rows {
+            if row > 0 {
+                text.push(',');
+            }
+            text.push('(');
+            text.push_str(&vec!["?"; sql.columns].join(","));
+            text.push(')');
+        }
+        text.push_str(sql.conflict);
+        // Single rows and full chunks repeat: cache those; prepare odd sizes once.
+        if rows == 1 || rows == ROWS_PER_STATEMENT {
+            conn.prepare_cached(&text)?.execute(params_from_iter(chunk))?;
+        } else {
+            conn.prepare(&text)?.execute(params_from_iter(chunk))?;
+        }
+    }
+    Ok(())
+}
+
+/// Feed changes staged for multi-row upserts ([`write_rows`]): people and
+/// devices, the kinds a replica holds by the million. The rows of one table
+/// are written in the order they were staged, and before any other write
+/// to that table ([`Staged::flush_kind`]), so the outcome is the same as
+/// writing each change as it comes.
+#[derive(Default)]
+pub(crate) struct Staged {
+    people: Vec<Value>,
+    devices: Vec<Value>,
+}
+
+impl Staged {
+    /// Stages the change of `kind`/`key` to `value` if its kind is staged;
+    /// `Ok(false)`: write it directly (after [`Staged::flush_kind`]).
+    pub(crate) fn stage(&mut self, kind: RecordKind, key: &str, value: &serde_json::Value) -> Result<bool> {
+        match kind {
+            RecordKind::Person => {
+                let person = checked_value::<Person>(key, value)?;
+                let doc = serde_json::to_string(&person)?;
+                self.people.extend(person_row(&person, doc));
+            }
+            RecordKind::Device => {
+                let device = checked_value::<Device>(key, value)?;
+                let doc = serde_json::to_string(&device)?;
+                self.devices.extend(device_row(&device, doc));
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Writes what is staged for `kind`'s table.
+    pub(crate) fn flush_kind(&mut self, conn: &Connection, kind: RecordKind) -> Result<()> {
+        let (rows, sql) = match kind {
+            RecordKind::Person => (&mut self.people, &PEOPLE_ROWS),
+            RecordKind::Device => (&mut self.devices, &DEVICES_ROWS),
+            _ => return Ok(()),
+        };
+        write_rows(conn, sql, rows)?;
+        rows.clear();
         Ok(())
+    }
+
+    /// Writes everything staged.
+    pub(crate) fn flush(&mut self, conn: &Connection) -> Result<()> {
+        self.flush_kind(conn, RecordKind::Person)?;
+        self.flush_kind(conn, RecordKind::Device)
     }
 }
 

@@ -91,6 +91,11 @@ async fn main() {
         pushed.as_secs_f64(),
         operations as f64 / pushed.as_secs_f64()
     );
+    println!(
+        "summary: push {operations} queued operations | {:.2} s, {:.0} ops/s | <= 10 s",
+        pushed.as_secs_f64(),
+        operations as f64 / pushed.as_secs_f64()
+    );
 
     let mut fresh = Store::open(dir.path().join("fresh.db")).unwrap();
     let mut reader = engine(&url, pin).await;

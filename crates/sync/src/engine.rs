@@ -192,10 +192,19 @@ impl Engine {
             store.record_answers(&recorded, now)?;
         }
         // Pull: stage cursor → fetch page → plan → apply with the cursor.
+        // The next page is fetched and planned (on another worker, when the
+        // runtime has one) while this one is written: only its cursor is
+        // needed to ask for it. A page is still applied only after the one
+        // before it, each with its own cursor, so stopping anywhere costs at
+        // most the prefetched page, fetched again next time.
+        let since = store.sync_state()?.cursor;
+        let mut next = Prefetch::start(self.client.clone(), self.token.clone(), since);
         loop {
-            let since = store.sync_state()?.cursor;
-            let page = self.client.changes(&self.token, since.as_deref(), PULL_PAGE).await?;
-            let plan = plan::plan_page(since.as_deref(), &page)?;
+            let plan = next.finish().await?;
+            if plan.more {
+                next =
+                    Prefetch::start(self.client.clone(), self.token.clone(), Some(plan.next_cursor.clone()));
+            }
             let applied = store.apply_remote(&plan.changes, &plan.next_cursor)?;
             report.pulled += applied.written;
             report.deferred += applied.deferred;
@@ -204,6 +213,32 @@ impl Engine {
             }
         }
         Ok(report)
+    }
+}
+
+/// One feed page being fetched and planned in its own task; dropping it
+/// (an error, or the sync future dropped) stops the task.
+struct Prefetch(Option<tokio::task::JoinHandle<Result<plan::PullPlan>>>);
+
+impl Prefetch {
+    fn start(client: RegistryClient, token: SessionToken, since: Option<String>) -> Self {
+        Self(Some(tokio::spawn(async move {
+            let page = client.changes(&token, since.as_deref(), PULL_PAGE).await?;
+            plan::plan_page(since.as_deref(), &page)
+        })))
+    }
+
+    async fn finish(&mut self) -> Result<plan::PullPlan> {
+        let task = self.0.take().ok_or_else(|| Error::Transport("the page was already taken".into()))?;
+        task.await.map_err(|e| Error::Transport(format!("fetching a feed page stopped: {e}")))?
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
     }
 }
 
