@@ -288,3 +288,60 @@ fn an_interrupted_job_rolled_back_fails_production_revokes_its_certificates_and_
         view["certificates"].as_array().unwrap().iter().filter(|c| c["state"]["state"] == "revoked").count();
     assert!(revoked >= 1, "the rolled-back job's certificate is revoked: {view}");
 }
+
+/// `cardstation issue` SIGKILLed at spread-out moments (from before the job
+/// exists to after the registry recorded the card); running `issue` again
+/// finds the interrupted job and finishes it, and everything agrees.
+#[test]
+fn an_issue_killed_at_any_moment_is_finished_by_the_next_run() {
+    let lab = Lab::from_env();
+    let work = tempfile::tempdir().unwrap();
+    let world = world(work.path());
+    // A whole issuance takes a few hundred milliseconds here: kill points spread over it
+    // (a run that finished before its kill keeps its own answer).
+    let delays_ms: Vec<u64> = (0..14).map(|i| 10 + i * 20).collect();
+    let workers = 2;
+    std::thread::scope(|scope| {
+        for w in 0..workers {
+            let (lab, world, work) = (&lab, &world, work.path());
+            let delays: Vec<u64> = delays_ms.iter().copied().skip(w).step_by(workers).collect();
+            scope.spawn(move || {
+                let station =
+                    TestStation::enroll(&work.join(format!("kill-station-{w}")), &world.registry).unwrap();
+                let reader = lab.acquire_reader();
+                for delay in delays {
+                    let case = format!("SIGKILL after {delay} ms");
+                    let (request, device) = approved_request(&station, world);
+                    let (card, plugged) = reader.insert_fresh(7_400_000 + delay as u32);
+                    let mut child = std::process::Command::new(tools::cardstation_bin())
+                        .args(["--json", "--data", station.data.to_str().unwrap()])
+                        .args(["issue", "--request", &request, "--reader", &reader.name])
+                        .env("CARDSTATION_OPERATOR", "ivy")
+                        .env("CARDSTATION_PASSWORD", e2e::station::PASSWORD)
+                        .stdout(std::process::Stdio::piped())
+                        .stderr(std::process::Stdio::null())
+                        .spawn()
+                        .unwrap();
+                    std::thread::sleep(std::time::Duration::from_millis(delay));
+                    let finished = child.try_wait().unwrap().is_some();
+                    let _ = child.kill();
+                    let output = child.wait_with_output().unwrap();
+                    let again = if finished && output.status.success() {
+                        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+                    } else {
+                        json_ok(issue(&station, &request, &reader))
+                    };
+                    assert_eq!(again["device"]["state"], "active", "{case}: {again}");
+                    let pin =
+                        again["pin"].as_str().unwrap_or_else(|| panic!("{case}: a PIN: {again}")).to_owned();
+                    let dir = work.join(format!("kill-{delay}"));
+                    std::fs::create_dir_all(&dir).unwrap();
+                    check_consistent(&station, &reader, &device, &pin, &case, &dir);
+                    assert_eq!(card.lock().unwrap().pin_tries_remaining(), 3, "{case}");
+                    plugged.remove();
+                    reader.wait_card_absent(WAIT);
+                }
+            });
+        }
+    });
+}

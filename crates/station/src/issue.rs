@@ -576,7 +576,7 @@ impl Session {
             .iter()
             .filter_map(|c| c.summary.as_ref().map(|s| s.serial_hex.clone()))
             .collect();
-        let (kept, lost): (Vec<_>, Vec<_>) = detail
+        let (kept, _lost): (Vec<_>, Vec<_>) = detail
             .certificates
             .iter()
             .cloned()
@@ -607,17 +607,8 @@ impl Session {
                 .collect(),
         });
         self.submit(op, |_| Ok(()))?;
-        let mut revoked = Vec::new();
         let mut warnings = warnings;
-        for c in &lost {
-            match self.revoke(c.id, "issued for a card job whose key is not on the card") {
-                Ok(()) => revoked.push(c.id),
-                Err(e) => warnings.push(format!(
-                    "certificate {} (serial {}) was issued for this job but is on no card, and revoking it failed: {e}",
-                    c.id, c.serial
-                )),
-            }
-        }
+        let revoked = self.revoke_pending(device.id, &mut warnings)?;
         self.store.update_job(job_id, JobState::Completed, None, None, OffsetDateTime::now_utc())?;
         Ok(Issued {
             job: job_id,
@@ -629,6 +620,30 @@ impl Session {
             resumed,
             warnings,
         })
+    }
+
+    /// Revokes every certificate issued for `device` that its record does
+    /// not name (on hold, pending): issued for a job whose key is on no card
+    /// — including one the CA issued just before the process died, which
+    /// the journal never saw. Returns the certificates revoked.
+    fn revoke_pending(&mut self, device: DeviceId, warnings: &mut Vec<String>) -> Result<Vec<CertificateId>> {
+        let named = self.device(device)?.certificates;
+        let pending: Vec<domain::Certificate> = self
+            .certificates_of(device)?
+            .into_iter()
+            .filter(|c| c.state == domain::CertificateState::OnHold && !named.contains(&c.id))
+            .collect();
+        let mut revoked = Vec::new();
+        for c in pending {
+            match self.revoke(c.id, "issued for a card job whose key is on no card") {
+                Ok(()) => revoked.push(c.id),
+                Err(e) => warnings.push(format!(
+                    "certificate {} (serial {}) is on no card, and revoking it failed: {e}",
+                    c.id, c.serial
+                )),
+            }
+        }
+        Ok(revoked)
     }
 
     fn revoke(&mut self, certificate: CertificateId, notes: &str) -> Result<()> {
@@ -709,6 +724,11 @@ impl Session {
                 .map_err(|_| Error::Invalid(format!("job device {:?}", job.device)))?,
         );
         let device = self.device(device_id)?;
+        if device.state.is_issued() {
+            // The run was killed after the registry recorded the issuance.
+            let request = job.request.as_deref().and_then(|r| Uuid::parse_str(r).ok()).map(RequestId::new);
+            return self.close_recorded(job_id, &device, request, detail, reader);
+        }
         self.check_issue(&device, detail.route)?;
         let request = job.request.as_deref().and_then(|r| Uuid::parse_str(r).ok()).map(RequestId::new);
         let profile = self.profile_version(device.profile.id, device.profile.version)?;
@@ -737,6 +757,61 @@ impl Session {
     /// A job torn in or after its last write: the card is complete (checked),
     /// so the issuance is recorded, and the PIN nobody knows is reset with
     /// the escrowed PUK (needs the Unblock PIN permission once the card is issued).
+    /// A job whose issuance the registry already recorded (the process died
+    /// before closing it): revoke the job's certificates that are on no card,
+    /// reset the PIN nobody saw with the escrowed PUK, close the job.
+    fn close_recorded(
+        &mut self,
+        job_id: Uuid,
+        device: &Device,
+        request: Option<RequestId>,
+        detail: JobDetail,
+        reader: &str,
+    ) -> Result<Issued> {
+        let (facts, info) = crate::card::read(reader)?;
+        if facts.device_id() != Some(device.id) {
+            return Err(Error::WrongCard(format!("job {job_id}: insert the card of device {}", device.id)));
+        }
+        let on_card: Vec<String> = info
+            .certificates
+            .iter()
+            .filter_map(|c| c.summary.as_ref().map(|s| s.serial_hex.clone()))
+            .collect();
+        let (kept, _lost): (Vec<_>, Vec<_>) =
+            detail.certificates.into_iter().partition(|c| on_card.iter().any(|s| same_serial(s, &c.serial)));
+        let mut warnings = Vec::new();
+        let revoked = self.revoke_pending(device.id, &mut warnings)?;
+        let length = self.profile_version(device.profile.id, device.profile.version)?.settings.pin.max_length;
+        let pin = Pin::random(usize::from(length), &mut rand::rngs::OsRng)?;
+        let reset = self.job_escrowed_puk(device.id).and_then(|puk| {
+            with_card(reader, |_, card| {
+                card.select()?;
+                card.unblock_pin(&puk, &pin)?;
+                Ok(())
+            })
+        });
+        let pin = match reset {
+            Ok(()) => Some(pin),
+            Err(e) => {
+                warnings.push(format!(
+                    "the card is issued but its PIN was lost with the interrupted run and could not be reset ({e}): unblock it (UC-PIN)"
+                ));
+                None
+            }
+        };
+        self.store.update_job(job_id, JobState::Completed, None, None, OffsetDateTime::now_utc())?;
+        Ok(Issued {
+            job: job_id,
+            device: self.device(device.id)?,
+            request,
+            pin,
+            certificates: kept,
+            revoked,
+            resumed: true,
+            warnings,
+        })
+    }
+
     fn finish_written(
         &mut self,
         job_id: Uuid,
