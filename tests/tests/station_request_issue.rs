@@ -133,6 +133,9 @@ fn seed_002_request_with_and_without_approval_then_issue() {
     // Issuing before approval is refused.
     let reader = lab.acquire_reader();
     let (_card, _plugged) = reader.insert_fresh(7_100_000 + std::process::id() % 1000);
+    // UC-READ: blank stock is recognised as such.
+    let blank = ok(station.as_operator("ivy", &["read", "--reader", &reader.name]).unwrap());
+    assert_eq!(blank["kind"], "blank", "{blank}");
     let early =
         station.as_operator("ivy", &["issue", "--request", &request, "--reader", &reader.name]).unwrap();
     let (code, message) = error_of(&early);
@@ -225,6 +228,32 @@ fn seed_002_request_with_and_without_approval_then_issue() {
     ids.extend(certificates);
     check_audit(&registry, &ids, &["op.request_card", "op.store_escrow", "op.record_issuance"]);
     assert!(ok(station.as_operator("ivy", &["jobs"]).unwrap())["jobs"].as_array().unwrap().is_empty());
+
+    // UC-READ: a card personalized elsewhere (the lab's local CA) is foreign, and not issued over.
+    _plugged2.remove();
+    reader.wait_card_absent(WAIT);
+    let (_card3, _plugged3) = reader.insert_fresh(7_300_000 + std::process::id() % 1000);
+    let ca = work.path().join("local-ca");
+    let profile_path = tools::profile("piv-p256.toml");
+    tools::cardstation(
+        &[
+            "--json",
+            "card",
+            "personalize",
+            "--reader",
+            &reader.name,
+            "--profile",
+            tools::path(&profile_path),
+            "--ca-dir",
+            tools::path(&ca),
+        ],
+        &[],
+    )
+    .unwrap()
+    .expect_ok()
+    .unwrap();
+    let foreign = ok(station.as_operator("ivy", &["read", "--reader", &reader.name]).unwrap());
+    assert_eq!(foreign["kind"], "foreign", "{foreign}");
 
     // Issuing needs the registry (CA, escrow): with it gone, a clear refusal.
     let another =
