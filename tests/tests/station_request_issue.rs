@@ -178,6 +178,14 @@ fn seed_002_request_with_and_without_approval_then_issue() {
     );
     assert_eq!(code, "requester-is-recipient", "{message}");
 
+    // The approver's queue lists it (the cancelled one is gone from it).
+    let queue = ok(station.as_operator("abe", &["requests", "--state", "pending_approval"]).unwrap());
+    let queued: Vec<&str> =
+        queue["requests"].as_array().unwrap().iter().map(|v| v["request"]["id"].as_str().unwrap()).collect();
+    assert!(queued.contains(&request.as_str()) && !queued.contains(&own.as_str()), "{queue}");
+    let (code, _) = error_of(&station.as_operator("abe", &["requests", "--state", "sleeping"]).unwrap());
+    assert_eq!(code, "bad-input");
+
     // The approver approves: state approved.
     let approved =
         ok(station.as_operator("abe", &["approve", &request, "--notes", "identity checked"]).unwrap());

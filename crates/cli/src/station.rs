@@ -75,6 +75,16 @@ pub enum StationCommand {
         #[arg(long)]
         notes: Option<String>,
     },
+    /// List requests, e.g. the approval queue (`--state pending_approval`) or
+    /// the issue queue (`--state approved`).
+    Requests {
+        /// pending_approval, approved, rejected, cancelled, completed or failed; default: all.
+        #[arg(long)]
+        state: Option<String>,
+        /// Most results.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
     /// Approve a request (UC-APPROVE).
     Approve(DecideArgs),
     /// Reject a request (UC-APPROVE).
@@ -209,7 +219,7 @@ impl From<station::Error> for Failure {
     }
 }
 
-struct Bar(ProgressBar);
+pub(crate) struct Bar(pub(crate) ProgressBar);
 
 impl Progress for Bar {
     fn step(&mut self, index: usize, total: usize, what: &str) {
@@ -222,7 +232,7 @@ impl Progress for Bar {
     }
 }
 
-fn bar(json_output: bool) -> Bar {
+pub(crate) fn bar(json_output: bool) -> Bar {
     if json_output || !std::io::stderr().is_terminal() {
         return Bar(ProgressBar::hidden());
     }
@@ -233,7 +243,7 @@ fn bar(json_output: bool) -> Bar {
     Bar(bar)
 }
 
-fn sign_in(data: &DataDir) -> Result<Session, Failure> {
+pub(crate) fn sign_in(data: &DataDir) -> Result<Session, Failure> {
     let station = Station::open(&data.path())?;
     let username = match secrets::optional("CARDSTATION_OPERATOR") {
         Some(u) => u.to_string(),
@@ -256,12 +266,12 @@ fn sign_in(data: &DataDir) -> Result<Session, Failure> {
     Ok(station.sign_in(&username, &password)?)
 }
 
-fn reader_name(wanted: Option<&str>) -> Result<String, Failure> {
+pub(crate) fn reader_name(wanted: Option<&str>) -> Result<String, Failure> {
     let readers = reader::Readers::establish()?;
     choose_reader(&readers, wanted)
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }
 
@@ -327,6 +337,19 @@ pub fn run(command: StationCommand, data: &DataDir, json_output: bool) -> Comman
             let mut session = sign_in(data)?;
             let view = session.request_card(PersonId::new(person), ProfileId::new(profile), reason, notes)?;
             Ok(Output { text: request_text(&view), json: to_json(&view) })
+        }
+        StationCommand::Requests { state, limit } => {
+            let state = state
+                .map(|s| {
+                    serde_json::from_value::<domain::RequestState>(serde_json::Value::String(s.clone()))
+                        .map_err(|_| Failure::new("bad-input", format!("{s:?} is not a request state")))
+                })
+                .transpose()?;
+            let mut session = sign_in(data)?;
+            session.sync()?;
+            let views = session.requests(state, limit)?;
+            let text = views.iter().map(request_text).collect();
+            Ok(Output { text, json: json!({ "requests": to_json(&views) }) })
         }
         StationCommand::Approve(a) => decide(data, a, Decision::Approve),
         StationCommand::Reject(a) => decide(data, a, Decision::Reject),

@@ -211,6 +211,35 @@ impl Session {
         Ok(self.store.search(query, limit)?)
     }
 
+    /// Requests in `state` (all when `None`), oldest first, with their
+    /// cards: the approver's queue (`pending_approval`) and the issuer's
+    /// (`approved`), UC-APPROVE / UC-ISSUE.
+    pub fn requests(&self, state: Option<domain::RequestState>, limit: usize) -> Result<Vec<RequestView>> {
+        let state = state.map(|s| serde_json::to_value(s).map_err(store::Error::from)).transpose()?;
+        let state = state.as_ref().and_then(|v| v.as_str().map(str::to_owned));
+        let docs: Vec<String> = self
+            .store
+            .connection()
+            .prepare("SELECT doc FROM requests WHERE (?1 IS NULL OR state = ?1) ORDER BY created_at LIMIT ?2")
+            .and_then(|mut stmt| {
+                stmt.query_map(rusqlite::params![state, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                    r.get(0)
+                })?
+                .collect::<rusqlite::Result<Vec<String>>>()
+            })
+            .map_err(store::Error::from)?;
+        let mut out = Vec::new();
+        for doc in docs {
+            let request: Request = serde_json::from_str(&doc).map_err(store::Error::from)?;
+            let device = match request.device {
+                Some(d) => self.store.get::<Device>(&d.to_string())?,
+                None => None,
+            };
+            out.push(RequestView { request, device });
+        }
+        Ok(out)
+    }
+
     /// Registers a person (administrators).
     pub fn create_person(&mut self, new: NewPerson) -> Result<Person> {
         let actor = self.actor();
