@@ -6,6 +6,7 @@
 mod card;
 mod connect;
 mod failure;
+mod lifecycle;
 mod personalize;
 mod secrets;
 mod station;
@@ -34,6 +35,9 @@ enum Top {
     /// The operator use cases against the registry (enroll, request, approve, issue, …).
     #[command(flatten)]
     Station(station::StationCommand),
+    /// After issuance: retire, PIN, audit.
+    #[command(flatten)]
+    Lifecycle(lifecycle::LifecycleCommand),
 }
 
 fn main() {
@@ -45,6 +49,7 @@ fn main() {
     let outcome = match cli.command {
         Top::Card(command) => card::run(command, cli.json),
         Top::Station(command) => station::run(command, &cli.data, cli.json),
+        Top::Lifecycle(command) => lifecycle::run(command, &cli.data, cli.json),
     };
     match outcome {
         Ok(value) => {

@@ -114,6 +114,19 @@ pub fn csv_field(field: &str) -> String {
     }
 }
 
+/// Parses a time for a filter: RFC 3339 (`2026-11-22T06:00:00Z`) or a date
+/// (`2026-11-22`, midnight UTC).
+pub fn parse_time(text: &str) -> Result<OffsetDateTime> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Ok(t);
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text, &format)
+        .map(|d| d.midnight().assume_utc())
+        .map_err(|_| Error::Invalid(format!("{text:?} is not a time (2026-11-22 or 2026-11-22T06:00:00Z)")))
+}
+
 fn contains(haystack: &str, needle: &str) -> bool {
     haystack.to_lowercase().contains(&needle.to_lowercase())
 }

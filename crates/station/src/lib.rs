@@ -34,7 +34,7 @@ mod remote;
 mod retire;
 mod session;
 
-pub use audit::{csv_field, write_csv, AuditFilter, AuditRow, CSV_HEADER};
+pub use audit::{csv_field, parse_time, write_csv, AuditFilter, AuditRow, CSV_HEADER};
 pub use card::{CardFacts, CardView};
 pub use config::{Enrollment, CONFIG_FILE, DB_FILE};
 pub use error::{Error, Result};
