@@ -26,6 +26,9 @@ pub enum Error {
     /// The registry could not be reached, and this needs it (CA, escrow).
     #[error("the registry is unreachable and this needs it online: {0}")]
     Offline(String),
+    /// The registry presented a certificate other than the pinned one.
+    #[error("the registry's certificate does not match the pinned fingerprint; refusing to talk to it")]
+    PinMismatch,
     /// Sign-in failed or the session ended.
     #[error("sign-in refused: {0}")]
     SignIn(String),
@@ -84,7 +87,7 @@ impl Error {
             Error::Rejected { code, .. } => code.replace('_', "-"),
             Error::Offline(_) => "offline".into(),
             Error::SignIn(_) => "sign-in".into(),
-            Error::Sync(sync::Error::PinMismatch { .. }) => "pin-mismatch".into(),
+            Error::Sync(sync::Error::PinMismatch { .. }) | Error::PinMismatch => "pin-mismatch".into(),
             Error::Sync(_) => "sync".into(),
             Error::Store(_) => "store".into(),
             Error::Card(e) => match e.transport() {

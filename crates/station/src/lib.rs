@@ -46,7 +46,6 @@ pub use session::{Decision, NewPerson, RequestView, Session, SignedIn};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use proto::{Login, Password};
 use store::Store;
 use uuid::Uuid;
 
@@ -69,14 +68,10 @@ impl Station {
     pub fn enroll(data_dir: &Path, url: &str, fingerprint: &str) -> Result<Enrollment> {
         let pin: sync::Fingerprint =
             fingerprint.parse().map_err(|e| Error::Invalid(format!("fingerprint {fingerprint:?}: {e}")))?;
-        let client = sync::RegistryClient::new(url, pin, REGISTRY_TIMEOUT)?;
+        let remote = remote::Remote::new(url, pin, REGISTRY_TIMEOUT)?;
         let runtime = runtime()?;
-        // A wrong pin fails here, before anything is written.
-        let probe = Login { username: String::new(), password: Password::new(""), workstation: None };
-        match runtime.block_on(client.login(&probe)) {
-            Ok(_) | Err(sync::Error::Unauthorized(_)) | Err(sync::Error::Status { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
+        // A wrong pin (or no registry) fails here, before anything is written.
+        runtime.block_on(remote.health())?;
         let workstation = match Enrollment::load(data_dir) {
             Ok(old) => old.workstation,
             Err(_) => Uuid::now_v7(),
