@@ -60,8 +60,10 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/pg/002_certificate_authority.sql"),
 ];
 
-/// Idle connections kept for reuse.
-const POOLED: usize = 8;
+/// Idle connections kept for reuse: at least as many as requests served at
+/// once (each holds one), or every request past the pool opens a new
+/// connection (a server process and a SCRAM exchange) and closes it after.
+const POOLED: usize = 32;
 
 /// The registry's PostgreSQL database.
 pub struct PostgresStorage {
