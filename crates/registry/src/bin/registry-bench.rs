@@ -51,6 +51,12 @@ struct Args {
     /// PostgreSQL URL: measure the registry on PostgreSQL instead of SQLite.
     #[arg(long)]
     database: Option<String>,
+    /// With `--database`: commit without waiting for the WAL flush
+    /// (`synchronous_commit=off`), the durability SQLite's WAL with
+    /// synchronous=NORMAL gives: a crash may lose the last commits, never
+    /// corrupt. Shows how much of PostgreSQL's time is the flush per commit.
+    #[arg(long)]
+    synchronous_commit_off: bool,
 }
 
 fn profile_settings() -> ProfileSettings {
@@ -147,6 +153,14 @@ fn main() -> anyhow::Result<()> {
 async fn run(args: Args) -> anyhow::Result<()> {
     let dir = tempfile_dir()?;
     let (storage, backend): (Arc<dyn Storage>, &str) = match &args.database {
+        Some(url) if args.synchronous_commit_off => {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            let url = format!("{url}{sep}options=-c%20synchronous_commit%3Doff");
+            (
+                Arc::new(PostgresStorage::scratch(&url).context("opening PostgreSQL")?),
+                "PostgreSQL (scratch schema, synchronous_commit=off)",
+            )
+        }
         Some(url) => (
             Arc::new(PostgresStorage::scratch(url).context("opening PostgreSQL")?),
             "PostgreSQL (scratch schema)",
@@ -156,7 +170,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "SQLite (WAL, synchronous=NORMAL)",
         ),
     };
-    let short = if args.database.is_some() { "postgres" } else { "sqlite" };
+    let short = match (&args.database, args.synchronous_commit_off) {
+        (None, _) => "sqlite",
+        (Some(_), false) => "postgres",
+        (Some(_), true) => "postgres synchronous_commit=off",
+    };
     let now = OffsetDateTime::now_utc();
     let settings = DeploymentSettings { use_cases: UseCases::all(), approval_step: false };
     admin::init(&*storage, &settings, "admin", "bench-password", now)?;
