@@ -41,19 +41,22 @@ pub struct IssueCertificate {
     #[schema(value_type = String, format = Uuid)]
     pub device: DeviceId,
     /// The profile slot the key was generated in.
-    #[schema(value_type = String, example = "piv_authentication")]
+    #[schema(value_type = String, pattern = "^(piv_authentication|digital_signature|key_management|card_authentication)$")]
     pub slot: Slot,
     /// The card's public key, DER SubjectPublicKeyInfo, hex.
+    #[schema(pattern = "^([0-9a-fA-F]{2})+$")]
     pub public_key: String,
     /// A challenge from `POST /v1/certificates/challenges`, hex.
+    #[schema(pattern = "^([0-9a-fA-F]{2})+$")]
     pub challenge: String,
     /// The card's signature (ECDSA DER or RSA PKCS#1 v1.5) over
     /// `"cardstation proof of possession v1\0" || key reference || challenge`, hex.
+    #[schema(pattern = "^([0-9a-fA-F]{2})+$")]
     pub signature: String,
     /// Single, batch or direct issuance (default single); decides the use
     /// case and permissions checked for a first issuance.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = "^(single|batch|direct)$")]
     pub route: Option<IssueRoute>,
 }
 
@@ -82,7 +85,10 @@ pub enum CertificateChange {
     /// On hold or valid → revoked, for good.
     Revoke {
         /// Why (the CRL reason code).
-        #[schema(value_type = String)]
+        #[schema(
+            value_type = String,
+            pattern = "^(unspecified|key_compromise|affiliation_changed|superseded|cessation_of_operation)$"
+        )]
         reason: domain::RevocationReason,
     },
 }
