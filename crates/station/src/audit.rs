@@ -8,13 +8,16 @@
 //! and person it concerns, so "person" finds the events on that person's
 //! cards and certificates too.
 
+use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::Path;
 
 use domain::{
-    AuditEvent, AuditObject, AuditOutcome, Certificate, Device, DeviceId, Operator, Person, Request,
+    AuditEvent, AuditObject, AuditOutcome, Certificate, Device, DeviceId, GlobalPermission, Operator,
+    OperatorId, Permission, Person, PersonId, Request, UseCase,
 };
 use proto::{AuditPage, ChainReport};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
@@ -23,6 +26,43 @@ use crate::REGISTRY_TIMEOUT;
 
 /// The most events one page asks for (the registry's maximum).
 const PAGE: u32 = 1000;
+
+/// Operators seen signing in at this station (`operators.json` in the data
+/// directory): the registry's feed carries no operator accounts, so this is
+/// how the audit view names them. Ids, usernames and person ids only.
+pub const OPERATORS_FILE: &str = "operators.json";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct KnownOperator {
+    username: String,
+    person: PersonId,
+}
+
+fn known_operators(data_dir: &Path) -> BTreeMap<String, KnownOperator> {
+    std::fs::read(data_dir.join(OPERATORS_FILE))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
+}
+
+/// Remembers who signed in (called at sign-in); failures are logged only.
+pub(crate) fn remember_operator(data_dir: &Path, operator: OperatorId, username: &str, person: PersonId) {
+    let mut known = known_operators(data_dir);
+    let entry = KnownOperator { username: username.to_owned(), person };
+    if known.get(&operator.to_string()).is_some_and(|k| k.username == entry.username) {
+        return;
+    }
+    known.insert(operator.to_string(), entry);
+    let path = data_dir.join(OPERATORS_FILE);
+    let tmp = data_dir.join(format!("{OPERATORS_FILE}.tmp"));
+    let written = serde_json::to_vec_pretty(&known)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| std::fs::write(&tmp, bytes))
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = written {
+        tracing::warn!(error = %e, file = %path.display(), "cannot remember the operator's name");
+    }
+}
 
 /// Which events to show. Text filters match case-insensitively, on a name,
 /// a username, an email or an id.
@@ -170,8 +210,16 @@ impl Session {
         })
     }
 
-    /// Every audit event (oldest first), straight from the registry.
+    fn require_audit(&self) -> Result<()> {
+        let actor = self.actor();
+        actor.require_use_case(UseCase::Audit)?;
+        actor.require(Permission::global(GlobalPermission::ViewAudit))?;
+        Ok(())
+    }
+
+    /// Every audit event (oldest first), straight from the registry (View audit).
     pub fn audit_events(&self) -> Result<Vec<AuditEvent>> {
+        self.require_audit()?;
         let http = self.audit_http()?;
         let mut events = Vec::new();
         let mut from = 0u64;
@@ -190,6 +238,7 @@ impl Session {
     /// UC-AUDIT: the events matching `filter`, oldest first, with names.
     pub fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRow>> {
         let events = self.audit_events()?;
+        let known = known_operators(&self.data_dir);
         let mut rows = Vec::new();
         for event in events {
             let d = &event.draft;
@@ -201,7 +250,7 @@ impl Session {
                     continue;
                 }
             }
-            let (operator_text, operator_keys) = self.operator_names(d.actor)?;
+            let (operator_text, operator_keys) = self.operator_names(d.actor, &known)?;
             if let Some(o) = &filter.operator {
                 if !operator_keys.iter().any(|k| contains(k, o)) {
                     continue;
@@ -240,26 +289,35 @@ impl Session {
 
     /// UC-AUDIT: has the registry verify the whole hash chain.
     pub fn verify_audit(&self) -> Result<ChainReport> {
+        self.require_audit()?;
         let http = self.audit_http()?;
         self.runtime.block_on(self.audit_get(&http, "/v1/audit/verify"))
     }
 
     /// The operator's display text and the words a filter may match.
-    fn operator_names(&self, actor: Option<domain::OperatorId>) -> Result<(String, Vec<String>)> {
+    fn operator_names(
+        &self,
+        actor: Option<OperatorId>,
+        known: &BTreeMap<String, KnownOperator>,
+    ) -> Result<(String, Vec<String>)> {
         let Some(id) = actor else {
             return Ok((String::new(), vec!["system".into()]));
         };
-        let Some(operator) = self.store.get::<Operator>(&id.to_string())? else {
-            return Ok((id.to_string(), vec![id.to_string()]));
+        let (username, person) = match self.store.get::<Operator>(&id.to_string())? {
+            Some(o) => (o.username, o.person),
+            None => match known.get(&id.to_string()) {
+                Some(k) => (k.username.clone(), k.person),
+                None => return Ok((id.to_string(), vec![id.to_string()])),
+            },
         };
-        let person = self.store.get::<Person>(&operator.person.to_string())?;
-        let mut keys = vec![id.to_string(), operator.username.clone()];
+        let person = self.store.get::<Person>(&person.to_string())?;
+        let mut keys = vec![id.to_string(), username.clone()];
         let text = match &person {
             Some(p) => {
                 keys.extend(person_keys(p));
-                format!("{} ({})", p.display_name(), operator.username)
+                format!("{} ({username})", p.display_name())
             }
-            None => operator.username.clone(),
+            None => username,
         };
         Ok((text, keys))
     }
@@ -313,7 +371,7 @@ impl Session {
                 (text, d, p)
             }
             AuditObject::Operator(id) => {
-                let (text, _) = self.operator_names(Some(id))?;
+                let (text, _) = self.operator_names(Some(id), &known_operators(&self.data_dir))?;
                 (format!("operator {text}"), None, None)
             }
             AuditObject::Profile(id) => {

@@ -139,7 +139,11 @@ impl Session {
                 "the card in {reader} names device {device_id}, which this registry does not know"
             ))
         })?;
-        machines::card::apply(&device, &CardCommand::Erase, &self.actor(), OffsetDateTime::now_utc())?;
+        // An erase interrupted after the registry recorded it only has its job to close.
+        let recorded = open.is_some() && device.state == domain::CardState::Erased;
+        if !recorded {
+            machines::card::apply(&device, &CardCommand::Erase, &self.actor(), OffsetDateTime::now_utc())?;
+        }
         if !info.yubikey_extensions && !info.looks_blank() {
             return Err(Error::WrongCard(format!(
                 "the card in {reader} has no PIV reset command (not YubiKey-compatible): it cannot be \

@@ -109,6 +109,12 @@ impl Session {
         );
         let mut session = Session { data_dir, enrollment, store, runtime, client, remote, engine, grant };
         session.sync()?;
+        crate::audit::remember_operator(
+            &session.data_dir,
+            session.grant.operator,
+            username,
+            session.grant.person,
+        );
         Ok(session)
     }
 
