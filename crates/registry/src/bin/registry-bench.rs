@@ -52,8 +52,8 @@ struct Args {
     #[arg(long)]
     database: Option<String>,
     /// With `--database`: commit without waiting for the WAL flush
-    /// (`synchronous_commit=off`), the durability SQLite's WAL with
-    /// synchronous=NORMAL gives: a crash may lose the last commits, never
+    /// (`synchronous_commit=off`), close to the durability of SQLite's WAL
+    /// with synchronous=NORMAL: a crash may lose the last commits, never
     /// corrupt. Shows how much of PostgreSQL's time is the flush per commit.
     #[arg(long)]
     synchronous_commit_off: bool,
