@@ -152,7 +152,9 @@ fn crl_entry(crl: &str, serial: &str) -> Option<String> {
     entries
         .into_iter()
         .find(|e| {
-            e.split_whitespace().next().is_some_and(|s| s.trim_start_matches('0').eq_ignore_ascii_case(serial))
+            e.split_whitespace()
+                .next()
+                .is_some_and(|s| s.trim_start_matches('0').eq_ignore_ascii_case(serial))
         })
         .map(str::to_owned)
 }
