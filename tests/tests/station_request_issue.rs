@@ -275,6 +275,79 @@ fn seed_002_request_with_and_without_approval_then_issue() {
     assert!(message.contains("unreachable"), "{message}");
 }
 
+/// "Issue card" without a request to approve (seed 002, UC-ISSUE direct):
+/// disabled by default (a clear refusal, nothing recorded); enabled, an
+/// operator who may request and collect encodes a blank card at once, and
+/// OpenSC signs with the PIN printed.
+#[test]
+fn seed_002_issue_card_directly() {
+    let lab = Lab::from_env();
+    let work = tempfile::tempdir().unwrap();
+    let registry = TestRegistry::start(&work.path().join("registry")).unwrap();
+    registry.role("Direct issuers", &["can_request", "can_collect"], &[]).unwrap();
+    registry.role("Issuers", &["can_collect"], &[]).unwrap();
+    registry.operator("dora", "Direct", &["Direct issuers"]).unwrap();
+    registry.operator("ivy", "Issuer", &["Issuers"]).unwrap();
+    let employee = registry.profile(&profile("Employee", true)).unwrap();
+    let visitor = registry.profile(&profile("Visitor", false)).unwrap();
+    let station = TestStation::enroll(&work.path().join("station"), &registry).unwrap();
+    let grace = ok(station
+        .as_operator("admin", &["person", "add", "--given-name", "Grace", "--family-name", "Hopper"])
+        .unwrap());
+    let grace = grace["id"].as_str().unwrap().to_owned();
+    let reader = lab.acquire_reader();
+    let (_card, _plugged) = reader.insert_fresh(7_400_000 + std::process::id() % 1000);
+    let direct = |operator: &str, profile: &str| {
+        station
+            .as_operator(
+                operator,
+                &["issue", "--direct", "--person", &grace, "--profile", profile, "--reader", &reader.name],
+            )
+            .unwrap()
+    };
+
+    // Disabled by default: refused, the message says so, no request made.
+    let (code, message) = error_of(&direct("dora", &visitor));
+    assert_eq!(code, "use-case-disabled", "{message}");
+    assert!(message.contains("Issue card without request") && message.contains("disabled"), "{message}");
+    let none = ok(station.as_operator("dora", &["requests"]).unwrap());
+    assert!(none["requests"].as_array().unwrap().is_empty(), "{none}");
+    registry.use_case("direct_issue", true).unwrap();
+
+    // A profile that validates issuance needs an approval; Can Request is needed too.
+    let (code, message) = error_of(&direct("dora", &employee));
+    assert_eq!(code, "approval-required", "{message}");
+    let (code, message) = error_of(&direct("ivy", &visitor));
+    assert_eq!(code, "not-permitted", "{message}");
+    let none = ok(station.as_operator("dora", &["requests"]).unwrap());
+    assert!(none["requests"].as_array().unwrap().is_empty(), "{none}");
+
+    // Enabled: the blank card is encoded at once, in the profile's end state.
+    let issued = ok(direct("dora", &visitor));
+    assert_eq!(issued["device"]["state"], "active", "{issued}");
+    assert_eq!(issued["certificates"].as_array().unwrap().len(), 2, "{issued}");
+    let device = issued["device"]["id"].as_str().unwrap().to_owned();
+    let request = issued["request"].as_str().unwrap().to_owned();
+    let pin = issued["pin"].as_str().unwrap().to_owned();
+    let certificates = check_card_against_registry(&station, &reader, &pin, &device, work.path());
+    let requests = ok(station.as_operator("dora", &["requests"]).unwrap());
+    let listed = requests["requests"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{requests}");
+    assert_eq!(listed[0]["request"]["id"], request.as_str());
+    assert_eq!(listed[0]["request"]["state"], "completed", "{requests}");
+    let mut ids = vec![device.clone(), request];
+    ids.extend(certificates);
+    check_audit(&registry, &ids, &["op.request_card", "op.store_escrow", "op.record_issuance"]);
+    assert!(ok(station.as_operator("dora", &["jobs"]).unwrap())["jobs"].as_array().unwrap().is_empty());
+
+    // The card now in the reader is no blank stock: a second direct issue
+    // is refused before any record is made for it.
+    let (code, message) = error_of(&direct("dora", &visitor));
+    assert_eq!(code, "wrong-card", "{message}");
+    let after = ok(station.as_operator("dora", &["requests"]).unwrap());
+    assert_eq!(after["requests"].as_array().unwrap().len(), 1, "{after}");
+}
+
 /// OpenSC signs with the PIN the CLI printed; the registry's device record
 /// and certificates (serials) match what the card holds.
 fn check_card_against_registry(

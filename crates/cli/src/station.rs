@@ -92,13 +92,24 @@ pub enum StationCommand {
     /// Cancel a request (UC-APPROVE).
     Cancel(DecideArgs),
     /// Issue a card for an approved request (UC-ISSUE): encodes the card in the reader.
+    /// `--direct --person P --profile F`: "Issue card" without a request to approve
+    /// (seed 002, where the deployment enables it).
     Issue {
         /// The approved request.
-        #[arg(long, conflicts_with = "device")]
+        #[arg(long, conflicts_with_all = ["device", "direct"])]
         request: Option<Uuid>,
         /// The approved card record.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "direct")]
         device: Option<Uuid>,
+        /// Issue directly: the card record and request are made approved at once.
+        #[arg(long, requires_all = ["person", "profile"])]
+        direct: bool,
+        /// The recipient of a direct issue (person id).
+        #[arg(long, requires = "direct")]
+        person: Option<Uuid>,
+        /// The credential profile of a direct issue.
+        #[arg(long, requires = "direct")]
+        profile: Option<Uuid>,
         /// Reader name (exact or a unique part); default: the only reader with a card.
         #[arg(long)]
         reader: Option<String>,
@@ -354,11 +365,19 @@ pub fn run(command: StationCommand, data: &DataDir, json_output: bool) -> Comman
         StationCommand::Approve(a) => decide(data, a, Decision::Approve),
         StationCommand::Reject(a) => decide(data, a, Decision::Reject),
         StationCommand::Cancel(a) => decide(data, a, Decision::Cancel),
-        StationCommand::Issue { request, device, reader } => {
-            let target = match (request, device) {
-                (Some(r), None) => IssueTarget::Request(RequestId::new(r)),
-                (None, Some(d)) => IssueTarget::Device(DeviceId::new(d)),
-                _ => return Err(Failure::new("bad-input", "give --request or --device")),
+        StationCommand::Issue { request, device, direct, person, profile, reader } => {
+            let target = match (request, device, direct, person, profile) {
+                (Some(r), None, false, ..) => IssueTarget::Request(RequestId::new(r)),
+                (None, Some(d), false, ..) => IssueTarget::Device(DeviceId::new(d)),
+                (None, None, true, Some(p), Some(f)) => {
+                    IssueTarget::Direct { person: PersonId::new(p), profile: ProfileId::new(f) }
+                }
+                _ => {
+                    return Err(Failure::new(
+                        "bad-input",
+                        "give --request, --device, or --direct --person P --profile F",
+                    ))
+                }
             };
             let reader = reader_name(reader.as_deref())?;
             let mut session = sign_in(data)?;

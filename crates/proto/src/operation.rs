@@ -164,6 +164,13 @@ pub struct RequestCard {
     pub reason: Option<String>,
     /// Notes (also in the audit record).
     pub notes: Option<String>,
+    /// `direct`: "Issue card" without a request to approve (seed 002,
+    /// UC-ISSUE direct, where enabled): the card and its request start
+    /// `approved`, for the same operator to issue at once. Absent: an
+    /// ordinary request (UC-REQUEST).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^direct$")]
+    pub route: Option<IssueRoute>,
 }
 
 /// Request an update (or reprovisioning) of an issued card to the latest

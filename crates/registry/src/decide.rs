@@ -8,9 +8,9 @@
 use domain::{
     machines, Actor, AuditDraft, AuditEvent, AuditEventId, AuditObject, AuditOutcome, Capabilities,
     CardCommand, CardEndState, CardState, Certificate, CertificateCommand, CertificateEndState,
-    CertificateState, DeviceId, GlobalPermission, OperatorId, Permission, Person, PersonId, PersonStatus,
-    ProfilePermission, Refusal, Request, RequestCommand, RequestEffect, RequestKind, RequestState,
-    RevocationReason, UseCase,
+    CertificateState, DeviceId, GlobalPermission, IssueRoute, OperatorId, Permission, Person, PersonId,
+    PersonStatus, ProfilePermission, Refusal, Request, RequestCommand, RequestEffect, RequestKind,
+    RequestState, RevocationReason, UseCase,
 };
 use proto::{
     Answer, CertificateChange, DeviceChange, EscrowKind, Operation, OperationKind, OperationResult, Record,
@@ -288,8 +288,29 @@ fn plan(
                 return not_found("person", r.person);
             };
             let settings = tx.settings()?;
-            let request_plan =
-                domain::rules::plan_card_request(&profile, person.id, actor, settings.approval_step)?;
+            let request_plan = match r.route {
+                None => domain::rules::plan_card_request(&profile, person.id, actor, settings.approval_step)?,
+                // "Issue card" (seed 002): no approval step, the issuing
+                // operator starts the card approved and encodes it at once.
+                Some(IssueRoute::Direct) => {
+                    domain::rules::check_direct_issue(&profile, person.id, actor)?;
+                    if settings.approval_step {
+                        return Err(Refusal::ApprovalRequired { profile: profile.id }.into());
+                    }
+                    domain::rules::CardRequestPlan {
+                        card_state: CardState::Approved,
+                        request_state: RequestState::Approved,
+                        needs_approval: false,
+                        profile: profile.reference(),
+                    }
+                }
+                Some(other) => {
+                    return refuse(
+                        "invalid",
+                        format!("a card request's route is direct or absent, not {other:?}"),
+                    )
+                }
+            };
             if person.status != PersonStatus::Active {
                 return refuse(
                     "person_inactive",
@@ -317,7 +338,8 @@ fn plan(
                 person: Some(person.id),
                 profile: profile.id,
                 requester: caller.person,
-                approver: None,
+                // A direct issue is decided by the operator who issues it.
+                approver: (r.route == Some(IssueRoute::Direct)).then_some(caller.person),
                 reason: r.reason.clone(),
                 notes: r.notes.clone(),
                 created_at: now,
@@ -390,8 +412,7 @@ fn plan(
             revoke_pending(pending, &mut plan);
             if let Some(mut request) = request {
                 if request.state == RequestState::Approved {
-                    let outcome = machines::request::apply(&request, &RequestCommand::Fail, actor, now)?;
-                    request.state = outcome.to;
+                    request.state = follow_card(&request, &RequestCommand::Fail, f.route, actor, now)?;
                     request.updated_at = now;
                     plan.records.push(Record::Request(request));
                 }
@@ -514,6 +535,23 @@ fn revoke_pending(pending: Vec<Certificate>, plan: &mut Plan) {
         plan.records
             .push(Record::Certificate(Certificate { state: CertificateState::Revoked { reason }, ..cert }));
     }
+}
+
+/// The state a card job's request moves to when the job completes or
+/// fails. The request of a direct issue follows its card: the card machine
+/// has just checked the direct-issue use case and the operator, and
+/// "Request card" (the use case of ordinary issue requests) may be off.
+fn follow_card(
+    request: &Request,
+    command: &RequestCommand,
+    route: IssueRoute,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> Result<RequestState, Decline> {
+    if route == IssueRoute::Direct && request.kind == RequestKind::Issue {
+        return Ok(machines::request::next_state(request.state, command)?);
+    }
+    Ok(machines::request::apply(request, command, actor, now)?.to)
 }
 
 fn request_of_device(tx: &mut dyn Tx, id: domain::RequestId, device: DeviceId) -> Result<Request, Decline> {
@@ -662,8 +700,7 @@ fn record_issuance(
         (state, Vec::new())
     };
     if let Some(mut request) = request {
-        let outcome = machines::request::apply(&request, &RequestCommand::Complete, actor, now)?;
-        request.state = outcome.to;
+        request.state = follow_card(&request, &RequestCommand::Complete, issuance.route, actor, now)?;
         request.updated_at = now;
         plan.records.push(Record::Request(request));
     }
@@ -718,8 +755,27 @@ fn record_issuance(
             device: device.id,
         }));
     }
+    // Certificates the CA issued for this card that the issuance does not
+    // name never reached it (an earlier attempt, a torn job): their keys are
+    // on no card, so they are revoked here rather than left for an operator
+    // who may not hold Cancel/Revoke.
+    let planned: Vec<_> = plan
+        .records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Certificate(c) => Some(c.id),
+            _ => None,
+        })
+        .collect();
+    let mut pending = Vec::new();
+    for cert in pending_certificates(&device, tx.certificates_of(device.id)?) {
+        if !planned.contains(&cert.id) && tx.ca_certificate(cert.id)?.is_some() {
+            pending.push(cert);
+        }
+    }
     // The device first: certificates reference it.
     plan.records.insert(0, Record::Device(device));
     plan.records.extend(new_certificates);
+    revoke_pending(pending, plan);
     Ok(())
 }

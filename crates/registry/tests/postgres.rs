@@ -72,6 +72,8 @@ on_postgres!(
     certificate_revocation_and_crl,
     expired_sessions_are_purged,
     certificates_for_an_update,
+    issuance_revokes_pending_certificates,
+    direct_issue,
 );
 
 /// A plain client for looking behind the storage's back; its connection

@@ -38,6 +38,8 @@ on_sqlite!(
     certificate_revocation_and_crl,
     expired_sessions_are_purged,
     certificates_for_an_update,
+    issuance_revokes_pending_certificates,
+    direct_issue,
 );
 
 #[test]

@@ -20,8 +20,8 @@
 use std::cell::RefCell;
 
 use domain::{
-    AnyState, CardState, CertificateId, Device, DeviceId, IssueRoute, Permission, ProfilePermission, Refusal,
-    RequestId, RequestKind, RequestState, RevocationReason,
+    AnyState, CardState, CertificateId, Device, DeviceId, IssueRoute, Permission, PersonId, ProfileId,
+    ProfilePermission, Refusal, RequestId, RequestKind, RequestState, RevocationReason,
 };
 use piv::personalize::{PersonalizationObserver, PlanOptions, Step};
 use piv::{
@@ -29,7 +29,8 @@ use piv::{
 };
 use proto::{
     CardFacts as WireCardFacts, CertificateChange, ChangeCertificate, EscrowKind, EscrowSecret,
-    IssueCertificate, OperationKind, RecordIssuance, RecordProductionFailure, SessionToken, StoreEscrow,
+    IssueCertificate, OperationKind, RecordIssuance, RecordProductionFailure, RequestCard, SessionToken,
+    StoreEscrow,
 };
 use reader::Readers;
 use serde::{Deserialize, Serialize};
@@ -41,7 +42,7 @@ use crate::card::CardFacts;
 use crate::error::{Error, Result};
 use crate::profile::{card_profile, profile_slot};
 use crate::remote::Remote;
-use crate::session::Session;
+use crate::session::{RequestView, Session};
 
 /// What to issue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +51,16 @@ pub enum IssueTarget {
     Request(RequestId),
     /// An approved card record (its approved request, if any, is completed).
     Device(DeviceId),
+    /// "Issue card" without a request to approve (seed 002, UC-ISSUE direct,
+    /// where the deployment enables it): the registry makes the card record
+    /// and its request approved at once, then the blank card in the reader
+    /// is encoded for `person` with `profile`.
+    Direct {
+        /// The recipient.
+        person: PersonId,
+        /// The credential profile.
+        profile: ProfileId,
+    },
 }
 
 /// Progress of card work, for a progress bar.
@@ -254,6 +265,33 @@ impl CertificateIssuer for RegistryIssuer<'_, '_> {
     }
 }
 
+/// The certificates an accepted issuance's result shows revoked for
+/// cessation of operation, other than those of `kept`: the registry revokes
+/// a device's pending certificates (on no card) when its issuance is
+/// recorded; superseded ones of an update are not the job's.
+fn revoked_with(result: Option<&serde_json::Value>, kept: &[IssuedCertificateView]) -> Vec<CertificateId> {
+    let Some(result) = result.and_then(|r| serde_json::from_value::<proto::OperationResult>(r.clone()).ok())
+    else {
+        return Vec::new();
+    };
+    result
+        .records
+        .into_iter()
+        .filter_map(|r| match r {
+            proto::Record::Certificate(c)
+                if c.state
+                    == (domain::CertificateState::Revoked {
+                        reason: RevocationReason::CessationOfOperation,
+                    })
+                    && !kept.iter().any(|k| k.id == c.id) =>
+            {
+                Some(c.id)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 fn same_serial(a: &str, b: &str) -> bool {
     let norm = |s: &str| s.trim_start_matches('0').to_ascii_uppercase();
     norm(a) == norm(b)
@@ -293,6 +331,7 @@ impl Session {
     ) -> Result<Issued> {
         // Online first: the CA and escrow need the registry, and the replica must be current.
         self.sync()?;
+        let mut route = IssueRoute::Single;
         let (device, request) = match target {
             IssueTarget::Request(id) => {
                 let request = self.request(id)?;
@@ -312,6 +351,14 @@ impl Session {
                 });
                 (device, request)
             }
+            IssueTarget::Direct { person, profile } => {
+                route = IssueRoute::Direct;
+                let view = self.request_direct(person, profile, reader)?;
+                let device = view.device.ok_or_else(|| {
+                    Error::Invalid(format!("request {} names no card record", view.request.id))
+                })?;
+                (device, Some(view.request))
+            }
         };
         // A request whose production failed stays `failed` (the registry has
         // no retry operation yet): the card is issued without completing it.
@@ -322,7 +369,6 @@ impl Session {
             progress.note(&format!("device {} has an interrupted job {}: resuming it", device.id, job.id));
             return self.resume(job.id, reader, progress);
         }
-        let route = IssueRoute::Single;
         self.check_issue(&device, route)?;
         if let Some(r) = &request {
             if r.state == RequestState::PendingApproval {
@@ -390,6 +436,35 @@ impl Session {
             false,
             progress,
         )
+    }
+
+    /// The card record and request of a direct issue, made approved by the
+    /// registry (`RequestCard` with the direct route), once the domain rules
+    /// pass here and blank stock is in the reader (no record for a card that
+    /// cannot be encoded now).
+    fn request_direct(&mut self, person: PersonId, profile: ProfileId, reader: &str) -> Result<RequestView> {
+        let actor = self.actor();
+        let profile = self.profile(profile)?;
+        domain::rules::check_direct_issue(&profile, person, &actor)?;
+        self.person(person)?;
+        let (_, info) = crate::card::read(reader)?;
+        if !info.looks_blank() {
+            return Err(Error::WrongCard(format!(
+                "the card in {reader} is not blank stock: erase it or insert a blank card"
+            )));
+        }
+        let (request, device) = (RequestId::new(Uuid::now_v7()), DeviceId::new(Uuid::now_v7()));
+        let op = OperationKind::RequestCard(RequestCard {
+            request,
+            device,
+            person,
+            profile: profile.id,
+            reason: None,
+            notes: Some("issued directly (Issue card)".into()),
+            route: Some(IssueRoute::Direct),
+        });
+        self.submit(op, |_| Ok(()))?;
+        self.request_view(request)
     }
 
     fn check_issue(&self, device: &Device, route: IssueRoute) -> Result<()> {
@@ -606,9 +681,17 @@ impl Session {
                 })
                 .collect(),
         });
-        self.submit(op, |_| Ok(()))?;
+        let result = self.submit(op, |_| Ok(()))?;
+        // The registry revokes the device's pending certificates with the
+        // issuance; the station's own revocation only covers a registry that
+        // did not (it finds nothing pending otherwise).
+        let mut revoked = revoked_with(result.as_ref(), &kept);
         let mut warnings = warnings;
-        let revoked = self.revoke_pending(device.id, &mut warnings)?;
+        for id in self.revoke_pending(device.id, &mut warnings)? {
+            if !revoked.contains(&id) {
+                revoked.push(id);
+            }
+        }
         self.store.update_job(job_id, JobState::Completed, None, None, OffsetDateTime::now_utc())?;
         Ok(Issued {
             job: job_id,

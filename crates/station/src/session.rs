@@ -298,6 +298,7 @@ impl Session {
             profile: profile.id,
             reason,
             notes,
+            route: None,
         });
         self.submit(op, |_| Ok(()))?;
         self.request_view(request)

@@ -139,6 +139,7 @@ async fn a_station_gets_a_certificate_the_ca_and_the_crl() {
         profile,
         reason: None,
         notes: None,
+        route: None,
     });
     assert!(push(&client, &token, ask).await.is_accepted());
     let approve =

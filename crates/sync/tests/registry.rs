@@ -111,6 +111,7 @@ async fn two_workstations_act_on_one_request_and_exactly_one_wins() {
         profile,
         reason: Some("new hire".into()),
         notes: None,
+        route: None,
     });
     a_store.act(new_op(&ask), |_| Ok::<_, store::Error>(())).unwrap();
     let report = a.sync_once(&mut a_store, OffsetDateTime::now_utc()).await.unwrap();

@@ -111,6 +111,7 @@ fn pair(profile: ProfileId) -> [Operation; 2] {
             profile,
             reason: None,
             notes: None,
+            route: None,
         })),
     ]
 }

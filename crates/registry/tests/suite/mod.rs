@@ -259,6 +259,7 @@ impl Fixture {
                     profile: self.profile,
                     reason: None,
                     notes: Some("new starter".into()),
+                    route: None,
                 }),
             )
             .await;
@@ -991,6 +992,7 @@ pub async fn permission_matrix(factory: Factory) {
             profile,
             reason: None,
             notes: None,
+            route: None,
         })
     };
     for role in ROLES {
@@ -1465,4 +1467,128 @@ pub async fn certificates_for_an_update(factory: Factory) {
     );
     let crl = f.crl_text().await;
     assert!(!crl_lists(&crl, serial), "{crl}");
+}
+
+/// RecordIssuance revokes the certificates the CA issued for the card that
+/// it does not name (their keys are on no card), even for an issuer without
+/// Cancel/Revoke; the named one reaches its end state.
+pub async fn issuance_revokes_pending_certificates(factory: Factory) {
+    let f = Fixture::new(factory).await;
+    let (request, device) = f.approved_card().await;
+    let stray = f.issued_certificate(device).await;
+    let kept = f.issued_certificate(device).await;
+    let stray_serial = stray["serial"].as_str().unwrap();
+    let kept_serial = kept["serial"].as_str().unwrap();
+    let recorded = f.op("issuer", issuance_of(device, Some(request), &kept)).await;
+    assert!(recorded.is_accepted(), "{recorded:?}");
+    let states: Vec<(String, domain::CertificateState)> = record(&recorded, "certificate")
+        .into_iter()
+        .map(|r| match r {
+            proto::Record::Certificate(c) => (c.serial.clone(), c.state),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(states.len(), 2, "{states:?}");
+    assert!(states.contains(&(kept_serial.to_owned(), domain::CertificateState::Valid)), "{states:?}");
+    let reason = domain::RevocationReason::CessationOfOperation;
+    assert!(
+        states.contains(&(stray_serial.to_owned(), domain::CertificateState::Revoked { reason })),
+        "{states:?}"
+    );
+    let crl = f.crl_text().await;
+    assert!(crl_lists(&crl, stray_serial) && crl.contains("Cessation Of Operation"), "{crl}");
+    assert!(!crl_lists(&crl, kept_serial), "{crl}");
+    // A later issuance for another card leaves this card's certificates alone.
+    let other = f.issued_card().await;
+    assert_ne!(other, device);
+    assert!(!crl_lists(&f.crl_text().await, kept_serial));
+}
+
+/// "Issue card" without a request to approve (seed 002, UC-ISSUE direct):
+/// `RequestCard` with the direct route is checked by
+/// `domain::rules::check_direct_issue` and the deployment's approval step,
+/// and starts the card and its request approved for the operator to issue.
+pub async fn direct_issue(factory: Factory) {
+    let f = Fixture::new(factory).await;
+    let storage = f.registry.storage();
+    let now = OffsetDateTime::now_utc();
+    let direct_profile = ProfileId::new(Uuid::now_v7());
+    admin::add_profile(storage, direct_profile, settings("Direct", false), now).unwrap();
+    let direct = |person: PersonId, profile: ProfileId| {
+        OperationKind::RequestCard(proto::RequestCard {
+            request: RequestId::new(Uuid::now_v7()),
+            device: DeviceId::new(Uuid::now_v7()),
+            person,
+            profile,
+            reason: None,
+            notes: Some("walk-in".into()),
+            route: Some(domain::IssueRoute::Direct),
+        })
+    };
+    let cardholder = f.cardholder;
+    let mut use_cases = UseCases::all();
+    use_cases.disable(domain::UseCase::DirectIssue).unwrap();
+    admin::set_settings(storage, &DeploymentSettings { use_cases, approval_step: false }, now).unwrap();
+    let before = records_only(&f.dump());
+    let off = f.op("admin", direct(cardholder, direct_profile)).await;
+    assert_eq!(off.rejection_code(), Some("use_case_disabled"), "{off:?}");
+    assert_eq!(before, records_only(&f.dump()), "refused, nothing changed");
+
+    let all = DeploymentSettings { use_cases: UseCases::all(), approval_step: false };
+    admin::set_settings(storage, &all, now).unwrap();
+    let refusals = [
+        ("admin", direct(cardholder, f.profile), "approval_required"),
+        ("requester", direct(cardholder, direct_profile), "not_permitted"),
+        ("issuer", direct(cardholder, direct_profile), "not_permitted"),
+        ("admin", direct(f.people["admin"], direct_profile), "actor_is_recipient"),
+    ];
+    for (role, op, code) in refusals {
+        let answer = f.op(role, op).await;
+        assert_eq!(answer.rejection_code(), Some(code), "{role}: {answer:?}");
+    }
+    let stepped = DeploymentSettings { use_cases: UseCases::all(), approval_step: true };
+    admin::set_settings(storage, &stepped, now).unwrap();
+    let answer = f.op("admin", direct(cardholder, direct_profile)).await;
+    assert_eq!(answer.rejection_code(), Some("approval_required"), "the approval step applies: {answer:?}");
+    admin::set_settings(storage, &all, now).unwrap();
+    let batch = OperationKind::RequestCard(proto::RequestCard {
+        route: Some(domain::IssueRoute::Batch),
+        ..match direct(cardholder, direct_profile) {
+            OperationKind::RequestCard(r) => r,
+            _ => unreachable!(),
+        }
+    });
+    assert_eq!(f.op("admin", batch).await.rejection_code(), Some("invalid"));
+
+    // "Request card" (ordinary requests) may be off: the direct card's
+    // request follows the card.
+    let mut without_requests = UseCases::all();
+    without_requests.disable(domain::UseCase::Request).unwrap();
+    let settings_now = DeploymentSettings { use_cases: without_requests, approval_step: false };
+    admin::set_settings(storage, &settings_now, now).unwrap();
+    let op = direct(cardholder, direct_profile);
+    let OperationKind::RequestCard(asked) = &op else { unreachable!() };
+    let (request, device) = (asked.request, asked.device);
+    let answer = f.op("admin", op).await;
+    assert!(answer.is_accepted(), "{answer:?}");
+    assert_eq!(device_state(&answer), "approved");
+    match record(&answer, "request").first() {
+        Some(proto::Record::Request(r)) => {
+            assert_eq!(r.state, domain::RequestState::Approved);
+            assert_eq!(r.approver, Some(f.people["admin"]), "decided by the issuing operator");
+        }
+        other => panic!("{other:?}"),
+    }
+    let issued = f.issued_certificate(device).await;
+    let OperationKind::RecordIssuance(mut record_op) = issuance_of(device, Some(request), &issued) else {
+        unreachable!()
+    };
+    record_op.route = domain::IssueRoute::Direct;
+    let recorded = f.op("admin", OperationKind::RecordIssuance(record_op)).await;
+    assert!(recorded.is_accepted(), "{recorded:?}");
+    assert_eq!(device_state(&recorded), "active");
+    match record(&recorded, "request").first() {
+        Some(proto::Record::Request(r)) => assert_eq!(r.state, domain::RequestState::Completed),
+        other => panic!("{other:?}"),
+    }
 }
