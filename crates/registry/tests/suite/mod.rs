@@ -1591,4 +1591,27 @@ pub async fn direct_issue(factory: Factory) {
         Some(proto::Record::Request(r)) => assert_eq!(r.state, domain::RequestState::Completed),
         other => panic!("{other:?}"),
     }
+
+    // A direct card whose production fails: its request fails with it.
+    let op = direct(cardholder, direct_profile);
+    let OperationKind::RequestCard(asked) = &op else { unreachable!() };
+    let (request, device) = (asked.request, asked.device);
+    assert!(f.op("admin", op).await.is_accepted());
+    let failed = f
+        .op(
+            "admin",
+            OperationKind::RecordProductionFailure(proto::RecordProductionFailure {
+                device,
+                request: Some(request),
+                route: domain::IssueRoute::Direct,
+                message: "card removed".into(),
+            }),
+        )
+        .await;
+    assert!(failed.is_accepted(), "{failed:?}");
+    assert_eq!(device_state(&failed), "production_failed");
+    match record(&failed, "request").first() {
+        Some(proto::Record::Request(r)) => assert_eq!(r.state, domain::RequestState::Failed),
+        other => panic!("{other:?}"),
+    }
 }
