@@ -539,8 +539,9 @@ fn revoke_pending(pending: Vec<Certificate>, plan: &mut Plan) {
 
 /// The state a card job's request moves to when the job completes or
 /// fails. The request of a direct issue follows its card: the card machine
-/// has just checked the direct-issue use case and the operator, and
-/// "Request card" (the use case of ordinary issue requests) may be off.
+/// has just checked the issuing use case and the operator, and "Request
+/// card" (the use case of ordinary issue requests) may be off. A direct
+/// request is the only one its requester decided (an approver never may).
 fn follow_card(
     request: &Request,
     command: &RequestCommand,
@@ -548,7 +549,8 @@ fn follow_card(
     actor: &Actor,
     now: OffsetDateTime,
 ) -> Result<RequestState, Decline> {
-    if route == IssueRoute::Direct && request.kind == RequestKind::Issue {
+    let direct = route == IssueRoute::Direct || request.approver == Some(request.requester);
+    if direct && request.kind == RequestKind::Issue {
         return Ok(machines::request::next_state(request.state, command)?);
     }
     Ok(machines::request::apply(request, command, actor, now)?.to)

@@ -1592,7 +1592,8 @@ pub async fn direct_issue(factory: Factory) {
         other => panic!("{other:?}"),
     }
 
-    // A direct card whose production fails: its request fails with it.
+    // A direct card whose production fails (reported on the single route,
+    // as a later `issue --device` would): its request fails with it.
     let op = direct(cardholder, direct_profile);
     let OperationKind::RequestCard(asked) = &op else { unreachable!() };
     let (request, device) = (asked.request, asked.device);
@@ -1603,7 +1604,7 @@ pub async fn direct_issue(factory: Factory) {
             OperationKind::RecordProductionFailure(proto::RecordProductionFailure {
                 device,
                 request: Some(request),
-                route: domain::IssueRoute::Direct,
+                route: domain::IssueRoute::Single,
                 message: "card removed".into(),
             }),
         )
