@@ -192,3 +192,31 @@ impl TestStation {
         self.run_raw(args, &[("CARDSTATION_OPERATOR", operator), ("CARDSTATION_PASSWORD", PASSWORD)])
     }
 }
+
+/// `ProfileSettings` as TOML: P-256 keys in 9A and 9C, the registry CA's templates.
+pub fn profile(name: &str, validate_issuance: bool) -> String {
+    format!(
+        r#"
+name = "{name}"
+capabilities = "contact"
+management_key = "aes256"
+validate_issuance = {validate_issuance}
+card_end_state = "active"
+certificate_end_state = "valid"
+is_temporary = false
+card_validity_days = 1825
+pin = {{ min_length = 6, max_length = 8, numeric = true, retries = 3 }}
+puk = {{ length = 8, numeric = true, retries = 3 }}
+
+[[slots]]
+slot = "piv_authentication"
+algorithm = "ecc_p256"
+certificate = {{ subject = "CN={{name}},OU=PIV Authentication,O=Example", validity_days = 365, ekus = ["client_auth"] }}
+
+[[slots]]
+slot = "digital_signature"
+algorithm = "ecc_p256"
+certificate = {{ subject = "CN={{name}},OU=Digital Signature,O=Example", validity_days = 365, ekus = ["email_protection"] }}
+"#
+    )
+}

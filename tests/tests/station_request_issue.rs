@@ -12,37 +12,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use e2e::lab::{Lab, WAIT};
-use e2e::station::{TestRegistry, TestStation};
+use e2e::station::{profile, TestRegistry, TestStation};
 use e2e::tools;
 use serde_json::Value;
-
-/// `ProfileSettings` as TOML: P-256 keys in 9A and 9C, the registry CA's templates.
-fn profile(name: &str, validate_issuance: bool) -> String {
-    format!(
-        r#"
-name = "{name}"
-capabilities = "contact"
-management_key = "aes256"
-validate_issuance = {validate_issuance}
-card_end_state = "active"
-certificate_end_state = "valid"
-is_temporary = false
-card_validity_days = 1825
-pin = {{ min_length = 6, max_length = 8, numeric = true, retries = 3 }}
-puk = {{ length = 8, numeric = true, retries = 3 }}
-
-[[slots]]
-slot = "piv_authentication"
-algorithm = "ecc_p256"
-certificate = {{ subject = "CN={{name}},OU=PIV Authentication,O=Example", validity_days = 365, ekus = ["client_auth"] }}
-
-[[slots]]
-slot = "digital_signature"
-algorithm = "ecc_p256"
-certificate = {{ subject = "CN={{name}},OU=Digital Signature,O=Example", validity_days = 365, ekus = ["email_protection"] }}
-"#
-    )
-}
 
 fn error_of(run: &tools::Run) -> (String, String) {
     assert!(!run.ok, "`{}` should have been refused:\n{}", run.command, run.stdout);

@@ -18,36 +18,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use e2e::lab::{Lab, LabReader, WAIT};
-use e2e::station::{TestRegistry, TestStation};
+use e2e::station::{profile, TestRegistry, TestStation};
 use e2e::tools;
 use serde_json::Value;
-
-fn profile(name: &str) -> String {
-    format!(
-        r#"
-name = "{name}"
-capabilities = "contact"
-management_key = "aes256"
-validate_issuance = false
-card_end_state = "active"
-certificate_end_state = "valid"
-is_temporary = false
-card_validity_days = 1825
-pin = {{ min_length = 6, max_length = 8, numeric = true, retries = 3 }}
-puk = {{ length = 8, numeric = true, retries = 3 }}
-
-[[slots]]
-slot = "piv_authentication"
-algorithm = "ecc_p256"
-certificate = {{ subject = "CN={{name}},OU=PIV Authentication,O=Example", validity_days = 365, ekus = ["client_auth"] }}
-
-[[slots]]
-slot = "digital_signature"
-algorithm = "ecc_p256"
-certificate = {{ subject = "CN={{name}},OU=Digital Signature,O=Example", validity_days = 365, ekus = ["email_protection"] }}
-"#
-    )
-}
 
 fn ok(run: tools::Run) -> Value {
     assert!(run.ok, "`{}` failed:\n{}\n{}", run.command, run.stdout, run.stderr);
@@ -81,7 +54,7 @@ fn stack(work: &Path) -> Stack {
     registry.operator("ivy", "Issuer", &["Issuers"]).unwrap();
     registry.operator("rex", "Retirer", &["Retirers"]).unwrap();
     registry.use_case("request", true).unwrap();
-    let profile = registry.profile(&profile("Staff")).unwrap();
+    let profile = registry.profile(&profile("Staff", false)).unwrap();
     let station = TestStation::enroll(&work.join("station"), &registry).unwrap();
     Stack { registry, station, profile }
 }

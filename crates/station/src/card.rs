@@ -181,6 +181,29 @@ impl Session {
     }
 }
 
+/// A card connection for the duration of one job; the transaction ends and
+/// the card is released whatever `work` returns.
+pub(crate) fn with_card<R>(
+    reader_name: &str,
+    work: impl FnOnce(&[u8], &mut PivCard<&mut reader::CardTransaction<'_>>) -> Result<R>,
+) -> Result<R> {
+    let readers = Readers::establish()?;
+    let mut connection = readers.connect(reader_name)?;
+    let atr = connection.atr()?;
+    let mut tx = connection.transaction()?;
+    let result = {
+        let mut card = PivCard::new(&mut tx);
+        work(&atr, &mut card)
+    };
+    if let Err(e) = tx.end() {
+        tracing::debug!(reader = %reader_name, error = %e, "ending the transaction failed");
+    }
+    if let Err(e) = connection.disconnect() {
+        tracing::debug!(reader = %reader_name, error = %e, "disconnect failed");
+    }
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

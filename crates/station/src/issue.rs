@@ -24,21 +24,18 @@ use domain::{
     ProfilePermission, Refusal, RequestId, RequestKind, RequestState, RevocationReason,
 };
 use piv::personalize::{PersonalizationObserver, PlanOptions, Step};
-use piv::{
-    CardInfo, CertificateIssuer, IssueRequest, ManagementKey, Personalizer, Pin, PivCard, Puk, Secrets,
-};
+use piv::{CardInfo, CertificateIssuer, IssueRequest, ManagementKey, Personalizer, Pin, Puk, Secrets};
 use proto::{
     CardFacts as WireCardFacts, CertificateChange, ChangeCertificate, EscrowKind, EscrowSecret,
     IssueCertificate, OperationKind, RecordIssuance, RecordProductionFailure, RequestCard, SessionToken,
     StoreEscrow,
 };
-use reader::Readers;
 use serde::{Deserialize, Serialize};
 use store::{Job, JobKind, JobState, StepPhase, Store};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::card::CardFacts;
+use crate::card::{with_card, CardFacts};
 use crate::error::{Error, Result};
 use crate::profile::{card_profile, profile_slot};
 use crate::remote::Remote;
@@ -295,28 +292,6 @@ fn revoked_with(result: Option<&serde_json::Value>, kept: &[IssuedCertificateVie
 fn same_serial(a: &str, b: &str) -> bool {
     let norm = |s: &str| s.trim_start_matches('0').to_ascii_uppercase();
     norm(a) == norm(b)
-}
-
-/// A card connection for the duration of one job.
-fn with_card<R>(
-    reader_name: &str,
-    work: impl FnOnce(&[u8], &mut PivCard<&mut reader::CardTransaction<'_>>) -> Result<R>,
-) -> Result<R> {
-    let readers = Readers::establish()?;
-    let mut connection = readers.connect(reader_name)?;
-    let atr = connection.atr()?;
-    let mut tx = connection.transaction()?;
-    let result = {
-        let mut card = PivCard::new(&mut tx);
-        work(&atr, &mut card)
-    };
-    if let Err(e) = tx.end() {
-        tracing::debug!(reader = %reader_name, error = %e, "ending the transaction failed");
-    }
-    if let Err(e) = connection.disconnect() {
-        tracing::debug!(reader = %reader_name, error = %e, "disconnect failed");
-    }
-    result
 }
 
 impl Session {

@@ -11,15 +11,14 @@
 //! is nothing to undo.
 
 use domain::{CardState, Device, DeviceId, UseCase};
-use piv::{Pin, PivCard, Puk};
+use piv::{Pin, Puk};
 use proto::EscrowKind;
-use reader::Readers;
 use serde::Serialize;
 use store::{Job, JobKind, JobState, StepPhase, Store};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::card::CardFacts;
+use crate::card::{with_card, CardFacts};
 use crate::error::{Error, Result};
 use crate::issue::Progress;
 use crate::session::Session;
@@ -54,29 +53,6 @@ pub struct PinChanged {
 
 fn expose_pin<S: serde::Serializer>(pin: &Pin, s: S) -> std::result::Result<S::Ok, S::Error> {
     s.serialize_str(pin.expose_secret())
-}
-
-/// A card connection for the duration of one job; the transaction ends and
-/// the card is released whatever `work` returns.
-pub(crate) fn with_card<R>(
-    reader_name: &str,
-    work: impl FnOnce(&[u8], &mut PivCard<&mut reader::CardTransaction<'_>>) -> Result<R>,
-) -> Result<R> {
-    let readers = Readers::establish()?;
-    let mut connection = readers.connect(reader_name)?;
-    let atr = connection.atr()?;
-    let mut tx = connection.transaction()?;
-    let result = {
-        let mut card = PivCard::new(&mut tx);
-        work(&atr, &mut card)
-    };
-    if let Err(e) = tx.end() {
-        tracing::debug!(reader = %reader_name, error = %e, "ending the transaction failed");
-    }
-    if let Err(e) = connection.disconnect() {
-        tracing::debug!(reader = %reader_name, error = %e, "disconnect failed");
-    }
-    result
 }
 
 /// Journals one card write of a job (before it is sent, after the card answered).

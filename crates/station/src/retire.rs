@@ -23,10 +23,11 @@ use store::{Job, JobKind, JobState, StepPhase};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::card::with_card;
 use crate::card::CardFacts;
 use crate::error::{Error, Result};
 use crate::issue::Progress;
-use crate::pin::{journal_step, with_card};
+use crate::pin::journal_step;
 use crate::session::Session;
 
 /// Wrong guesses sent to block the PIN or the PUK before a reset; PIV
