@@ -9,27 +9,7 @@ use domain::*;
 use store::{Record, RecordKind, RemoteChange, Store};
 
 fn settings(name: &str) -> ProfileSettings {
-    ProfileSettings {
-        name: name.into(),
-        capabilities: CapabilityRequirement::Contact,
-        slots: vec![SlotSpec {
-            slot: Slot::PivAuthentication,
-            algorithm: KeyAlgorithm::EccP256,
-            certificate: CertificateTemplate {
-                subject: "CN={name}".into(),
-                validity_days: 365,
-                ekus: vec![ExtendedKeyUsage::ClientAuth],
-            },
-        }],
-        pin: PinPolicy { min_length: 6, max_length: 8, numeric: true, retries: 3 },
-        puk: PukPolicy { length: 8, numeric: true, retries: 3 },
-        management_key: ManagementKeyAlgorithm::Aes256,
-        validate_issuance: false,
-        card_end_state: CardEndState::Active,
-        certificate_end_state: CertificateEndState::Valid,
-        is_temporary: false,
-        card_validity_days: 1095,
-    }
+    ProfileSettings { card_validity_days: 1095, ..ProfileSettings::contact_p256(name, false) }
 }
 
 fn roundtrip<R: Record + PartialEq + std::fmt::Debug>(store: &mut Store, n: u64, record: &R) {

@@ -76,27 +76,7 @@ const ATR: [u8; 23] = [
 ];
 
 fn profile_settings() -> ProfileSettings {
-    ProfileSettings {
-        name: "Bench".into(),
-        capabilities: CapabilityRequirement::Contact,
-        slots: vec![SlotSpec {
-            slot: Slot::PivAuthentication,
-            algorithm: KeyAlgorithm::EccP256,
-            certificate: CertificateTemplate {
-                subject: "CN={name}".into(),
-                validity_days: 365,
-                ekus: vec![],
-            },
-        }],
-        pin: PinPolicy { min_length: 6, max_length: 8, numeric: true, retries: 3 },
-        puk: PukPolicy { length: 8, numeric: true, retries: 3 },
-        management_key: ManagementKeyAlgorithm::Aes256,
-        validate_issuance: true,
-        card_end_state: CardEndState::Active,
-        certificate_end_state: CertificateEndState::Valid,
-        is_temporary: false,
-        card_validity_days: 365,
-    }
+    ProfileSettings { card_validity_days: 365, ..ProfileSettings::contact_p256("Bench", true) }
 }
 
 /// Person `n` and their card, with field sizes like a real deployment's.

@@ -20,27 +20,7 @@ use uuid::Uuid;
 const PASSWORD: &str = "correct horse battery staple";
 
 fn settings() -> ProfileSettings {
-    ProfileSettings {
-        name: "Employee".into(),
-        capabilities: CapabilityRequirement::Contact,
-        slots: vec![SlotSpec {
-            slot: Slot::PivAuthentication,
-            algorithm: KeyAlgorithm::EccP256,
-            certificate: CertificateTemplate {
-                subject: "CN={name}".into(),
-                validity_days: 365,
-                ekus: vec![ExtendedKeyUsage::ClientAuth],
-            },
-        }],
-        pin: PinPolicy { min_length: 6, max_length: 8, numeric: true, retries: 3 },
-        puk: PukPolicy { length: 8, numeric: true, retries: 3 },
-        management_key: ManagementKeyAlgorithm::Aes256,
-        validate_issuance: true,
-        card_end_state: CardEndState::Active,
-        certificate_end_state: CertificateEndState::Valid,
-        is_temporary: false,
-        card_validity_days: 1825,
-    }
+    ProfileSettings::contact_p256("Employee", true)
 }
 
 fn new_op(op: &OperationKind) -> NewOperation {

@@ -255,6 +255,36 @@ pub struct ProfileSettings {
 }
 
 impl ProfileSettings {
+    /// The smallest useful profile: a contact card with one PIV
+    /// authentication key (ECC P-256, client authentication, `CN={name}`),
+    /// PIN of 6–8 digits and an 8-digit PUK with 3 tries each, an AES-256
+    /// management key, cards and certificates ending active and valid, five
+    /// years. Tests, benchmarks and demos start here and change what they
+    /// care about with struct update syntax.
+    pub fn contact_p256(name: &str, validate_issuance: bool) -> ProfileSettings {
+        ProfileSettings {
+            name: name.into(),
+            capabilities: CapabilityRequirement::Contact,
+            slots: vec![SlotSpec {
+                slot: Slot::PivAuthentication,
+                algorithm: KeyAlgorithm::EccP256,
+                certificate: CertificateTemplate {
+                    subject: "CN={name}".into(),
+                    validity_days: 365,
+                    ekus: vec![ExtendedKeyUsage::ClientAuth],
+                },
+            }],
+            pin: PinPolicy { min_length: 6, max_length: 8, numeric: true, retries: 3 },
+            puk: PukPolicy { length: 8, numeric: true, retries: 3 },
+            management_key: ManagementKeyAlgorithm::Aes256,
+            validate_issuance,
+            card_end_state: CardEndState::Active,
+            certificate_end_state: CertificateEndState::Valid,
+            is_temporary: false,
+            card_validity_days: 1825,
+        }
+    }
+
     /// Checks the settings are internally consistent and within PIV limits.
     pub fn validate(&self) -> Result<()> {
         if self.name.trim().is_empty() {

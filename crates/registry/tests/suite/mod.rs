@@ -11,10 +11,8 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use axum::Router;
 use domain::{
-    CapabilityRequirement, CardEndState, CertificateEndState, CertificateTemplate, DeviceId,
-    ExtendedKeyUsage, GlobalPermission, KeyAlgorithm, ManagementKeyAlgorithm, PersonId, PinPolicy, ProfileId,
-    ProfilePermission, ProfileScope, ProfileSettings, PukPolicy, RequestId, Role, RoleId, Slot, SlotSpec,
-    UseCases,
+    DeviceId, GlobalPermission, PersonId, ProfileId, ProfilePermission, ProfileScope, ProfileSettings,
+    RequestId, Role, RoleId, Slot, UseCases,
 };
 use http_body_util::BodyExt;
 use proto::{Answer, EscrowKind, Operation, OperationKind};
@@ -83,27 +81,7 @@ pub struct Fixture {
 }
 
 pub fn settings(name: &str, validate_issuance: bool) -> ProfileSettings {
-    ProfileSettings {
-        name: name.into(),
-        capabilities: CapabilityRequirement::Contact,
-        slots: vec![SlotSpec {
-            slot: Slot::PivAuthentication,
-            algorithm: KeyAlgorithm::EccP256,
-            certificate: CertificateTemplate {
-                subject: "CN={name}".into(),
-                validity_days: 365,
-                ekus: vec![ExtendedKeyUsage::ClientAuth],
-            },
-        }],
-        pin: PinPolicy { min_length: 6, max_length: 8, numeric: true, retries: 3 },
-        puk: PukPolicy { length: 8, numeric: true, retries: 3 },
-        management_key: ManagementKeyAlgorithm::Aes256,
-        validate_issuance,
-        card_end_state: CardEndState::Active,
-        certificate_end_state: CertificateEndState::Valid,
-        is_temporary: false,
-        card_validity_days: 1825,
-    }
+    ProfileSettings::contact_p256(name, validate_issuance)
 }
 
 fn role_for(name: &str) -> Option<Role> {
