@@ -350,8 +350,17 @@ fn a_card_pulled_at_any_apdu_of_a_pin_unblock_is_finished_by_a_rerun() {
                 faults = faults.after_execution();
             }
             plugged = reinsert(plugged, faults);
+            let start = card.lock().unwrap().stats().apdus;
             let torn = unblock();
-            assert!(!torn.ok, "{case}: the run must fail: {}", torn.stdout);
+            if torn.ok {
+                // This run needed no more than k APDUs (fewer than the clean run measured
+                // above), so the tear never fired: the unblock simply finished.
+                let used = card.lock().unwrap().stats().apdus - start;
+                assert!(used <= k, "{case}: {used} APDUs went through a torn card: {}", torn.stdout);
+                let pin = torn.json()["pin"].as_str().unwrap().to_owned();
+                assert!(verify_pin(&reader, &pin).ok, "{case}: the new PIN works");
+                continue;
+            }
             assert!(!torn.stderr.contains("panicked"), "{case}: {}", torn.stderr);
             let code = torn.json()["error"]["code"].as_str().unwrap_or_default().to_owned();
             assert!(
