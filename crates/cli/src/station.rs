@@ -403,7 +403,7 @@ pub fn run(command: StationCommand, data: &DataDir, json_output: bool) -> Comman
                     }
                     for a in actions {
                         t.push_str(&format!(
-                            "  {:?}{}\n",
+                            "  {}{}\n",
                             a.command,
                             a.refusal.as_ref().map(|r| format!(" — not allowed: {r}")).unwrap_or_default()
                         ));

@@ -216,6 +216,69 @@ pub enum CardCommand {
     Erase,
 }
 
+fn route_words(route: IssueRoute) -> &'static str {
+    match route {
+        IssueRoute::Single => "single",
+        IssueRoute::Batch => "batch",
+        IssueRoute::Direct => "direct",
+    }
+}
+
+fn cancel_words(reason: CancelReason) -> &'static str {
+    match reason {
+        CancelReason::Lost => "lost",
+        CancelReason::Stolen => "stolen",
+        CancelReason::Damaged => "damaged",
+        CancelReason::NoLongerNeeded => "no longer needed",
+    }
+}
+
+/// Operator wording of an action, as the device view lists it ("cancel the
+/// card (lost)"); `name()` stays the stable machine name.
+impl std::fmt::Display for CardCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CardCommand::Approve => f.write_str("approve the request"),
+            CardCommand::Reject => f.write_str("reject the request"),
+            CardCommand::Abort => f.write_str("withdraw the request"),
+            CardCommand::Issue { route, end_state, certificate_end_state } => write!(
+                f,
+                "issue the card ({}; card ends {}, certificates {})",
+                route_words(*route),
+                match end_state {
+                    CardEndState::Issued => "issued",
+                    CardEndState::Active => "active",
+                },
+                match certificate_end_state {
+                    CertificateEndState::OnHold => "on hold",
+                    CertificateEndState::Valid => "valid",
+                }
+            ),
+            CardCommand::FailProduction { .. } => f.write_str("record production failed"),
+            CardCommand::Retry { .. } => f.write_str("retry production"),
+            CardCommand::Activate => f.write_str("activate the card"),
+            CardCommand::Deactivate => f.write_str("deactivate the card (certificates on hold)"),
+            CardCommand::Reactivate => f.write_str("reactivate the card (certificates valid)"),
+            CardCommand::SuspendForTemporary { .. } => f.write_str("suspend for a temporary card"),
+            CardCommand::ResumeAfterTemporary { reason: r } => {
+                write!(
+                    f,
+                    "resume after the temporary card ({})",
+                    match r {
+                        TemporaryReturnReason::NoLongerNeeded => "no longer needed",
+                        TemporaryReturnReason::Lost => "lost",
+                    }
+                )
+            }
+            CardCommand::Cancel { reason: r } => {
+                write!(f, "cancel the card ({})", cancel_words(*r))
+            }
+            CardCommand::Expire => f.write_str("expire the card"),
+            CardCommand::Erase => f.write_str("erase the card to blank stock"),
+        }
+    }
+}
+
 impl CardCommand {
     /// snake_case name, for refusals and audit records.
     pub const fn name(&self) -> &'static str {

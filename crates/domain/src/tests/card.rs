@@ -366,3 +366,21 @@ fn every_state_is_reachable_from_requested_and_every_state_can_end() {
         assert!(ends, "{s:?} can never end");
     }
 }
+
+#[test]
+fn actions_read_as_operator_wording() {
+    assert_eq!(
+        CardCommand::Cancel { reason: CancelReason::NoLongerNeeded }.to_string(),
+        "cancel the card (no longer needed)"
+    );
+    assert_eq!(
+        CardCommand::Issue {
+            route: IssueRoute::Batch,
+            end_state: CardEndState::Active,
+            certificate_end_state: CertificateEndState::OnHold
+        }
+        .to_string(),
+        "issue the card (batch; card ends active, certificates on hold)"
+    );
+    assert_eq!(CardCommand::Deactivate.to_string(), "deactivate the card (certificates on hold)");
+}
