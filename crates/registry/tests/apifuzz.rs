@@ -21,15 +21,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 
+mod common;
 mod suite;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cardstation-registry");
 const ADMIN_PASSWORD: &str = "admin-password-1";
 const NOBODY_PASSWORD: &str = "nobody-password-1";
 /// Test cases per API operation and phase: enough to reach every field of
@@ -54,46 +53,11 @@ fn schemathesis() -> Option<PathBuf> {
     })
 }
 
-fn run(args: &[String], env: &[(&str, &str)]) -> String {
-    let mut command = Command::new(BIN);
-    command.args(args).env("RUST_LOG", "warn");
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let output = command.output().expect("the binary runs");
-    let text =
-        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success(), "cardstation-registry {args:?}: {text}");
+/// Runs the binary; it must succeed.
+fn run_ok(args: &[String], env: &[(&str, &str)]) -> String {
+    let (ok, text) = common::run(args, env);
+    assert!(ok, "cardstation-registry {args:?}: {text}");
     text
-}
-
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(data: &Path, database: &[&str], log: &Path) -> (Server, u16) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
-        .args(database)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .expect("serve starts");
-    let stdout = child.stdout.take().unwrap();
-    let server = Server(child);
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        if let Some(url) = line.strip_prefix("listening on https://") {
-            return (server, url.rsplit(':').next().unwrap().parse().unwrap());
-        }
-    }
-    panic!("serve never said where it listens");
 }
 
 /// Where the served registry keeps its records.
@@ -367,16 +331,24 @@ async fn fuzz_registry(exe: PathBuf, work: &Path, database: Database) {
     let on = |args: &[&str]| -> Vec<String> {
         args.iter().copied().chain(database.args()).map(str::to_owned).collect()
     };
-    run(&on(&["init", "--data", data, "--all-use-cases"]), &[("CARDSTATION_ADMIN_PASSWORD", ADMIN_PASSWORD)]);
-    run(
+    run_ok(
+        &on(&["init", "--data", data, "--all-use-cases"]),
+        &[("CARDSTATION_ADMIN_PASSWORD", ADMIN_PASSWORD)],
+    );
+    run_ok(
         &on(&["operator", "add", "--data", data, "--username", "nobody", "--family-name", "Nobody"]),
         &[("CARDSTATION_OPERATOR_PASSWORD", NOBODY_PASSWORD)],
     );
     let profile = work.join("employee.toml");
     std::fs::write(&profile, toml::to_string(&suite::settings("Employee", true)).unwrap()).unwrap();
-    run(&on(&["profile", "add", "--data", data, "--file", profile.to_str().unwrap()]), &[]);
+    run_ok(&on(&["profile", "add", "--data", data, "--file", profile.to_str().unwrap()]), &[]);
 
-    let (_server, port) = serve(&data_dir, &database.args(), &work.join("serve.log"));
+    let served = common::serve(
+        &data_dir,
+        &database.args(),
+        Stdio::from(std::fs::File::create(work.join("serve.log")).unwrap()),
+    );
+    let (_server, port) = (served.server, served.port);
     let cert = std::fs::read(data_dir.join(registry::tls::CERT_FILE)).unwrap();
     let client = reqwest::Client::builder()
         .use_rustls_tls()

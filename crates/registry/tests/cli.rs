@@ -4,70 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
+mod common;
 mod suite;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cardstation-registry");
-
-fn run(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
-    let mut command = Command::new(BIN);
-    command.args(args).env("RUST_LOG", "warn");
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let output = command.output().expect("the binary runs");
-    let text =
-        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    (output.status.success(), text)
-}
-
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The value after `prefix` on a line of `text`.
-fn printed(text: &str, prefix: &str) -> Option<String> {
-    text.lines().find_map(|l| l.strip_prefix(prefix)).map(str::to_owned)
-}
-
-const CA_LINE: &str = "CA certificate SHA-256 fingerprint: ";
-
-/// Serves `data`: the server, its port, and the TLS and CA fingerprints it printed.
-fn serve(data: &Path) -> (Server, u16, String, String) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve starts");
-    let stdout = child.stdout.take().unwrap();
-    let server = Server(child);
-    let mut fingerprint = String::new();
-    let mut ca_fingerprint = String::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        if let Some(f) = line.strip_prefix("certificate SHA-256 fingerprint: ") {
-            fingerprint = f.to_owned();
-        }
-        if let Some(f) = line.strip_prefix(CA_LINE) {
-            ca_fingerprint = f.to_owned();
-        }
-        if let Some(url) = line.strip_prefix("listening on https://") {
-            let port = url.rsplit(':').next().unwrap().parse().unwrap();
-            return (server, port, fingerprint, ca_fingerprint);
-        }
-    }
-    panic!("serve never said where it listens");
-}
+use common::{printed, run, serve, Served, CA_LINE};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn administer_then_serve_over_pinned_tls() {
@@ -126,7 +68,7 @@ async fn administer_then_serve_over_pinned_tls() {
     let (ok, out) = run(&["use-case", "disable", "--data", data, "sign_in"], &[]);
     assert!(!ok, "sign-in cannot be switched off: {out}");
 
-    let (_server, port, fingerprint, ca_fingerprint) = serve(dir.path());
+    let Served { server: _server, port, fingerprint, ca_fingerprint } = serve(dir.path(), &[], Stdio::null());
     assert_eq!(ca_fingerprint, ca_at_init, "serve opens the CA init created");
     let identity = registry::tls::TlsIdentity::load(
         &dir.path().join(registry::tls::CERT_FILE),
