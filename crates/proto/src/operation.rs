@@ -118,6 +118,19 @@ pub struct CreatePerson {
     pub employee_id: Option<String>,
 }
 
+impl CreatePerson {
+    /// The operation that registers `person` as it is.
+    pub fn of(person: &domain::Person) -> CreatePerson {
+        CreatePerson {
+            id: person.id,
+            given_name: person.given_name.clone(),
+            family_name: person.family_name.clone(),
+            email: person.email.clone(),
+            employee_id: person.employee_id.clone(),
+        }
+    }
+}
+
 /// Create version 1 of a credential profile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -12,7 +12,7 @@ use proto::{
     SessionGrant,
 };
 use serde::Serialize;
-use store::{Hit, Local, NewOperation, OpState, Store};
+use store::{Hit, Local, OpState, Store};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -166,12 +166,7 @@ impl Session {
         local: impl FnOnce(&mut Local<'_>) -> Result<()>,
     ) -> Result<Option<serde_json::Value>> {
         let op_id = Uuid::now_v7();
-        let entry = NewOperation {
-            op_id,
-            kind: op.name().to_owned(),
-            payload: serde_json::to_value(&op).map_err(store::Error::from)?,
-            created_at: OffsetDateTime::now_utc(),
-        };
+        let entry = sync::outbox_entry(&op, op_id, OffsetDateTime::now_utc()).map_err(store::Error::from)?;
         self.store.act(entry, local)?;
         let synced = self.sync();
         let state = self.store.operation(op_id)?.map(|e| e.state);
@@ -255,22 +250,15 @@ impl Session {
         }
         let person = Person {
             id: PersonId::new(Uuid::now_v7()),
-            given_name: new.given_name.clone(),
-            family_name: new.family_name.clone(),
-            email: new.email.clone(),
-            employee_id: new.employee_id.clone(),
-            photo: None,
-            status: PersonStatus::Active,
-        };
-        let op = OperationKind::CreatePerson(CreatePerson {
-            id: person.id,
             given_name: new.given_name,
             family_name: new.family_name,
             email: new.email,
             employee_id: new.employee_id,
-        });
-        let local = person.clone();
-        self.submit(op, move |tx| Ok(tx.put(&local)?))?;
+            photo: None,
+            status: PersonStatus::Active,
+        };
+        let op = OperationKind::CreatePerson(CreatePerson::of(&person));
+        self.submit(op, |tx| Ok(tx.put(&person)?))?;
         self.person(person.id)
     }
 

@@ -13,7 +13,7 @@ use proto::{CreatePerson, Login, OperationKind, Password};
 use rand::{Rng, SeedableRng};
 use registry::tls::TlsIdentity;
 use registry::{admin, DeploymentSettings, Registry, SqliteStorage};
-use store::{NewOperation, OpState, Store};
+use store::{OpState, Store};
 use sync::{Engine, Fingerprint, RegistryClient};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -77,19 +77,8 @@ async fn sigkill_during_sync_loses_and_duplicates_nothing() {
                 photo: None,
                 status: PersonStatus::Active,
             };
-            let op = OperationKind::CreatePerson(CreatePerson {
-                id: person.id,
-                given_name: person.given_name.clone(),
-                family_name: person.family_name.clone(),
-                email: None,
-                employee_id: None,
-            });
-            let new = NewOperation {
-                op_id: Uuid::now_v7(),
-                kind: op.name().into(),
-                payload: serde_json::to_value(&op).unwrap(),
-                created_at: OffsetDateTime::now_utc(),
-            };
+            let op = OperationKind::CreatePerson(CreatePerson::of(&person));
+            let new = sync::outbox_entry(&op, Uuid::now_v7(), OffsetDateTime::now_utc()).unwrap();
             store.act(new, |tx| tx.put(&person)).unwrap();
         }
     }

@@ -20,7 +20,7 @@ use proto::{
     Problem, SessionToken,
 };
 use rand::SeedableRng;
-use store::{NewOperation, OpState, RecordKind, RecordStatus, Store};
+use store::{OpState, RecordKind, RecordStatus, Store};
 use sync::{Backoff, Connectivity, Engine, Error, Fingerprint, RegistryClient};
 use time::macros::datetime;
 use time::OffsetDateTime;
@@ -191,19 +191,8 @@ fn add_person(store: &mut Store, n: u64, family: &str) -> Person {
         photo: None,
         status: PersonStatus::Active,
     };
-    let op = OperationKind::CreatePerson(CreatePerson {
-        id: person.id,
-        given_name: person.given_name.clone(),
-        family_name: person.family_name.clone(),
-        email: None,
-        employee_id: None,
-    });
-    let new = NewOperation {
-        op_id: op_id(n),
-        kind: op.name().into(),
-        payload: serde_json::to_value(&op).unwrap(),
-        created_at: NOW,
-    };
+    let op = OperationKind::CreatePerson(CreatePerson::of(&person));
+    let new = sync::outbox_entry(&op, op_id(n), NOW).unwrap();
     store.act(new, |tx| tx.put(&person)).unwrap();
     person
 }

@@ -24,12 +24,7 @@ fn settings() -> ProfileSettings {
 }
 
 fn new_op(op: &OperationKind) -> NewOperation {
-    NewOperation {
-        op_id: Uuid::now_v7(),
-        kind: op.name().into(),
-        payload: serde_json::to_value(op).unwrap(),
-        created_at: OffsetDateTime::now_utc(),
-    }
+    sync::outbox_entry(op, Uuid::now_v7(), OffsetDateTime::now_utc()).unwrap()
 }
 
 async fn workstation(url: &str, pin: Fingerprint) -> Engine {
@@ -75,13 +70,7 @@ async fn two_workstations_act_on_one_request_and_exactly_one_wins() {
         photo: None,
         status: PersonStatus::Active,
     };
-    let create = OperationKind::CreatePerson(CreatePerson {
-        id: holder.id,
-        given_name: holder.given_name.clone(),
-        family_name: holder.family_name.clone(),
-        email: None,
-        employee_id: holder.employee_id.clone(),
-    });
+    let create = OperationKind::CreatePerson(CreatePerson::of(&holder));
     a_store.act(new_op(&create), |tx| tx.put(&holder)).unwrap();
     let (request_id, device_id) = (RequestId::new(Uuid::now_v7()), DeviceId::new(Uuid::now_v7()));
     let ask = OperationKind::RequestCard(RequestCard {

@@ -14,7 +14,7 @@ use proto::{CreatePerson, Login, OperationKind, Password};
 use rand::SeedableRng;
 use registry::tls::TlsIdentity;
 use registry::{admin, DeploymentSettings, Registry, SqliteStorage};
-use store::{NewOperation, OpState, Store};
+use store::{OpState, Store};
 use sync::{Backoff, Engine, Fingerprint, RegistryClient};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -75,12 +75,7 @@ async fn a_registry_restart_mid_sync_loses_and_duplicates_nothing() {
             email: None,
             employee_id: None,
         });
-        let new = NewOperation {
-            op_id: Uuid::now_v7(),
-            kind: op.name().into(),
-            payload: serde_json::to_value(&op).unwrap(),
-            created_at: OffsetDateTime::now_utc(),
-        };
+        let new = sync::outbox_entry(&op, Uuid::now_v7(), OffsetDateTime::now_utc()).unwrap();
         store.act(new, |_| Ok::<_, store::Error>(())).unwrap();
     }
     let client = RegistryClient::new(&url, pin, Duration::from_secs(10)).unwrap();
