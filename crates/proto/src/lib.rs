@@ -31,7 +31,7 @@ pub use certificate::{
 pub use error::{Error, Result};
 pub use feed::{Change, ChangesPage, ChangesQuery, Cursor, Record};
 pub use operation::{
-    ApproveRequest, CancelRequest, CardFacts, ChangeDevice, CreatePerson, CreateProfile, DeviceChange,
+    ApproveRequest, CancelRequest, CardFacts, ChangeDevice, ChangeTemporaryCard, OrderTemporaryCard, CreatePerson, CreateProfile, DeviceChange,
     EscrowKind, IssuedCertificate, Operation, OperationBatch, OperationKind, RecordIssuance,
     RecordProductionFailure, RejectRequest, RequestCard, RequestUpdate, ReviseProfile, StoreEscrow,
     MAX_BATCH,
