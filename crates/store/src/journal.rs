@@ -27,6 +27,8 @@ pub enum JobKind {
     Unblock,
     /// Erase to blank stock (UC-RETIRE).
     Erase,
+    /// Initialize a temporary card: CHUID, management key, PIN, PUK (UC-TEMP).
+    TemporaryInitialize,
 }
 
 /// Where a job stands.
@@ -82,6 +84,7 @@ impl JobKind {
             JobKind::Update => "update",
             JobKind::Unblock => "unblock",
             JobKind::Erase => "erase",
+            JobKind::TemporaryInitialize => "temporary_initialize",
         }
     }
 
@@ -91,6 +94,7 @@ impl JobKind {
             "update" => JobKind::Update,
             "unblock" => JobKind::Unblock,
             "erase" => JobKind::Erase,
+            "temporary_initialize" => JobKind::TemporaryInitialize,
             other => return Err(Error::InvalidRecord(format!("job kind {other:?}"))),
         })
     }
