@@ -190,7 +190,14 @@ fn notes_of(op: &OperationKind) -> Option<String> {
         OperationKind::RecordProductionFailure(r) => Some(r.message.clone()),
         OperationKind::ChangeDevice(c) => c.notes.clone(),
         OperationKind::ChangeCertificate(c) => c.notes.clone(),
-        OperationKind::ChangeTemporaryCard(c) => c.notes.clone(),
+        // The command (assign to whom, withdraw why, …) goes into the audit record.
+        OperationKind::ChangeTemporaryCard(c) => {
+            let command = serde_json::to_string(&c.command).unwrap_or_else(|_| c.command.name().to_owned());
+            Some(match &c.notes {
+                Some(notes) => format!("{command}: {notes}"),
+                None => command,
+            })
+        }
         _ => None,
     }
 }
