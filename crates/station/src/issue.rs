@@ -806,7 +806,7 @@ impl Session {
         if !job.state.is_open() {
             return Err(Error::Invalid(format!("job {job_id} is already {}", job.state.name())));
         }
-        if job.kind == JobKind::TemporaryInitialize {
+        if self.is_temporary_job(&job)? {
             return Err(Error::Invalid(format!(
                 "job {job_id} initializes temporary card {0}: resume it with `cardstation temp init {0}`",
                 job.device
@@ -975,7 +975,7 @@ impl Session {
             return Err(Error::Invalid(format!("job {job_id} is already {}", job.state.name())));
         }
         let message: String = reason.chars().take(900).collect();
-        if job.kind == JobKind::TemporaryInitialize {
+        if self.is_temporary_job(&job)? {
             // The temporary card stays `produced`; initializing again (this
             // card or another) starts over with new secrets.
             self.store.update_job(

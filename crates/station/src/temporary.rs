@@ -16,8 +16,9 @@
 //! management key, PIN and PUK.
 //!
 //! **Initialization** (`produced → unassigned`, disabled by default) is a
-//! journaled job like an issue (`JobKind::TemporaryInitialize`, the same
-//! card writer as [`Session::issue`]): job row first, management key and
+//! journaled job like an issue (stored with kind `issue`, as the store's
+//! schema allows no other kind; the job's device id names a temporary card,
+//! never a device; the same card writer as [`Session::issue`]): job row first, management key and
 //! PUK escrowed at the registry before the first card write, every write
 //! journaled before and after, the PUK set last (factory → escrowed), the
 //! PIN returned once. A torn job is resumed by initializing the card again:
@@ -224,7 +225,7 @@ impl Session {
         let detail = JobDetail { route: IssueRoute::Single, certificates: Vec::new() };
         self.store.create_job(&Job {
             id: job_id,
-            kind: JobKind::TemporaryInitialize,
+            kind: JobKind::Issue,
             device: id.to_string(),
             request: None,
             state: JobState::Open,
@@ -255,7 +256,12 @@ impl Session {
             .store
             .jobs_of_device(&id.to_string())?
             .into_iter()
-            .find(|j| j.kind == JobKind::TemporaryInitialize && j.state.is_open()))
+            .find(|j| j.state.is_open()))
+    }
+
+    /// Whether `job` initializes a temporary card (its device id names one).
+    pub(crate) fn is_temporary_job(&self, job: &Job) -> Result<bool> {
+        Ok(self.store.get::<TemporaryCard>(&job.device)?.is_some())
     }
 
     /// Resumes an interrupted initialization on its card in `reader`.

@@ -27,8 +27,6 @@ pub enum JobKind {
     Unblock,
     /// Erase to blank stock (UC-RETIRE).
     Erase,
-    /// Initialize a temporary card: CHUID, management key, PIN, PUK (UC-TEMP).
-    TemporaryInitialize,
 }
 
 /// Where a job stands.
@@ -84,7 +82,6 @@ impl JobKind {
             JobKind::Update => "update",
             JobKind::Unblock => "unblock",
             JobKind::Erase => "erase",
-            JobKind::TemporaryInitialize => "temporary_initialize",
         }
     }
 
@@ -94,7 +91,6 @@ impl JobKind {
             "update" => JobKind::Update,
             "unblock" => JobKind::Unblock,
             "erase" => JobKind::Erase,
-            "temporary_initialize" => JobKind::TemporaryInitialize,
             other => return Err(Error::InvalidRecord(format!("job kind {other:?}"))),
         })
     }
