@@ -120,7 +120,7 @@ fn check_initialized(
     assert_eq!(view["temporary"]["state"], "unassigned", "{case}");
     assert!(view["open_job"].is_null(), "{case}: no job left open: {view}");
     assert!(
-        view["info"]["certificates"].as_array().map_or(true, Vec::is_empty),
+        view["info"]["certificates"].as_array().is_none_or(Vec::is_empty),
         "{case}: a temporary card holds no certificate: {view}"
     );
     assert_eq!(pin.len(), 6, "{case}: the profile's PIN length");
@@ -136,16 +136,17 @@ fn check_initialized(
         .unwrap();
     let mut connection = reader.connect();
     let mut tx = connection.transaction().unwrap();
-    let mut card = piv::PivCard::new(&mut tx);
-    card.select().unwrap();
-    let pin = piv::Pin::new(pin).unwrap();
-    card.verify_pin(&pin).unwrap_or_else(|e| panic!("{case}: the PIN printed verifies: {e}"));
-    let key = piv::ManagementKey::new(piv::ManagementKeyAlgorithm::Aes256, &key).unwrap();
-    card.authenticate(&key)
-        .unwrap_or_else(|e| panic!("{case}: the escrowed management key is the card's: {e}"));
-    card.unblock_pin(&piv::Puk::new(&puk).unwrap(), &pin)
-        .unwrap_or_else(|e| panic!("{case}: the escrowed PUK is the card's: {e}"));
-    drop(card);
+    {
+        let mut card = piv::PivCard::new(&mut tx);
+        card.select().unwrap();
+        let pin = piv::Pin::new(pin).unwrap();
+        card.verify_pin(&pin).unwrap_or_else(|e| panic!("{case}: the PIN printed verifies: {e}"));
+        let key = piv::ManagementKey::new(piv::ManagementKeyAlgorithm::Aes256, &key).unwrap();
+        card.authenticate(&key)
+            .unwrap_or_else(|e| panic!("{case}: the escrowed management key is the card's: {e}"));
+        card.unblock_pin(&piv::Puk::new(&puk).unwrap(), &pin)
+            .unwrap_or_else(|e| panic!("{case}: the escrowed PUK is the card's: {e}"));
+    }
     let _ = tx.end();
 }
 
