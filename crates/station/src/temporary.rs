@@ -252,11 +252,7 @@ impl Session {
     }
 
     fn open_temporary_job(&self, id: DeviceId) -> Result<Option<Job>> {
-        Ok(self
-            .store
-            .jobs_of_device(&id.to_string())?
-            .into_iter()
-            .find(|j| j.state.is_open()))
+        Ok(self.store.jobs_of_device(&id.to_string())?.into_iter().find(|j| j.state.is_open()))
     }
 
     /// Whether `job` initializes a temporary card (its device id names one).
