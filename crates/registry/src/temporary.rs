@@ -6,7 +6,8 @@
 //! transaction: assigning suspends it (`temporarily inactive`, its
 //! certificates on hold as a deactivation does), withdrawing resumes it per
 //! the return reason (no longer needed → active, certificates valid; lost →
-//! inactive, certificates stay on hold).
+//! inactive, certificates stay on hold). Locking a lent card leaves the
+//! permanent card inactive as a "lost" return does (see [`change`]).
 //!
 //! Temporary cards carry no keys or certificates: they pass between people,
 //! and a certificate would name one of them. Their profile names no slot
@@ -112,6 +113,17 @@ pub(crate) fn change(
         _ => {}
     }
     let mut follow = Vec::new();
+    // Locking a lent card (the holder lost it): nobody holds a temporary
+    // card any more, so the permanent card leaves `temporarily inactive`
+    // as on a return with reason lost — `inactive`, certificates on hold —
+    // from where an operator reactivates it once it is back in hand,
+    // instead of staying in a state only a return could end.
+    if matches!(c.command, TemporaryCardCommand::Lock) {
+        if let Some(device) = card.permanent_card {
+            let command = CardCommand::ResumeAfterTemporary { reason: domain::TemporaryReturnReason::Lost };
+            follow.extend(permanent_card_follows(tx, actor, device, &command, now, false)?);
+        }
+    }
     for effect in &outcome.effects {
         match effect {
             TemporaryCardEffect::SuspendPermanentCard { device } => {

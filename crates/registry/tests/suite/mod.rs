@@ -1813,6 +1813,34 @@ pub async fn temporary_cards(factory: Factory) {
         Some("not_found")
     );
 
+    // Locking a lent card: the permanent card leaves `temporarily inactive` for `inactive`.
+    let reactivated = f
+        .op(
+            "admin",
+            OperationKind::ChangeDevice(proto::ChangeDevice {
+                device: permanent,
+                change: proto::DeviceChange::Reactivate,
+                notes: None,
+            }),
+        )
+        .await;
+    assert_eq!(device_state(&reactivated), "active");
+    let second = DeviceId::new(Uuid::now_v7());
+    for op in [order(second, temp_profile), change(second, C::MarkProduced), change(second, C::Initialize)] {
+        assert!(f.op("admin", op).await.is_accepted());
+    }
+    let lent = f
+        .op(
+            "admin",
+            change(second, C::Assign { person: cardholder, until: None, permanent_card: Some(permanent) }),
+        )
+        .await;
+    assert_eq!(permanent_of(&lent).0, "temporarily_inactive");
+    let locked = f.op("admin", change(second, C::Lock)).await;
+    assert_eq!(temporary_of(&locked).state, domain::TemporaryCardState::Locked);
+    assert_eq!(temporary_of(&locked).holder, None);
+    assert_eq!(permanent_of(&locked), ("inactive".to_owned(), vec![]), "certificates stay on hold");
+
     // The feed carries temporary cards to stations; the audit chain holds.
     let (status, page) = f.call(Method::GET, "/v1/changes?limit=1000", Some(f.token("nobody")), None).await;
     assert_eq!(status, StatusCode::OK);
@@ -1820,7 +1848,9 @@ pub async fn temporary_cards(factory: Factory) {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|c| c["record"]["type"] == "temporary_card")
+        .filter(|c| {
+            c["record"]["type"] == "temporary_card" && c["record"]["record"]["id"] == card.to_string()
+        })
         .map(|c| c["record"]["record"]["state"].as_str().unwrap())
         .collect();
     assert_eq!(
