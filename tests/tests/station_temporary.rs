@@ -505,3 +505,54 @@ fn a_temporary_card_pulled_at_any_apdu_of_initialization_is_finished_and_everyth
     eprintln!("{torn} of {} cases were torn; the others finished before their tear point", cases.len());
     assert!(torn * 10 >= cases.len() * 9, "most cases tear ({torn} of {})", cases.len());
 }
+
+/// An initialization torn after the card stored its CHUID: the card reads as
+/// the temporary card with an open job; `jobs resume` points to `temp init`;
+/// the operator rolls the job back (the card is lost), and the temporary
+/// card, still `produced`, is initialized on another card.
+#[test]
+fn an_interrupted_initialization_rolled_back_is_done_again_on_another_card() {
+    let lab = Lab::from_env();
+    let work = tempfile::tempdir().unwrap();
+    let registry = TestRegistry::start(&work.path().join("registry")).unwrap();
+    registry.use_case("temp_initialize", true).unwrap();
+    registry.role("Temporary cards", &[], &["manage_temporary_cards"]).unwrap();
+    registry.operator("tom", "Temp", &["Temporary cards"]).unwrap();
+    let profile = registry.profile(TEMP_PROFILE).unwrap();
+    let world = World { registry, profile };
+    let station = TestStation::enroll(&work.path().join("station"), &world.registry).unwrap();
+    let reader = lab.acquire_reader();
+    let card = produced_card(&station, &world);
+
+    let faults = vcard::Faults::tear_at(0xDB).after_execution();
+    let vcard = Arc::new(Mutex::new(vcard::Card::factory_fresh(
+        vcard::CardConfig::new(6_600_000 + std::process::id() % 1000).with_faults(faults),
+    )));
+    let plugged = reader.insert(Arc::clone(&vcard));
+    reader.wait_card_present(WAIT);
+    let torn = init(&station, &card, &reader);
+    assert!(!torn.ok, "the run is torn: {}", torn.stdout);
+    reader.wait_card_absent(WAIT);
+    reader.wait_card_present(WAIT);
+    let view = ok(station.as_operator("tom", &["read", "--reader", &reader.name]).unwrap());
+    assert_eq!(view["kind"], "temporary", "{view}");
+    assert_eq!(view["temporary"]["state"], "produced", "{view}");
+    let job = view["open_job"].as_str().unwrap_or_else(|| panic!("an open job: {view}")).to_owned();
+    let (code, message) =
+        error_of(&station.as_operator("tom", &["jobs", "resume", &job, "--reader", &reader.name]).unwrap());
+    assert_eq!(code, "bad-input", "{message}");
+    assert!(message.contains("temp init"), "{message}");
+
+    plugged.remove();
+    reader.wait_card_absent(WAIT);
+    let rolled =
+        ok(station.as_operator("tom", &["jobs", "rollback", &job, "--reason", "card damaged"]).unwrap());
+    assert_eq!(rolled["state"], "rolled_back", "{rolled}");
+    assert_eq!(at_registry(&world.registry, "temporary_card", &card)["state"], "produced");
+
+    let (_fresh, _plugged) = reader.insert_fresh(6_700_000 + std::process::id() % 1000);
+    let done = ok(init(&station, &card, &reader));
+    assert_eq!(done["card"]["state"], "unassigned", "{done}");
+    assert_eq!(done["resumed"], false, "{done}");
+    check_initialized(&station, &world.registry, &reader, &card, done["pin"].as_str().unwrap(), "retry");
+}
