@@ -8,6 +8,12 @@
 //! inactive, certificates on hold; withdraw "no longer needed" → active
 //! again, "lost" → stays inactive).
 //!
+//! Locking a lent card (the holder lost it) leaves the permanent card
+//! `inactive`, certificates on hold, as a "lost" return does; an operator
+//! reactivates it when it is back in hand. The permanent card found at
+//! assignment is the person's `active` one; a person with none (or only an
+//! `issued` one) gets the temporary card without a suspension.
+//!
 //! **Certificates.** Temporary cards carry none: they pass from person to
 //! person and a certificate would name one of them. A temporary-card
 //! profile names no key slot (the registry refuses to order with one that
