@@ -410,6 +410,21 @@ pub fn run(command: StationCommand, data: &DataDir, json_output: bool) -> Comman
                     }
                     t
                 }
+                CardView::Temporary { temporary, open_job, .. } => {
+                    let mut t = format!(
+                        "temporary card {} ({}): {}\n",
+                        temporary.id,
+                        temporary.serial.as_deref().unwrap_or("no serial"),
+                        temporary.state.name()
+                    );
+                    if let Some(job) = open_job {
+                        t.push_str(&format!(
+                            "interrupted job {job}: `cardstation temp init {}`\n",
+                            temporary.id
+                        ));
+                    }
+                    t
+                }
                 CardView::Blank { .. } => "blank card: ready to issue\n".into(),
                 CardView::Foreign { card, .. } => {
                     format!(

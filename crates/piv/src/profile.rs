@@ -238,9 +238,8 @@ impl Profile {
         if !(1..=30).contains(&self.chuid_expiry_years) {
             return bad("chuid_expiry_years must be 1 to 30".into());
         }
-        if self.slots.is_empty() {
-            return bad("no slots".into());
-        }
+        // No slot is allowed: a card with CHUID, management key, PIN and
+        // PUK only (temporary cards, UC-TEMP).
         let mut seen = std::collections::HashSet::new();
         for s in &self.slots {
             if !seen.insert(s.slot) {

@@ -24,11 +24,14 @@ pub enum Record {
     Certificate(domain::Certificate),
     /// A request.
     Request(domain::Request),
+    /// A temporary card (UC-TEMP).
+    TemporaryCard(domain::TemporaryCard),
 }
 
 impl Record {
     /// Every record type name, as in the JSON `type`.
-    pub const TYPES: [&'static str; 5] = ["person", "profile", "device", "certificate", "request"];
+    pub const TYPES: [&'static str; 6] =
+        ["person", "profile", "device", "certificate", "request", "temporary_card"];
 
     /// The record type's name (`person`, `profile`, …).
     pub const fn type_name(&self) -> &'static str {
@@ -38,6 +41,7 @@ impl Record {
             Record::Device(_) => "device",
             Record::Certificate(_) => "certificate",
             Record::Request(_) => "request",
+            Record::TemporaryCard(_) => "temporary_card",
         }
     }
 
@@ -49,6 +53,7 @@ impl Record {
             Record::Device(d) => d.id.0,
             Record::Certificate(c) => c.id.0,
             Record::Request(r) => r.id.0,
+            Record::TemporaryCard(t) => t.id.0,
         }
     }
 }

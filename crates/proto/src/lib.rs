@@ -31,10 +31,10 @@ pub use certificate::{
 pub use error::{Error, Result};
 pub use feed::{Change, ChangesPage, ChangesQuery, Cursor, Record};
 pub use operation::{
-    ApproveRequest, CancelRequest, CardFacts, ChangeDevice, CreatePerson, CreateProfile, DeviceChange,
-    EscrowKind, IssuedCertificate, Operation, OperationBatch, OperationKind, RecordIssuance,
-    RecordProductionFailure, RejectRequest, RequestCard, RequestUpdate, ReviseProfile, StoreEscrow,
-    MAX_BATCH,
+    ApproveRequest, CancelRequest, CardFacts, ChangeDevice, ChangeTemporaryCard, CreatePerson, CreateProfile,
+    DeviceChange, EscrowKind, IssuedCertificate, Operation, OperationBatch, OperationKind,
+    OrderTemporaryCard, RecordIssuance, RecordProductionFailure, RejectRequest, RequestCard, RequestUpdate,
+    ReviseProfile, StoreEscrow, MAX_BATCH,
 };
 pub use problem::{Health, Problem};
 pub use secret::{EscrowSecret, Password, SessionToken};

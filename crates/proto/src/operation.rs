@@ -78,6 +78,11 @@ pub enum OperationKind {
     StoreEscrow(StoreEscrow),
     /// Revoke, hold or release one certificate (SPEC §4 Certificate, UC-RETIRE).
     ChangeCertificate(crate::certificate::ChangeCertificate),
+    /// Order a temporary card from external production (UC-TEMP).
+    OrderTemporaryCard(OrderTemporaryCard),
+    /// Move a temporary card through its machine (UC-TEMP): produced,
+    /// initialized, assigned, withdrawn, expired, locked.
+    ChangeTemporaryCard(ChangeTemporaryCard),
 }
 
 impl OperationKind {
@@ -97,6 +102,8 @@ impl OperationKind {
             OperationKind::ChangeDevice(_) => "change_device",
             OperationKind::StoreEscrow(_) => "store_escrow",
             OperationKind::ChangeCertificate(_) => "change_certificate",
+            OperationKind::OrderTemporaryCard(_) => "order_temporary_card",
+            OperationKind::ChangeTemporaryCard(_) => "change_temporary_card",
         }
     }
 }
@@ -379,4 +386,40 @@ pub struct StoreEscrow {
     pub secret_kind: EscrowKind,
     /// The secret, hex.
     pub secret: EscrowSecret,
+}
+
+/// Order a temporary card (UC-TEMP, seed 001): state `ordered`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderTemporaryCard {
+    /// Client-made id of the temporary card (its future CHUID GUID).
+    #[schema(value_type = String, format = Uuid)]
+    pub card: DeviceId,
+    /// A temporary-card credential profile (its latest version).
+    #[schema(value_type = String, format = Uuid)]
+    pub profile: ProfileId,
+    /// Serial printed on the card, when already known.
+    pub serial: Option<String>,
+}
+
+/// A command on a temporary card (UC-TEMP). The registry decides it with
+/// the domain's temporary-card machine and applies its effects on the
+/// holder's permanent card in the same transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeTemporaryCard {
+    /// The temporary card.
+    #[schema(value_type = String, format = Uuid)]
+    pub card: DeviceId,
+    /// The command (`domain::TemporaryCardCommand` JSON, tagged by `command`):
+    /// `mark_produced`, `initialize`, `assign` {person, until, permanent_card},
+    /// `withdraw` {reason: no_longer_needed | lost}, `expire`, `lock`.
+    #[schema(value_type = Object)]
+    pub command: domain::TemporaryCardCommand,
+    /// The serial printed on the card (with `mark_produced`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    /// Notes (in the audit record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
 }

@@ -35,7 +35,7 @@ pub struct Caller {
 
 /// Why an operation is not applied.
 #[derive(Debug)]
-enum Decline {
+pub(crate) enum Decline {
     /// Refused: answered `Rejected` and recorded.
     Refused { code: String, message: String },
     /// The registry failed: the transaction is rolled back, the client retries.
@@ -54,7 +54,7 @@ impl From<Error> for Decline {
     }
 }
 
-fn refuse<T>(code: &str, message: impl Into<String>) -> Result<T, Decline> {
+pub(crate) fn refuse<T>(code: &str, message: impl Into<String>) -> Result<T, Decline> {
     Err(Decline::Refused { code: code.to_owned(), message: message.into() })
 }
 
@@ -175,6 +175,8 @@ fn object_of(op: &OperationKind) -> AuditObject {
         OperationKind::ChangeDevice(c) => AuditObject::Device(c.device),
         OperationKind::StoreEscrow(e) => AuditObject::Device(e.device),
         OperationKind::ChangeCertificate(c) => AuditObject::Certificate(c.certificate),
+        OperationKind::OrderTemporaryCard(o) => AuditObject::Device(o.card),
+        OperationKind::ChangeTemporaryCard(c) => AuditObject::Device(c.card),
     }
 }
 
@@ -188,13 +190,21 @@ fn notes_of(op: &OperationKind) -> Option<String> {
         OperationKind::RecordProductionFailure(r) => Some(r.message.clone()),
         OperationKind::ChangeDevice(c) => c.notes.clone(),
         OperationKind::ChangeCertificate(c) => c.notes.clone(),
+        // The command (assign to whom, withdraw why, …) goes into the audit record.
+        OperationKind::ChangeTemporaryCard(c) => {
+            let command = serde_json::to_string(&c.command).unwrap_or_else(|_| c.command.name().to_owned());
+            Some(match &c.notes {
+                Some(notes) => format!("{command}: {notes}"),
+                None => command,
+            })
+        }
         _ => None,
     }
 }
 
 const MAX_TEXT: usize = 1000;
 
-fn check_text(field: &str, text: &str, required: bool) -> Result<(), Decline> {
+pub(crate) fn check_text(field: &str, text: &str, required: bool) -> Result<(), Decline> {
     if required && text.trim().is_empty() {
         return refuse("invalid", format!("{field} is empty"));
     }
@@ -204,7 +214,7 @@ fn check_text(field: &str, text: &str, required: bool) -> Result<(), Decline> {
     Ok(())
 }
 
-fn not_found<T>(what: &str, id: impl std::fmt::Display) -> Result<T, Decline> {
+pub(crate) fn not_found<T>(what: &str, id: impl std::fmt::Display) -> Result<T, Decline> {
     refuse("not_found", format!("{what} {id} does not exist"))
 }
 
@@ -492,6 +502,24 @@ fn plan(
             }
             certificate.state = outcome.to;
             plan.records.push(Record::Certificate(certificate));
+        }
+        OperationKind::OrderTemporaryCard(o) => crate::temporary::order(tx, actor, o, &mut plan.records)?,
+        OperationKind::ChangeTemporaryCard(c) => {
+            crate::temporary::change(tx, actor, c, now, &mut plan.records)?;
+        }
+        OperationKind::StoreEscrow(e) if tx.device(e.device)?.is_none() => {
+            // A temporary card's secrets, escrowed before initialization writes it.
+            crate::temporary::check_escrow(tx, actor, e.device)?;
+            let secret =
+                e.secret.to_bytes().or_else(|_| refuse("invalid", "the secret is not hexadecimal"))?;
+            if secret.is_empty() || secret.len() > 64 {
+                return refuse("invalid", "the secret must be 1 to 64 bytes");
+            }
+            let Some(seal) = seal else {
+                return refuse("unsupported", "this registry has no escrow key configured");
+            };
+            let sealed = seal.seal(e.device, e.secret_kind, &secret)?;
+            plan.escrow = Some((e.device, e.secret_kind, sealed));
         }
         OperationKind::StoreEscrow(e) => {
             let Some(device) = tx.device(e.device)? else {

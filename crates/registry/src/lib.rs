@@ -22,6 +22,7 @@ pub mod escrow;
 pub mod http;
 pub mod service;
 pub mod storage;
+mod temporary;
 pub mod tls;
 
 pub use decide::Caller;

@@ -377,8 +377,18 @@ impl Registry {
             return Err(Fault::NotFound("this registry has no escrow key configured".into()));
         };
         let outcome = storage::write(self.storage(), |tx| {
-            let Some(record) = tx.device(device)? else {
-                return Ok(Err(Fault::NotFound(format!("device {device} does not exist"))));
+            let record = match tx.device(device)? {
+                Some(record) => record,
+                // A temporary card's secrets (UC-TEMP): Manage temporary cards.
+                None => match tx.temporary_card(device)? {
+                    Some(card) => {
+                        return Ok(match crate::temporary::check_secret_access(actor, &card) {
+                            Err(refusal) => Err(Fault::Forbidden(refusal)),
+                            Ok(()) => open_escrow(tx, seal, caller, device, kind, now)?,
+                        })
+                    }
+                    None => return Ok(Err(Fault::NotFound(format!("device {device} does not exist")))),
+                },
             };
             let allowed = match kind {
                 EscrowKind::ManagementKey => actor
@@ -389,23 +399,7 @@ impl Registry {
             if let Err(refusal) = allowed {
                 return Ok(Err(Fault::Forbidden(refusal)));
             }
-            let Some(sealed) = tx.escrow(device, kind)? else {
-                return Ok(Err(Fault::NotFound(format!(
-                    "no {} is escrowed for device {device}",
-                    kind.name()
-                ))));
-            };
-            let secret = seal.open(device, kind, &sealed)?;
-            let draft = audit_draft(
-                now,
-                Some(caller.operator),
-                format!("escrow.fetch.{}", kind.name()),
-                AuditObject::Device(device),
-                AuditOutcome::Success,
-                None,
-            );
-            append_audit(tx, draft)?;
-            Ok(Ok(EscrowSecret::from_bytes(&secret)))
+            open_escrow(tx, seal, caller, device, kind, now)
         })?;
         outcome
     }
@@ -414,6 +408,32 @@ impl Registry {
     pub fn health(&self) -> Served<()> {
         Ok(storage::read(self.storage(), |tx| tx.settings().map(drop))?)
     }
+}
+
+/// Opens the escrowed `kind` of `device` (a device or temporary card the
+/// caller was checked for) and audits the fetch.
+fn open_escrow(
+    tx: &mut dyn Tx,
+    seal: &dyn EscrowSeal,
+    caller: &Caller,
+    device: DeviceId,
+    kind: EscrowKind,
+    now: OffsetDateTime,
+) -> Result<Served<EscrowSecret>, Error> {
+    let Some(sealed) = tx.escrow(device, kind)? else {
+        return Ok(Err(Fault::NotFound(format!("no {} is escrowed for device {device}", kind.name()))));
+    };
+    let secret = seal.open(device, kind, &sealed)?;
+    let draft = audit_draft(
+        now,
+        Some(caller.operator),
+        format!("escrow.fetch.{}", kind.name()),
+        AuditObject::Device(device),
+        AuditOutcome::Success,
+        None,
+    );
+    append_audit(tx, draft)?;
+    Ok(Ok(EscrowSecret::from_bytes(&secret)))
 }
 
 fn require_audit(caller: &Caller) -> Served<()> {

@@ -40,6 +40,7 @@ on_sqlite!(
     certificates_for_an_update,
     issuance_revokes_pending_certificates,
     direct_issue,
+    temporary_cards,
 );
 
 #[test]
@@ -86,4 +87,46 @@ fn the_audit_table_is_append_only_and_foreign_keys_hold() {
         [],
     );
     assert!(plain.is_err(), "only argon2 verifiers are stored");
+}
+
+/// Schema 3 rebuilds the change feed (to let it carry temporary cards) and
+/// escrow (to hold temporary cards' secrets): a database at schema 2 keeps
+/// every change with its sequence number, and new changes follow them.
+#[test]
+fn schema_3_keeps_the_feed_and_its_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("registry.sqlite3");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    for sql in &registry::storage::sqlite::MIGRATIONS[..2] {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.pragma_update(None, "user_version", 2).unwrap();
+    let person = domain::Person {
+        id: domain::PersonId::new(uuid::Uuid::now_v7()),
+        given_name: "Ada".into(),
+        family_name: "Lovelace".into(),
+        email: None,
+        employee_id: None,
+        photo: None,
+        status: domain::PersonStatus::Active,
+    };
+    let body = serde_json::to_string(&proto::Record::Person(person.clone())).unwrap();
+    for _ in 0..3 {
+        conn.execute(
+            "INSERT INTO changes (at, record_type, record_id, body) VALUES ('2026-01-01T00:00:00Z', 'person', ?1, ?2)",
+            [person.id.to_string(), body.clone()],
+        )
+        .unwrap();
+    }
+    drop(conn);
+    let storage = SqliteStorage::open(&path).unwrap();
+    assert_eq!(storage.schema_version().unwrap(), 3);
+    let seq = registry::storage::write(&storage, |tx| {
+        tx.append_change(time::OffsetDateTime::now_utc(), &proto::Record::Person(person.clone()))
+    })
+    .unwrap();
+    assert_eq!(seq, 4, "new changes follow the kept ones");
+    let changes = registry::storage::read(&storage, |tx| tx.changes_after(0, 100)).unwrap();
+    let seqs: Vec<u64> = changes.iter().map(|c| c.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4]);
 }

@@ -77,6 +77,20 @@ pub enum CardView {
         /// What the card itself says (no PIN needed).
         info: Box<CardInfo>,
     },
+    /// A temporary card of this deployment (UC-TEMP): its CHUID GUID is a
+    /// temporary card in the replica.
+    Temporary {
+        /// The card.
+        card: CardFacts,
+        /// Its record.
+        temporary: Box<domain::TemporaryCard>,
+        /// Who holds it now.
+        holder: Option<Person>,
+        /// An interrupted initialization, resumed by initializing again.
+        open_job: Option<Uuid>,
+        /// What the card itself says (no PIN needed).
+        info: Box<CardInfo>,
+    },
     /// Factory-fresh stock: ready to issue.
     Blank {
         /// The card.
@@ -137,6 +151,29 @@ impl Session {
             None => None,
         };
         let Some(device) = device else {
+            let temporary = match card.device_id() {
+                Some(id) => self.store.get::<domain::TemporaryCard>(&id.to_string())?,
+                None => None,
+            };
+            if let Some(temporary) = temporary {
+                let holder = match temporary.holder {
+                    Some(p) => self.store.get::<Person>(&p.to_string())?,
+                    None => None,
+                };
+                let open_job = self
+                    .store
+                    .jobs_of_device(&temporary.id.to_string())?
+                    .into_iter()
+                    .find(|j| j.state.is_open())
+                    .map(|j| j.id);
+                return Ok(CardView::Temporary {
+                    card,
+                    temporary: Box::new(temporary),
+                    holder,
+                    open_job,
+                    info: Box::new(info),
+                });
+            }
             if info.looks_blank() {
                 return Ok(CardView::Blank { card, info });
             }

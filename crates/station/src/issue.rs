@@ -116,7 +116,10 @@ pub struct Issued {
     pub warnings: Vec<String>,
 }
 
-fn expose_pin<S: serde::Serializer>(pin: &Option<Pin>, s: S) -> std::result::Result<S::Ok, S::Error> {
+pub(crate) fn expose_pin<S: serde::Serializer>(
+    pin: &Option<Pin>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
     match pin {
         Some(pin) => s.serialize_str(pin.expose_secret()),
         None => s.serialize_none(),
@@ -151,9 +154,9 @@ pub struct JobView {
 
 /// The secret-free parameters and results of an issue job, as journaled.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct JobDetail {
-    route: IssueRoute,
-    certificates: Vec<IssuedCertificateView>,
+pub(crate) struct JobDetail {
+    pub(crate) route: IssueRoute,
+    pub(crate) certificates: Vec<IssuedCertificateView>,
 }
 
 /// Journal access shared by the observer and the issuer during a run.
@@ -458,7 +461,7 @@ impl Session {
     }
 
     /// Escrows the management key and the PUK at the registry (accepted, or an error).
-    fn escrow(&mut self, device: DeviceId, secrets: &Secrets) -> Result<()> {
+    pub(crate) fn escrow(&mut self, device: DeviceId, secrets: &Secrets) -> Result<()> {
         let ops = vec![
             OperationKind::StoreEscrow(StoreEscrow {
                 device,
@@ -475,7 +478,7 @@ impl Session {
     }
 
     /// The management key escrowed for `device` (Can Collect).
-    fn escrowed_key(
+    pub(crate) fn escrowed_key(
         &self,
         device: DeviceId,
         algorithm: piv::ManagementKeyAlgorithm,
@@ -490,7 +493,7 @@ impl Session {
 
     /// The PUK escrowed for `device` (the registry gives it for an issued
     /// card to an operator who may unblock PINs, UC-PIN).
-    fn job_escrowed_puk(&self, device: DeviceId) -> Result<Puk> {
+    pub(crate) fn job_escrowed_puk(&self, device: DeviceId) -> Result<Puk> {
         let puk = self.runtime.block_on(self.remote.escrow(&self.grant.token, device, EscrowKind::Puk))?;
         let puk = puk.to_bytes().map_err(|_| Error::Invalid("the escrowed PUK is not hex".into()))?;
         let puk =
@@ -531,51 +534,17 @@ impl Session {
         }
         options.guid = Some(*device.id.uuid().as_bytes());
 
-        let Session { store, runtime, remote, grant, .. } = self;
-        let journal =
-            RefCell::new(Journal { store, job: job_id, detail, writing: job.state == JobState::Writing });
-        let outcome = with_card(reader, |atr, card| {
-            let info = piv::read_info(card)?;
-            let facts = CardFacts::of(reader, atr, &info);
-            let started: Option<CardFacts> = serde_json::from_value(job.card.clone()).ok();
-            if let Some(started) = &started {
-                if !facts.same_card(started) && facts.device_id() != Some(device.id) {
-                    return Err(Error::WrongCard(format!(
-                        "job {job_id} was started on card {} — insert that card",
-                        started.serial.as_deref().or(started.guid.as_deref()).unwrap_or("?")
-                    )));
-                }
-            }
-            let plan = piv::plan(card_profile, &info, &options)?;
-            let issuer = RegistryIssuer {
-                runtime,
-                remote,
-                token: &grant.token,
-                device: device.id,
-                route,
-                journal: &journal,
-            };
-            let mut observer = Observer { journal: &journal, progress: &mut *progress };
-            // The PUK stays at the factory value while the card is written and
-            // becomes the escrowed one in the very last write: a card torn
-            // before it is finished with the factory PUK, and one torn after
-            // it is complete (its PIN is then reset with the escrowed PUK).
-            let during = Secrets {
-                pin: secrets.pin.clone(),
-                puk: Puk::factory_default(),
-                management_key: secrets.management_key.clone(),
-            };
-            let outcome = Personalizer::run(card, &plan, &during, &issuer, &mut observer)?;
-            if !secrets.puk.is_factory_default() {
-                let step = Step::SetPuk;
-                observer.before_write(&step)?;
-                card.change_puk(&Puk::factory_default(), &secrets.puk)?;
-                observer.after_write(&step);
-            }
-            let after: CardInfo = piv::read_info(card)?;
-            Ok((outcome, after, facts))
-        });
-        let detail = journal.into_inner().detail;
+        let (outcome, detail) = self.write_card(
+            &job,
+            detail,
+            device.id,
+            route,
+            reader,
+            card_profile,
+            &options,
+            &secrets,
+            progress,
+        );
         match outcome {
             Ok((outcome, after, facts)) => self.record_success(
                 job_id,
@@ -604,6 +573,67 @@ impl Session {
                 Err(e)
             }
         }
+    }
+
+    /// The card writes of job `job` on the card in `reader` (the job's own
+    /// card, or the card `device` names): the plan for `card_profile`, every
+    /// write journaled before and after, certificates from the registry CA,
+    /// the PUK set last (factory → escrowed), then the card read back.
+    /// Returns the outcome with the job's detail as journaled. Shared by
+    /// issue jobs and temporary-card initialization (UC-TEMP).
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    pub(crate) fn write_card(
+        &mut self,
+        job: &Job,
+        detail: JobDetail,
+        device: DeviceId,
+        route: IssueRoute,
+        reader: &str,
+        card_profile: &piv::Profile,
+        options: &PlanOptions,
+        secrets: &Secrets,
+        progress: &mut dyn Progress,
+    ) -> (Result<(piv::personalize::Outcome, CardInfo, CardFacts)>, JobDetail) {
+        let job_id = job.id;
+        let Session { store, runtime, remote, grant, .. } = self;
+        let journal =
+            RefCell::new(Journal { store, job: job_id, detail, writing: job.state == JobState::Writing });
+        let outcome = with_card(reader, |atr, card| {
+            let info = piv::read_info(card)?;
+            let facts = CardFacts::of(reader, atr, &info);
+            let started: Option<CardFacts> = serde_json::from_value(job.card.clone()).ok();
+            if let Some(started) = &started {
+                if !facts.same_card(started) && facts.device_id() != Some(device) {
+                    return Err(Error::WrongCard(format!(
+                        "job {job_id} was started on card {} — insert that card",
+                        started.serial.as_deref().or(started.guid.as_deref()).unwrap_or("?")
+                    )));
+                }
+            }
+            let plan = piv::plan(card_profile, &info, options)?;
+            let issuer =
+                RegistryIssuer { runtime, remote, token: &grant.token, device, route, journal: &journal };
+            let mut observer = Observer { journal: &journal, progress: &mut *progress };
+            // The PUK stays at the factory value while the card is written and
+            // becomes the escrowed one in the very last write: a card torn
+            // before it is finished with the factory PUK, and one torn after
+            // it is complete (its PIN is then reset with the escrowed PUK).
+            let during = Secrets {
+                pin: secrets.pin.clone(),
+                puk: Puk::factory_default(),
+                management_key: secrets.management_key.clone(),
+            };
+            let outcome = Personalizer::run(card, &plan, &during, &issuer, &mut observer)?;
+            if !secrets.puk.is_factory_default() {
+                let step = Step::SetPuk;
+                observer.before_write(&step)?;
+                card.change_puk(&Puk::factory_default(), &secrets.puk)?;
+                observer.after_write(&step);
+            }
+            let after: CardInfo = piv::read_info(card)?;
+            Ok((outcome, after, facts))
+        });
+        (outcome, journal.into_inner().detail)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -776,6 +806,12 @@ impl Session {
         if !job.state.is_open() {
             return Err(Error::Invalid(format!("job {job_id} is already {}", job.state.name())));
         }
+        if self.is_temporary_job(&job)? {
+            return Err(Error::Invalid(format!(
+                "job {job_id} initializes temporary card {0}: resume it with `cardstation temp init {0}`",
+                job.device
+            )));
+        }
         let detail: JobDetail = serde_json::from_value(job.detail.clone()).map_err(store::Error::from)?;
         let device_id = DeviceId::new(
             Uuid::parse_str(&job.device)
@@ -938,13 +974,25 @@ impl Session {
         if !job.state.is_open() {
             return Err(Error::Invalid(format!("job {job_id} is already {}", job.state.name())));
         }
+        let message: String = reason.chars().take(900).collect();
+        if self.is_temporary_job(&job)? {
+            // The temporary card stays `produced`; initializing again (this
+            // card or another) starts over with new secrets.
+            self.store.update_job(
+                job_id,
+                JobState::RolledBack,
+                None,
+                Some(&message),
+                OffsetDateTime::now_utc(),
+            )?;
+            return Ok(());
+        }
         let detail: JobDetail = serde_json::from_value(job.detail.clone()).map_err(store::Error::from)?;
         let device = DeviceId::new(
             Uuid::parse_str(&job.device)
                 .map_err(|_| Error::Invalid(format!("job device {:?}", job.device)))?,
         );
         let request = job.request.as_deref().and_then(|r| Uuid::parse_str(r).ok()).map(RequestId::new);
-        let message: String = reason.chars().take(900).collect();
         let op = OperationKind::RecordProductionFailure(RecordProductionFailure {
             device,
             request,

@@ -30,7 +30,7 @@ mod time_text;
 use std::path::Path;
 use std::time::Duration;
 
-use domain::{CredentialProfile, Device, DeviceId, PersonId, ProfileId, Request};
+use domain::{CredentialProfile, Device, DeviceId, PersonId, ProfileId, Request, TemporaryCard};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -282,6 +282,16 @@ impl Store {
     /// A person's devices.
     pub fn devices_of(&self, person: PersonId) -> Result<Vec<Device>> {
         self.docs("SELECT doc FROM devices WHERE owner = ?1 ORDER BY n", &person.to_string())
+    }
+
+    /// Temporary cards (UC-TEMP, UC-SEARCH by state): those in `state`
+    /// (its snake_case name), or all; by serial, unserialled last.
+    pub fn temporary_cards(&self, state: Option<&str>) -> Result<Vec<TemporaryCard>> {
+        self.docs(
+            "SELECT doc FROM temporary_cards WHERE ?1 = '' OR state = ?1
+             ORDER BY serial IS NULL, serial, key",
+            state.unwrap_or(""),
+        )
     }
 
     /// Requests concerning a device.

@@ -152,6 +152,7 @@ pub fn remote_change(record: &proto::Record) -> Result<RemoteChange> {
         proto::Record::Device(d) => remote(d),
         proto::Record::Certificate(c) => remote(c),
         proto::Record::Request(r) => remote(r),
+        proto::Record::TemporaryCard(t) => remote(t),
     }
 }
 

@@ -290,7 +290,10 @@ impl ProfileSettings {
         if self.name.trim().is_empty() {
             return Err(Error::InvalidProfile("the name is empty".into()));
         }
-        if self.slots.is_empty() {
+        // A temporary-card profile names no slot: temporary cards pass
+        // between people, so they carry no keys or certificates naming
+        // anyone (UC-TEMP: CHUID, management key, PIN and PUK only).
+        if self.slots.is_empty() && !self.is_temporary {
             return Err(Error::InvalidProfile("no key slot is configured".into()));
         }
         let mut seen = BTreeSet::new();

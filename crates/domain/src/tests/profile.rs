@@ -62,6 +62,19 @@ fn invalid_settings_are_rejected() {
 }
 
 #[test]
+fn a_temporary_card_profile_names_no_slot() {
+    let mut s = settings("Temporary");
+    s.is_temporary = true;
+    s.slots.clear();
+    assert!(CredentialProfile::create(P1, s.clone()).is_ok(), "CHUID, management key, PIN and PUK only");
+    s.is_temporary = false;
+    assert!(
+        matches!(CredentialProfile::create(P1, s), Err(Error::InvalidProfile(_))),
+        "a card profile needs a slot"
+    );
+}
+
+#[test]
 fn slots_carry_their_key_references() {
     let refs: Vec<u8> = Slot::ALL.iter().map(|s| s.key_reference()).collect();
     assert_eq!(refs, vec![0x9A, 0x9C, 0x9D, 0x9E], "SP 800-73-4 Part 1 Table 4b");

@@ -30,6 +30,7 @@ const TABLES: &[&str] = &[
     "escrow",
     "challenges",
     "ca_certificates",
+    "temporary_cards",
 ];
 
 use domain::{
@@ -152,6 +153,8 @@ pub trait Tx {
     fn request(&mut self, id: RequestId) -> Result<Option<Request>>;
     /// The requests concerning a device.
     fn requests_of(&mut self, device: DeviceId) -> Result<Vec<Request>>;
+    /// A temporary card (UC-TEMP).
+    fn temporary_card(&mut self, id: DeviceId) -> Result<Option<domain::TemporaryCard>>;
     /// Inserts or replaces a record (profiles: inserts the version).
     fn put_record(&mut self, record: &Record) -> Result<()>;
 

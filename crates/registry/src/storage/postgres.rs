@@ -58,6 +58,7 @@ use crate::error::{Error, Result};
 pub const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/pg/001_initial.sql"),
     include_str!("../../schema/pg/002_certificate_authority.sql"),
+    include_str!("../../schema/pg/003_temporary_cards.sql"),
 ];
 
 /// Idle connections kept for reuse: at least as many as requests served at
@@ -613,6 +614,10 @@ impl Tx for PgTx<'_> {
         self.bodies("SELECT body::text FROM requests WHERE device_id = $1 ORDER BY ord", &device.uuid())
     }
 
+    fn temporary_card(&mut self, id: DeviceId) -> Result<Option<domain::TemporaryCard>> {
+        self.one_body("SELECT body::text FROM temporary_cards WHERE id = $1", &id.uuid())
+    }
+
     fn put_record(&mut self, record: &Record) -> Result<()> {
         match record {
             Record::Person(p) => {
@@ -663,6 +668,25 @@ impl Tx for PgTx<'_> {
                         &r.profile.uuid(),
                         &name_of(&r.state)?,
                         &json(r)?,
+                    ],
+                )?;
+            }
+            Record::TemporaryCard(t) => {
+                self.conn.execute(
+                    "INSERT INTO temporary_cards
+                       (id, serial, holder, permanent_card, profile_id, profile_version, state, body)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::json)
+                     ON CONFLICT (id) DO UPDATE SET serial = excluded.serial, holder = excluded.holder,
+                       permanent_card = excluded.permanent_card, state = excluded.state, body = excluded.body",
+                    &[
+                        &t.id.uuid(),
+                        &t.serial,
+                        &t.holder.map(|h| h.uuid()),
+                        &t.permanent_card.map(|d| d.uuid()),
+                        &t.profile.id.uuid(),
+                        &i64::from(t.profile.version),
+                        &name_of(&t.state)?,
+                        &json(t)?,
                     ],
                 )?;
             }

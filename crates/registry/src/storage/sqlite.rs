@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 pub const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/001_initial.sql"),
     include_str!("../../schema/002_certificate_authority.sql"),
+    include_str!("../../schema/003_temporary_cards.sql"),
 ];
 
 const READERS: usize = 4;
@@ -329,6 +330,10 @@ impl Tx for SqliteTx<'_> {
         self.bodies("SELECT body FROM requests WHERE device_id = ?1 ORDER BY rowid", &device.to_string())
     }
 
+    fn temporary_card(&mut self, id: DeviceId) -> Result<Option<domain::TemporaryCard>> {
+        self.one_body("SELECT body FROM temporary_cards WHERE id = ?1", &id.to_string())
+    }
+
     fn put_record(&mut self, record: &Record) -> Result<()> {
         let c = self.conn;
         match record {
@@ -381,6 +386,25 @@ impl Tx for SqliteTx<'_> {
                     r.profile.to_string(),
                     name_of(&r.state)?,
                     json(r)?
+                ])?;
+            }
+            Record::TemporaryCard(t) => {
+                c.prepare_cached(
+                    "INSERT INTO temporary_cards
+                       (id, serial, holder, permanent_card, profile_id, profile_version, state, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT (id) DO UPDATE SET serial = excluded.serial, holder = excluded.holder,
+                       permanent_card = excluded.permanent_card, state = excluded.state, body = excluded.body",
+                )?
+                .execute(params![
+                    t.id.to_string(),
+                    t.serial,
+                    t.holder.map(|h| h.to_string()),
+                    t.permanent_card.map(|d| d.to_string()),
+                    t.profile.id.to_string(),
+                    t.profile.version,
+                    name_of(&t.state)?,
+                    json(t)?
                 ])?;
             }
         }

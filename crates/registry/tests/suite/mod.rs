@@ -895,7 +895,21 @@ pub async fn permission_matrix(factory: Factory) {
         .first()
         .map(|c| c.id)
         .expect("the issued card has a certificate");
+    let temp_profile = ProfileId::new(Uuid::now_v7());
+    let temp_settings = ProfileSettings { is_temporary: true, slots: vec![], ..settings("Temporary", false) };
+    admin::add_profile(f.registry.storage(), temp_profile, temp_settings, OffsetDateTime::now_utc()).unwrap();
     let kinds: Vec<(&str, MakeOp, &[&str])> = vec![
+        (
+            "order_temporary_card",
+            Box::new(move || {
+                OperationKind::OrderTemporaryCard(proto::OrderTemporaryCard {
+                    card: DeviceId::new(Uuid::now_v7()),
+                    profile: temp_profile,
+                    serial: None,
+                })
+            }),
+            &["admin"],
+        ),
         (
             "hold_certificate",
             Box::new(move || {
@@ -1593,4 +1607,268 @@ pub async fn direct_issue(factory: Factory) {
         Some(proto::Record::Request(r)) => assert_eq!(r.state, domain::RequestState::Failed),
         other => panic!("{other:?}"),
     }
+}
+
+/// UC-TEMP at the registry: every transition of a temporary card, the
+/// holder's permanent card following in the same transaction (assign →
+/// temporarily inactive, certificates on hold; withdraw "no longer needed" →
+/// active, valid; "lost" → inactive, on hold), escrow for a temporary card,
+/// and the refusals (permission, use case off, state, profile, own card,
+/// someone else's permanent card, dates).
+pub async fn temporary_cards(factory: Factory) {
+    let f = Fixture::new(factory).await;
+    let storage = f.registry.storage();
+    let now = OffsetDateTime::now_utc();
+    let temp_profile = ProfileId::new(Uuid::now_v7());
+    let temp_settings = ProfileSettings { is_temporary: true, slots: vec![], ..settings("Temporary", false) };
+    admin::add_profile(storage, temp_profile, temp_settings, now).unwrap();
+    let keyed_profile = ProfileId::new(Uuid::now_v7());
+    admin::add_profile(
+        storage,
+        keyed_profile,
+        ProfileSettings { is_temporary: true, ..settings("Keyed", false) },
+        now,
+    )
+    .unwrap();
+    let permanent = f.issued_card().await;
+    let cardholder = f.cardholder;
+    let order = |card: DeviceId, profile: ProfileId| {
+        OperationKind::OrderTemporaryCard(proto::OrderTemporaryCard { card, profile, serial: None })
+    };
+    let change = |card: DeviceId, command: domain::TemporaryCardCommand| {
+        OperationKind::ChangeTemporaryCard(proto::ChangeTemporaryCard {
+            card,
+            command,
+            serial: None,
+            notes: None,
+        })
+    };
+    let temporary_of = |answer: &Answer| match record(answer, "temporary_card").first() {
+        Some(proto::Record::TemporaryCard(t)) => (*t).clone(),
+        other => panic!("no temporary card in {other:?} of {answer:?}"),
+    };
+    let permanent_of = |answer: &Answer| {
+        let device = match record(answer, "device").first() {
+            Some(proto::Record::Device(d)) => d.state.name().to_owned(),
+            other => panic!("no device in {other:?}"),
+        };
+        let certificates: Vec<String> = record(answer, "certificate")
+            .iter()
+            .map(|r| match r {
+                proto::Record::Certificate(c) => c.state.name().to_owned(),
+                _ => unreachable!(),
+            })
+            .collect();
+        (device, certificates)
+    };
+    use domain::TemporaryCardCommand as C;
+    use domain::TemporaryReturnReason as R;
+
+    // Ordering: Manage temporary cards, a temporary-card profile without slots.
+    let card = DeviceId::new(Uuid::now_v7());
+    let refusals = [
+        ("issuer", order(card, temp_profile), "not_permitted"),
+        ("admin", order(card, f.profile), "profile_not_temporary"),
+        ("admin", order(card, keyed_profile), "invalid_profile"),
+        ("admin", order(permanent, temp_profile), "already_exists"),
+        ("admin", order(card, ProfileId::new(Uuid::now_v7())), "not_found"),
+    ];
+    for (role, op, code) in refusals {
+        let before = records_only(&f.dump());
+        let answer = f.op(role, op).await;
+        assert_eq!(answer.rejection_code(), Some(code), "{role}: {answer:?}");
+        assert_eq!(before, records_only(&f.dump()), "a refused order changes no record");
+    }
+    let ordered = f.op("admin", order(card, temp_profile)).await;
+    assert_eq!(temporary_of(&ordered).state, domain::TemporaryCardState::Ordered);
+    assert_eq!(f.op("admin", order(card, temp_profile)).await.rejection_code(), Some("already_exists"));
+
+    // ordered → produced (with its serial); not initialized before that.
+    assert_eq!(f.op("admin", change(card, C::Initialize)).await.rejection_code(), Some("state_not_allowed"));
+    let produced = f
+        .op(
+            "admin",
+            OperationKind::ChangeTemporaryCard(proto::ChangeTemporaryCard {
+                card,
+                command: C::MarkProduced,
+                serial: Some("TMP-7".into()),
+                notes: Some("delivered".into()),
+            }),
+        )
+        .await;
+    let t = temporary_of(&produced);
+    assert_eq!((t.state, t.serial.as_deref()), (domain::TemporaryCardState::Produced, Some("TMP-7")));
+    let serial_elsewhere = OperationKind::ChangeTemporaryCard(proto::ChangeTemporaryCard {
+        card,
+        command: C::Lock,
+        serial: Some("X".into()),
+        notes: None,
+    });
+    assert_eq!(f.op("admin", serial_elsewhere).await.rejection_code(), Some("invalid"));
+
+    // Escrow before initialization: Manage temporary cards.
+    let store = |kind, secret: &str| {
+        OperationKind::StoreEscrow(proto::StoreEscrow {
+            device: card,
+            secret_kind: kind,
+            secret: proto::EscrowSecret::new(secret),
+        })
+    };
+    assert_eq!(
+        f.op("issuer", store(EscrowKind::Puk, "3132333435363738")).await.rejection_code(),
+        Some("not_permitted")
+    );
+    assert!(f.op("admin", store(EscrowKind::Puk, "3132333435363738")).await.is_accepted());
+    assert!(f.op("admin", store(EscrowKind::ManagementKey, "00112233")).await.is_accepted());
+    let uri = format!("/v1/devices/{card}/escrow/puk");
+    let (status, body) = f.call(Method::GET, &uri, Some(f.token("issuer")), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = f.call(Method::GET, &uri, Some(f.token("admin")), None).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, Some("3132333435363738")));
+
+    // Initialize: its own use case (off by default), then produced → unassigned.
+    let mut use_cases = UseCases::all();
+    use_cases.disable(domain::UseCase::TempInitialize).unwrap();
+    admin::set_settings(storage, &DeploymentSettings { use_cases, approval_step: false }, now).unwrap();
+    assert_eq!(f.op("admin", change(card, C::Initialize)).await.rejection_code(), Some("use_case_disabled"));
+    let all = DeploymentSettings { use_cases: UseCases::all(), approval_step: false };
+    admin::set_settings(storage, &all, now).unwrap();
+    assert_eq!(f.op("issuer", change(card, C::Initialize)).await.rejection_code(), Some("not_permitted"));
+    let initialized = f.op("admin", change(card, C::Initialize)).await;
+    assert_eq!(temporary_of(&initialized).state, domain::TemporaryCardState::Unassigned);
+
+    // Assign: not to yourself, not with someone else's card, not until a past date.
+    let day = time::Duration::days(1);
+    let assign = |person: PersonId, until: Option<OffsetDateTime>, permanent_card: Option<DeviceId>| {
+        change(card, C::Assign { person, until, permanent_card })
+    };
+    let refusals = [
+        ("admin", assign(f.people["admin"], None, None), "actor_is_recipient"),
+        ("admin", assign(f.people["nobody"], None, Some(permanent)), "invalid"),
+        ("admin", assign(cardholder, Some(now - day), Some(permanent)), "date_not_in_future"),
+        ("admin", assign(PersonId::new(Uuid::now_v7()), None, None), "not_found"),
+        ("issuer", assign(cardholder, None, Some(permanent)), "not_permitted"),
+    ];
+    for (role, op, code) in refusals {
+        let before = records_only(&f.dump());
+        let answer = f.op(role, op).await;
+        assert_eq!(answer.rejection_code(), Some(code), "{role}: {answer:?}");
+        assert_eq!(before, records_only(&f.dump()), "a refused assignment changes no record");
+    }
+    let assigned = f.op("admin", assign(cardholder, Some(now + day), Some(permanent))).await;
+    let t = temporary_of(&assigned);
+    assert_eq!(t.state, domain::TemporaryCardState::Assigned);
+    assert_eq!((t.holder, t.permanent_card), (Some(cardholder), Some(permanent)));
+    assert_eq!(permanent_of(&assigned), ("temporarily_inactive".to_owned(), vec!["on_hold".to_owned()]));
+    assert_eq!(f.op("admin", change(card, C::Expire)).await.rejection_code(), Some("not_yet_expired"));
+    assert_eq!(f.op("admin", change(card, C::Initialize)).await.rejection_code(), Some("state_not_allowed"));
+
+    // Withdraw, no longer needed: the permanent card is active again.
+    let back = f.op("admin", change(card, C::Withdraw { reason: R::NoLongerNeeded })).await;
+    let t = temporary_of(&back);
+    assert_eq!((t.state, t.holder, t.permanent_card), (domain::TemporaryCardState::Unassigned, None, None));
+    assert_eq!(permanent_of(&back), ("active".to_owned(), vec!["valid".to_owned()]));
+    assert_eq!(
+        f.op("admin", change(card, C::Withdraw { reason: R::Lost })).await.rejection_code(),
+        Some("state_not_allowed")
+    );
+
+    // Withdraw, lost: the permanent card stays inactive, its certificates on hold.
+    assert!(f.op("admin", assign(cardholder, None, Some(permanent))).await.is_accepted());
+    let lost = f.op("admin", change(card, C::Withdraw { reason: R::Lost })).await;
+    assert_eq!(temporary_of(&lost).state, domain::TemporaryCardState::Unassigned);
+    assert_eq!(permanent_of(&lost), ("inactive".to_owned(), vec![]), "the certificates stay on hold");
+    let held = registry::storage::read(storage, |tx| tx.certificates_of(permanent)).unwrap();
+    assert!(held.iter().all(|c| c.state == domain::CertificateState::OnHold), "{held:?}");
+    // An inactive permanent card cannot be suspended again.
+    assert_eq!(
+        f.op("admin", assign(cardholder, None, Some(permanent))).await.rejection_code(),
+        Some("state_not_allowed")
+    );
+
+    // Expiry once the period has passed, then withdrawn.
+    let soon = OffsetDateTime::now_utc() + time::Duration::milliseconds(1200);
+    assert!(f.op("admin", assign(cardholder, Some(soon), None)).await.is_accepted());
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let expired = f.op("nobody", change(card, C::Expire)).await;
+    assert_eq!(temporary_of(&expired).state, domain::TemporaryCardState::Expired, "any actor records expiry");
+    assert_eq!(f.op("admin", change(card, C::Lock)).await.rejection_code(), Some("state_not_allowed"));
+    let back = f.op("admin", change(card, C::Withdraw { reason: R::NoLongerNeeded })).await;
+    assert_eq!(temporary_of(&back).state, domain::TemporaryCardState::Unassigned);
+
+    // Lock (final).
+    assert_eq!(f.op("issuer", change(card, C::Lock)).await.rejection_code(), Some("not_permitted"));
+    let locked = f.op("admin", change(card, C::Lock)).await;
+    assert_eq!(temporary_of(&locked).state, domain::TemporaryCardState::Locked);
+    assert_eq!(
+        f.op("admin", assign(cardholder, None, None)).await.rejection_code(),
+        Some("state_not_allowed")
+    );
+    assert_eq!(
+        f.op("admin", store(EscrowKind::Puk, "31323334")).await.rejection_code(),
+        Some("state_not_allowed")
+    );
+    assert_eq!(
+        f.op("admin", change(DeviceId::new(Uuid::now_v7()), C::Lock)).await.rejection_code(),
+        Some("not_found")
+    );
+
+    // Locking a lent card: the permanent card leaves `temporarily inactive` for `inactive`.
+    let reactivated = f
+        .op(
+            "admin",
+            OperationKind::ChangeDevice(proto::ChangeDevice {
+                device: permanent,
+                change: proto::DeviceChange::Reactivate,
+                notes: None,
+            }),
+        )
+        .await;
+    assert_eq!(device_state(&reactivated), "active");
+    let second = DeviceId::new(Uuid::now_v7());
+    for op in [order(second, temp_profile), change(second, C::MarkProduced), change(second, C::Initialize)] {
+        assert!(f.op("admin", op).await.is_accepted());
+    }
+    let lent = f
+        .op(
+            "admin",
+            change(second, C::Assign { person: cardholder, until: None, permanent_card: Some(permanent) }),
+        )
+        .await;
+    assert_eq!(permanent_of(&lent).0, "temporarily_inactive");
+    let locked = f.op("admin", change(second, C::Lock)).await;
+    assert_eq!(temporary_of(&locked).state, domain::TemporaryCardState::Locked);
+    assert_eq!(temporary_of(&locked).holder, None);
+    assert_eq!(permanent_of(&locked), ("inactive".to_owned(), vec![]), "certificates stay on hold");
+
+    // The feed carries temporary cards to stations; the audit chain holds.
+    let (status, page) = f.call(Method::GET, "/v1/changes?limit=1000", Some(f.token("nobody")), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let states: Vec<&str> = page["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| {
+            c["record"]["type"] == "temporary_card" && c["record"]["record"]["id"] == card.to_string()
+        })
+        .map(|c| c["record"]["record"]["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        [
+            "ordered",
+            "produced",
+            "unassigned",
+            "assigned",
+            "unassigned",
+            "assigned",
+            "unassigned",
+            "assigned",
+            "expired",
+            "unassigned",
+            "locked"
+        ]
+    );
+    let (status, chain) = f.call(Method::GET, "/v1/audit/verify", Some(f.token("admin")), None).await;
+    assert_eq!((status, &chain["intact"]), (StatusCode::OK, &json!(true)), "{chain}");
 }
