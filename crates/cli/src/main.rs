@@ -10,6 +10,7 @@ mod lifecycle;
 mod personalize;
 mod secrets;
 mod station;
+mod update;
 
 use clap::{Parser, Subcommand};
 use failure::Failure;
@@ -38,6 +39,9 @@ enum Top {
     /// After issuance: retire, PIN, audit.
     #[command(flatten)]
     Lifecycle(lifecycle::LifecycleCommand),
+    /// Updates: request an update, collect updates.
+    #[command(flatten)]
+    Update(update::UpdateCommand),
 }
 
 fn main() {
@@ -50,6 +54,7 @@ fn main() {
         Top::Card(command) => card::run(command, cli.json),
         Top::Station(command) => station::run(command, &cli.data, cli.json),
         Top::Lifecycle(command) => lifecycle::run(command, &cli.data, cli.json),
+        Top::Update(command) => update::run(command, &cli.data, cli.json),
     };
     match outcome {
         Ok(value) => {

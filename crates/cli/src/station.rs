@@ -391,7 +391,7 @@ pub fn run(command: StationCommand, data: &DataDir, json_output: bool) -> Comman
             let session = sign_in(data)?;
             let view = session.read_card(&reader)?;
             let text = match &view {
-                CardView::Ours { device, owner, open_job, actions, .. } => {
+                CardView::Ours { device, owner, open_job, actions, pending_updates, .. } => {
                     let mut t = format!(
                         "our card: device {} ({}), holder {}\n",
                         device.id,
@@ -400,6 +400,9 @@ pub fn run(command: StationCommand, data: &DataDir, json_output: bool) -> Comman
                     );
                     if let Some(job) = open_job {
                         t.push_str(&format!("interrupted job {job}: `cardstation jobs resume {job}`\n"));
+                    }
+                    for r in pending_updates {
+                        t.push_str(&format!("update to collect: request {r} (`cardstation collect`)\n"));
                     }
                     for a in actions {
                         t.push_str(&format!(

@@ -407,10 +407,25 @@ pub struct Outcome {
     pub warnings: Vec<String>,
 }
 
+/// What an earlier personalization left on the card, for a plan that starts
+/// from an issued card (UC-UPDATE): the management keys and PUKs it may hold
+/// now, most likely first. SP 800-73-4 §3.2 (GENERAL AUTHENTICATE of key 9B)
+/// and §3.2.3 (RESET RETRY COUNTER) need the card's current values; after a
+/// torn update the card holds either the previous or the new ones.
+#[derive(Debug, Clone, Default)]
+pub struct KnownSecrets {
+    /// Management keys to try, in order, before the plan's own key.
+    pub management_keys: Vec<ManagementKey>,
+    /// PUKs to try, in order, before the plan's own PUK (a wrong guess is
+    /// only tried while it cannot block the PUK).
+    pub puks: Vec<Puk>,
+}
+
 /// Executes plans.
 #[derive(Debug)]
 pub struct Personalizer<'a> {
     secrets: &'a Secrets,
+    known: KnownSecrets,
     /// The management key the card accepted.
     current_key: Option<ManagementKey>,
     /// The PUK known to be on the card.
@@ -430,8 +445,25 @@ impl<'a> Personalizer<'a> {
         issuer: &dyn CertificateIssuer,
         observer: &mut dyn PersonalizationObserver,
     ) -> Result<Outcome> {
+        Self::run_known(card, plan, secrets, &KnownSecrets::default(), issuer, observer)
+    }
+
+    /// Like [`Personalizer::run`] on a card that is already personalized:
+    /// authenticates with one of `known`'s management keys (or the plan's
+    /// own key, or the factory default), and sets the new PIN with one of
+    /// `known`'s PUKs (or the plan's). Used to update or reprovision an
+    /// issued card whose secrets are escrowed.
+    pub fn run_known<T: Transport>(
+        card: &mut PivCard<T>,
+        plan: &Plan,
+        secrets: &'a Secrets,
+        known: &KnownSecrets,
+        issuer: &dyn CertificateIssuer,
+        observer: &mut dyn PersonalizationObserver,
+    ) -> Result<Outcome> {
         let mut p = Personalizer {
             secrets,
+            known: known.clone(),
             current_key: None,
             current_puk: None,
             pin_verified: false,
@@ -509,14 +541,26 @@ impl<'a> Personalizer<'a> {
             Step::Authenticate { card_algorithm, default_first } => {
                 let default = ManagementKey::factory_default(*card_algorithm);
                 let target = secrets.management_key.clone();
-                let order = if *default_first { [default, target] } else { [target, default] };
+                let mut order: Vec<ManagementKey> = self.known.management_keys.clone();
+                if *default_first {
+                    order.extend([default, target]);
+                } else {
+                    order.extend([target, default]);
+                }
+                let mut tried: Vec<ManagementKey> = Vec::new();
+                let last = order.len() - 1;
                 for (i, key) in order.iter().enumerate() {
+                    if tried.contains(key) {
+                        continue;
+                    }
+                    tried.push(key.clone());
                     match card.authenticate(key) {
                         Ok(()) => {
                             self.current_key = Some(key.clone());
                             return Ok(());
                         }
-                        Err(Error::AuthenticationFailed) if i == 0 => continue,
+                        // A wrong management key costs no try (9B has no retry counter).
+                        Err(Error::AuthenticationFailed) if i < last => continue,
                         Err(e) => return Err(e),
                     }
                 }
@@ -542,13 +586,24 @@ impl<'a> Personalizer<'a> {
                 Ok(())
             }
             Step::SetPin { puk_is_default } => {
-                let candidates: Vec<Puk> = match (&self.current_puk, puk_is_default) {
+                let mut candidates: Vec<Puk> = match (&self.current_puk, puk_is_default) {
                     (Some(known), _) => vec![known.clone()],
+                    (None, _) if !self.known.puks.is_empty() => {
+                        let mut puks = self.known.puks.clone();
+                        puks.push(secrets.puk.clone());
+                        puks
+                    }
                     (None, Some(true)) => vec![Puk::factory_default()],
                     (None, Some(false)) => vec![secrets.puk.clone()],
                     (None, None) if secrets.puk.is_factory_default() => vec![secrets.puk.clone()],
                     (None, None) => vec![Puk::factory_default(), secrets.puk.clone()],
                 };
+                let mut unique: Vec<Puk> = Vec::new();
+                candidates.retain(|p| {
+                    let new = !unique.contains(p);
+                    unique.push(p.clone());
+                    new
+                });
                 for (i, puk) in candidates.iter().enumerate() {
                     match card.unblock_pin(puk, &secrets.pin) {
                         Ok(()) => {

@@ -151,17 +151,20 @@ pub struct JobView {
 
 /// The secret-free parameters and results of an issue job, as journaled.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct JobDetail {
-    route: IssueRoute,
-    certificates: Vec<IssuedCertificateView>,
+pub(crate) struct JobDetail {
+    pub(crate) route: IssueRoute,
+    pub(crate) certificates: Vec<IssuedCertificateView>,
+    /// What an update job (UC-UPDATE) collects; absent for issue jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) update: Option<crate::update::UpdateDetail>,
 }
 
 /// Journal access shared by the observer and the issuer during a run.
-struct Journal<'s> {
-    store: &'s mut Store,
-    job: Uuid,
-    detail: JobDetail,
-    writing: bool,
+pub(crate) struct Journal<'s> {
+    pub(crate) store: &'s mut Store,
+    pub(crate) job: Uuid,
+    pub(crate) detail: JobDetail,
+    pub(crate) writing: bool,
 }
 
 impl Journal<'_> {
@@ -184,9 +187,9 @@ impl Journal<'_> {
     }
 }
 
-struct Observer<'a, 's> {
-    journal: &'a RefCell<Journal<'s>>,
-    progress: &'a mut dyn Progress,
+pub(crate) struct Observer<'a, 's> {
+    pub(crate) journal: &'a RefCell<Journal<'s>>,
+    pub(crate) progress: &'a mut dyn Progress,
 }
 
 fn journal_error(e: store::Error) -> piv::Error {
@@ -212,13 +215,13 @@ impl PersonalizationObserver for Observer<'_, '_> {
 }
 
 /// The registry CA behind the personalizer's issuer interface.
-struct RegistryIssuer<'a, 's> {
-    runtime: &'a tokio::runtime::Runtime,
-    remote: &'a Remote,
-    token: &'a SessionToken,
-    device: DeviceId,
-    route: IssueRoute,
-    journal: &'a RefCell<Journal<'s>>,
+pub(crate) struct RegistryIssuer<'a, 's> {
+    pub(crate) runtime: &'a tokio::runtime::Runtime,
+    pub(crate) remote: &'a Remote,
+    pub(crate) token: &'a SessionToken,
+    pub(crate) device: DeviceId,
+    pub(crate) route: IssueRoute,
+    pub(crate) journal: &'a RefCell<Journal<'s>>,
 }
 
 fn ca_error(e: Error) -> piv::Error {
@@ -266,7 +269,7 @@ impl CertificateIssuer for RegistryIssuer<'_, '_> {
 /// cessation of operation, other than those of `kept`: the registry revokes
 /// a device's pending certificates (on no card) when its issuance is
 /// recorded; superseded ones of an update are not the job's.
-fn revoked_with(result: Option<&serde_json::Value>, kept: &[IssuedCertificateView]) -> Vec<CertificateId> {
+pub(crate) fn revoked_with(result: Option<&serde_json::Value>, kept: &[IssuedCertificateView]) -> Vec<CertificateId> {
     let Some(result) = result.and_then(|r| serde_json::from_value::<proto::OperationResult>(r.clone()).ok())
     else {
         return Vec::new();
@@ -289,7 +292,7 @@ fn revoked_with(result: Option<&serde_json::Value>, kept: &[IssuedCertificateVie
         .collect()
 }
 
-fn same_serial(a: &str, b: &str) -> bool {
+pub(crate) fn same_serial(a: &str, b: &str) -> bool {
     let norm = |s: &str| s.trim_start_matches('0').to_ascii_uppercase();
     norm(a) == norm(b)
 }
@@ -370,7 +373,7 @@ impl Session {
         // 1. The job, before anything else.
         let now = OffsetDateTime::now_utc();
         let job_id = Uuid::now_v7();
-        let detail = JobDetail { route, certificates: Vec::new() };
+        let detail = JobDetail { route, certificates: Vec::new(), update: None };
         self.store.create_job(&Job {
             id: job_id,
             kind: JobKind::Issue,
@@ -458,7 +461,7 @@ impl Session {
     }
 
     /// Escrows the management key and the PUK at the registry (accepted, or an error).
-    fn escrow(&mut self, device: DeviceId, secrets: &Secrets) -> Result<()> {
+    pub(crate) fn escrow(&mut self, device: DeviceId, secrets: &Secrets) -> Result<()> {
         let ops = vec![
             OperationKind::StoreEscrow(StoreEscrow {
                 device,
@@ -475,7 +478,7 @@ impl Session {
     }
 
     /// The management key escrowed for `device` (Can Collect).
-    fn escrowed_key(
+    pub(crate) fn escrowed_key(
         &self,
         device: DeviceId,
         algorithm: piv::ManagementKeyAlgorithm,
@@ -490,7 +493,7 @@ impl Session {
 
     /// The PUK escrowed for `device` (the registry gives it for an issued
     /// card to an operator who may unblock PINs, UC-PIN).
-    fn job_escrowed_puk(&self, device: DeviceId) -> Result<Puk> {
+    pub(crate) fn job_escrowed_puk(&self, device: DeviceId) -> Result<Puk> {
         let puk = self.runtime.block_on(self.remote.escrow(&self.grant.token, device, EscrowKind::Puk))?;
         let puk = puk.to_bytes().map_err(|_| Error::Invalid("the escrowed PUK is not hex".into()))?;
         let puk =
@@ -684,7 +687,7 @@ impl Session {
     /// not name (on hold, pending): issued for a job whose key is on no card
     /// — including one the CA issued just before the process died, which
     /// the journal never saw. Returns the certificates revoked.
-    fn revoke_pending(&mut self, device: DeviceId, warnings: &mut Vec<String>) -> Result<Vec<CertificateId>> {
+    pub(crate) fn revoke_pending(&mut self, device: DeviceId, warnings: &mut Vec<String>) -> Result<Vec<CertificateId>> {
         let named = self.device(device)?.certificates;
         let pending: Vec<domain::Certificate> = self
             .certificates_of(device)?
@@ -731,7 +734,7 @@ impl Session {
         Ok(out)
     }
 
-    fn job_view(&self, job: Job) -> Result<JobView> {
+    pub(crate) fn job_view(&self, job: Job) -> Result<JobView> {
         let steps = self.store.job_steps(job.id)?;
         let writes_done = steps.iter().filter(|s| s.phase == StepPhase::After).count();
         let interrupted = match steps.last() {
@@ -775,6 +778,9 @@ impl Session {
         let job = self.store.job(job_id)?.ok_or_else(|| Error::NotFound(format!("no job {job_id}")))?;
         if !job.state.is_open() {
             return Err(Error::Invalid(format!("job {job_id} is already {}", job.state.name())));
+        }
+        if job.kind == JobKind::Update {
+            return self.resume_update(job, reader, progress).map(Issued::from);
         }
         let detail: JobDetail = serde_json::from_value(job.detail.clone()).map_err(store::Error::from)?;
         let device_id = DeviceId::new(
@@ -937,6 +943,9 @@ impl Session {
         let job = self.store.job(job_id)?.ok_or_else(|| Error::NotFound(format!("no job {job_id}")))?;
         if !job.state.is_open() {
             return Err(Error::Invalid(format!("job {job_id} is already {}", job.state.name())));
+        }
+        if job.kind == JobKind::Update {
+            return self.rollback_update(job, reason);
         }
         let detail: JobDetail = serde_json::from_value(job.detail.clone()).map_err(store::Error::from)?;
         let device = DeviceId::new(

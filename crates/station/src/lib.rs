@@ -33,6 +33,7 @@ pub mod profile;
 mod remote;
 mod retire;
 mod session;
+mod update;
 
 pub use audit::{csv_field, parse_time, write_csv, AuditFilter, AuditRow, CSV_HEADER};
 pub use card::{CardFacts, CardView};
@@ -42,6 +43,7 @@ pub use issue::{IssueTarget, Issued, IssuedCertificateView, JobView, Progress, S
 pub use pin::{PinChanged, PinUnblocked};
 pub use retire::{Erased, Retired};
 pub use session::{Decision, NewPerson, RequestView, Session, SignedIn};
+pub use update::{Collected, UpdateReason};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
