@@ -54,13 +54,8 @@ pub fn run(command: UpdateCommand, data: &DataDir, json_output: bool) -> Command
             let view =
                 session.request_update(DeviceId::new(device), profile.map(ProfileId::new), reason, notes)?;
             let r = &view.request;
-            let text = format!(
-                "update request {} ({:?}) for device {}: {}\n",
-                r.id,
-                r.kind,
-                device,
-                r.state.name()
-            );
+            let text =
+                format!("update request {} ({:?}) for device {}: {}\n", r.id, r.kind, device, r.state.name());
             Ok(Output { text, json: to_json(&view) })
         }
         UpdateCommand::Collect { device, reader } => {

@@ -37,8 +37,7 @@ pub use metadata::{KeyOrigin, Metadata, Retries, Version};
 pub use objects::{Application, Ccc, CertificateContainer, Chuid, Discovery, KeyHistory};
 pub use personalize::{
     plan, IssuedCertificate, KnownSecrets, NoObserver, Outcome, PersonalizationObserver, Personalizer, Plan,
-    PlanOptions,
-    Secrets, Step,
+    PlanOptions, Secrets, Step,
 };
 pub use profile::{CertificateTemplate, KeyUsage, Profile, SecretPolicy, SlotProfile, SubjectValues};
 pub use public_key::PublicKey;

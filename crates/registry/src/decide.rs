@@ -729,9 +729,9 @@ fn record_issuance(
         check_text("certificate subject", &c.subject, true)?;
         if updating && device.certificates.contains(&c.id) {
             // Collecting an update: a certificate the card already held and keeps.
-            let kept = tx.certificate(c.id)?.filter(|k| {
-                k.serial == c.serial && !matches!(k.state, CertificateState::Revoked { .. })
-            });
+            let kept = tx
+                .certificate(c.id)?
+                .filter(|k| k.serial == c.serial && !matches!(k.state, CertificateState::Revoked { .. }));
             if kept.is_none() || !seen_ids.insert(c.id) {
                 return refuse("invalid", format!("certificate {} is not one the card keeps", c.id));
             }

@@ -269,7 +269,10 @@ impl CertificateIssuer for RegistryIssuer<'_, '_> {
 /// cessation of operation, other than those of `kept`: the registry revokes
 /// a device's pending certificates (on no card) when its issuance is
 /// recorded; superseded ones of an update are not the job's.
-pub(crate) fn revoked_with(result: Option<&serde_json::Value>, kept: &[IssuedCertificateView]) -> Vec<CertificateId> {
+pub(crate) fn revoked_with(
+    result: Option<&serde_json::Value>,
+    kept: &[IssuedCertificateView],
+) -> Vec<CertificateId> {
     let Some(result) = result.and_then(|r| serde_json::from_value::<proto::OperationResult>(r.clone()).ok())
     else {
         return Vec::new();
@@ -687,7 +690,11 @@ impl Session {
     /// not name (on hold, pending): issued for a job whose key is on no card
     /// — including one the CA issued just before the process died, which
     /// the journal never saw. Returns the certificates revoked.
-    pub(crate) fn revoke_pending(&mut self, device: DeviceId, warnings: &mut Vec<String>) -> Result<Vec<CertificateId>> {
+    pub(crate) fn revoke_pending(
+        &mut self,
+        device: DeviceId,
+        warnings: &mut Vec<String>,
+    ) -> Result<Vec<CertificateId>> {
         let named = self.device(device)?.certificates;
         let pending: Vec<domain::Certificate> = self
             .certificates_of(device)?

@@ -31,8 +31,8 @@
 use std::cell::RefCell;
 
 use domain::{
-    AnyState, CertificateId, Device, DeviceId, IssueRoute, Permission, ProfileId, ProfilePermission,
-    Refusal, RequestId, RequestKind, RequestState, UseCase,
+    AnyState, CertificateId, Device, DeviceId, IssueRoute, Permission, ProfileId, ProfilePermission, Refusal,
+    RequestId, RequestKind, RequestState, UseCase,
 };
 use piv::personalize::PlanOptions;
 use piv::{CardInfo, KnownSecrets, ManagementKey, ManagementKeyAlgorithm, Personalizer, Pin, Puk, Secrets};
@@ -302,9 +302,13 @@ impl Session {
         } else {
             old_key.clone()
         };
-        let puk = if reprovision { Puk::random(usize::from(target.puk.length), &mut rng)? } else { old_puk.clone() };
-        let previous =
-            (rekey || reprovision).then(|| WrappedPrevious::wrap(device.id, &management_key, &old_key, &old_puk));
+        let puk = if reprovision {
+            Puk::random(usize::from(target.puk.length), &mut rng)?
+        } else {
+            old_puk.clone()
+        };
+        let previous = (rekey || reprovision)
+            .then(|| WrappedPrevious::wrap(device.id, &management_key, &old_key, &old_puk));
 
         // 1. The job (with the previous secrets wrapped), before anything else.
         let now = OffsetDateTime::now_utc();
@@ -590,10 +594,11 @@ impl Session {
             .to_bytes()
             .map_err(|_| Error::Invalid("the escrowed management key is not hex".into()))?;
         let escrowed = Zeroizing::new(escrowed);
-        let mut keys: Vec<ManagementKey> = [target.management_key_algorithm, current.management_key_algorithm]
-            .into_iter()
-            .filter_map(|a| ManagementKey::new(a, &escrowed).ok())
-            .collect();
+        let mut keys: Vec<ManagementKey> =
+            [target.management_key_algorithm, current.management_key_algorithm]
+                .into_iter()
+                .filter_map(|a| ManagementKey::new(a, &escrowed).ok())
+                .collect();
         keys.dedup();
         let escrowed_key = keys.first().cloned().ok_or_else(|| {
             Error::Invalid("the escrowed management key fits neither profile's algorithm".into())
@@ -696,7 +701,8 @@ impl Session {
         };
         self.close_update_job(job_id, &mut detail)?;
         let device = self.device(device.id)?;
-        let kept = device.certificates.iter().copied().filter(|id| !new.iter().any(|n| n.id == *id)).collect();
+        let kept =
+            device.certificates.iter().copied().filter(|id| !new.iter().any(|n| n.id == *id)).collect();
         Ok(Collected {
             job: job_id,
             remaining: self.pending_updates(device.id)?,
@@ -724,7 +730,13 @@ impl Session {
             message.push_str("; ");
             message.push_str(&w);
         }
-        self.store.update_job(job.id, JobState::RolledBack, None, Some(&message), OffsetDateTime::now_utc())?;
+        self.store.update_job(
+            job.id,
+            JobState::RolledBack,
+            None,
+            Some(&message),
+            OffsetDateTime::now_utc(),
+        )?;
         Ok(())
     }
 }
