@@ -215,6 +215,10 @@ impl From<station::Error> for Failure {
             "own-device" => "own-device",
             "state-not-allowed" => "state-not-allowed",
             "approval-required" => "approval-required",
+            "capability-mismatch" => "capability-mismatch",
+            "capabilities-unknown" => "capabilities-unknown",
+            "contact-interface-required" => "contact-interface-required",
+            "profile-is-temporary" => "profile-is-temporary",
             _ => match &e {
                 station::Error::Refused(_) => "refused",
                 station::Error::Rejected { .. } => "rejected",
