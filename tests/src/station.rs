@@ -111,7 +111,7 @@ impl TestRegistry {
 
     /// Adds a credential profile from TOML `ProfileSettings`; returns its id.
     pub fn profile(&self, toml: &str) -> Result<String> {
-        let file = self.data.join(format!("profile-{}.toml", std::process::id() ^ toml.len() as u32));
+        let file = self.data.join(format!("profile-{:016x}.toml", rand::random::<u64>()));
         std::fs::write(&file, toml)?;
         let run =
             admin(&["profile", "add", "--data", self.d(), "--file", file.to_str().unwrap_or_default()], &[])?

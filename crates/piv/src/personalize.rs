@@ -994,6 +994,65 @@ mod tests {
         }
     }
 
+    /// Reprovisioning (UC-UPDATE) a personalized card: every slot re-keyed,
+    /// new management key, PUK and PIN, starting from the card's known
+    /// secrets; torn at any APDU, a re-run that knows both the previous and
+    /// the new secrets finishes it.
+    #[test]
+    fn a_personalized_card_is_reprovisioned_from_its_known_secrets_even_when_torn() {
+        let profile = Profile::from_toml(P256).unwrap();
+        let (_dir, ca) = ca();
+        let old = Secrets::generate(&profile, &mut rand::thread_rng()).unwrap();
+        let issued = || {
+            let mut card = FakeCard::yubikey();
+            personalize(&mut card, &profile, &old, &ca, &mut NoObserver).unwrap();
+            card.reinsert();
+            card.apdus = 0;
+            card
+        };
+        let new = Secrets::generate(&profile, &mut rand::thread_rng()).unwrap();
+        let known =
+            KnownSecrets { management_keys: vec![old.management_key.clone()], puks: vec![old.puk.clone()] };
+        let reprovision = |card: &mut FakeCard, secrets: &Secrets, known: &KnownSecrets| -> Result<Outcome> {
+            let mut piv = PivCard::new(card);
+            let info = read_info(&mut piv)?;
+            let options = PlanOptions { force_regenerate: true, ..options() };
+            let plan = plan(&profile, &info, &options)?;
+            Personalizer::run_known(&mut piv, &plan, secrets, known, &ca, &mut NoObserver)
+        };
+        let mut clean = issued();
+        let outcome = reprovision(&mut clean, &new, &known).unwrap();
+        assert_eq!(outcome.certificates.len(), 3, "every slot re-keyed");
+        assert!(outcome.kept_slots.is_empty());
+        let total = clean.apdus;
+        assert_personalized(&mut clean, &profile, &new, &ca);
+        let both = KnownSecrets {
+            management_keys: vec![old.management_key.clone(), new.management_key.clone()],
+            puks: vec![old.puk.clone(), new.puk.clone()],
+        };
+        for after_processing in [false, true] {
+            for k in 1..=total {
+                let mut card = issued();
+                card.tear_at = Some(k);
+                card.tear_after_processing = after_processing;
+                let Err(err) = reprovision(&mut card, &new, &known) else {
+                    // Certificates (and so chained writes) vary a little in
+                    // length: this run ended before APDU `k`.
+                    assert!(k + 5 > total, "tear at {k} of {total}: the run must fail");
+                    assert_personalized(&mut card, &profile, &new, &ca);
+                    continue;
+                };
+                assert!(err.is_transport(), "tear at {k}: {err}");
+                card.reinsert();
+                let again = Secrets { pin: Pin::random(6, &mut rand::thread_rng()).unwrap(), ..new.clone() };
+                reprovision(&mut card, &again, &both).unwrap_or_else(|e| {
+                    panic!("re-run after tear at APDU {k} (processed: {after_processing}): {e}")
+                });
+                assert_personalized(&mut card, &profile, &again, &ca);
+            }
+        }
+    }
+
     #[test]
     fn every_tear_is_recovered_by_a_rerun() {
         tear_everywhere(&Profile::from_toml(P256).unwrap());
