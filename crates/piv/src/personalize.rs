@@ -97,6 +97,9 @@ pub struct PlanOptions {
     pub management_key_touch: bool,
     /// Regenerate every slot even if its certificate matches the card's key.
     pub force_regenerate: bool,
+    /// Delete the certificates of slots the profile does not name (an
+    /// issued card brought to another profile or version, UC-UPDATE).
+    pub remove_other_certificates: bool,
 }
 
 impl PlanOptions {
@@ -108,6 +111,7 @@ impl PlanOptions {
             today: time::OffsetDateTime::now_utc().date(),
             management_key_touch: false,
             force_regenerate: false,
+            remove_other_certificates: false,
         }
     }
 }
@@ -189,6 +193,12 @@ pub enum Step {
         /// gzip it.
         compress: bool,
     },
+    /// Delete the certificate of a slot the profile does not name (PUT DATA
+    /// with an empty `53`, SP 800-73-4 §3.3.2); OpenSC then shows no key there.
+    DeleteCertificate {
+        /// Slot.
+        slot: Slot,
+    },
     /// Write the CHUID.
     WriteChuid {
         /// GUID, hex.
@@ -239,6 +249,7 @@ impl Step {
             Step::ProveAndCertify { slot, .. } => format!("prove possession and certify slot {slot}"),
             Step::VerifyCertificateMatchesKey { slot } => format!("check the certificate of slot {slot}"),
             Step::WriteCertificate { slot, .. } => format!("write the certificate of slot {slot}"),
+            Step::DeleteCertificate { slot } => format!("delete the certificate of slot {slot}"),
             Step::WriteChuid { .. } => "write the CHUID".into(),
             Step::WriteCcc { .. } => "write the CCC".into(),
             Step::Verify { .. } => "read back and verify".into(),
@@ -331,6 +342,13 @@ pub fn plan(profile: &Profile, info: &CardInfo, options: &PlanOptions) -> Result
         });
         steps.push(Step::VerifyCertificateMatchesKey { slot: sp.slot });
         steps.push(Step::WriteCertificate { slot: sp.slot, compress: profile.compress_certificates });
+    }
+    if options.remove_other_certificates {
+        for c in &info.certificates {
+            if profile.slot(c.slot).is_none() {
+                steps.push(Step::DeleteCertificate { slot: c.slot });
+            }
+        }
     }
     let expiry = options
         .today
@@ -698,6 +716,7 @@ impl<'a> Personalizer<'a> {
                     .ok_or_else(|| Error::BadInput(format!("slot {slot}: no certificate to write")))?;
                 card.write_certificate(*slot, der, *compress)
             }
+            Step::DeleteCertificate { slot } => card.delete_data(slot.certificate_object()),
             Step::WriteChuid { guid, expiry } => {
                 if expiry.len() != 8 || !expiry.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(Error::BadInput(format!("CHUID expiry {expiry:?} is not YYYYMMDD")));
@@ -784,6 +803,7 @@ fn needs_management_key(step: &Step) -> bool {
             | Step::SetRetries { .. }
             | Step::GenerateKey { .. }
             | Step::WriteCertificate { .. }
+            | Step::DeleteCertificate { .. }
             | Step::WriteChuid { .. }
             | Step::WriteCcc { .. }
     )
@@ -1051,6 +1071,31 @@ mod tests {
                 assert_personalized(&mut card, &profile, &again, &ca);
             }
         }
+    }
+
+    #[test]
+    fn bringing_a_card_to_a_profile_with_fewer_slots_deletes_the_other_certificates() {
+        let three = Profile::from_toml(P256).unwrap();
+        let (_dir, ca) = ca();
+        let secrets = Secrets::generate(&three, &mut rand::thread_rng()).unwrap();
+        let mut card = FakeCard::yubikey();
+        personalize(&mut card, &three, &secrets, &ca, &mut NoObserver).unwrap();
+        let mut one = three.clone();
+        one.slots.truncate(1);
+        one.version += 1;
+        let mut piv = PivCard::new(&mut card);
+        let info = read_info(&mut piv).unwrap();
+        let options = PlanOptions { remove_other_certificates: true, ..options() };
+        let plan = plan(&one, &info, &options).unwrap();
+        assert_eq!(plan.kept_slots, [Slot::Authentication], "the valid 9A is kept");
+        let deleted: Vec<&Step> =
+            plan.steps.iter().filter(|s| matches!(s, Step::DeleteCertificate { .. })).collect();
+        assert_eq!(deleted.len(), 2, "{:?}", plan.steps);
+        let known = KnownSecrets { management_keys: vec![secrets.management_key.clone()], puks: vec![] };
+        Personalizer::run_known(&mut piv, &plan, &secrets, &known, &ca, &mut NoObserver).unwrap();
+        let after = read_info(&mut piv).unwrap();
+        assert_eq!(after.certificates.len(), 1);
+        assert_eq!(after.certificates[0].slot, Slot::Authentication);
     }
 
     #[test]

@@ -391,6 +391,7 @@ impl Session {
         }
         options.guid = Some(*device.id.uuid().as_bytes());
         options.force_regenerate = reason == UpdateReason::ReprovisionAllContent;
+        options.remove_other_certificates = true;
 
         let Session { store, runtime, remote, grant, .. } = self;
         let journal =
