@@ -617,3 +617,71 @@ fn a_card_pulled_at_any_apdu_of_collect_updates_is_finished_on_reinsertion_and_e
         }
     });
 }
+
+/// A collect torn and then rolled back (the card taken away, say) leaves
+/// the request approved; collecting again finishes the card, and card,
+/// records and certificates agree: torn before the card took the new
+/// management key (the next collect opens it with the previous key the
+/// rolled-back job kept wrapped), and torn after the first certificate was
+/// written (rollback revokes the certificates that reached no card record).
+#[test]
+fn a_torn_collect_rolled_back_is_collected_again_and_everything_agrees() {
+    let lab = Lab::from_env();
+    let work = tempfile::tempdir().unwrap();
+    let registry = tearing_world(work.path());
+    let mut w = worker(&lab, &registry, 9, work.path());
+    for (case, faults) in [
+        ("torn before SET MANAGEMENT KEY", vcard::Faults::tear_at(0xFF)),
+        ("torn after the first PUT DATA", vcard::Faults::tear_at(0xDB).after_execution()),
+    ] {
+        w.request("reprovision");
+        w.reinsert(faults);
+        let torn = w.collect();
+        assert!(!torn.ok, "{case}: the collect is torn: {}", torn.stdout);
+        w.reader.wait_card_absent(WAIT);
+        w.reader.wait_card_present(WAIT);
+        let jobs = ok(w.station.as_operator("ivy", &["jobs"]).unwrap());
+        let job = jobs["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["device"] == w.device.as_str())
+            .unwrap_or_else(|| panic!("{case}: an open job: {jobs}"))
+            .clone();
+        assert_eq!(job["kind"], "update", "{case}: {job}");
+        let before = ok(w.station.as_operator("ivy", &["read", "--reader", &w.reader.name]).unwrap());
+        let revoked_before = before["certificates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["state"]["state"] == "revoked")
+            .count();
+        let rolled = ok(w
+            .station
+            .as_operator("ivy", &["jobs", "rollback", &id(&job["id"]), "--reason", "card taken away"])
+            .unwrap());
+        assert_eq!(rolled["state"], "rolled_back", "{case}: {rolled}");
+        let view = ok(w.station.as_operator("ivy", &["read", "--reader", &w.reader.name]).unwrap());
+        assert!(view["open_job"].is_null(), "{case}: {view}");
+        assert_eq!(view["pending_updates"].as_array().unwrap().len(), 1, "{case}: still to collect: {view}");
+        let pending: Vec<&Value> = view["certificates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["state"]["state"] == "on_hold")
+            .collect();
+        assert!(pending.is_empty(), "{case}: no certificate left pending: {pending:?}");
+        let revoked_after = view["certificates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["state"]["state"] == "revoked")
+            .count();
+        if case.contains("PUT DATA") {
+            assert!(revoked_after > revoked_before, "{case}: the job's certificate is revoked: {view}");
+        }
+        let again = ok(w.collect());
+        assert_eq!(again["resumed"], false, "{case}: a new job: {again}");
+        w.check(&id(&again["pin"]), case, work.path());
+    }
+}

@@ -476,8 +476,13 @@ pub fn run(command: StationCommand, data: &DataDir, json_output: bool) -> Comman
             JobsCommand::Rollback { job, reason } => {
                 let mut session = sign_in(data)?;
                 let view = session.rollback(job, &reason)?;
+                let outcome = if view.kind.name() == "update" {
+                    "its certificates on no card revoked; the update can be collected again"
+                } else {
+                    "production failed"
+                };
                 Ok(Output {
-                    text: format!("job {} rolled back: production failed\n", view.id),
+                    text: format!("job {} rolled back: {outcome}\n", view.id),
                     json: to_json(&view),
                 })
             }

@@ -336,7 +336,10 @@ impl Session {
             self.escrow(device.id, &secrets)?;
         }
         self.store.update_job(job_id, JobState::Escrowed, None, None, OffsetDateTime::now_utc())?;
-        let known = KnownSecrets { management_keys: vec![old_key], puks: vec![old_puk] };
+        let (earlier_keys, earlier_puks) = self.rolled_back_secrets(device.id, &[old_key.clone()])?;
+        let mut known = KnownSecrets { management_keys: vec![old_key], puks: vec![old_puk] };
+        known.management_keys.extend(earlier_keys);
+        known.puks.extend(earlier_puks);
         // 3. The card.
         self.run_update(job_id, &device, request.id, reason, reader, &target, secrets, known, false, progress)
     }
@@ -632,6 +635,9 @@ impl Session {
                 puks.insert(0, p);
             }
         }
+        let (earlier_keys, earlier_puks) = self.rolled_back_secrets(device.id, &management_keys)?;
+        management_keys.extend(earlier_keys);
+        puks.extend(earlier_puks);
         let pin = Pin::random(usize::from(target.pin.length), &mut rand::rngs::OsRng)?;
         let secrets = Secrets { pin, puk: escrowed_puk, management_key: escrowed_key };
         if job.state == JobState::Open {
@@ -719,9 +725,51 @@ impl Session {
         })
     }
 
+    /// The secrets a card may still hold after update jobs of `device` were
+    /// rolled back: each such job's wrapped previous secrets, opened with
+    /// every key known so far (a key they were not wrapped under gives noise,
+    /// which costs one failed authentication and no try; a noisy PUK is no PUK).
+    fn rolled_back_secrets(
+        &self,
+        device: DeviceId,
+        known: &[ManagementKey],
+    ) -> Result<(Vec<ManagementKey>, Vec<Puk>)> {
+        let wrapped: Vec<WrappedPrevious> = self
+            .store
+            .jobs_of_device(&device.to_string())?
+            .into_iter()
+            .filter(|j| j.kind == JobKind::Update && j.state == JobState::RolledBack)
+            .filter_map(|j| serde_json::from_value::<JobDetail>(j.detail).ok())
+            .filter_map(|d| d.update.and_then(|u| u.previous))
+            .collect();
+        let mut keys: Vec<ManagementKey> = known.to_vec();
+        let mut puks: Vec<Puk> = Vec::new();
+        for _ in 0..wrapped.len() {
+            let mut grew = false;
+            for w in &wrapped {
+                for k in keys.clone() {
+                    let (key, puk) = w.unwrap(device, &k);
+                    if let Some(key) = key.filter(|key| !keys.contains(key)) {
+                        keys.push(key);
+                        grew = true;
+                    }
+                    if let Some(puk) = puk.filter(|p| !puks.contains(p)) {
+                        puks.push(puk);
+                    }
+                }
+            }
+            if !grew {
+                break;
+            }
+        }
+        Ok((keys.split_off(known.len()), puks))
+    }
+
     /// Rolls an interrupted update job back: the job's certificates that
     /// reached no card recorded are revoked and the job is closed; the
-    /// request stays approved, so the update can be collected again.
+    /// request stays approved, so the update can be collected again. The
+    /// job keeps its wrapped previous secrets: a card torn before it took
+    /// the new (escrowed) ones is opened with them by the next collect.
     pub(crate) fn rollback_update(&mut self, job: Job, reason: &str) -> Result<()> {
         let device = parse_device(&job)?;
         let mut warnings = Vec::new();
