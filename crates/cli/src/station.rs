@@ -481,10 +481,7 @@ pub fn run(command: StationCommand, data: &DataDir, json_output: bool) -> Comman
                 } else {
                     "production failed"
                 };
-                Ok(Output {
-                    text: format!("job {} rolled back: {outcome}\n", view.id),
-                    json: to_json(&view),
-                })
+                Ok(Output { text: format!("job {} rolled back: {outcome}\n", view.id), json: to_json(&view) })
             }
         },
     }

@@ -336,7 +336,8 @@ impl Session {
             self.escrow(device.id, &secrets)?;
         }
         self.store.update_job(job_id, JobState::Escrowed, None, None, OffsetDateTime::now_utc())?;
-        let (earlier_keys, earlier_puks) = self.rolled_back_secrets(device.id, &[old_key.clone()])?;
+        let (earlier_keys, earlier_puks) =
+            self.rolled_back_secrets(device.id, std::slice::from_ref(&old_key))?;
         let mut known = KnownSecrets { management_keys: vec![old_key], puks: vec![old_puk] };
         known.management_keys.extend(earlier_keys);
         known.puks.extend(earlier_puks);
