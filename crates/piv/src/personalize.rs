@@ -100,6 +100,10 @@ pub struct PlanOptions {
     /// Delete the certificates of slots the profile does not name (an
     /// issued card brought to another profile or version, UC-UPDATE).
     pub remove_other_certificates: bool,
+    /// Leave the PIN and PUK retry counters as they are: YubiKey `FA` needs
+    /// the PIN verified and resets PIN and PUK to their defaults, which only
+    /// suits blank stock, not an issued card whose PIN nobody here knows.
+    pub keep_retry_counters: bool,
 }
 
 impl PlanOptions {
@@ -112,6 +116,7 @@ impl PlanOptions {
             management_key_touch: false,
             force_regenerate: false,
             remove_other_certificates: false,
+            keep_retry_counters: false,
         }
     }
 }
@@ -297,7 +302,7 @@ pub fn plan(profile: &Profile, info: &CardInfo, options: &PlanOptions) -> Result
         (Some(pin), Some(puk)) => pin.total != profile.pin.retries || puk.total != profile.puk.retries,
         _ => false,
     };
-    let set_retries = info.yubikey_extensions && retries_differ;
+    let set_retries = info.yubikey_extensions && retries_differ && !options.keep_retry_counters;
     if set_retries {
         steps.push(Step::SetRetries { pin: profile.pin.retries, puk: profile.puk.retries });
     }
@@ -1096,6 +1101,18 @@ mod tests {
         let after = read_info(&mut piv).unwrap();
         assert_eq!(after.certificates.len(), 1);
         assert_eq!(after.certificates[0].slot, Slot::Authentication);
+    }
+
+    #[test]
+    fn retry_counters_are_left_alone_when_asked() {
+        let mut profile = Profile::from_toml(P256).unwrap();
+        profile.pin.retries = 5;
+        let mut card = FakeCard::yubikey();
+        let info = read_info(&mut PivCard::new(&mut card)).unwrap();
+        let has_retries = |p: &Plan| p.steps.iter().any(|s| matches!(s, Step::SetRetries { .. }));
+        assert!(has_retries(&plan(&profile, &info, &options()).unwrap()), "blank stock gets the profile's");
+        let keep = PlanOptions { keep_retry_counters: true, ..options() };
+        assert!(!has_retries(&plan(&profile, &info, &keep).unwrap()), "an issued card keeps its counters");
     }
 
     #[test]

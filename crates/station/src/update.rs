@@ -396,6 +396,7 @@ impl Session {
         options.guid = Some(*device.id.uuid().as_bytes());
         options.force_regenerate = reason == UpdateReason::ReprovisionAllContent;
         options.remove_other_certificates = true;
+        options.keep_retry_counters = true;
 
         let Session { store, runtime, remote, grant, .. } = self;
         let journal =
@@ -410,6 +411,15 @@ impl Session {
                 )));
             }
             let plan = piv::plan(target, &info, &options)?;
+            let mut notes = Vec::new();
+            if let (Some(pin), Some(puk)) = (info.pin_retries, info.puk_retries) {
+                if pin.total != target.pin.retries || puk.total != target.puk.retries {
+                    notes.push(format!(
+                        "the card keeps its retry counters (PIN {}, PUK {}); the profile asks for PIN {}, PUK {}: erase and issue the card to change them",
+                        pin.total, puk.total, target.pin.retries, target.puk.retries
+                    ));
+                }
+            }
             let issuer = RegistryIssuer {
                 runtime,
                 remote,
@@ -421,6 +431,8 @@ impl Session {
             let mut observer = Observer { journal: &journal, progress: &mut *progress };
             let outcome = Personalizer::run_known(card, &plan, &secrets, &known, &issuer, &mut observer)?;
             let after: CardInfo = piv::read_info(card)?;
+            let mut outcome = outcome;
+            outcome.warnings.extend(notes);
             Ok((outcome, after, facts))
         });
         let detail = journal.into_inner().detail;
