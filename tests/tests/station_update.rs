@@ -479,7 +479,7 @@ fn tearing_world(work: &Path) -> TestRegistry {
     let registry = TestRegistry::start(&work.join("registry")).unwrap();
     registry.use_case("request", true).unwrap();
     registry.role("Requesters", &["can_request"], &[]).unwrap();
-    registry.role("Issuers", &["can_collect"], &["cancel_revoke"]).unwrap();
+    registry.role("Issuers", &["can_collect"], &["cancel_revoke", "unblock_pin"]).unwrap();
     registry.role("Updaters", &["can_request", "can_collect"], &[]).unwrap();
     registry.operator("rita", "Requester", &["Requesters"]).unwrap();
     registry.operator("ivy", "Issuer", &["Issuers"]).unwrap();
@@ -684,4 +684,74 @@ fn a_torn_collect_rolled_back_is_collected_again_and_everything_agrees() {
         assert_eq!(again["resumed"], false, "{case}: a new job: {again}");
         w.check(&id(&again["pin"]), case, work.path());
     }
+}
+
+/// `cardstation collect` (reprovision) SIGKILLed at spread-out moments, from
+/// before its job exists to after the registry recorded the card; running
+/// `collect` again finds the interrupted job (or the approved request) and
+/// finishes it — a job the registry already recorded is closed and the PIN
+/// nobody saw is reset with the escrowed PUK — and everything agrees.
+#[test]
+fn a_collect_killed_at_any_moment_is_finished_by_the_next_run() {
+    let lab = Lab::from_env();
+    let work = tempfile::tempdir().unwrap();
+    let registry = tearing_world(work.path());
+    let delays_ms: Vec<u64> = (0..12).map(|i| 20 + i * 40).collect();
+    let workers = 2;
+    std::thread::scope(|scope| {
+        for n in 0..workers {
+            let (lab, registry, work) = (&lab, &registry, work.path());
+            let delays: Vec<u64> = delays_ms.iter().copied().skip(n).step_by(workers).collect();
+            scope.spawn(move || {
+                let w = worker(lab, registry, 20 + n, work);
+                for delay in delays {
+                    let case = format!("SIGKILL after {delay} ms");
+                    w.request("reprovision");
+                    let mut child = std::process::Command::new(tools::cardstation_bin())
+                        .args(["--json", "--data", w.station.data.to_str().unwrap()])
+                        .args(["collect", "--reader", &w.reader.name])
+                        .env("CARDSTATION_OPERATOR", "ivy")
+                        .env("CARDSTATION_PASSWORD", e2e::station::PASSWORD)
+                        .stdout(std::process::Stdio::piped())
+                        .stderr(std::process::Stdio::null())
+                        .spawn()
+                        .unwrap();
+                    std::thread::sleep(std::time::Duration::from_millis(delay));
+                    let finished = child.try_wait().unwrap().is_some();
+                    let _ = child.kill();
+                    let output = child.wait_with_output().unwrap();
+                    let done = if finished && output.status.success() {
+                        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+                    } else {
+                        // pcscd may still be releasing the killed client's
+                        // transaction (a reset, or busy): the operator retries.
+                        let mut attempt = 0;
+                        loop {
+                            let run = w.collect();
+                            let code =
+                                if run.ok { String::new() } else { run.json()["error"]["code"].to_string() };
+                            attempt += 1;
+                            if attempt < 4 && (code.contains("card-reset") || code.contains("card-in-use")) {
+                                continue;
+                            }
+                            if code.contains("not-found") {
+                                // Killed after the job was closed but before the PIN
+                                // was printed: the operator unblocks with the escrowed PUK.
+                                let unblock = ["unblock", "--identity-check", "kill test", "--reader"];
+                                let mut args = unblock.to_vec();
+                                args.push(&w.reader.name);
+                                break ok(w.station.as_operator("ivy", &args).unwrap());
+                            }
+                            break ok(run);
+                        }
+                    };
+                    let pin =
+                        done["pin"].as_str().unwrap_or_else(|| panic!("{case}: a PIN: {done}")).to_owned();
+                    w.check(&pin, &case, work);
+                    let jobs = ok(w.station.as_operator("ivy", &["jobs"]).unwrap());
+                    assert!(jobs["jobs"].as_array().unwrap().is_empty(), "{case}: {jobs}");
+                }
+            });
+        }
+    });
 }
