@@ -696,7 +696,8 @@ fn a_collect_killed_at_any_moment_is_finished_by_the_next_run() {
     let lab = Lab::from_env();
     let work = tempfile::tempdir().unwrap();
     let registry = tearing_world(work.path());
-    let delays_ms: Vec<u64> = (0..12).map(|i| 20 + i * 40).collect();
+    // A collect takes about 200 ms here: kill points every 10 ms over it.
+    let delays_ms: Vec<u64> = (0..22).map(|i| 10 + i * 10).collect();
     let workers = 2;
     std::thread::scope(|scope| {
         for n in 0..workers {
@@ -720,6 +721,7 @@ fn a_collect_killed_at_any_moment_is_finished_by_the_next_run() {
                     let finished = child.try_wait().unwrap().is_some();
                     let _ = child.kill();
                     let output = child.wait_with_output().unwrap();
+                    eprintln!("{case}: {}", if finished { "had finished" } else { "killed mid-run" });
                     let done = if finished && output.status.success() {
                         serde_json::from_slice::<Value>(&output.stdout).unwrap()
                     } else {
