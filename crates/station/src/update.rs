@@ -233,6 +233,7 @@ impl Session {
         progress: &mut dyn Progress,
     ) -> Result<Collected> {
         self.sync()?;
+        self.actor().require_use_case(UseCase::Update)?;
         let (facts, _) = crate::card::read(reader)?;
         let on_card = facts.device_id().filter(|d| self.device(*d).is_ok());
         let device_id = match (device, on_card) {
