@@ -227,6 +227,9 @@ fn seed_000_request_update_and_collect_updates() {
     let (code, message) = error_of(&request_update("uma", &["--reason", "apply-latest"]));
     assert_eq!(code, "use-case-disabled", "{message}");
     assert!(message.contains("Request and collect updates") && message.contains("disabled"), "{message}");
+    let (code, message) =
+        error_of(&station.as_operator("ivy", &["collect", "--reader", &reader.name]).unwrap());
+    assert_eq!(code, "use-case-disabled", "collecting too: {message}");
     registry.use_case("update", true).unwrap();
 
     // Wrong permission: the same profile needs Can Collect, another profile Can Request.
