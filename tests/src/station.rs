@@ -111,7 +111,7 @@ impl TestRegistry {
 
     /// Adds a credential profile from TOML `ProfileSettings`; returns its id.
     pub fn profile(&self, toml: &str) -> Result<String> {
-        let file = self.data.join(format!("profile-{}.toml", std::process::id() ^ toml.len() as u32));
+        let file = self.data.join(format!("profile-{:016x}.toml", rand::random::<u64>()));
         std::fs::write(&file, toml)?;
         let run =
             admin(&["profile", "add", "--data", self.d(), "--file", file.to_str().unwrap_or_default()], &[])?
@@ -161,6 +161,102 @@ impl TestRegistry {
         let out = tools::run("curl", &["-sS", "-k", "-H", &auth, &format!("{}{path}", self.url)], &[])?
             .expect_ok()?;
         serde_json::from_str(&out.stdout).with_context(|| format!("GET {path}: {}", out.stdout))
+    }
+}
+
+impl TestRegistry {
+    /// A session token of `username` (harness password), through curl.
+    fn token(&self, username: &str) -> Result<String> {
+        let login = serde_json::json!({ "username": username, "password": PASSWORD }).to_string();
+        let url = format!("{}/v1/sessions", self.url);
+        let args =
+            ["-sS", "-k", "-X", "POST", "-H", "content-type: application/json", "--data", &login, &url];
+        let session = tools::run("curl", &args, &[])?.expect_ok()?;
+        let session: serde_json::Value = serde_json::from_str(&session.stdout).context("sign-in answer")?;
+        Ok(session["token"].as_str().context("no token")?.to_owned())
+    }
+
+    /// `POST path` with a JSON `body` on the registry's API as `username`, through curl.
+    pub fn post_json(
+        &self,
+        username: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value> {
+        let auth = format!("authorization: Bearer {}", self.token(username)?);
+        let body = body.to_string();
+        let url = format!("{}{path}", self.url);
+        let args = [
+            "-sS",
+            "-k",
+            "-X",
+            "POST",
+            "-H",
+            &auth,
+            "-H",
+            "content-type: application/json",
+            "--data",
+            &body,
+            &url,
+        ];
+        let out = tools::run("curl", &args, &[])?.expect_ok()?;
+        serde_json::from_str(&out.stdout).with_context(|| format!("POST {path}: {}", out.stdout))
+    }
+
+    /// The latest version of credential profile `id` as the change feed has it.
+    pub fn latest_profile(&self, id: &str) -> Result<serde_json::Value> {
+        let mut since = String::new();
+        let mut latest: Option<serde_json::Value> = None;
+        loop {
+            let query =
+                if since.is_empty() { "limit=1000".to_owned() } else { format!("since={since}&limit=1000") };
+            let page = self.get_json("admin", &format!("/v1/changes?{query}"))?;
+            for change in page["changes"].as_array().context("a feed page")? {
+                let record = &change["record"];
+                if record["type"] == "profile" && record["record"]["id"] == id {
+                    let version = record["record"]["version"].as_u64().unwrap_or(0);
+                    if latest.as_ref().is_none_or(|l| l["version"].as_u64().unwrap_or(0) < version) {
+                        latest = Some(record["record"].clone());
+                    }
+                }
+            }
+            since = page["next_cursor"].as_str().unwrap_or_default().to_owned();
+            if page["more"] != true {
+                break;
+            }
+        }
+        latest.with_context(|| format!("no credential profile {id} in the feed"))
+    }
+
+    /// UC-ADMIN: the administrator edits credential profile `id` (its latest
+    /// settings changed by `edit`), making a new version; returns it.
+    pub fn revise_profile(&self, id: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Result<u64> {
+        let latest = self.latest_profile(id)?;
+        let version = latest["version"].as_u64().context("a version")?;
+        let mut settings = latest["settings"].clone();
+        edit(&mut settings);
+        let op_id = format!("{:032x}", rand::random::<u128>());
+        let op_id = format!(
+            "{}-{}-7{}-8{}-{}",
+            &op_id[0..8],
+            &op_id[8..12],
+            &op_id[13..16],
+            &op_id[17..20],
+            &op_id[20..32]
+        );
+        let batch = serde_json::json!({ "operations": [{
+            "op_id": op_id,
+            "actor": null,
+            "workstation": null,
+            "created_at": "2026-01-01T00:00:00Z",
+            "op": { "kind": "revise_profile", "id": id, "expected_version": version, "settings": settings },
+        }]});
+        let answer = self.post_json("admin", "/v1/operations", &batch)?;
+        let text = answer.to_string();
+        if !text.contains("accepted") {
+            bail!("revising profile {id} was refused: {text}");
+        }
+        Ok(version + 1)
     }
 }
 

@@ -11,6 +11,7 @@ mod personalize;
 mod secrets;
 mod station;
 mod temporary;
+mod update;
 
 use clap::{Parser, Subcommand};
 use failure::Failure;
@@ -42,6 +43,9 @@ enum Top {
     /// Temporary cards: order, produced, init, assign, withdraw, lock, expire, list (UC-TEMP).
     #[command(subcommand)]
     Temp(temporary::TempCommand),
+    /// Updates: request an update, collect updates.
+    #[command(flatten)]
+    Update(update::UpdateCommand),
 }
 
 fn main() {
@@ -55,6 +59,7 @@ fn main() {
         Top::Station(command) => station::run(command, &cli.data, cli.json),
         Top::Lifecycle(command) => lifecycle::run(command, &cli.data, cli.json),
         Top::Temp(command) => temporary::run(command, &cli.data, cli.json),
+        Top::Update(command) => update::run(command, &cli.data, cli.json),
     };
     match outcome {
         Ok(value) => {

@@ -215,6 +215,10 @@ impl From<station::Error> for Failure {
             "own-device" => "own-device",
             "state-not-allowed" => "state-not-allowed",
             "approval-required" => "approval-required",
+            "capability-mismatch" => "capability-mismatch",
+            "capabilities-unknown" => "capabilities-unknown",
+            "contact-interface-required" => "contact-interface-required",
+            "profile-is-temporary" => "profile-is-temporary",
             _ => match &e {
                 station::Error::Refused(_) => "refused",
                 station::Error::Rejected { .. } => "rejected",
@@ -391,7 +395,7 @@ pub fn run(command: StationCommand, data: &DataDir, json_output: bool) -> Comman
             let session = sign_in(data)?;
             let view = session.read_card(&reader)?;
             let text = match &view {
-                CardView::Ours { device, owner, open_job, actions, .. } => {
+                CardView::Ours { device, owner, open_job, actions, pending_updates, .. } => {
                     let mut t = format!(
                         "our card: device {} ({}), holder {}\n",
                         device.id,
@@ -400,6 +404,9 @@ pub fn run(command: StationCommand, data: &DataDir, json_output: bool) -> Comman
                     );
                     if let Some(job) = open_job {
                         t.push_str(&format!("interrupted job {job}: `cardstation jobs resume {job}`\n"));
+                    }
+                    for r in pending_updates {
+                        t.push_str(&format!("update to collect: request {r} (`cardstation collect`)\n"));
                     }
                     for a in actions {
                         t.push_str(&format!(
@@ -484,10 +491,12 @@ pub fn run(command: StationCommand, data: &DataDir, json_output: bool) -> Comman
             JobsCommand::Rollback { job, reason } => {
                 let mut session = sign_in(data)?;
                 let view = session.rollback(job, &reason)?;
-                Ok(Output {
-                    text: format!("job {} rolled back: production failed\n", view.id),
-                    json: to_json(&view),
-                })
+                let outcome = if view.kind.name() == "update" {
+                    "its certificates on no card revoked; the update can be collected again"
+                } else {
+                    "production failed"
+                };
+                Ok(Output { text: format!("job {} rolled back: {outcome}\n", view.id), json: to_json(&view) })
             }
         },
     }

@@ -36,8 +36,8 @@ pub use info::{read_info, CardInfo, SlotCertificate};
 pub use metadata::{KeyOrigin, Metadata, Retries, Version};
 pub use objects::{Application, Ccc, CertificateContainer, Chuid, Discovery, KeyHistory};
 pub use personalize::{
-    plan, IssuedCertificate, NoObserver, Outcome, PersonalizationObserver, Personalizer, Plan, PlanOptions,
-    Secrets, Step,
+    plan, IssuedCertificate, KnownSecrets, NoObserver, Outcome, PersonalizationObserver, Personalizer, Plan,
+    PlanOptions, Secrets, Step,
 };
 pub use profile::{CertificateTemplate, KeyUsage, Profile, SecretPolicy, SlotProfile, SubjectValues};
 pub use public_key::PublicKey;

@@ -97,6 +97,13 @@ pub struct PlanOptions {
     pub management_key_touch: bool,
     /// Regenerate every slot even if its certificate matches the card's key.
     pub force_regenerate: bool,
+    /// Delete the certificates of slots the profile does not name (an
+    /// issued card brought to another profile or version, UC-UPDATE).
+    pub remove_other_certificates: bool,
+    /// Leave the PIN and PUK retry counters as they are: YubiKey `FA` needs
+    /// the PIN verified and resets PIN and PUK to their defaults, which only
+    /// suits blank stock, not an issued card whose PIN nobody here knows.
+    pub keep_retry_counters: bool,
 }
 
 impl PlanOptions {
@@ -108,6 +115,8 @@ impl PlanOptions {
             today: time::OffsetDateTime::now_utc().date(),
             management_key_touch: false,
             force_regenerate: false,
+            remove_other_certificates: false,
+            keep_retry_counters: false,
         }
     }
 }
@@ -189,6 +198,12 @@ pub enum Step {
         /// gzip it.
         compress: bool,
     },
+    /// Delete the certificate of a slot the profile does not name (PUT DATA
+    /// with an empty `53`, SP 800-73-4 §3.3.2); OpenSC then shows no key there.
+    DeleteCertificate {
+        /// Slot.
+        slot: Slot,
+    },
     /// Write the CHUID.
     WriteChuid {
         /// GUID, hex.
@@ -239,6 +254,7 @@ impl Step {
             Step::ProveAndCertify { slot, .. } => format!("prove possession and certify slot {slot}"),
             Step::VerifyCertificateMatchesKey { slot } => format!("check the certificate of slot {slot}"),
             Step::WriteCertificate { slot, .. } => format!("write the certificate of slot {slot}"),
+            Step::DeleteCertificate { slot } => format!("delete the certificate of slot {slot}"),
             Step::WriteChuid { .. } => "write the CHUID".into(),
             Step::WriteCcc { .. } => "write the CCC".into(),
             Step::Verify { .. } => "read back and verify".into(),
@@ -286,7 +302,7 @@ pub fn plan(profile: &Profile, info: &CardInfo, options: &PlanOptions) -> Result
         (Some(pin), Some(puk)) => pin.total != profile.pin.retries || puk.total != profile.puk.retries,
         _ => false,
     };
-    let set_retries = info.yubikey_extensions && retries_differ;
+    let set_retries = info.yubikey_extensions && retries_differ && !options.keep_retry_counters;
     if set_retries {
         steps.push(Step::SetRetries { pin: profile.pin.retries, puk: profile.puk.retries });
     }
@@ -331,6 +347,13 @@ pub fn plan(profile: &Profile, info: &CardInfo, options: &PlanOptions) -> Result
         });
         steps.push(Step::VerifyCertificateMatchesKey { slot: sp.slot });
         steps.push(Step::WriteCertificate { slot: sp.slot, compress: profile.compress_certificates });
+    }
+    if options.remove_other_certificates {
+        for c in &info.certificates {
+            if profile.slot(c.slot).is_none() {
+                steps.push(Step::DeleteCertificate { slot: c.slot });
+            }
+        }
     }
     let expiry = options
         .today
@@ -407,10 +430,25 @@ pub struct Outcome {
     pub warnings: Vec<String>,
 }
 
+/// What an earlier personalization left on the card, for a plan that starts
+/// from an issued card (UC-UPDATE): the management keys and PUKs it may hold
+/// now, most likely first. SP 800-73-4 §3.2 (GENERAL AUTHENTICATE of key 9B)
+/// and §3.2.3 (RESET RETRY COUNTER) need the card's current values; after a
+/// torn update the card holds either the previous or the new ones.
+#[derive(Debug, Clone, Default)]
+pub struct KnownSecrets {
+    /// Management keys to try, in order, before the plan's own key.
+    pub management_keys: Vec<ManagementKey>,
+    /// PUKs to try, in order, before the plan's own PUK (a wrong guess is
+    /// only tried while it cannot block the PUK).
+    pub puks: Vec<Puk>,
+}
+
 /// Executes plans.
 #[derive(Debug)]
 pub struct Personalizer<'a> {
     secrets: &'a Secrets,
+    known: KnownSecrets,
     /// The management key the card accepted.
     current_key: Option<ManagementKey>,
     /// The PUK known to be on the card.
@@ -430,8 +468,25 @@ impl<'a> Personalizer<'a> {
         issuer: &dyn CertificateIssuer,
         observer: &mut dyn PersonalizationObserver,
     ) -> Result<Outcome> {
+        Self::run_known(card, plan, secrets, &KnownSecrets::default(), issuer, observer)
+    }
+
+    /// Like [`Personalizer::run`] on a card that is already personalized:
+    /// authenticates with one of `known`'s management keys (or the plan's
+    /// own key, or the factory default), and sets the new PIN with one of
+    /// `known`'s PUKs (or the plan's). Used to update or reprovision an
+    /// issued card whose secrets are escrowed.
+    pub fn run_known<T: Transport>(
+        card: &mut PivCard<T>,
+        plan: &Plan,
+        secrets: &'a Secrets,
+        known: &KnownSecrets,
+        issuer: &dyn CertificateIssuer,
+        observer: &mut dyn PersonalizationObserver,
+    ) -> Result<Outcome> {
         let mut p = Personalizer {
             secrets,
+            known: known.clone(),
             current_key: None,
             current_puk: None,
             pin_verified: false,
@@ -509,14 +564,26 @@ impl<'a> Personalizer<'a> {
             Step::Authenticate { card_algorithm, default_first } => {
                 let default = ManagementKey::factory_default(*card_algorithm);
                 let target = secrets.management_key.clone();
-                let order = if *default_first { [default, target] } else { [target, default] };
+                let mut order: Vec<ManagementKey> = self.known.management_keys.clone();
+                if *default_first {
+                    order.extend([default, target]);
+                } else {
+                    order.extend([target, default]);
+                }
+                let mut tried: Vec<ManagementKey> = Vec::new();
+                let last = order.len() - 1;
                 for (i, key) in order.iter().enumerate() {
+                    if tried.contains(key) {
+                        continue;
+                    }
+                    tried.push(key.clone());
                     match card.authenticate(key) {
                         Ok(()) => {
                             self.current_key = Some(key.clone());
                             return Ok(());
                         }
-                        Err(Error::AuthenticationFailed) if i == 0 => continue,
+                        // A wrong management key costs no try (9B has no retry counter).
+                        Err(Error::AuthenticationFailed) if i < last => continue,
                         Err(e) => return Err(e),
                     }
                 }
@@ -542,13 +609,24 @@ impl<'a> Personalizer<'a> {
                 Ok(())
             }
             Step::SetPin { puk_is_default } => {
-                let candidates: Vec<Puk> = match (&self.current_puk, puk_is_default) {
+                let mut candidates: Vec<Puk> = match (&self.current_puk, puk_is_default) {
                     (Some(known), _) => vec![known.clone()],
+                    (None, _) if !self.known.puks.is_empty() => {
+                        let mut puks = self.known.puks.clone();
+                        puks.push(secrets.puk.clone());
+                        puks
+                    }
                     (None, Some(true)) => vec![Puk::factory_default()],
                     (None, Some(false)) => vec![secrets.puk.clone()],
                     (None, None) if secrets.puk.is_factory_default() => vec![secrets.puk.clone()],
                     (None, None) => vec![Puk::factory_default(), secrets.puk.clone()],
                 };
+                let mut unique: Vec<Puk> = Vec::new();
+                candidates.retain(|p| {
+                    let new = !unique.contains(p);
+                    unique.push(p.clone());
+                    new
+                });
                 for (i, puk) in candidates.iter().enumerate() {
                     match card.unblock_pin(puk, &secrets.pin) {
                         Ok(()) => {
@@ -643,6 +721,7 @@ impl<'a> Personalizer<'a> {
                     .ok_or_else(|| Error::BadInput(format!("slot {slot}: no certificate to write")))?;
                 card.write_certificate(*slot, der, *compress)
             }
+            Step::DeleteCertificate { slot } => card.delete_data(slot.certificate_object()),
             Step::WriteChuid { guid, expiry } => {
                 if expiry.len() != 8 || !expiry.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(Error::BadInput(format!("CHUID expiry {expiry:?} is not YYYYMMDD")));
@@ -729,6 +808,7 @@ fn needs_management_key(step: &Step) -> bool {
             | Step::SetRetries { .. }
             | Step::GenerateKey { .. }
             | Step::WriteCertificate { .. }
+            | Step::DeleteCertificate { .. }
             | Step::WriteChuid { .. }
             | Step::WriteCcc { .. }
     )
@@ -937,6 +1017,102 @@ mod tests {
                 assert_personalized(&mut card, profile, &second, &ca);
             }
         }
+    }
+
+    /// Reprovisioning (UC-UPDATE) a personalized card: every slot re-keyed,
+    /// new management key, PUK and PIN, starting from the card's known
+    /// secrets; torn at any APDU, a re-run that knows both the previous and
+    /// the new secrets finishes it.
+    #[test]
+    fn a_personalized_card_is_reprovisioned_from_its_known_secrets_even_when_torn() {
+        let profile = Profile::from_toml(P256).unwrap();
+        let (_dir, ca) = ca();
+        let old = Secrets::generate(&profile, &mut rand::thread_rng()).unwrap();
+        let issued = || {
+            let mut card = FakeCard::yubikey();
+            personalize(&mut card, &profile, &old, &ca, &mut NoObserver).unwrap();
+            card.reinsert();
+            card.apdus = 0;
+            card
+        };
+        let new = Secrets::generate(&profile, &mut rand::thread_rng()).unwrap();
+        let known =
+            KnownSecrets { management_keys: vec![old.management_key.clone()], puks: vec![old.puk.clone()] };
+        let reprovision = |card: &mut FakeCard, secrets: &Secrets, known: &KnownSecrets| -> Result<Outcome> {
+            let mut piv = PivCard::new(card);
+            let info = read_info(&mut piv)?;
+            let options = PlanOptions { force_regenerate: true, ..options() };
+            let plan = plan(&profile, &info, &options)?;
+            Personalizer::run_known(&mut piv, &plan, secrets, known, &ca, &mut NoObserver)
+        };
+        let mut clean = issued();
+        let outcome = reprovision(&mut clean, &new, &known).unwrap();
+        assert_eq!(outcome.certificates.len(), 3, "every slot re-keyed");
+        assert!(outcome.kept_slots.is_empty());
+        let total = clean.apdus;
+        assert_personalized(&mut clean, &profile, &new, &ca);
+        let both = KnownSecrets {
+            management_keys: vec![old.management_key.clone(), new.management_key.clone()],
+            puks: vec![old.puk.clone(), new.puk.clone()],
+        };
+        for after_processing in [false, true] {
+            for k in 1..=total {
+                let mut card = issued();
+                card.tear_at = Some(k);
+                card.tear_after_processing = after_processing;
+                let Err(err) = reprovision(&mut card, &new, &known) else {
+                    // Certificates (and so chained writes) vary a little in
+                    // length: this run ended before APDU `k`.
+                    assert!(k + 5 > total, "tear at {k} of {total}: the run must fail");
+                    assert_personalized(&mut card, &profile, &new, &ca);
+                    continue;
+                };
+                assert!(err.is_transport(), "tear at {k}: {err}");
+                card.reinsert();
+                let again = Secrets { pin: Pin::random(6, &mut rand::thread_rng()).unwrap(), ..new.clone() };
+                reprovision(&mut card, &again, &both).unwrap_or_else(|e| {
+                    panic!("re-run after tear at APDU {k} (processed: {after_processing}): {e}")
+                });
+                assert_personalized(&mut card, &profile, &again, &ca);
+            }
+        }
+    }
+
+    #[test]
+    fn bringing_a_card_to_a_profile_with_fewer_slots_deletes_the_other_certificates() {
+        let three = Profile::from_toml(P256).unwrap();
+        let (_dir, ca) = ca();
+        let secrets = Secrets::generate(&three, &mut rand::thread_rng()).unwrap();
+        let mut card = FakeCard::yubikey();
+        personalize(&mut card, &three, &secrets, &ca, &mut NoObserver).unwrap();
+        let mut one = three.clone();
+        one.slots.truncate(1);
+        one.version += 1;
+        let mut piv = PivCard::new(&mut card);
+        let info = read_info(&mut piv).unwrap();
+        let options = PlanOptions { remove_other_certificates: true, ..options() };
+        let plan = plan(&one, &info, &options).unwrap();
+        assert_eq!(plan.kept_slots, [Slot::Authentication], "the valid 9A is kept");
+        let deleted: Vec<&Step> =
+            plan.steps.iter().filter(|s| matches!(s, Step::DeleteCertificate { .. })).collect();
+        assert_eq!(deleted.len(), 2, "{:?}", plan.steps);
+        let known = KnownSecrets { management_keys: vec![secrets.management_key.clone()], puks: vec![] };
+        Personalizer::run_known(&mut piv, &plan, &secrets, &known, &ca, &mut NoObserver).unwrap();
+        let after = read_info(&mut piv).unwrap();
+        assert_eq!(after.certificates.len(), 1);
+        assert_eq!(after.certificates[0].slot, Slot::Authentication);
+    }
+
+    #[test]
+    fn retry_counters_are_left_alone_when_asked() {
+        let mut profile = Profile::from_toml(P256).unwrap();
+        profile.pin.retries = 5;
+        let mut card = FakeCard::yubikey();
+        let info = read_info(&mut PivCard::new(&mut card)).unwrap();
+        let has_retries = |p: &Plan| p.steps.iter().any(|s| matches!(s, Step::SetRetries { .. }));
+        assert!(has_retries(&plan(&profile, &info, &options()).unwrap()), "blank stock gets the profile's");
+        let keep = PlanOptions { keep_retry_counters: true, ..options() };
+        assert!(!has_retries(&plan(&profile, &info, &keep).unwrap()), "an issued card keeps its counters");
     }
 
     #[test]

@@ -710,12 +710,15 @@ fn record_issuance(
             CertificateEndState::OnHold => CertificateState::OnHold,
             CertificateEndState::Valid => CertificateState::Valid,
         };
-        let old = if request.kind == RequestKind::Reprovision {
-            let named: Vec<_> = issuance.certificates.iter().map(|c| c.id).collect();
-            tx.certificates_of(device.id)?.into_iter().filter(|c| !named.contains(&c.id)).collect()
-        } else {
-            Vec::new()
-        };
+        // The card's certificates the issuance no longer names were replaced
+        // (every one for a reprovision; the slots re-keyed by an update):
+        // their keys are gone from the card, so they are superseded.
+        let named: Vec<_> = issuance.certificates.iter().map(|c| c.id).collect();
+        let old = tx
+            .certificates_of(device.id)?
+            .into_iter()
+            .filter(|c| device.certificates.contains(&c.id) && !named.contains(&c.id))
+            .collect();
         (state, old)
     } else {
         let (end_state, certificate_end_state): (CardEndState, CertificateEndState) =
@@ -752,6 +755,16 @@ fn record_issuance(
     for c in &issuance.certificates {
         check_text("certificate serial", &c.serial, true)?;
         check_text("certificate subject", &c.subject, true)?;
+        if updating && device.certificates.contains(&c.id) {
+            // Collecting an update: a certificate the card already held and keeps.
+            let kept = tx
+                .certificate(c.id)?
+                .filter(|k| k.serial == c.serial && !matches!(k.state, CertificateState::Revoked { .. }));
+            if kept.is_none() || !seen_ids.insert(c.id) {
+                return refuse("invalid", format!("certificate {} is not one the card keeps", c.id));
+            }
+            continue;
+        }
         if let Some(issued) = issued_here(tx, &device, c)? {
             // Issued by the registry's CA for this card: the card now holds it.
             if !seen.insert(c.serial.clone()) || !seen_ids.insert(c.id) {

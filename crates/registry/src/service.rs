@@ -390,7 +390,18 @@ impl Registry {
                     None => return Ok(Err(Fault::NotFound(format!("device {device} does not exist")))),
                 },
             };
+            // Collecting an approved update or reprovision (UC-UPDATE) sets a
+            // new PIN with the card's PUK and re-keys it with its management key.
+            let collecting = actor.require_use_case(domain::UseCase::Update).is_ok()
+                && domain::rules::not_own_device(actor, device, record.owner).is_ok()
+                && record.state.is_issued()
+                && tx.requests_of(device)?.iter().any(|r| {
+                    matches!(r.kind, domain::RequestKind::Update | domain::RequestKind::Reprovision)
+                        && r.state == domain::RequestState::Approved
+                        && actor.require(Permission::on(ProfilePermission::CanCollect, r.profile)).is_ok()
+                });
             let allowed = match kind {
+                _ if collecting => Ok(()),
                 EscrowKind::ManagementKey => actor
                     .require(Permission::on(ProfilePermission::CanCollect, record.profile.id))
                     .and_then(|()| domain::rules::not_own_device(actor, device, record.owner)),

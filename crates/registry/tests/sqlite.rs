@@ -38,6 +38,7 @@ on_sqlite!(
     certificate_revocation_and_crl,
     expired_sessions_are_purged,
     certificates_for_an_update,
+    an_update_keeps_the_certificates_the_card_keeps,
     issuance_revokes_pending_certificates,
     direct_issue,
     temporary_cards,

@@ -72,6 +72,9 @@ pub enum CardView {
         open_requests: Vec<Request>,
         /// Actions now, each with the refusal that stops this operator, if any.
         actions: Vec<domain::CardAction>,
+        /// Approved update and reprovision requests to apply with
+        /// "Collect updates" (UC-UPDATE), in the order they are applied.
+        pending_updates: Vec<domain::RequestId>,
         /// An interrupted job on this card, to resume or roll back.
         open_job: Option<Uuid>,
         /// What the card itself says (no PIN needed).
@@ -187,8 +190,9 @@ impl Session {
             .store
             .get::<CredentialProfile>(&format!("{}/{}", device.profile.id, device.profile.version))?;
         let certificates = self.certificates_of(device.id)?;
-        let open_requests =
-            self.store.requests_for_device(device.id)?.into_iter().filter(Request::is_open).collect();
+        let requests = self.store.requests_for_device(device.id)?;
+        let pending_updates = domain::rules::updates_to_collect(device.id, &requests);
+        let open_requests = requests.into_iter().filter(Request::is_open).collect();
         let actions = match &profile {
             Some(p) => domain::machines::card::actions(
                 &device,
@@ -212,6 +216,7 @@ impl Session {
             certificates,
             open_requests,
             actions,
+            pending_updates,
             open_job,
             info: Box::new(info),
         })

@@ -157,14 +157,17 @@ pub struct JobView {
 pub(crate) struct JobDetail {
     pub(crate) route: IssueRoute,
     pub(crate) certificates: Vec<IssuedCertificateView>,
+    /// What an update job (UC-UPDATE) collects; absent for issue jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) update: Option<crate::update::UpdateDetail>,
 }
 
 /// Journal access shared by the observer and the issuer during a run.
-struct Journal<'s> {
-    store: &'s mut Store,
-    job: Uuid,
-    detail: JobDetail,
-    writing: bool,
+pub(crate) struct Journal<'s> {
+    pub(crate) store: &'s mut Store,
+    pub(crate) job: Uuid,
+    pub(crate) detail: JobDetail,
+    pub(crate) writing: bool,
 }
 
 impl Journal<'_> {
@@ -187,9 +190,9 @@ impl Journal<'_> {
     }
 }
 
-struct Observer<'a, 's> {
-    journal: &'a RefCell<Journal<'s>>,
-    progress: &'a mut dyn Progress,
+pub(crate) struct Observer<'a, 's> {
+    pub(crate) journal: &'a RefCell<Journal<'s>>,
+    pub(crate) progress: &'a mut dyn Progress,
 }
 
 fn journal_error(e: store::Error) -> piv::Error {
@@ -215,13 +218,13 @@ impl PersonalizationObserver for Observer<'_, '_> {
 }
 
 /// The registry CA behind the personalizer's issuer interface.
-struct RegistryIssuer<'a, 's> {
-    runtime: &'a tokio::runtime::Runtime,
-    remote: &'a Remote,
-    token: &'a SessionToken,
-    device: DeviceId,
-    route: IssueRoute,
-    journal: &'a RefCell<Journal<'s>>,
+pub(crate) struct RegistryIssuer<'a, 's> {
+    pub(crate) runtime: &'a tokio::runtime::Runtime,
+    pub(crate) remote: &'a Remote,
+    pub(crate) token: &'a SessionToken,
+    pub(crate) device: DeviceId,
+    pub(crate) route: IssueRoute,
+    pub(crate) journal: &'a RefCell<Journal<'s>>,
 }
 
 fn ca_error(e: Error) -> piv::Error {
@@ -269,7 +272,10 @@ impl CertificateIssuer for RegistryIssuer<'_, '_> {
 /// cessation of operation, other than those of `kept`: the registry revokes
 /// a device's pending certificates (on no card) when its issuance is
 /// recorded; superseded ones of an update are not the job's.
-fn revoked_with(result: Option<&serde_json::Value>, kept: &[IssuedCertificateView]) -> Vec<CertificateId> {
+pub(crate) fn revoked_with(
+    result: Option<&serde_json::Value>,
+    kept: &[IssuedCertificateView],
+) -> Vec<CertificateId> {
     let Some(result) = result.and_then(|r| serde_json::from_value::<proto::OperationResult>(r.clone()).ok())
     else {
         return Vec::new();
@@ -292,7 +298,7 @@ fn revoked_with(result: Option<&serde_json::Value>, kept: &[IssuedCertificateVie
         .collect()
 }
 
-fn same_serial(a: &str, b: &str) -> bool {
+pub(crate) fn same_serial(a: &str, b: &str) -> bool {
     let norm = |s: &str| s.trim_start_matches('0').to_ascii_uppercase();
     norm(a) == norm(b)
 }
@@ -373,7 +379,7 @@ impl Session {
         // 1. The job, before anything else.
         let now = OffsetDateTime::now_utc();
         let job_id = Uuid::now_v7();
-        let detail = JobDetail { route, certificates: Vec::new() };
+        let detail = JobDetail { route, certificates: Vec::new(), update: None };
         self.store.create_job(&Job {
             id: job_id,
             kind: JobKind::Issue,
@@ -714,7 +720,11 @@ impl Session {
     /// not name (on hold, pending): issued for a job whose key is on no card
     /// — including one the CA issued just before the process died, which
     /// the journal never saw. Returns the certificates revoked.
-    fn revoke_pending(&mut self, device: DeviceId, warnings: &mut Vec<String>) -> Result<Vec<CertificateId>> {
+    pub(crate) fn revoke_pending(
+        &mut self,
+        device: DeviceId,
+        warnings: &mut Vec<String>,
+    ) -> Result<Vec<CertificateId>> {
         let named = self.device(device)?.certificates;
         let pending: Vec<domain::Certificate> = self
             .certificates_of(device)?
@@ -761,7 +771,7 @@ impl Session {
         Ok(out)
     }
 
-    fn job_view(&self, job: Job) -> Result<JobView> {
+    pub(crate) fn job_view(&self, job: Job) -> Result<JobView> {
         let steps = self.store.job_steps(job.id)?;
         let writes_done = steps.iter().filter(|s| s.phase == StepPhase::After).count();
         let interrupted = match steps.last() {
@@ -811,6 +821,9 @@ impl Session {
                 "job {job_id} initializes temporary card {0}: resume it with `cardstation temp init {0}`",
                 job.device
             )));
+        }
+        if job.kind == JobKind::Update {
+            return self.resume_update(job, reader, progress).map(Issued::from);
         }
         let detail: JobDetail = serde_json::from_value(job.detail.clone()).map_err(store::Error::from)?;
         let device_id = DeviceId::new(
@@ -986,6 +999,9 @@ impl Session {
                 OffsetDateTime::now_utc(),
             )?;
             return Ok(());
+        }
+        if job.kind == JobKind::Update {
+            return self.rollback_update(job, reason);
         }
         let detail: JobDetail = serde_json::from_value(job.detail.clone()).map_err(store::Error::from)?;
         let device = DeviceId::new(

@@ -34,6 +34,7 @@ mod remote;
 mod retire;
 mod session;
 mod temporary;
+mod update;
 
 pub use audit::{csv_field, parse_time, write_csv, AuditFilter, AuditRow, CSV_HEADER};
 pub use card::{CardFacts, CardView};
@@ -44,6 +45,7 @@ pub use pin::{PinChanged, PinUnblocked};
 pub use retire::{Erased, Retired};
 pub use session::{Decision, NewPerson, RequestView, Session, SignedIn};
 pub use temporary::{Initialized, TemporaryCardView};
+pub use update::{Collected, UpdateReason};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

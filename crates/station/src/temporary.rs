@@ -228,7 +228,7 @@ impl Session {
             )));
         }
         let job_id = Uuid::now_v7();
-        let detail = JobDetail { route: IssueRoute::Single, certificates: Vec::new() };
+        let detail = JobDetail { route: IssueRoute::Single, certificates: Vec::new(), update: None };
         self.store.create_job(&Job {
             id: job_id,
             kind: JobKind::Issue,

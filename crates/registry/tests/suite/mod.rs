@@ -1872,3 +1872,68 @@ pub async fn temporary_cards(factory: Factory) {
     let (status, chain) = f.call(Method::GET, "/v1/audit/verify", Some(f.token("admin")), None).await;
     assert_eq!((status, &chain["intact"]), (StatusCode::OK, &json!(true)), "{chain}");
 }
+
+/// Apply latest updates (UC-UPDATE): a certificate the card keeps is named
+/// again and stays valid next to the new one; a later update that no longer
+/// names it (its slot re-keyed) supersedes it.
+pub async fn an_update_keeps_the_certificates_the_card_keeps(factory: Factory) {
+    let f = Fixture::new(factory).await;
+    let device = f.issued_card().await;
+    let update = |request| {
+        OperationKind::RequestUpdate(proto::RequestUpdate {
+            request,
+            device,
+            profile: f.profile,
+            reason: domain::UpdateReason::ApplyLatestUpdates,
+            notes: Some("latest version".into()),
+        })
+    };
+    let certificate_of = |issued: &Value| -> proto::IssuedCertificate {
+        let OperationKind::RecordIssuance(r) = issuance_of(device, None, issued) else { unreachable!() };
+        r.certificates[0].clone()
+    };
+    let mut collected: Vec<proto::IssuedCertificate> = Vec::new();
+    for round in 0..3 {
+        let request = RequestId::new(Uuid::now_v7());
+        assert!(f.op("issuer", update(request)).await.is_accepted(), "round {round}");
+        let challenge = f.challenge("issuer").await;
+        let (status, issued) =
+            f.issue("issuer", issue_body(Uuid::now_v7(), device, &card_key(), &challenge, &challenge)).await;
+        assert_eq!(status, StatusCode::OK, "round {round}: {issued}");
+        let new = certificate_of(&issued);
+        let OperationKind::RecordIssuance(mut rec) = issuance(device, Some(request)) else { unreachable!() };
+        // Round 1 keeps round 0's certificate; round 2 keeps nothing.
+        rec.certificates =
+            if round == 1 { vec![collected[0].clone(), new.clone()] } else { vec![new.clone()] };
+        let answer = f.op("issuer", OperationKind::RecordIssuance(rec)).await;
+        assert!(answer.is_accepted(), "round {round}: {answer:?}");
+        let states: Vec<(domain::CertificateId, &str)> = record(&answer, "certificate")
+            .into_iter()
+            .map(|r| match r {
+                proto::Record::Certificate(c) => (c.id, c.state.name()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(states.contains(&(new.id, "valid")), "round {round}: the new one is valid: {states:?}");
+        match round {
+            1 => assert!(
+                !states.iter().any(|(id, _)| *id == collected[0].id),
+                "round 1: the kept certificate is untouched (valid): {states:?}"
+            ),
+            2 => {
+                for old in &collected {
+                    assert!(states.contains(&(old.id, "revoked")), "round 2: {old:?} superseded: {states:?}");
+                }
+            }
+            _ => {}
+        }
+        collected.push(new);
+    }
+    // Naming a certificate the card does not keep (revoked) is refused.
+    let request = RequestId::new(Uuid::now_v7());
+    assert!(f.op("issuer", update(request)).await.is_accepted());
+    let OperationKind::RecordIssuance(mut rec) = issuance(device, Some(request)) else { unreachable!() };
+    rec.certificates = vec![collected[0].clone()];
+    let answer = f.op("issuer", OperationKind::RecordIssuance(rec)).await;
+    assert!(!answer.is_accepted(), "a revoked certificate is not kept: {answer:?}");
+}
