@@ -33,7 +33,7 @@ pub use feed::{Change, ChangesPage, ChangesQuery, Cursor, Record};
 pub use operation::{
     ApproveRequest, CancelRequest, CardFacts, ChangeDevice, CreatePerson, CreateProfile, DeviceChange,
     EscrowKind, IssuedCertificate, Operation, OperationBatch, OperationKind, RecordIssuance,
-    RecordProductionFailure, RejectRequest, RequestCard, RequestUpdate, ReviseProfile, StoreEscrow,
+    RecordProductionFailure, RejectRequest, RequestCard, RequestUpdate, RetryIssuance, ReviseProfile, StoreEscrow,
     MAX_BATCH,
 };
 pub use problem::{Health, Problem};
