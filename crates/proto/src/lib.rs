@@ -33,8 +33,8 @@ pub use feed::{Change, ChangesPage, ChangesQuery, Cursor, Record};
 pub use operation::{
     ApproveRequest, CancelRequest, CardFacts, ChangeDevice, CreatePerson, CreateProfile, DeviceChange,
     EscrowKind, IssuedCertificate, Operation, OperationBatch, OperationKind, RecordIssuance,
-    RecordProductionFailure, RejectRequest, RequestCard, RequestUpdate, RetryIssuance, ReviseProfile, StoreEscrow,
-    MAX_BATCH,
+    RecordProductionFailure, RejectRequest, RequestCard, RequestUpdate, RetryIssuance, ReviseProfile,
+    StoreEscrow, MAX_BATCH,
 };
 pub use problem::{Health, Problem};
 pub use secret::{EscrowSecret, Password, SessionToken};

@@ -4,8 +4,8 @@
 //! domain's machines and rules for the signed-in operator.
 
 use domain::{
-    CancelReason, CardEndState, CertificateEndState, CertificateId, DeviceId, IssueRoute, OperatorId, PersonId, ProfileId, RequestId, Slot,
-    UpdateReason, WorkstationId,
+    CancelReason, CardEndState, CertificateEndState, CertificateId, DeviceId, IssueRoute, OperatorId,
+    PersonId, ProfileId, RequestId, Slot, UpdateReason, WorkstationId,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

@@ -100,7 +100,8 @@ pub struct BatchItem {
 }
 
 const BATCH_COLUMNS: &str = "id, options, created_by, cancelled, created_at, updated_at";
-const ITEM_COLUMNS: &str = "batch, seq, request, device, state, reader, job, attempts, last_error, updated_at";
+const ITEM_COLUMNS: &str =
+    "batch, seq, request, device, state, reader, job, attempts, last_error, updated_at";
 
 fn uuid(text: &str, what: &str) -> Result<Uuid> {
     Uuid::parse_str(text).map_err(|_| Error::InvalidRecord(format!("{what} {text:?}")))

@@ -216,7 +216,10 @@ fn v3_jobs_survive_the_upgrade_and_batches_can_be_stored() {
     };
     store.create_batch(&batch, &[("r1".into(), "d1".into()), ("r2".into(), "d2".into())]).unwrap();
     let first = store.claim_batch_item(batch.id, "reader A", now).unwrap().unwrap();
-    assert_eq!((first.request.as_str(), first.state, first.attempts), ("r1", store::BatchItemState::Encoding, 1));
+    assert_eq!(
+        (first.request.as_str(), first.state, first.attempts),
+        ("r1", store::BatchItemState::Encoding, 1)
+    );
     store.set_batch_cancelled(batch.id, true, now).unwrap();
     assert!(store.claim_batch_item(batch.id, "reader B", now).unwrap().is_none(), "cancelled: no next card");
     store.set_batch_cancelled(batch.id, false, now).unwrap();
