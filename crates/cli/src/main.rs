@@ -3,6 +3,7 @@
 //! `{code, message}` error (JSON on stdout when `--json`).
 #![forbid(unsafe_code)]
 
+mod batch;
 mod card;
 mod connect;
 mod failure;
@@ -38,6 +39,9 @@ enum Top {
     /// After issuance: retire, PIN, audit.
     #[command(flatten)]
     Lifecycle(lifecycle::LifecycleCommand),
+    /// Issue multiple cards (UC-BATCH): approved requests on every reader in parallel.
+    #[command(subcommand)]
+    Batch(batch::BatchCommand),
 }
 
 fn main() {
@@ -50,6 +54,7 @@ fn main() {
         Top::Card(command) => card::run(command, cli.json),
         Top::Station(command) => station::run(command, &cli.data, cli.json),
         Top::Lifecycle(command) => lifecycle::run(command, &cli.data, cli.json),
+        Top::Batch(command) => batch::run(command, &cli.data, cli.json),
     };
     match outcome {
         Ok(value) => {
