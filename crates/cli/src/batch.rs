@@ -288,7 +288,9 @@ fn on_ctrl_c() {
         if STOP.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!("cancelling: the cards being written finish, no new card is started (Ctrl-C again to quit now)");
+        eprintln!(
+            "cancelling: the cards being written finish, no new card is started (Ctrl-C again to quit now)"
+        );
     });
 }
 

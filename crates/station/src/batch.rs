@@ -445,6 +445,7 @@ impl Session {
     ) -> Result<()> {
         let readers = reader::Readers::establish()?;
         let mut asked_insert = false;
+        let mut unreadable = 0u32;
         loop {
             // Cancel stops before the next card.
             if stop.load(Ordering::SeqCst) || self.store.batch_cancelled(batch)? {
@@ -465,12 +466,17 @@ impl Session {
             }
             asked_insert = false;
             let (facts, info) = match crate::card::read(reader) {
-                Ok(found) => found,
-                Err(e) if e.is_tear() || matches!(e, Error::Reader(_)) => {
-                    std::thread::sleep(POLL);
+                Ok(found) => {
+                    unreadable = 0;
+                    found
+                }
+                Err(e) if e.is_tear() || matches!(e, Error::Reader(_)) || unreadable < 3 => {
+                    unreadable += 1;
+                    std::thread::sleep(POLL * 4);
                     continue;
                 }
                 Err(e) => {
+                    unreadable = 0;
                     self.remove_card(
                         &readers,
                         reader,
@@ -483,8 +489,11 @@ impl Session {
             };
             // An interrupted job of this batch on this card: finish it first.
             if let Some(item) = self.interrupted_here(batch, &facts)? {
-                self.finish_interrupted(batch, &item, reader, progress)?;
-                self.remove_card(&readers, reader, "finished", stop, progress)?;
+                match self.finish_interrupted(batch, &item, reader, progress)? {
+                    Settled::Done => self.remove_card(&readers, reader, "finished", stop, progress)?,
+                    Settled::Failed => self.remove_card(&readers, reader, SET_ASIDE, stop, progress)?,
+                    Settled::Torn => std::thread::sleep(POLL),
+                }
                 continue;
             }
             if !info.looks_blank() {
@@ -503,17 +512,11 @@ impl Session {
                 progress.event(&BatchEvent::Stopped { reader, why: "no card left to encode" });
                 return Ok(());
             };
-            let finished = self.encode_item(batch, options, &item, reader, progress)?;
-            if finished {
-                self.remove_card(&readers, reader, "finished", stop, progress)?;
-            } else {
-                self.remove_card(
-                    &readers,
-                    reader,
-                    "the card failed: insert another blank card",
-                    stop,
-                    progress,
-                )?;
+            match self.encode_item(batch, options, &item, reader, progress)? {
+                Settled::Done => self.remove_card(&readers, reader, "finished", stop, progress)?,
+                Settled::Failed => self.remove_card(&readers, reader, SET_ASIDE, stop, progress)?,
+                // Pulled, or the reader reset it: finished when it is (still) there.
+                Settled::Torn => std::thread::sleep(POLL),
             }
         }
     }
@@ -549,7 +552,7 @@ impl Session {
         item: &BatchItem,
         reader: &str,
         sink: &dyn BatchProgress,
-    ) -> Result<()> {
+    ) -> Result<Settled> {
         let job = self
             .store
             .jobs_of_device(&item.device)?
@@ -567,11 +570,10 @@ impl Session {
         self.store.update_batch_item(batch, item.seq, BatchItemState::Encoding, Some(job.id), None, now)?;
         let mut progress = CardProgress { reader, request: &item.request, sink };
         let outcome = self.resume(job.id, reader, &mut progress);
-        self.settle(batch, item, reader, outcome, sink)?;
-        Ok(())
+        self.settle(batch, item, reader, outcome, sink)
     }
 
-    /// Encodes one claimed card; returns whether it finished.
+    /// Encodes one claimed card.
     fn encode_item(
         &mut self,
         batch: Uuid,
@@ -579,7 +581,7 @@ impl Session {
         item: &BatchItem,
         reader: &str,
         sink: &dyn BatchProgress,
-    ) -> Result<bool> {
+    ) -> Result<Settled> {
         sink.event(&BatchEvent::Started {
             reader,
             seq: item.seq,
@@ -617,7 +619,7 @@ impl Session {
         Ok((request, settings))
     }
 
-    /// Records the outcome of one card in the batch; returns whether it finished.
+    /// Records the outcome of one card in the batch.
     fn settle(
         &mut self,
         batch: Uuid,
@@ -625,7 +627,7 @@ impl Session {
         reader: &str,
         outcome: Result<Issued>,
         sink: &dyn BatchProgress,
-    ) -> Result<bool> {
+    ) -> Result<Settled> {
         let now = OffsetDateTime::now_utc();
         match outcome {
             Ok(issued) => {
@@ -643,7 +645,7 @@ impl Session {
                     request: &item.request,
                     issued: &issued,
                 });
-                Ok(true)
+                Ok(Settled::Done)
             }
             Err(e) if e.is_tear() => {
                 // The job stays open; the card is finished when it is back.
@@ -664,7 +666,7 @@ impl Session {
                     request: &item.request,
                     error: message,
                 });
-                Ok(false)
+                Ok(Settled::Torn)
             }
             Err(e) => {
                 let message = e.to_string();
@@ -698,7 +700,7 @@ impl Session {
                     error: message,
                     retried,
                 });
-                Ok(false)
+                Ok(Settled::Failed)
             }
         }
     }
@@ -726,6 +728,19 @@ impl Session {
         Ok(())
     }
 }
+
+/// How one card of a batch ended.
+enum Settled {
+    /// Encoded and recorded.
+    Done,
+    /// Failed (not a tear): production failed recorded; the card is set aside.
+    Failed,
+    /// Pulled or reset mid-job: its job stays open.
+    Torn,
+}
+
+/// What the operator is asked when a card failed.
+const SET_ASIDE: &str = "the card failed: set it aside, insert another blank card";
 
 /// Whether a card is in `reader` now.
 fn card_present(readers: &reader::Readers, reader: &str) -> Result<bool> {
