@@ -163,7 +163,13 @@ struct Feeder {
 }
 
 /// The operator's hands at one reader.
-fn feeder(reader: Arc<LabReader>, work: PathBuf, expect: Expect, ledger: Arc<Mutex<Ledger>>) -> Feeder {
+fn feeder(
+    reader: Arc<LabReader>,
+    work: PathBuf,
+    expect: Expect,
+    ledger: Arc<Mutex<Ledger>>,
+    first: Option<Arc<Mutex<vcard::Card>>>,
+) -> Feeder {
     let (tx, rx) = channel::<Feed>();
     let handle = std::thread::spawn(move || {
         let mut current: Option<(Arc<Mutex<vcard::Card>>, vcard::vpcd::VpcdCard)> = None;
@@ -172,7 +178,14 @@ fn feeder(reader: Arc<LabReader>, work: PathBuf, expect: Expect, ledger: Arc<Mut
                 *current = Some(insert_blank(&reader));
             }
         };
-        insert(&mut current);
+        match first {
+            Some(card) => {
+                let plugged = reader.insert(Arc::clone(&card));
+                reader.wait_card_present(WAIT);
+                current = Some((card, plugged));
+            }
+            None => insert(&mut current),
+        }
         for feed in rx {
             let event = match feed {
                 Feed::Event(e) => e,
@@ -246,12 +259,19 @@ fn insert_blank(reader: &LabReader) -> (Arc<Mutex<vcard::Card>>, vcard::vpcd::Vp
 /// The card in `reader` has the batch's keys and certificates (OpenSC
 /// signs with each key using `pin`), PIN and PUK of the chosen lengths, and
 /// only the chosen slots.
-fn check_card(reader: &LabReader, work: &Path, device: &str, pin: &str, expect: &Expect) -> anyhow::Result<()> {
+fn check_card(
+    reader: &LabReader,
+    work: &Path,
+    device: &str,
+    pin: &str,
+    expect: &Expect,
+) -> anyhow::Result<()> {
     anyhow::ensure!(pin.len() == expect.pin_length, "PIN {pin:?} is not {} digits", expect.pin_length);
     let dir = work.join(device);
     std::fs::create_dir_all(&dir)?;
     for (slot, id) in &expect.slots {
-        let pem = tools::yubico_piv_tool(&reader.name, &["-a", "read-certificate", "-s", slot])?.expect_ok()?;
+        let pem =
+            tools::yubico_piv_tool(&reader.name, &["-a", "read-certificate", "-s", slot])?.expect_ok()?;
         let cert = dir.join(format!("{slot}.pem"));
         std::fs::write(&cert, pem.stdout)?;
         tools::pkcs11_sign_and_verify(&reader.name, pin, id, "ECDSA-SHA256", &cert, &dir)?;
@@ -261,7 +281,10 @@ fn check_card(reader: &LabReader, work: &Path, device: &str, pin: &str, expect: 
             continue;
         }
         let run = tools::yubico_piv_tool(&reader.name, &["-a", "read-certificate", "-s", slot])?;
-        anyhow::ensure!(!run.ok || run.stdout.trim().is_empty(), "slot {slot} was not chosen but holds a certificate");
+        anyhow::ensure!(
+            !run.ok || run.stdout.trim().is_empty(),
+            "slot {slot} was not chosen but holds a certificate"
+        );
     }
     Ok(())
 }
@@ -333,11 +356,25 @@ struct Hands {
 
 impl Hands {
     fn new(lab: &Lab, work: &Path, expect: &Expect) -> Hands {
-        let readers: Vec<Arc<LabReader>> = (0..4).map(|_| Arc::new(lab.acquire_reader())).collect();
+        Hands::with(lab, work, expect, 4, None)
+    }
+
+    /// `count` readers; `first` is the first card of the first reader.
+    fn with(
+        lab: &Lab,
+        work: &Path,
+        expect: &Expect,
+        count: usize,
+        first: Option<Arc<Mutex<vcard::Card>>>,
+    ) -> Hands {
+        let readers: Vec<Arc<LabReader>> = (0..count).map(|_| Arc::new(lab.acquire_reader())).collect();
         let ledger = Arc::new(Mutex::new(Ledger::default()));
+        let mut first = first;
         let feeders = readers
             .iter()
-            .map(|r| feeder(Arc::clone(r), work.to_owned(), expect.clone(), Arc::clone(&ledger)))
+            .map(|r| {
+                feeder(Arc::clone(r), work.to_owned(), expect.clone(), Arc::clone(&ledger), first.take())
+            })
             .collect();
         Hands { readers, feeders, ledger }
     }
@@ -396,7 +433,12 @@ fn check_records(world: &World, reader: &LabReader, expect: &Expect, case: &str)
 }
 
 /// Puts each finished card back into a reader, one at a time, and checks the records.
-fn check_finished_cards(world: &World, reader: &LabReader, cards: &[Arc<Mutex<vcard::Card>>], expect: &Expect) -> Vec<String> {
+fn check_finished_cards(
+    world: &World,
+    reader: &LabReader,
+    cards: &[Arc<Mutex<vcard::Card>>],
+    expect: &Expect,
+) -> Vec<String> {
     let mut devices = Vec::new();
     for (i, card) in cards.iter().enumerate() {
         let plugged = reader.insert(Arc::clone(card));
@@ -438,7 +480,10 @@ fn seed_003_issue_multiple_cards_on_four_readers_with_the_chosen_options() {
     // Refusals first, with clear messages.
     let pending = {
         let person = json_ok(
-            world.admin.as_operator("admin", &["person", "add", "--given-name", "Val", "--family-name", "Pending"]).unwrap(),
+            world
+                .admin
+                .as_operator("admin", &["person", "add", "--given-name", "Val", "--family-name", "Pending"])
+                .unwrap(),
         )["id"]
             .as_str()
             .unwrap()
@@ -452,7 +497,10 @@ fn seed_003_issue_multiple_cards_on_four_readers_with_the_chosen_options() {
         assert_eq!(r["request"]["state"], "pending_approval", "{r}");
         r["request"]["id"].as_str().unwrap().to_owned()
     };
-    let refused = world.station.as_operator("bea", &["batch", "start", "--request", &pending, "--readers", "nonexistent-reader-x"]).unwrap();
+    let refused = world
+        .station
+        .as_operator("bea", &["batch", "start", "--request", &pending, "--readers", "nonexistent-reader-x"])
+        .unwrap();
     assert!(!refused.ok);
     // Readers are resolved first; with a real reader the request is refused.
     let lab_names = lab.reader_names();
@@ -506,8 +554,17 @@ fn seed_003_issue_multiple_cards_on_four_readers_with_the_chosen_options() {
     }
     args.extend(
         [
-            "--pin-length", "6", "--puk-length", "7", "--certificates", "9a", "--card-end-state", "issued",
-            "--certificate-end-state", "on-hold", "--readers",
+            "--pin-length",
+            "6",
+            "--puk-length",
+            "7",
+            "--certificates",
+            "9a",
+            "--card-end-state",
+            "issued",
+            "--certificate-end-state",
+            "on-hold",
+            "--readers",
         ]
         .map(str::to_owned),
     );
@@ -556,14 +613,19 @@ fn a_cancelled_batch_leaves_no_card_half_written_and_resume_finishes_it() {
         certificate_state: "valid",
     };
     let hands = Hands::new(&lab, work.path(), &expect);
-    let mut args = vec!["start".to_owned(), "--all-approved".to_owned(), "--readers".to_owned(), hands.reader_list()];
+    let mut args =
+        vec!["start".to_owned(), "--all-approved".to_owned(), "--readers".to_owned(), hands.reader_list()];
     args.truncate(4);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let process = spawn_batch(&world.station, "bea", &args, &hands.senders(), &hands.ledger);
     // Cancel from another process once the first card is done.
     let batch = loop {
         let l = hands.ledger.lock().unwrap();
-        let created = l.events.iter().find(|e| e["event"] == "created").map(|e| e["batch"].as_str().unwrap().to_owned());
+        let created = l
+            .events
+            .iter()
+            .find(|e| e["event"] == "created")
+            .map(|e| e["batch"].as_str().unwrap().to_owned());
         if let (Some(b), true) = (created, l.events.iter().any(|e| e["event"] == "done")) {
             break b;
         }
@@ -587,7 +649,14 @@ fn a_cancelled_batch_leaves_no_card_half_written_and_resume_finishes_it() {
     assert!(jobs["jobs"].as_array().unwrap().is_empty(), "{jobs}");
 
     let readers = hands.reader_list();
-    let summary = spawn_batch(&world.station, "bea", &["resume", &batch, "--readers", &readers], &hands.senders(), &hands.ledger).finish();
+    let summary = spawn_batch(
+        &world.station,
+        "bea",
+        &["resume", &batch, "--readers", &readers],
+        &hands.senders(),
+        &hands.ledger,
+    )
+    .finish();
     assert_eq!(summary["batch"]["counts"]["done"], 10, "resume finishes the batch: {summary}");
     let (readers, ledger) = hands.stop();
     assert!(ledger.problems.is_empty(), "{:#?}", ledger.problems);
@@ -642,21 +711,34 @@ fn a_batch_killed_at_random_moments_is_finished_by_resume_and_everything_agrees(
         process.kill();
         if batch.is_none() {
             let l = hands.ledger.lock().unwrap();
-            batch = l.events.iter().find(|e| e["event"] == "created").map(|e| e["batch"].as_str().unwrap().to_owned());
+            batch = l
+                .events
+                .iter()
+                .find(|e| e["event"] == "created")
+                .map(|e| e["batch"].as_str().unwrap().to_owned());
         }
     }
     let batch = batch.expect("the batch was created before the first kill");
     // pcscd may still hold a killed client's transaction briefly.
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let summary =
-        spawn_batch(&world.station, "bea", &["resume", &batch, "--readers", &readers], &hands.senders(), &hands.ledger)
-            .finish();
+    let summary = spawn_batch(
+        &world.station,
+        "bea",
+        &["resume", &batch, "--readers", &readers],
+        &hands.senders(),
+        &hands.ledger,
+    )
+    .finish();
     let counts = &summary["batch"]["counts"];
     eprintln!("after the kills and a resume: {counts}");
     assert_eq!(counts["done"].as_u64().unwrap() as usize, n, "every card done: {summary}");
     let (lab_readers, ledger) = hands.stop();
     assert!(ledger.problems.is_empty(), "{:#?}", ledger.problems);
-    eprintln!("{} cards checked with the PIN printed, {} set aside as failed", ledger.checked.len(), ledger.set_aside);
+    eprintln!(
+        "{} cards checked with the PIN printed, {} set aside as failed",
+        ledger.checked.len(),
+        ledger.set_aside
+    );
 
     // Every card, record and certificate agrees.
     let devices = check_finished_cards(&world, &lab_readers[0], &ledger.finished, &expect);
@@ -669,4 +751,64 @@ fn a_batch_killed_at_random_moments_is_finished_by_resume_and_everything_agrees(
     assert!(left["requests"].as_array().unwrap().is_empty(), "no request left to encode: {left}");
     let status = json_ok(world.station.as_operator("bea", &["batch", "status", &batch]).unwrap());
     assert_eq!(status["counts"]["encoding"], 0, "{status}");
+}
+
+/// A card that fails (not a tear: its PUK is not the factory one, so the
+/// last write, the PUK, fails after the certificates were issued) is reported, its production failure recorded, and its
+/// request retried once on the next card, which succeeds.
+#[test]
+fn a_failed_card_is_reported_and_its_request_retried_on_the_next_card() {
+    let lab = Lab::from_env();
+    let work = tempfile::tempdir().unwrap();
+    let world = world(work.path());
+    let requests = approved(&world, 2, "Retry");
+    // Blank stock whose PUK someone changed: it looks blank, the encoding fails at the end.
+    let bad = Arc::new(Mutex::new(vcard::Card::factory_fresh(vcard::CardConfig::new(next_serial()))));
+    {
+        let mut card = bad.lock().unwrap();
+        let select = [0x00, 0xA4, 0x04, 0x00, 0x09, 0xA0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00];
+        assert!(card.process(&select).ends_with(&[0x90, 0x00]));
+        let mut change = vec![0x00, 0x24, 0x00, 0x81, 0x10];
+        change.extend_from_slice(b"1234567887654321");
+        assert!(card.process(&change).ends_with(&[0x90, 0x00]), "PUK changed");
+    }
+    let expect = Expect {
+        pin_length: 8,
+        puk_length: 8,
+        slots: vec![("9a", "01"), ("9c", "02")],
+        card_state: "active",
+        certificate_state: "valid",
+    };
+    let hands = Hands::with(&lab, work.path(), &expect, 1, Some(bad));
+    let args = [
+        "start",
+        "--request",
+        &requests[0].0,
+        "--request",
+        &requests[1].0,
+        "--readers",
+        &hands.reader_list(),
+    ]
+    .map(str::to_owned);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let summary = spawn_batch(&world.station, "bea", &args, &hands.senders(), &hands.ledger).finish();
+    let (readers, ledger) = hands.stop();
+    assert!(ledger.problems.is_empty(), "{:#?}", ledger.problems);
+    assert_eq!(summary["batch"]["counts"]["done"], 2, "{summary}");
+    let failed: Vec<&Value> = ledger.events.iter().filter(|e| e["event"] == "failed").collect();
+    assert_eq!(failed.len(), 1, "the bad card is reported: {failed:?}");
+    assert_eq!(failed[0]["request"], requests[0].0.as_str());
+    assert_eq!(failed[0]["retried"], true);
+    assert!(!failed[0]["error"].as_str().unwrap().is_empty());
+    assert_eq!(ledger.set_aside, 1, "the failed card was set aside");
+    let item = &summary["batch"]["items"][0];
+    assert_eq!(item["attempts"], 2, "retried once: {item}");
+    let devices = check_finished_cards(&world, &readers[0], &ledger.finished, &expect);
+    assert!(devices.contains(&requests[0].1));
+    let actions = audit_actions(&world.registry, &requests[0].1);
+    eprintln!("audit of the retried card: {actions:?}");
+    for action in ["record_production_failure", "retry_issuance", "record_issuance"] {
+        assert!(actions.iter().any(|a| a.ends_with(action)), "{action} in {actions:?}");
+    }
+    assert!(actions.iter().any(|a| a.ends_with("record_issuance")), "{actions:?}");
 }
