@@ -40,6 +40,7 @@ on_sqlite!(
     certificates_for_an_update,
     issuance_revokes_pending_certificates,
     direct_issue,
+    batch_options_and_retry,
 );
 
 #[test]
