@@ -640,7 +640,7 @@ fn a_cancelled_batch_leaves_no_card_half_written_and_resume_finishes_it() {
     assert_eq!(counts["encoding"], 0, "no card left half-written: {summary}");
     assert_eq!(counts["failed"], 0, "{summary}");
     let done = counts["done"].as_u64().unwrap();
-    assert!(done >= 1 && done < 10, "the batch stopped part-way: {summary}");
+    assert!((1..10).contains(&done), "the batch stopped part-way: {summary}");
     assert_eq!(counts["pending"].as_u64().unwrap(), 10 - done, "the rest stay pending: {summary}");
     let status = json_ok(world.station.as_operator("bea", &["batch", "status", &batch]).unwrap());
     assert_eq!(status["counts"], *counts);

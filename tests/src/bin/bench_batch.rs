@@ -196,6 +196,7 @@ struct Run {
     failures: Vec<String>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run(
     session: &mut Session,
     admin: &mut Session,
