@@ -603,7 +603,11 @@ impl Session {
         options: &BatchOptions,
         item: &BatchItem,
     ) -> Result<(RequestId, IssuanceSettings)> {
-        self.sync()?;
+        // A first attempt's card is approved (the issue job syncs anyway);
+        // a retry needs the registry's view of the failure first.
+        if item.attempts > 1 {
+            self.sync()?;
+        }
         let request = RequestId::new(parse_id(&item.request, "request")?);
         let device = self.device(DeviceId::new(parse_id(&item.device, "device")?))?;
         if device.state == CardState::ProductionFailed {
