@@ -3,6 +3,7 @@
 //! `{code, message}` error (JSON on stdout when `--json`).
 #![forbid(unsafe_code)]
 
+mod batch;
 mod card;
 mod connect;
 mod failure;
@@ -46,6 +47,9 @@ enum Top {
     /// Updates: request an update, collect updates.
     #[command(flatten)]
     Update(update::UpdateCommand),
+    /// Issue multiple cards (UC-BATCH): approved requests on every reader in parallel.
+    #[command(subcommand)]
+    Batch(batch::BatchCommand),
 }
 
 fn main() {
@@ -60,6 +64,7 @@ fn main() {
         Top::Lifecycle(command) => lifecycle::run(command, &cli.data, cli.json),
         Top::Temp(command) => temporary::run(command, &cli.data, cli.json),
         Top::Update(command) => update::run(command, &cli.data, cli.json),
+        Top::Batch(command) => batch::run(command, &cli.data, cli.json),
     };
     match outcome {
         Ok(value) => {

@@ -34,7 +34,7 @@ pub use operation::{
     ApproveRequest, CancelRequest, CardFacts, ChangeDevice, ChangeTemporaryCard, CreatePerson, CreateProfile,
     DeviceChange, EscrowKind, IssuedCertificate, Operation, OperationBatch, OperationKind,
     OrderTemporaryCard, RecordIssuance, RecordProductionFailure, RejectRequest, RequestCard, RequestUpdate,
-    ReviseProfile, StoreEscrow, MAX_BATCH,
+    RetryIssuance, ReviseProfile, StoreEscrow, MAX_BATCH,
 };
 pub use problem::{Health, Problem};
 pub use secret::{EscrowSecret, Password, SessionToken};

@@ -4,8 +4,8 @@
 //! domain's machines and rules for the signed-in operator.
 
 use domain::{
-    CancelReason, CertificateId, DeviceId, IssueRoute, OperatorId, PersonId, ProfileId, RequestId, Slot,
-    UpdateReason, WorkstationId,
+    CancelReason, CardEndState, CertificateEndState, CertificateId, DeviceId, IssueRoute, OperatorId,
+    PersonId, ProfileId, RequestId, Slot, UpdateReason, WorkstationId,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -83,6 +83,8 @@ pub enum OperationKind {
     /// Move a temporary card through its machine (UC-TEMP): produced,
     /// initialized, assigned, withdrawn, expired, locked.
     ChangeTemporaryCard(ChangeTemporaryCard),
+    /// Put a card whose production failed back to approved for another attempt (UC-ISSUE, UC-BATCH).
+    RetryIssuance(RetryIssuance),
 }
 
 impl OperationKind {
@@ -104,6 +106,7 @@ impl OperationKind {
             OperationKind::ChangeCertificate(_) => "change_certificate",
             OperationKind::OrderTemporaryCard(_) => "order_temporary_card",
             OperationKind::ChangeTemporaryCard(_) => "change_temporary_card",
+            OperationKind::RetryIssuance(_) => "retry_issuance",
         }
     }
 }
@@ -303,6 +306,30 @@ pub struct RecordIssuance {
     pub expires_at: Option<OffsetDateTime>,
     /// Certificates written.
     pub certificates: Vec<IssuedCertificate>,
+    /// Card end state chosen for a batch (UC-BATCH option); `None` keeps the profile's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^(issued|active)$")]
+    pub card_end_state: Option<CardEndState>,
+    /// Certificate end state chosen for a batch (UC-BATCH option); `None` keeps the profile's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^(on_hold|valid)$")]
+    pub certificate_end_state: Option<CertificateEndState>,
+}
+
+/// Production of a card failed earlier (`production failed`, its request
+/// `failed`): approved again for another attempt with this or another card.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryIssuance {
+    /// The card record.
+    #[schema(value_type = String, format = Uuid)]
+    pub device: DeviceId,
+    /// Its failed request, approved again with it.
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub request: Option<RequestId>,
+    /// Single, batch or direct.
+    #[schema(value_type = String, pattern = "^(single|batch|direct)$")]
+    pub route: IssueRoute,
 }
 
 /// Encoding a card failed.

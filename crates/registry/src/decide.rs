@@ -177,6 +177,7 @@ fn object_of(op: &OperationKind) -> AuditObject {
         OperationKind::ChangeCertificate(c) => AuditObject::Certificate(c.certificate),
         OperationKind::OrderTemporaryCard(o) => AuditObject::Device(o.card),
         OperationKind::ChangeTemporaryCard(c) => AuditObject::Device(c.card),
+        OperationKind::RetryIssuance(r) => AuditObject::Device(r.device),
     }
 }
 
@@ -428,6 +429,7 @@ fn plan(
                 }
             }
         }
+        OperationKind::RetryIssuance(r) => retry_issuance(tx, actor, r, now, &mut plan)?,
         OperationKind::ChangeDevice(c) => {
             let Some(mut device) = tx.device(c.device)? else {
                 return not_found("device", c.device);
@@ -658,6 +660,34 @@ fn issued_here(
     Ok(pending.then_some(existing))
 }
 
+/// A card whose production failed is approved again for another attempt
+/// (SPEC §4: `production failed` is retryable), its failed request with it.
+fn retry_issuance(
+    tx: &mut dyn Tx,
+    actor: &Actor,
+    retry: &proto::RetryIssuance,
+    now: OffsetDateTime,
+    plan: &mut Plan,
+) -> Result<(), Decline> {
+    let Some(mut device) = tx.device(retry.device)? else {
+        return not_found("device", retry.device);
+    };
+    let request = match retry.request {
+        Some(id) => Some(request_of_device(tx, id, device.id)?),
+        None => None,
+    };
+    device.state = machines::card::apply(&device, &CardCommand::Retry { route: retry.route }, actor, now)?.to;
+    plan.records.push(Record::Device(device));
+    if let Some(mut request) = request {
+        if request.state == RequestState::Failed {
+            request.state = follow_card(&request, &RequestCommand::Retry, retry.route, actor, now)?;
+            request.updated_at = now;
+            plan.records.push(Record::Request(request));
+        }
+    }
+    Ok(())
+}
+
 fn record_issuance(
     tx: &mut dyn Tx,
     actor: &Actor,
@@ -688,6 +718,18 @@ fn record_issuance(
     };
     if issuance.certificates.len() > 4 {
         return refuse("invalid", "a PIV card holds at most 4 certificates here");
+    }
+    // End states other than the profile's are a batch option (UC-BATCH, seed 003) only.
+    let overridden = issuance.card_end_state.is_some() || issuance.certificate_end_state.is_some();
+    if overridden && issuance.route != IssueRoute::Batch {
+        return refuse("invalid", "card and certificate end states can be chosen only for a batch");
+    }
+    // Certificates named must be of the profile's slots (a batch may issue a subset).
+    if let Some(c) = issuance.certificates.iter().find(|c| profile.settings.slot(c.slot).is_none()) {
+        return refuse(
+            "invalid",
+            format!("credential profile {:?} has no {:?} slot", profile.settings.name, c.slot),
+        );
     }
     let updating =
         request.as_ref().is_some_and(|r| matches!(r.kind, RequestKind::Update | RequestKind::Reprovision));
@@ -721,8 +763,10 @@ fn record_issuance(
             .collect();
         (state, old)
     } else {
-        let (end_state, certificate_end_state): (CardEndState, CertificateEndState) =
-            (profile.settings.card_end_state, profile.settings.certificate_end_state);
+        let (end_state, certificate_end_state): (CardEndState, CertificateEndState) = (
+            issuance.card_end_state.unwrap_or(profile.settings.card_end_state),
+            issuance.certificate_end_state.unwrap_or(profile.settings.certificate_end_state),
+        );
         let command = CardCommand::Issue { route: issuance.route, end_state, certificate_end_state };
         let outcome = machines::card::apply(&device, &command, actor, now)?;
         device.state = outcome.to;

@@ -76,6 +76,7 @@ on_postgres!(
     issuance_revokes_pending_certificates,
     direct_issue,
     temporary_cards,
+    batch_options_and_retry,
 );
 
 /// A plain client for looking behind the storage's back; its connection

@@ -42,6 +42,7 @@ on_sqlite!(
     issuance_revokes_pending_certificates,
     direct_issue,
     temporary_cards,
+    batch_options_and_retry,
 );
 
 #[test]

@@ -160,6 +160,10 @@ pub(crate) struct JobDetail {
     /// What an update job (UC-UPDATE) collects; absent for issue jobs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) update: Option<crate::update::UpdateDetail>,
+    /// A batch card's settings (UC-BATCH options), kept so a resumed job
+    /// encodes and records the card the same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) settings: Option<domain::IssuanceSettings>,
 }
 
 /// Journal access shared by the observer and the issuer during a run.
@@ -313,9 +317,22 @@ impl Session {
         reader: &str,
         progress: &mut dyn Progress,
     ) -> Result<Issued> {
+        self.issue_with(target, reader, None, progress)
+    }
+
+    /// [`Session::issue`], for a card of a batch when `settings` is given:
+    /// the batch route, its PIN/PUK lengths and certificates, and its end
+    /// states recorded at the registry (UC-BATCH, seed 003).
+    pub(crate) fn issue_with(
+        &mut self,
+        target: IssueTarget,
+        reader: &str,
+        settings: Option<&domain::IssuanceSettings>,
+        progress: &mut dyn Progress,
+    ) -> Result<Issued> {
         // Online first: the CA and escrow need the registry, and the replica must be current.
         self.sync()?;
-        let mut route = IssueRoute::Single;
+        let mut route = if settings.is_some() { IssueRoute::Batch } else { IssueRoute::Single };
         let (device, request) = match target {
             IssueTarget::Request(id) => {
                 let request = self.request(id)?;
@@ -364,7 +381,7 @@ impl Session {
             }
         }
         let profile = self.profile_version(device.profile.id, device.profile.version)?;
-        let card_profile = card_profile(&profile);
+        let card_profile = crate::batch::with_settings(card_profile(&profile), settings);
 
         // The card as found; only blank stock or this device's own card.
         let (facts, info) = crate::card::read(reader)?;
@@ -379,7 +396,7 @@ impl Session {
         // 1. The job, before anything else.
         let now = OffsetDateTime::now_utc();
         let job_id = Uuid::now_v7();
-        let detail = JobDetail { route, certificates: Vec::new(), update: None };
+        let detail = JobDetail { route, certificates: Vec::new(), update: None, settings: settings.cloned() };
         self.store.create_job(&Job {
             id: job_id,
             kind: JobKind::Issue,
@@ -680,6 +697,8 @@ impl Session {
                 contactless: false,
             },
             expires_at,
+            card_end_state: detail.settings.as_ref().map(|s| s.card_end_state),
+            certificate_end_state: detail.settings.as_ref().map(|s| s.certificate_end_state),
             certificates: kept
                 .iter()
                 .map(|c| proto::IssuedCertificate {
@@ -839,7 +858,7 @@ impl Session {
         self.check_issue(&device, detail.route)?;
         let request = job.request.as_deref().and_then(|r| Uuid::parse_str(r).ok()).map(RequestId::new);
         let profile = self.profile_version(device.profile.id, device.profile.version)?;
-        let card_profile = card_profile(&profile);
+        let card_profile = crate::batch::with_settings(card_profile(&profile), detail.settings.as_ref());
         let mut rng = rand::rngs::OsRng;
         let (_, info) = crate::card::read(reader)?;
         let mut secrets = Secrets::generate(&card_profile, &mut rng)?;
@@ -888,7 +907,10 @@ impl Session {
             detail.certificates.into_iter().partition(|c| on_card.iter().any(|s| same_serial(s, &c.serial)));
         let mut warnings = Vec::new();
         let revoked = self.revoke_pending(device.id, &mut warnings)?;
-        let length = self.profile_version(device.profile.id, device.profile.version)?.settings.pin.max_length;
+        let length = match &detail.settings {
+            Some(s) => s.pin_length,
+            None => self.profile_version(device.profile.id, device.profile.version)?.settings.pin.max_length,
+        };
         let pin = Pin::random(usize::from(length), &mut rand::rngs::OsRng)?;
         let reset = self.job_escrowed_puk(device.id).and_then(|puk| {
             with_card(reader, |_, card| {

@@ -24,6 +24,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod audit;
+mod batch;
 mod card;
 mod config;
 mod error;
@@ -37,6 +38,7 @@ mod temporary;
 mod update;
 
 pub use audit::{csv_field, parse_time, write_csv, AuditFilter, AuditRow, CSV_HEADER};
+pub use batch::{BatchCounts, BatchEvent, BatchItemView, BatchProgress, BatchView};
 pub use card::{CardFacts, CardView};
 pub use config::{Enrollment, CONFIG_FILE, DB_FILE};
 pub use error::{Error, Result};

@@ -228,7 +228,8 @@ impl Session {
             )));
         }
         let job_id = Uuid::now_v7();
-        let detail = JobDetail { route: IssueRoute::Single, certificates: Vec::new(), update: None };
+        let detail =
+            JobDetail { route: IssueRoute::Single, certificates: Vec::new(), update: None, settings: None };
         self.store.create_job(&Job {
             id: job_id,
             kind: JobKind::Issue,

@@ -318,6 +318,7 @@ impl Session {
             route: IssueRoute::Single,
             certificates: Vec::new(),
             update: Some(UpdateDetail { reason, profile: request.profile, previous: previous.clone() }),
+            settings: None,
         };
         self.store.create_job(&Job {
             id: job_id,
@@ -536,6 +537,8 @@ impl Session {
             },
             expires_at,
             certificates: named,
+            card_end_state: None,
+            certificate_end_state: None,
         });
         let result = self.submit(op, |_| Ok(()))?;
         let mut revoked = superseded_in(result.as_ref());

@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod batch;
 mod error;
 pub mod journal;
 pub mod outbox;
@@ -35,6 +36,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use batch::{Batch, BatchItem, BatchItemState};
 pub use error::{Error, Result};
 pub use journal::{Job, JobKind, JobState, JobStep, StepPhase};
 pub use outbox::{

@@ -13,19 +13,23 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::error::{Error, Result};
 
 /// The schema version this program writes.
-pub const CURRENT_VERSION: u32 = 3;
+pub const CURRENT_VERSION: u32 = 4;
 
 /// The current schema, for fresh databases.
 pub const CURRENT: &str = include_str!("../sql/schema.sql");
 
 /// Released schemas, exactly as they shipped (index 0 is version 1).
-pub const FROZEN: &[(u32, &str)] =
-    &[(1, include_str!("../sql/frozen/v1.sql")), (2, include_str!("../sql/frozen/v2.sql"))];
+pub const FROZEN: &[(u32, &str)] = &[
+    (1, include_str!("../sql/frozen/v1.sql")),
+    (2, include_str!("../sql/frozen/v2.sql")),
+    (3, include_str!("../sql/frozen/v3.sql")),
+];
 
 /// Migration scripts: `(version reached, script)`, in order.
 const MIGRATIONS: &[(u32, &str)] = &[
     (2, include_str!("../sql/migrations/002_request_search.sql")),
     (3, include_str!("../sql/migrations/003_journal.sql")),
+    (4, include_str!("../sql/migrations/004_batches.sql")),
 ];
 
 /// The schema version recorded in the database (0: empty database).

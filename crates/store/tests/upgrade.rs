@@ -183,3 +183,52 @@ mod erased {
         }
     }
 }
+
+/// v3 → v4 (batch orders): the encoding journal survives, and the upgraded
+/// database stores and claims batch cards.
+#[test]
+fn v3_jobs_survive_the_upgrade_and_batches_can_be_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v3.db");
+    let conn = released(&path, 3);
+    conn.execute(
+        "INSERT INTO jobs (id, kind, device, request, state, card, detail, last_error, created_at, updated_at)
+         VALUES ('0190f0a0-0000-7000-8000-000000000001', 'issue', 'dev-1', 'req-1', 'writing', '{}', '{}', NULL,
+                 '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let mut store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 4);
+    let open = store.open_jobs().unwrap();
+    assert_eq!(open.len(), 1, "the v3 job survives");
+    assert_eq!(open[0].device, "dev-1");
+
+    let now = time::OffsetDateTime::now_utc();
+    let batch = store::Batch {
+        id: uuid::Uuid::now_v7(),
+        options: serde_json::json!({"pin_length": 6}),
+        created_by: "op".into(),
+        cancelled: false,
+        created_at: now,
+        updated_at: now,
+    };
+    store.create_batch(&batch, &[("r1".into(), "d1".into()), ("r2".into(), "d2".into())]).unwrap();
+    let first = store.claim_batch_item(batch.id, "reader A", now).unwrap().unwrap();
+    assert_eq!(
+        (first.request.as_str(), first.state, first.attempts),
+        ("r1", store::BatchItemState::Encoding, 1)
+    );
+    store.set_batch_cancelled(batch.id, true, now).unwrap();
+    assert!(store.claim_batch_item(batch.id, "reader B", now).unwrap().is_none(), "cancelled: no next card");
+    store.set_batch_cancelled(batch.id, false, now).unwrap();
+    let second = store.claim_batch_item(batch.id, "reader B", now).unwrap().unwrap();
+    assert_eq!(second.request, "r2");
+    assert!(store.claim_batch_item(batch.id, "reader C", now).unwrap().is_none(), "nothing pending");
+    store.update_batch_item(batch.id, 0, store::BatchItemState::Done, Some(open[0].id), None, now).unwrap();
+    let items = store.batch_items(batch.id).unwrap();
+    assert_eq!(items[0].state, store::BatchItemState::Done);
+    assert_eq!(items[0].job, Some(open[0].id));
+    assert_eq!(items[1].reader.as_deref(), Some("reader B"));
+}

@@ -431,6 +431,8 @@ pub fn issuance(device: DeviceId, request: Option<RequestId>) -> OperationKind {
             not_before: now,
             not_after: now + time::Duration::days(365),
         }],
+        card_end_state: None,
+        certificate_end_state: None,
     })
 }
 
@@ -1936,4 +1938,70 @@ pub async fn an_update_keeps_the_certificates_the_card_keeps(factory: Factory) {
     rec.certificates = vec![collected[0].clone()];
     let answer = f.op("issuer", OperationKind::RecordIssuance(rec)).await;
     assert!(!answer.is_accepted(), "a revoked certificate is not kept: {answer:?}");
+}
+
+/// UC-BATCH options at the registry: end states other than the profile's
+/// only for a batch (and then honoured), a production-failed card approved
+/// again by `RetryIssuance` with its failed request, and a retry refused
+/// for a card that is not production failed.
+pub async fn batch_options_and_retry(factory: Factory) {
+    let f = Fixture::new(factory).await;
+    let (request, device) = f.approved_card().await;
+    let issued = f.issued_certificate(device).await;
+    let OperationKind::RecordIssuance(mut single) = issuance_of(device, Some(request), &issued) else {
+        unreachable!()
+    };
+    single.card_end_state = Some(domain::CardEndState::Issued);
+    let refused = f.op("admin", OperationKind::RecordIssuance(single.clone())).await;
+    assert_eq!(refused.rejection_code(), Some("invalid"), "end states are a batch option: {refused:?}");
+
+    // The card fails; retried: approved again, its request too.
+    let retry =
+        |route| OperationKind::RetryIssuance(proto::RetryIssuance { device, request: Some(request), route });
+    let early = f.op("issuer", retry(domain::IssueRoute::Single)).await;
+    assert_eq!(early.rejection_code(), Some("state_not_allowed"), "{early:?}");
+    let failed = f
+        .op(
+            "issuer",
+            OperationKind::RecordProductionFailure(proto::RecordProductionFailure {
+                device,
+                request: Some(request),
+                route: domain::IssueRoute::Single,
+                message: "the card failed".into(),
+            }),
+        )
+        .await;
+    assert_eq!(device_state(&failed), "production_failed");
+    let batch_without_permission = f.op("issuer", retry(domain::IssueRoute::Batch)).await;
+    assert_eq!(
+        batch_without_permission.rejection_code(),
+        Some("not_permitted"),
+        "{batch_without_permission:?}"
+    );
+    let retried = f.op("issuer", retry(domain::IssueRoute::Single)).await;
+    assert_eq!(device_state(&retried), "approved", "{retried:?}");
+    let again = record(&retried, "request");
+    assert!(
+        matches!(again.first(), Some(proto::Record::Request(r)) if r.state == domain::RequestState::Approved),
+        "{retried:?}"
+    );
+
+    // Issued in a batch with its options: card issued, certificate on hold.
+    let issued = f.issued_certificate(device).await;
+    let OperationKind::RecordIssuance(mut batch) = issuance_of(device, Some(request), &issued) else {
+        unreachable!()
+    };
+    batch.route = domain::IssueRoute::Batch;
+    batch.card_end_state = Some(domain::CardEndState::Issued);
+    batch.certificate_end_state = Some(domain::CertificateEndState::OnHold);
+    let recorded = f.op("admin", OperationKind::RecordIssuance(batch)).await;
+    assert!(recorded.is_accepted(), "{recorded:?}");
+    assert_eq!(device_state(&recorded), "issued");
+    let on_hold = record(&recorded, "certificate").into_iter().any(|r| {
+        matches!(r, proto::Record::Certificate(c) if c.serial == issued["serial"].as_str().unwrap()
+            && c.state == domain::CertificateState::OnHold)
+    });
+    assert!(on_hold, "the certificate ends on hold as chosen: {recorded:?}");
+    let late = f.op("issuer", retry(domain::IssueRoute::Single)).await;
+    assert_eq!(late.rejection_code(), Some("state_not_allowed"), "an issued card is not retried: {late:?}");
 }

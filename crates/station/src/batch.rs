@@ -1,0 +1,779 @@
+//! UC-BATCH (seed 003) "Issue multiple cards": approved requests selected
+//! together, shared options (PIN length, PUK length, which certificates,
+//! card and certificate end states), encoded on every connected reader in
+//! parallel.
+//!
+//! * The batch and each card's state are kept in the station's store
+//!   (schema v4), so a batch resumes after a restart.
+//! * One worker thread per reader, each with its own [`Session`] (a second
+//!   connection to the same database, the same signed-in token, its own
+//!   runtime and registry connections), runs the ordinary journaled issue
+//!   job per card: tear safety, escrow and recovery are those of UC-ISSUE.
+//! * A worker waits for a blank card in its reader, takes the next pending
+//!   card of the batch (atomically across workers), encodes it, waits for
+//!   it to be removed, and goes on. A card found in the reader with an open
+//!   job (torn, or the process died) is finished first.
+//! * Cancel (Ctrl-C, or `batch cancel` from another process: a store flag)
+//!   is checked before each card: no card is left half-written, the rest
+//!   stay pending for `batch resume`.
+//! * A card that fails (not a tear) is reported, its production failure
+//!   recorded, and the request retried once on the next card (the registry
+//!   puts the production-failed card back to approved: `RetryIssuance`).
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use domain::{
+    BatchOptions, CardState, Device, DeviceId, IssuanceSettings, IssueRoute, RequestId, RequestState,
+};
+use proto::{OperationKind, RetryIssuance};
+use serde::Serialize;
+use store::{Batch, BatchItem, BatchItemState, Store};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::issue::{IssueTarget, Issued, Progress};
+use crate::remote::Remote;
+use crate::session::{RequestView, Session};
+use crate::{runtime, DB_FILE, REGISTRY_TIMEOUT};
+
+/// How often a worker looks at its reader while waiting for a card.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Attempts per card: the first, and one retry after a failure.
+const ATTEMPTS: u32 = 2;
+
+/// The piv profile for one card: the profile's, with a batch's settings
+/// applied (PIN and PUK length, the chosen slots only).
+pub(crate) fn with_settings(mut profile: piv::Profile, settings: Option<&IssuanceSettings>) -> piv::Profile {
+    if let Some(s) = settings {
+        profile.pin.length = s.pin_length;
+        profile.puk.length = s.puk_length;
+        let chosen: Vec<piv::Slot> =
+            s.certificates.iter().map(|slot| crate::profile::card_slot(*slot)).collect();
+        profile.slots.retain(|p| chosen.contains(&p.slot));
+    }
+    profile
+}
+
+/// A batch as shown to the operator.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchView {
+    /// Batch id.
+    pub id: Uuid,
+    /// The options chosen.
+    pub options: BatchOptions,
+    /// Cancel requested: no further card is started until `batch resume`.
+    pub cancelled: bool,
+    /// Created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// The cards, in order.
+    pub items: Vec<BatchItemView>,
+    /// How many cards are in each state.
+    pub counts: BatchCounts,
+}
+
+/// Cards per state.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct BatchCounts {
+    /// Not started.
+    pub pending: usize,
+    /// Being encoded, or interrupted (their job is open).
+    pub encoding: usize,
+    /// Encoded.
+    pub done: usize,
+    /// Failed after the retry.
+    pub failed: usize,
+    /// Not encoded: the request can no longer be issued.
+    pub cancelled: usize,
+}
+
+/// One card of a batch.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchItemView {
+    /// Order in the batch.
+    pub seq: u32,
+    /// The request.
+    pub request: String,
+    /// Its card record.
+    pub device: String,
+    /// Where it stands.
+    pub state: BatchItemState,
+    /// The reader it was encoded in.
+    pub reader: Option<String>,
+    /// Its issue job.
+    pub job: Option<Uuid>,
+    /// Attempts started.
+    pub attempts: u32,
+    /// Why it last failed.
+    pub last_error: Option<String>,
+}
+
+impl From<BatchItem> for BatchItemView {
+    fn from(i: BatchItem) -> Self {
+        BatchItemView {
+            seq: i.seq,
+            request: i.request,
+            device: i.device,
+            state: i.state,
+            reader: i.reader,
+            job: i.job,
+            attempts: i.attempts,
+            last_error: i.last_error,
+        }
+    }
+}
+
+/// What happened at one reader, for the progress display (`--json`: one
+/// JSON line each).
+#[derive(Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum BatchEvent<'a> {
+    /// The reader needs a blank card.
+    InsertCard {
+        /// Reader.
+        reader: &'a str,
+    },
+    /// The card in the reader is finished (or not usable): take it out.
+    RemoveCard {
+        /// Reader.
+        reader: &'a str,
+        /// Why.
+        why: &'a str,
+    },
+    /// A card of the batch is being encoded.
+    Started {
+        /// Reader.
+        reader: &'a str,
+        /// Order in the batch.
+        seq: u32,
+        /// The request.
+        request: &'a str,
+        /// Attempt (1 or 2).
+        attempt: u32,
+        /// Finishing an interrupted job rather than starting anew.
+        resuming: bool,
+    },
+    /// Step `index` of `total` of the card's encoding.
+    Step {
+        /// Reader.
+        reader: &'a str,
+        /// The request.
+        request: &'a str,
+        /// Step.
+        index: usize,
+        /// Steps.
+        total: usize,
+        /// What it does.
+        what: &'a str,
+    },
+    /// Something the operator should see.
+    Note {
+        /// Reader.
+        reader: &'a str,
+        /// What.
+        what: &'a str,
+    },
+    /// A card is done: its PIN (shown once) and certificates.
+    Done {
+        /// Reader.
+        reader: &'a str,
+        /// Order in the batch.
+        seq: u32,
+        /// The request.
+        request: &'a str,
+        /// The result (the PIN serialized once).
+        issued: &'a Issued,
+    },
+    /// A card failed (not a tear): production failed recorded.
+    Failed {
+        /// Reader.
+        reader: &'a str,
+        /// Order in the batch.
+        seq: u32,
+        /// The request.
+        request: &'a str,
+        /// What went wrong.
+        error: String,
+        /// Whether the request is retried on the next card.
+        retried: bool,
+    },
+    /// The card was pulled (or the reader went away) mid-encoding: its job
+    /// stays open and is finished when the card is back (`batch resume`).
+    Torn {
+        /// Reader.
+        reader: &'a str,
+        /// Order in the batch.
+        seq: u32,
+        /// The request.
+        request: &'a str,
+        /// What happened.
+        error: String,
+    },
+    /// This reader's worker stopped (no pending card, or cancelled).
+    Stopped {
+        /// Reader.
+        reader: &'a str,
+        /// Why.
+        why: &'a str,
+    },
+}
+
+/// Receives every card's progress; called from the worker threads.
+pub trait BatchProgress: Sync {
+    /// One event.
+    fn event(&self, event: &BatchEvent<'_>);
+}
+
+/// Per-card steps of one worker as [`Progress`] for the issue job.
+struct CardProgress<'a> {
+    reader: &'a str,
+    request: &'a str,
+    sink: &'a dyn BatchProgress,
+}
+
+impl Progress for CardProgress<'_> {
+    fn step(&mut self, index: usize, total: usize, what: &str) {
+        self.sink.event(&BatchEvent::Step { reader: self.reader, request: self.request, index, total, what });
+    }
+
+    fn note(&mut self, what: &str) {
+        self.sink.event(&BatchEvent::Note { reader: self.reader, what });
+    }
+}
+
+fn parse_id(text: &str, what: &str) -> Result<Uuid> {
+    Uuid::parse_str(text).map_err(|_| Error::Invalid(format!("{what} {text:?} is not a UUID")))
+}
+
+impl Session {
+    /// The issue queue: approved card requests with their cards (seed 003 step "Search").
+    pub fn approved_requests(&self) -> Result<Vec<RequestView>> {
+        let mut views = self.requests(Some(RequestState::Approved), 10_000)?;
+        views.retain(|v| {
+            v.request.kind == domain::RequestKind::Issue
+                && v.device.as_ref().is_some_and(|d| d.state == CardState::Approved)
+        });
+        Ok(views)
+    }
+
+    /// Creates a batch of the selected approved `requests` with `options`
+    /// (checked against each card's profile: PIN length within its policy,
+    /// certificates among its slots). The use case must be on, the
+    /// operator may manage batches and collect each card's profile, and no
+    /// card is their own.
+    pub fn create_batch(&mut self, requests: &[RequestId], options: BatchOptions) -> Result<BatchView> {
+        self.sync()?;
+        let mut devices: Vec<Device> = Vec::new();
+        let mut seen = BTreeSet::new();
+        for id in requests {
+            if !seen.insert(*id) {
+                return Err(domain::Refusal::InvalidBatch(format!("request {id} is selected twice")).into());
+            }
+            let request = self.request(*id)?;
+            if request.kind != domain::RequestKind::Issue {
+                return Err(Error::Invalid(format!("request {id} is not a card request")));
+            }
+            if request.state != RequestState::Approved {
+                return Err(Error::Invalid(format!(
+                    "request {id} is {}, not approved: only approved requests can be issued in a batch",
+                    request.state.name()
+                )));
+            }
+            let device =
+                request.device.ok_or_else(|| Error::Invalid(format!("request {id} names no card record")))?;
+            devices.push(self.device(device)?);
+        }
+        for device in &devices {
+            let profile = self.profile_version(device.profile.id, device.profile.version)?;
+            options.resolve(&profile.settings)?;
+        }
+        let refs: Vec<&Device> = devices.iter().collect();
+        let now = OffsetDateTime::now_utc();
+        let order = domain::BatchOrder::create(
+            domain::BatchId::new(Uuid::now_v7()),
+            &refs,
+            options,
+            &self.actor(),
+            now,
+        )?;
+        let batch = Batch {
+            id: order.id.uuid(),
+            options: serde_json::to_value(&order.options).map_err(store::Error::from)?,
+            created_by: self.grant.operator.to_string(),
+            cancelled: false,
+            created_at: now,
+            updated_at: now,
+        };
+        let items: Vec<(String, String)> =
+            requests.iter().zip(&devices).map(|(r, d)| (r.to_string(), d.id.to_string())).collect();
+        self.store.create_batch(&batch, &items)?;
+        self.batch(batch.id)
+    }
+
+    /// One batch with its cards.
+    pub fn batch(&self, id: Uuid) -> Result<BatchView> {
+        batch_view(&self.store, id)
+    }
+
+    /// Every batch of this station, oldest first.
+    pub fn batches(&self) -> Result<Vec<BatchView>> {
+        self.store.batches()?.into_iter().map(|b| self.batch(b.id)).collect()
+    }
+
+    /// Asks the batch to stop before its next card (from any process: the
+    /// workers read the flag before each card). Cards being encoded finish.
+    pub fn cancel_batch(&mut self, id: Uuid) -> Result<BatchView> {
+        self.batch(id)?;
+        self.store.set_batch_cancelled(id, true, OffsetDateTime::now_utc())?;
+        self.batch(id)
+    }
+
+    /// A second session for a worker thread: its own store connection on
+    /// the same database, its own runtime and registry connections, the
+    /// same signed-in operator (no new sign-in).
+    pub fn worker(&self) -> Result<Session> {
+        let pin = self.enrollment.pin()?;
+        let client = sync::RegistryClient::new(&self.enrollment.registry_url, pin, REGISTRY_TIMEOUT)?;
+        let remote = Remote::new(&self.enrollment.registry_url, pin, REGISTRY_TIMEOUT)?;
+        let engine = sync::Engine::new(
+            client.clone(),
+            self.grant.token.clone(),
+            Some(self.grant.operator),
+            Some(self.enrollment.workstation_id()),
+        );
+        Ok(Session {
+            data_dir: self.data_dir.clone(),
+            enrollment: self.enrollment.clone(),
+            store: Store::open(self.data_dir.join(DB_FILE))?,
+            runtime: runtime()?,
+            client,
+            remote,
+            engine,
+            grant: self.grant.clone(),
+        })
+    }
+
+    /// Encodes the pending cards of batch `id` on `readers` in parallel (one
+    /// worker each) until none is pending or the batch is cancelled (`stop`
+    /// set, or the store flag). Returns the batch as it stands then.
+    pub fn run_batch(
+        &mut self,
+        id: Uuid,
+        readers: &[String],
+        stop: &AtomicBool,
+        progress: &dyn BatchProgress,
+    ) -> Result<BatchView> {
+        let view = self.batch(id)?;
+        if readers.is_empty() {
+            return Err(Error::Invalid("no reader to encode on: connect a reader".into()));
+        }
+        let options: BatchOptions = view.options.clone();
+        self.sync()?;
+        let workers: Vec<Session> = readers.iter().map(|_| self.worker()).collect::<Result<_>>()?;
+        let outcomes: Vec<Result<()>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = workers
+                .into_iter()
+                .zip(readers)
+                .map(|(mut w, reader)| {
+                    let options = options.clone();
+                    scope.spawn(move || w.encode_on(id, &options, reader, stop, progress))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(Error::Invalid("a batch worker panicked".into()))))
+                .collect()
+        });
+        self.sync()?;
+        for outcome in outcomes {
+            outcome?;
+        }
+        self.batch(id)
+    }
+
+    /// Resumes batch `id` after a restart or a cancel: clears the cancel
+    /// flag, puts back to pending the cards whose run died before their job
+    /// began (or whose job was rolled back), then runs the batch: a card
+    /// with an open job is finished when a worker finds it in its reader.
+    pub fn resume_batch(
+        &mut self,
+        id: Uuid,
+        readers: &[String],
+        stop: &AtomicBool,
+        progress: &dyn BatchProgress,
+    ) -> Result<BatchView> {
+        self.sync()?;
+        let now = OffsetDateTime::now_utc();
+        self.store.set_batch_cancelled(id, false, now)?;
+        for item in self.store.batch_items(id)? {
+            if item.state != BatchItemState::Encoding {
+                continue;
+            }
+            let jobs = self.store.jobs_of_device(&item.device)?;
+            let device = self.device(DeviceId::new(parse_id(&item.device, "device")?))?;
+            if device.state.is_issued() && !jobs.iter().any(|j| j.state.is_open()) {
+                let job = jobs.last().map(|j| j.id);
+                self.store.update_batch_item(id, item.seq, BatchItemState::Done, job, None, now)?;
+            } else if !jobs.iter().any(|j| j.state.is_open()) {
+                // Killed before its job began, or its job was rolled back: encode it again.
+                self.store.update_batch_item(
+                    id,
+                    item.seq,
+                    BatchItemState::Pending,
+                    None,
+                    item.last_error.as_deref(),
+                    now,
+                )?;
+            }
+        }
+        self.run_batch(id, readers, stop, progress)
+    }
+
+    /// One reader's worker: blank card in, next pending card of the batch
+    /// encoded, card out; until nothing is pending or the batch is cancelled.
+    fn encode_on(
+        &mut self,
+        batch: Uuid,
+        options: &BatchOptions,
+        reader: &str,
+        stop: &AtomicBool,
+        progress: &dyn BatchProgress,
+    ) -> Result<()> {
+        let readers = reader::Readers::establish()?;
+        let mut asked_insert = false;
+        let mut unreadable = 0u32;
+        loop {
+            // Cancel stops before the next card.
+            if stop.load(Ordering::SeqCst) || self.store.batch_cancelled(batch)? {
+                progress.event(&BatchEvent::Stopped { reader, why: "cancelled" });
+                return Ok(());
+            }
+            if !card_present(&readers, reader)? {
+                if !self.has_work(batch)? {
+                    progress.event(&BatchEvent::Stopped { reader, why: "no card left to encode" });
+                    return Ok(());
+                }
+                if !asked_insert {
+                    progress.event(&BatchEvent::InsertCard { reader });
+                    asked_insert = true;
+                }
+                std::thread::sleep(POLL);
+                continue;
+            }
+            asked_insert = false;
+            let (facts, info) = match crate::card::read(reader) {
+                Ok(found) => {
+                    unreadable = 0;
+                    found
+                }
+                Err(e) if e.is_tear() || matches!(e, Error::Reader(_)) || unreadable < 3 => {
+                    unreadable += 1;
+                    std::thread::sleep(POLL * 4);
+                    continue;
+                }
+                Err(e) => {
+                    unreadable = 0;
+                    self.remove_card(
+                        &readers,
+                        reader,
+                        &format!("the card cannot be read: {e}"),
+                        stop,
+                        progress,
+                    )?;
+                    continue;
+                }
+            };
+            // An interrupted job of this batch on this card: finish it first.
+            if let Some(item) = self.interrupted_here(batch, &facts)? {
+                match self.finish_interrupted(batch, &item, reader, progress)? {
+                    Settled::Done => self.remove_card(&readers, reader, "finished", stop, progress)?,
+                    Settled::Failed => self.remove_card(&readers, reader, SET_ASIDE, stop, progress)?,
+                    Settled::Torn => std::thread::sleep(POLL),
+                }
+                continue;
+            }
+            if !info.looks_blank() {
+                if !self.has_work(batch)? {
+                    progress.event(&BatchEvent::Stopped { reader, why: "no card left to encode" });
+                    return Ok(());
+                }
+                self.remove_card(&readers, reader, "not blank stock: insert a blank card", stop, progress)?;
+                continue;
+            }
+            let Some(item) = self.store.claim_batch_item(batch, reader, OffsetDateTime::now_utc())? else {
+                if self.has_work(batch)? {
+                    std::thread::sleep(POLL);
+                    continue;
+                }
+                progress.event(&BatchEvent::Stopped { reader, why: "no card left to encode" });
+                return Ok(());
+            };
+            match self.encode_item(batch, options, &item, reader, progress)? {
+                Settled::Done => self.remove_card(&readers, reader, "finished", stop, progress)?,
+                Settled::Failed => self.remove_card(&readers, reader, SET_ASIDE, stop, progress)?,
+                // Pulled, or the reader reset it: finished when it is (still) there.
+                Settled::Torn => std::thread::sleep(POLL),
+            }
+        }
+    }
+
+    /// Whether a pending card is left (a failed card put back for its retry counts).
+    fn has_work(&self, batch: Uuid) -> Result<bool> {
+        if self.store.batch_cancelled(batch)? {
+            return Ok(false);
+        }
+        Ok(self.store.batch_items(batch)?.iter().any(|i| i.state == BatchItemState::Pending))
+    }
+
+    /// The batch card whose open job was started on the card `facts` describes.
+    fn interrupted_here(&self, batch: Uuid, facts: &crate::CardFacts) -> Result<Option<BatchItem>> {
+        let items = self.store.batch_items(batch)?;
+        for job in self.store.open_jobs()? {
+            let started: Option<crate::CardFacts> = serde_json::from_value(job.card.clone()).ok();
+            let ours = started.as_ref().is_some_and(|s| facts.same_card(s))
+                || facts.device_id().map(|d| d.to_string()) == Some(job.device.clone());
+            if !ours {
+                continue;
+            }
+            if let Some(item) = items.iter().find(|i| i.device == job.device) {
+                return Ok(Some(item.clone()));
+            }
+        }
+        Ok(None)
+    }
+
+    fn finish_interrupted(
+        &mut self,
+        batch: Uuid,
+        item: &BatchItem,
+        reader: &str,
+        sink: &dyn BatchProgress,
+    ) -> Result<Settled> {
+        let job = self
+            .store
+            .jobs_of_device(&item.device)?
+            .into_iter()
+            .find(|j| j.state.is_open())
+            .ok_or_else(|| Error::NotFound(format!("no open job for device {}", item.device)))?;
+        sink.event(&BatchEvent::Started {
+            reader,
+            seq: item.seq,
+            request: &item.request,
+            attempt: item.attempts.max(1),
+            resuming: true,
+        });
+        let now = OffsetDateTime::now_utc();
+        self.store.update_batch_item(batch, item.seq, BatchItemState::Encoding, Some(job.id), None, now)?;
+        let mut progress = CardProgress { reader, request: &item.request, sink };
+        let outcome = self.resume(job.id, reader, &mut progress);
+        self.settle(batch, item, reader, outcome, sink)
+    }
+
+    /// Encodes one claimed card.
+    fn encode_item(
+        &mut self,
+        batch: Uuid,
+        options: &BatchOptions,
+        item: &BatchItem,
+        reader: &str,
+        sink: &dyn BatchProgress,
+    ) -> Result<Settled> {
+        sink.event(&BatchEvent::Started {
+            reader,
+            seq: item.seq,
+            request: &item.request,
+            attempt: item.attempts,
+            resuming: false,
+        });
+        let outcome = self.prepare_item(options, item).and_then(|(request, settings)| {
+            let mut progress = CardProgress { reader, request: &item.request, sink };
+            self.issue_with(IssueTarget::Request(request), reader, Some(&settings), &mut progress)
+        });
+        self.settle(batch, item, reader, outcome, sink)
+    }
+
+    /// The request to issue and the card's settings; a card whose earlier
+    /// attempt failed is approved again first (`RetryIssuance`).
+    fn prepare_item(
+        &mut self,
+        options: &BatchOptions,
+        item: &BatchItem,
+    ) -> Result<(RequestId, IssuanceSettings)> {
+        // A first attempt's card is approved (the issue job syncs anyway);
+        // a retry needs the registry's view of the failure first.
+        if item.attempts > 1 {
+            self.sync()?;
+        }
+        let request = RequestId::new(parse_id(&item.request, "request")?);
+        let device = self.device(DeviceId::new(parse_id(&item.device, "device")?))?;
+        if device.state == CardState::ProductionFailed {
+            let op = OperationKind::RetryIssuance(RetryIssuance {
+                device: device.id,
+                request: Some(request),
+                route: IssueRoute::Batch,
+            });
+            self.submit(op, |_| Ok(()))?;
+        }
+        let profile = self.profile_version(device.profile.id, device.profile.version)?;
+        let settings = options.resolve(&profile.settings)?;
+        Ok((request, settings))
+    }
+
+    /// Records the outcome of one card in the batch.
+    fn settle(
+        &mut self,
+        batch: Uuid,
+        item: &BatchItem,
+        reader: &str,
+        outcome: Result<Issued>,
+        sink: &dyn BatchProgress,
+    ) -> Result<Settled> {
+        let now = OffsetDateTime::now_utc();
+        match outcome {
+            Ok(issued) => {
+                self.store.update_batch_item(
+                    batch,
+                    item.seq,
+                    BatchItemState::Done,
+                    Some(issued.job),
+                    None,
+                    now,
+                )?;
+                sink.event(&BatchEvent::Done {
+                    reader,
+                    seq: item.seq,
+                    request: &item.request,
+                    issued: &issued,
+                });
+                Ok(Settled::Done)
+            }
+            Err(e) if e.is_tear() => {
+                // The job stays open; the card is finished when it is back.
+                let job = self.store.jobs_of_device(&item.device)?.into_iter().find(|j| j.state.is_open());
+                let state = if job.is_some() { BatchItemState::Encoding } else { BatchItemState::Pending };
+                let message = e.to_string();
+                self.store.update_batch_item(
+                    batch,
+                    item.seq,
+                    state,
+                    job.map(|j| j.id),
+                    Some(&message),
+                    now,
+                )?;
+                sink.event(&BatchEvent::Torn {
+                    reader,
+                    seq: item.seq,
+                    request: &item.request,
+                    error: message,
+                });
+                Ok(Settled::Torn)
+            }
+            Err(e) => {
+                let message = e.to_string();
+                let _ = self.sync();
+                let device = DeviceId::new(parse_id(&item.device, "device")?);
+                let retryable = self
+                    .device(device)
+                    .map(|d| matches!(d.state, CardState::ProductionFailed | CardState::Approved))
+                    .unwrap_or(false);
+                let request_live = RequestId::new(parse_id(&item.request, "request")?);
+                let request_state = self.request(request_live).map(|r| r.state).ok();
+                let retried = item.attempts < ATTEMPTS
+                    && retryable
+                    && matches!(request_state, Some(RequestState::Approved | RequestState::Failed));
+                let state = if retried {
+                    BatchItemState::Pending
+                } else if matches!(
+                    request_state,
+                    Some(RequestState::Cancelled | RequestState::Rejected | RequestState::Completed)
+                ) {
+                    BatchItemState::Cancelled
+                } else {
+                    BatchItemState::Failed
+                };
+                let job = self.store.jobs_of_device(&item.device)?.last().map(|j| j.id);
+                self.store.update_batch_item(batch, item.seq, state, job, Some(&message), now)?;
+                sink.event(&BatchEvent::Failed {
+                    reader,
+                    seq: item.seq,
+                    request: &item.request,
+                    error: message,
+                    retried,
+                });
+                Ok(Settled::Failed)
+            }
+        }
+    }
+
+    /// Waits until the card is out of `reader` (asking once), or the batch stops.
+    fn remove_card(
+        &self,
+        readers: &reader::Readers,
+        reader: &str,
+        why: &str,
+        stop: &AtomicBool,
+        sink: &dyn BatchProgress,
+    ) -> Result<()> {
+        let mut asked = false;
+        while card_present(readers, reader)? {
+            if !asked {
+                sink.event(&BatchEvent::RemoveCard { reader, why });
+                asked = true;
+            }
+            if stop.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            std::thread::sleep(POLL);
+        }
+        Ok(())
+    }
+}
+
+/// How one card of a batch ended.
+enum Settled {
+    /// Encoded and recorded.
+    Done,
+    /// Failed (not a tear): production failed recorded; the card is set aside.
+    Failed,
+    /// Pulled or reset mid-job: its job stays open.
+    Torn,
+}
+
+/// What the operator is asked when a card failed.
+const SET_ASIDE: &str = "the card failed: set it aside, insert another blank card";
+
+/// Whether a card is in `reader` now.
+fn card_present(readers: &reader::Readers, reader: &str) -> Result<bool> {
+    let states = readers.list()?;
+    match states.iter().find(|s| s.name == reader) {
+        Some(s) => Ok(s.card_present),
+        None => Err(Error::Reader(reader::Error::ReaderGone)),
+    }
+}
+
+fn batch_view(store: &Store, id: Uuid) -> Result<BatchView> {
+    let batch = store.batch(id)?.ok_or_else(|| Error::NotFound(format!("no batch {id}")))?;
+    let items: Vec<BatchItemView> = store.batch_items(id)?.into_iter().map(BatchItemView::from).collect();
+    let mut counts = BatchCounts::default();
+    for i in &items {
+        match i.state {
+            BatchItemState::Pending => counts.pending += 1,
+            BatchItemState::Encoding => counts.encoding += 1,
+            BatchItemState::Done => counts.done += 1,
+            BatchItemState::Failed => counts.failed += 1,
+            BatchItemState::Cancelled => counts.cancelled += 1,
+        }
+    }
+    Ok(BatchView {
+        id,
+        options: serde_json::from_value(batch.options).map_err(store::Error::from)?,
+        cancelled: batch.cancelled,
+        created_at: batch.created_at,
+        items,
+        counts,
+    })
+}
