@@ -17,6 +17,7 @@ mod auth;
 mod certificate;
 mod error;
 mod feed;
+mod offline;
 mod operation;
 mod problem;
 mod secret;
@@ -36,6 +37,7 @@ pub use operation::{
     RecordProductionFailure, RejectRequest, RequestCard, RequestUpdate, ReviseProfile, StoreEscrow,
     MAX_BATCH,
 };
+pub use offline::{EscrowFetch, OfflineUnblockChallenge, OfflineUnblockResponse, MAX_IDENTITY_CHECK};
 pub use problem::{Health, Problem};
 pub use secret::{EscrowSecret, Password, SessionToken};
 
