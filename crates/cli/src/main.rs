@@ -7,6 +7,7 @@ mod card;
 mod connect;
 mod failure;
 mod lifecycle;
+mod offline;
 mod personalize;
 mod secrets;
 mod station;
@@ -38,6 +39,9 @@ enum Top {
     /// After issuance: retire, PIN, audit.
     #[command(flatten)]
     Lifecycle(lifecycle::LifecycleCommand),
+    /// Offline PIN unblock by challenge–response: the cardholder away, the helpdesk online.
+    #[command(subcommand)]
+    UnblockOffline(offline::UnblockOfflineCommand),
 }
 
 fn main() {
@@ -50,6 +54,7 @@ fn main() {
         Top::Card(command) => card::run(command, cli.json),
         Top::Station(command) => station::run(command, &cli.data, cli.json),
         Top::Lifecycle(command) => lifecycle::run(command, &cli.data, cli.json),
+        Top::UnblockOffline(command) => offline::run(command, &cli.data, cli.json),
     };
     match outcome {
         Ok(value) => {
