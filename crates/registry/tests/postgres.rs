@@ -74,6 +74,7 @@ on_postgres!(
     certificates_for_an_update,
     issuance_revokes_pending_certificates,
     direct_issue,
+    offline_unblock,
 );
 
 /// A plain client for looking behind the storage's back; its connection

@@ -40,6 +40,7 @@ on_sqlite!(
     certificates_for_an_update,
     issuance_revokes_pending_certificates,
     direct_issue,
+    offline_unblock,
 );
 
 #[test]
