@@ -121,7 +121,15 @@ fn cardholder(
     answer: impl FnOnce(&str) -> Vec<String>,
 ) -> (tools::Run, Option<String>) {
     let mut child = Command::new(tools::cardstation_bin())
-        .args(["--json", "--data", tools::path(holder), "unblock-offline", "challenge", "--reader", &reader.name])
+        .args([
+            "--json",
+            "--data",
+            tools::path(holder),
+            "unblock-offline",
+            "challenge",
+            "--reader",
+            &reader.name,
+        ])
         .env("CARDSTATION_NEW_PIN", new_pin)
         .env_remove("CARDSTATION_OPERATOR")
         .env_remove("CARDSTATION_PASSWORD")
@@ -208,8 +216,16 @@ fn offline_unblock_by_challenge_and_response() {
             s.station
                 .as_operator(
                     "ivy",
-                    &["unblock-offline", "respond", "--device", &device, "--challenge", challenge,
-                        "--identity-check", "x"],
+                    &[
+                        "unblock-offline",
+                        "respond",
+                        "--device",
+                        &device,
+                        "--challenge",
+                        challenge,
+                        "--identity-check",
+                        "x",
+                    ],
                 )
                 .unwrap(),
         );
@@ -259,8 +275,16 @@ fn offline_unblock_by_challenge_and_response() {
             s.station
                 .as_operator(
                     "hal",
-                    &["unblock-offline", "respond", "--device", &other, "--challenge", challenge,
-                        "--identity-check", "x"],
+                    &[
+                        "unblock-offline",
+                        "respond",
+                        "--device",
+                        &other,
+                        "--challenge",
+                        challenge,
+                        "--identity-check",
+                        "x",
+                    ],
                 )
                 .unwrap(),
         );
@@ -385,8 +409,9 @@ fn offline_sign_in_queues_and_the_next_online_sync_delivers() {
 
     let signed = ok(station.as_operator("ivy", &["signin"]).unwrap());
     assert_eq!(signed["offline"], true, "{signed}");
-    let (code, message) =
-        refused(station.as_operator("ivy", &["request", "--person", &person, "--profile", &profile]).unwrap());
+    let (code, message) = refused(
+        station.as_operator("ivy", &["request", "--person", &person, "--profile", &profile]).unwrap(),
+    );
     assert_eq!(code, "offline", "{message}");
     assert!(message.contains("queued"), "{message}");
     let lab = Lab::from_env();

@@ -117,11 +117,7 @@ impl Challenge {
         if kind != KIND_CHALLENGE || rest.len() != 2 + algorithm.block_len() {
             return Err(shape);
         }
-        Ok(Challenge {
-            algorithm,
-            device_tag: [rest[0], rest[1]],
-            encrypted_witness: rest[2..].to_vec(),
-        })
+        Ok(Challenge { algorithm, device_tag: [rest[0], rest[1]], encrypted_witness: rest[2..].to_vec() })
     }
 
     /// Checks that the challenge was read from the card of `device`.
@@ -290,13 +286,16 @@ impl<T: Transport> PivCard<T> {
             ],
         };
         for algorithm in order {
-            let command = crate::commands::general_authenticate(algorithm.id(), pin_ref::MANAGEMENT, &[0x80, 0x00]);
+            let command =
+                crate::commands::general_authenticate(algorithm.id(), pin_ref::MANAGEMENT, &[0x80, 0x00]);
             let r = apdu::exchange(self.transport_mut(), &command)?;
             match r.sw.kind() {
                 SwKind::Success => {
                     let encrypted = crate::card::parse_authentication_template(&r.data, 0x80)?;
                     if encrypted.len() != algorithm.block_len() {
-                        return Err(Error::Malformed { what: "witness length does not match the key algorithm" });
+                        return Err(Error::Malformed {
+                            what: "witness length does not match the key algorithm",
+                        });
                     }
                     return Ok(Challenge {
                         algorithm,
@@ -335,7 +334,9 @@ impl<T: Transport> PivCard<T> {
         }
         let x = Zeroizing::new(crate::card::parse_authentication_template(&r.data, 0x82)?);
         if tag(&x, &response.witness) != response.tag {
-            return Err(Error::BadSignature("the card's answer does not match the response: not the card the helpdesk answered for"));
+            return Err(Error::BadSignature(
+                "the card's answer does not match the response: not the card the helpdesk answered for",
+            ));
         }
         let m = mask(&x);
         let plain: Zeroizing<Vec<u8>> =
@@ -454,8 +455,9 @@ mod tests {
         assert!(matches!(parsed.check_device(&[4u8; 16]), Err(CodeError::OtherCard(_))));
         let current = Puk::new("12345678").unwrap();
         let next = Puk::new("00123456").unwrap();
-        let code = respond(&k, &device, &challenge, &PukPlan { current: &current, previous: None, next: &next })
-            .unwrap();
+        let code =
+            respond(&k, &device, &challenge, &PukPlan { current: &current, previous: None, next: &next })
+                .unwrap();
         let response = Response::parse(&code, ManagementKeyAlgorithm::Aes256).unwrap();
         assert_eq!(&*response.witness, &witness);
         // What the card returns after accepting W: E_K(C).

@@ -31,13 +31,13 @@ pub use certificate::{
 };
 pub use error::{Error, Result};
 pub use feed::{Change, ChangesPage, ChangesQuery, Cursor, Record};
+pub use offline::{EscrowFetch, OfflineUnblockChallenge, OfflineUnblockResponse, MAX_IDENTITY_CHECK};
 pub use operation::{
     ApproveRequest, CancelRequest, CardFacts, ChangeDevice, CreatePerson, CreateProfile, DeviceChange,
     EscrowKind, IssuedCertificate, Operation, OperationBatch, OperationKind, RecordIssuance,
     RecordProductionFailure, RejectRequest, RequestCard, RequestUpdate, ReviseProfile, StoreEscrow,
     MAX_BATCH,
 };
-pub use offline::{EscrowFetch, OfflineUnblockChallenge, OfflineUnblockResponse, MAX_IDENTITY_CHECK};
 pub use problem::{Health, Problem};
 pub use secret::{EscrowSecret, Password, SessionToken};
 

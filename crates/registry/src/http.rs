@@ -416,7 +416,8 @@ async fn escrow_noted(
 ) -> Result<Json<EscrowSecret>, ApiError> {
     let device = domain::DeviceId::new(device);
     Ok(Json(
-        blocking(move || registry.escrow_noted(&authed.caller, device, kind, Some(&fetch.identity_check))).await?,
+        blocking(move || registry.escrow_noted(&authed.caller, device, kind, Some(&fetch.identity_check)))
+            .await?,
     ))
 }
 

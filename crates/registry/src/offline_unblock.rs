@@ -50,7 +50,8 @@ fn code_fault(e: CodeError) -> Fault {
 }
 
 fn puk_of(bytes: &[u8]) -> Result<Puk, crate::Error> {
-    let text = std::str::from_utf8(bytes).map_err(|_| crate::Error::Escrow("the escrowed PUK is not text".into()))?;
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| crate::Error::Escrow("the escrowed PUK is not text".into()))?;
     Puk::new(text).map_err(|e| crate::Error::Escrow(format!("the escrowed PUK: {e}")))
 }
 
@@ -65,7 +66,9 @@ impl Registry {
     ) -> Served<OfflineUnblockResponse> {
         let note = request.identity_check.trim();
         if note.is_empty() {
-            return Err(Fault::Invalid("say how the cardholder's identity was checked (identity_check)".into()));
+            return Err(Fault::Invalid(
+                "say how the cardholder's identity was checked (identity_check)".into(),
+            ));
         }
         if note.len() > proto::MAX_IDENTITY_CHECK {
             return Err(Fault::Invalid(format!(

@@ -111,7 +111,9 @@ impl Station {
     pub fn sign_in(self, username: &str, password: &str) -> Result<Session> {
         let data_dir = self.data_dir.clone();
         match Session::sign_in(self, username, password) {
-            Err(Error::Offline(reason)) => offline::sign_in(Station::open(&data_dir)?, username, password, &reason),
+            Err(Error::Offline(reason)) => {
+                offline::sign_in(Station::open(&data_dir)?, username, password, &reason)
+            }
             other => other,
         }
     }

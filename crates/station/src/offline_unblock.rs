@@ -84,9 +84,9 @@ pub fn unblock_offline(
     let outcome = with_card(reader, |atr, card| {
         let info = piv::read_info(card)?;
         let facts = CardFacts::of(reader, atr, &info);
-        let device = facts
-            .device_id()
-            .ok_or_else(|| Error::WrongCard(format!("the card in {reader} has no CHUID of this deployment")))?;
+        let device = facts.device_id().ok_or_else(|| {
+            Error::WrongCard(format!("the card in {reader} has no CHUID of this deployment"))
+        })?;
         let id = *device.uuid().as_bytes();
         if let Some(store) = store.as_mut() {
             job = Some(open_job(store, device, &facts)?);
@@ -104,15 +104,16 @@ pub fn unblock_offline(
             }
         };
         progress.step(2, 5, "proving the response to the card");
-        let unmasked = card.offline_unblock_prove(challenge.algorithm, &id, &response).map_err(|e| match e {
-            piv::Error::AuthenticationFailed => declined(
-                "wrong-response",
-                "the card refused the response code: it is wrong, or it answers an earlier challenge; \
+        let unmasked =
+            card.offline_unblock_prove(challenge.algorithm, &id, &response).map_err(|e| match e {
+                piv::Error::AuthenticationFailed => declined(
+                    "wrong-response",
+                    "the card refused the response code: it is wrong, or it answers an earlier challenge; \
                  nothing was changed on the card. Read the new challenge to the helpdesk",
-            ),
-            piv::Error::BadSignature(m) => declined("wrong-card", m),
-            other => Error::Card(other),
-        })?;
+                ),
+                piv::Error::BadSignature(m) => declined("wrong-card", m),
+                other => Error::Card(other),
+            })?;
         progress.step(3, 5, "changing the PUK to the one the registry escrowed");
         let spent = change_puk(card, &unmasked.candidates, &unmasked.next, &mut |phase| {
             step(&mut store, phase, "change_puk")
@@ -163,15 +164,19 @@ fn read_response(
     }
     Err(declined(
         "bad-code",
-        format!("the response code does not check out ({}); nothing was changed", problem.unwrap_or_default()),
+        format!(
+            "the response code does not check out ({}); nothing was changed",
+            problem.unwrap_or_default()
+        ),
     ))
 }
 
 /// Finds the device's interrupted offline unblock job, or starts one.
 fn open_job(store: &mut Store, device: DeviceId, facts: &CardFacts) -> Result<(Uuid, bool)> {
-    let open = store.jobs_of_device(&device.to_string())?.into_iter().find(|j| {
-        j.kind == JobKind::Unblock && j.state.is_open() && j.detail.get("offline").is_some()
-    });
+    let open = store
+        .jobs_of_device(&device.to_string())?
+        .into_iter()
+        .find(|j| j.kind == JobKind::Unblock && j.state.is_open() && j.detail.get("offline").is_some());
     if let Some(job) = open {
         return Ok((job.id, true));
     }
@@ -237,13 +242,17 @@ impl Session {
         }
         let parsed = Challenge::parse(challenge)
             .map_err(|e| declined("bad-code", format!("the challenge code: {e}")))?;
-        parsed.check_device(device.uuid().as_bytes()).map_err(|e| declined("challenge-mismatch", e.to_string()))?;
+        parsed
+            .check_device(device.uuid().as_bytes())
+            .map_err(|e| declined("challenge-mismatch", e.to_string()))?;
         let _ = self.sync();
         if let Ok(record) = self.device(device) {
             domain::rules::check_pin_unblock(&record, &self.actor())?;
         }
-        let request =
-            OfflineUnblockChallenge { challenge: challenge.to_owned(), identity_check: identity_check.to_owned() };
+        let request = OfflineUnblockChallenge {
+            challenge: challenge.to_owned(),
+            identity_check: identity_check.to_owned(),
+        };
         Ok(self.runtime.block_on(self.remote.offline_unblock(&self.grant.token, device, &request))?)
     }
 }

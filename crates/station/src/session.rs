@@ -165,7 +165,8 @@ impl Session {
     pub fn sync(&mut self) -> Result<sync::SyncReport> {
         if self.offline {
             return Err(Error::Offline(
-                "signed in offline (the registry was unreachable at sign-in); sign in again once it is back".into(),
+                "signed in offline (the registry was unreachable at sign-in); sign in again once it is back"
+                    .into(),
             ));
         }
         let now = OffsetDateTime::now_utc();

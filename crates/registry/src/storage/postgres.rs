@@ -48,8 +48,8 @@ use tokio_postgres::{Client, NoTls, Row, Statement};
 use uuid::Uuid;
 
 use super::{
-    CaCertificateRecord, ChallengeRecord, DeploymentSettings, OfflineUnblockRecord, OperatorAccount, SessionRecord, Storage, Tx,
-    TABLES,
+    CaCertificateRecord, ChallengeRecord, DeploymentSettings, OfflineUnblockRecord, OperatorAccount,
+    SessionRecord, Storage, Tx, TABLES,
 };
 use crate::error::{Error, Result};
 

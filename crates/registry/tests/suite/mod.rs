@@ -1608,8 +1608,7 @@ pub async fn offline_unblock(factory: Factory) {
         (EscrowKind::ManagementKey, proto::EscrowSecret::from_bytes(key.expose_secret())),
         (EscrowKind::Puk, proto::EscrowSecret::from_bytes(b"12345678")),
     ] {
-        let op =
-            OperationKind::StoreEscrow(proto::StoreEscrow { device, secret_kind: kind, secret });
+        let op = OperationKind::StoreEscrow(proto::StoreEscrow { device, secret_kind: kind, secret });
         assert!(f.op("issuer", op).await.is_accepted());
     }
     let id = *device.uuid().as_bytes();
@@ -1624,8 +1623,9 @@ pub async fn offline_unblock(factory: Factory) {
     let uri = format!("/v1/devices/{device}/offline-unblock");
     let body = |code: &str, note: &str| Some(json!({ "challenge": code, "identity_check": note }));
     async fn escrowed_puk(f: &Fixture, device: DeviceId) -> String {
-        let (status, body) =
-            f.call(Method::GET, &format!("/v1/devices/{device}/escrow/puk"), Some(f.token("admin")), None).await;
+        let (status, body) = f
+            .call(Method::GET, &format!("/v1/devices/{device}/escrow/puk"), Some(f.token("admin")), None)
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body.as_str().unwrap().to_owned()
     }
