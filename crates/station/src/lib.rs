@@ -42,7 +42,7 @@ pub use config::{Enrollment, CONFIG_FILE, DB_FILE};
 pub use error::{Error, Result};
 pub use issue::{IssueTarget, Issued, IssuedCertificateView, JobView, Progress, SilentProgress};
 pub use offline::{OfflineVerifier, OFFLINE_FAILURE_LIMIT, OFFLINE_VALIDITY, VERIFIER_FILE};
-pub use offline_unblock::{unblock_offline, OfflineUnblocked, RESPONSE_ATTEMPTS};
+pub use offline_unblock::{unblock_offline, AskResponse, OfflineUnblocked, RESPONSE_ATTEMPTS};
 pub use pin::{PinChanged, PinUnblocked};
 pub use retire::{Erased, Retired};
 pub use session::{Decision, NewPerson, RequestView, Session, SignedIn};

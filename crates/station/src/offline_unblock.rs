@@ -41,6 +41,10 @@ use crate::pin::journal_step;
 use crate::session::Session;
 use crate::DB_FILE;
 
+/// Shows the challenge code (and why the last typed response was not
+/// accepted) and returns the response code typed in.
+pub type AskResponse<'a> = dyn FnMut(&str, Option<&str>) -> Result<Zeroizing<String>> + 'a;
+
 /// How many times a mistyped response code is asked for again before giving up.
 pub const RESPONSE_ATTEMPTS: usize = 3;
 
@@ -73,7 +77,7 @@ pub fn unblock_offline(
     data_dir: Option<&Path>,
     reader: &str,
     new_pin: &Pin,
-    ask: &mut dyn FnMut(&str, Option<&str>) -> Result<Zeroizing<String>>,
+    ask: &mut AskResponse<'_>,
     progress: &mut dyn Progress,
 ) -> Result<OfflineUnblocked> {
     let mut store = match data_dir.map(|d| d.join(DB_FILE)) {
@@ -149,11 +153,7 @@ pub fn unblock_offline(
     }
 }
 
-fn read_response(
-    challenge: &Challenge,
-    code: &str,
-    ask: &mut dyn FnMut(&str, Option<&str>) -> Result<Zeroizing<String>>,
-) -> Result<Response> {
+fn read_response(challenge: &Challenge, code: &str, ask: &mut AskResponse<'_>) -> Result<Response> {
     let mut problem: Option<String> = None;
     for _ in 0..RESPONSE_ATTEMPTS {
         let typed = ask(code, problem.as_deref())?;
@@ -253,6 +253,6 @@ impl Session {
             challenge: challenge.to_owned(),
             identity_check: identity_check.to_owned(),
         };
-        Ok(self.runtime.block_on(self.remote.offline_unblock(&self.grant.token, device, &request))?)
+        self.runtime.block_on(self.remote.offline_unblock(&self.grant.token, device, &request))
     }
 }
