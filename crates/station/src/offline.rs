@@ -236,6 +236,47 @@ mod tests {
         }
     }
 
+    fn station(dir: &Path) -> Station {
+        crate::Enrollment {
+            registry_url: "https://127.0.0.1:9".into(),
+            fingerprint: "AB".repeat(32),
+            workstation: uuid::Uuid::from_u128(7),
+        }
+        .save(dir)
+        .unwrap();
+        Station::open(dir).unwrap()
+    }
+
+    fn code(r: Result<Session>) -> String {
+        match r {
+            Ok(_) => "signed-in".into(),
+            Err(e) => e.code(),
+        }
+    }
+
+    #[test]
+    fn offline_sign_in_checks_the_verifier_counts_failures_locks_and_expires() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        remember(d, "ann", "right password", &grant());
+        let session = sign_in(station(d), "ann", "right password", "down").unwrap();
+        assert!(session.is_offline());
+        assert_eq!(session.signed_in().operator, OperatorId::from_u128(1));
+        drop(session);
+        assert_eq!(code(sign_in(station(d), "bob", "x", "down")), "offline", "never signed in here");
+        for _ in 1..OFFLINE_FAILURE_LIMIT {
+            assert_eq!(code(sign_in(station(d), "ann", "wrong", "down")), "sign-in");
+        }
+        assert_eq!(load(d).operators["ann"].failures, OFFLINE_FAILURE_LIMIT - 1);
+        assert_eq!(code(sign_in(station(d), "ann", "wrong", "down")), "offline-locked");
+        assert_eq!(code(sign_in(station(d), "ann", "right password", "down")), "offline", "locked out");
+        remember(d, "ann", "right password", &grant());
+        let mut v = load(d);
+        v.operators.get_mut("ann").unwrap().expires_at = OffsetDateTime::now_utc() - Duration::seconds(1);
+        save(d, &v).unwrap();
+        assert_eq!(code(sign_in(station(d), "ann", "right password", "down")), "offline-expired");
+    }
+
     #[test]
     fn the_cache_holds_a_verifier_not_the_password_and_is_private() {
         use std::os::unix::fs::PermissionsExt;
