@@ -58,7 +58,7 @@ use crate::error::{Error, Result};
 pub const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/pg/001_initial.sql"),
     include_str!("../../schema/pg/002_certificate_authority.sql"),
-    include_str!("../../schema/pg/003_offline_unblock.sql"),
+    include_str!("../../schema/pg/004_offline_unblock.sql"),
 ];
 
 /// Idle connections kept for reuse: at least as many as requests served at

@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 pub const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/001_initial.sql"),
     include_str!("../../schema/002_certificate_authority.sql"),
-    include_str!("../../schema/003_offline_unblock.sql"),
+    include_str!("../../schema/004_offline_unblock.sql"),
 ];
 
 const READERS: usize = 4;
