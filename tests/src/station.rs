@@ -81,6 +81,37 @@ impl TestRegistry {
         bail!("cardstation-registry serve never said where it listens")
     }
 
+    /// Serves `data` (already initialized) again on `listen` (`127.0.0.1:PORT`),
+    /// e.g. on the port of a registry that was stopped by dropping it.
+    pub fn serve_again(data: &Path, listen: &str) -> Result<TestRegistry> {
+        let d = data.to_str().context("path")?;
+        let mut child = Command::new(registry_bin())
+            .args(["serve", "--data", d, "--listen", listen])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting cardstation-registry serve")?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let mut fingerprint = String::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line?;
+            if let Some(f) = line.strip_prefix("certificate SHA-256 fingerprint: ") {
+                fingerprint = f.trim().to_owned();
+            }
+            if let Some(url) = line.strip_prefix("listening on ") {
+                return Ok(TestRegistry {
+                    data: data.to_owned(),
+                    url: url.trim().to_owned(),
+                    fingerprint,
+                    child,
+                });
+            }
+        }
+        let _ = child.kill();
+        bail!("cardstation-registry serve never said where it listens")
+    }
+
     fn d(&self) -> &str {
         self.data.to_str().unwrap_or_default()
     }

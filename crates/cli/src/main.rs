@@ -8,6 +8,7 @@ mod card;
 mod connect;
 mod failure;
 mod lifecycle;
+mod offline;
 mod personalize;
 mod secrets;
 mod station;
@@ -50,6 +51,9 @@ enum Top {
     /// Issue multiple cards (UC-BATCH): approved requests on every reader in parallel.
     #[command(subcommand)]
     Batch(batch::BatchCommand),
+    /// Offline PIN unblock by challenge–response: the cardholder away, the helpdesk online.
+    #[command(subcommand)]
+    UnblockOffline(offline::UnblockOfflineCommand),
 }
 
 fn main() {
@@ -65,6 +69,7 @@ fn main() {
         Top::Temp(command) => temporary::run(command, &cli.data, cli.json),
         Top::Update(command) => update::run(command, &cli.data, cli.json),
         Top::Batch(command) => batch::run(command, &cli.data, cli.json),
+        Top::UnblockOffline(command) => offline::run(command, &cli.data, cli.json),
     };
     match outcome {
         Ok(value) => {

@@ -30,7 +30,7 @@ pub struct DataDir {
 }
 
 impl DataDir {
-    fn path(&self) -> PathBuf {
+    pub(crate) fn path(&self) -> PathBuf {
         self.data.clone().unwrap_or_else(|| {
             let base = std::env::var_os("XDG_DATA_HOME")
                 .map(PathBuf::from)
@@ -194,6 +194,9 @@ pub enum JobsCommand {
 
 impl From<station::Error> for Failure {
     fn from(e: station::Error) -> Self {
+        if let station::Error::Declined { code, message } = &e {
+            return Failure::new(code, message.clone());
+        }
         let code: &'static str = match e.code().as_str() {
             "not-enrolled" => "not-enrolled",
             "offline" => "offline",
@@ -324,12 +327,17 @@ pub fn run(command: StationCommand, data: &DataDir, json_output: bool) -> Comman
             }
             Ok(Output {
                 text: format!(
-                    "signed in as operator {} until {}\nuse cases: {}\n",
+                    "signed in{} as operator {} until {}\nuse cases: {}\n",
+                    if session.is_offline() { " OFFLINE (cached verifier; actions are queued)" } else { "" },
                     who.operator,
                     who.expires_at,
                     names.join(", ")
                 ),
-                json: to_json(&who),
+                json: {
+                    let mut json = to_json(&who);
+                    json["offline"] = json!(session.is_offline());
+                    json
+                },
             })
         }
         StationCommand::Sync => {

@@ -22,6 +22,7 @@ pub mod fuzz_entry;
 pub mod info;
 pub mod metadata;
 pub mod objects;
+pub mod offline_unblock;
 pub mod personalize;
 pub mod profile;
 pub mod public_key;

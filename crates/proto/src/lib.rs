@@ -17,6 +17,7 @@ mod auth;
 mod certificate;
 mod error;
 mod feed;
+mod offline;
 mod operation;
 mod problem;
 mod secret;
@@ -30,6 +31,7 @@ pub use certificate::{
 };
 pub use error::{Error, Result};
 pub use feed::{Change, ChangesPage, ChangesQuery, Cursor, Record};
+pub use offline::{EscrowFetch, OfflineUnblockChallenge, OfflineUnblockResponse, MAX_IDENTITY_CHECK};
 pub use operation::{
     ApproveRequest, CancelRequest, CardFacts, ChangeDevice, ChangeTemporaryCard, CreatePerson, CreateProfile,
     DeviceChange, EscrowKind, IssuedCertificate, Operation, OperationBatch, OperationKind,

@@ -13,8 +13,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use proto::{
     Answer, AnswerBatch, AuditPage, AuditQuery, CertificateChallenge, CertificateIssued, ChainReport,
-    ChangesPage, ChangesQuery, EscrowKind, EscrowSecret, Health, IssueCertificate, Login, OperationBatch,
-    Problem, SessionGrant, MAX_BATCH,
+    ChangesPage, ChangesQuery, EscrowFetch, EscrowKind, EscrowSecret, Health, IssueCertificate, Login,
+    OfflineUnblockChallenge, OfflineUnblockResponse, OperationBatch, Problem, SessionGrant, MAX_BATCH,
 };
 use serde::de::DeserializeOwned;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -185,7 +185,8 @@ pub fn app(registry: Registry) -> Router {
         .route("/v1/changes", get(changes))
         .route("/v1/audit", get(audit))
         .route("/v1/audit/verify", get(audit_verify))
-        .route("/v1/devices/{device}/escrow/{kind}", get(escrow))
+        .route("/v1/devices/{device}/escrow/{kind}", get(escrow).post(escrow_noted))
+        .route("/v1/devices/{device}/offline-unblock", post(offline_unblock))
         .route("/v1/certificates/challenges", post(certificate_challenge))
         .route("/v1/certificates", post(issue_certificate))
         .route("/v1/crl", get(crl))
@@ -400,6 +401,45 @@ async fn escrow(
     Ok(Json(blocking(move || registry.escrow(&authed.caller, device, kind)).await?))
 }
 
+/// An escrowed card secret, as the GET, with the identity-check note
+/// (UC-PIN: how the cardholder was identified) kept in the fetch's audit event.
+#[utoipa::path(post, path = "/v1/devices/{device}/escrow/{kind}", tag = "escrow", security(("bearer" = [])),
+    params(("device" = Uuid, Path, description = "the device"), ("kind" = EscrowKind, Path, description = "which secret")),
+    request_body = EscrowFetch,
+    responses((status = 200, body = EscrowSecret), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn escrow_noted(
+    State(registry): State<Registry>,
+    authed: Authed,
+    PathParams((device, kind)): PathParams<(Uuid, EscrowKind)>,
+    Body(fetch): Body<EscrowFetch>,
+) -> Result<Json<EscrowSecret>, ApiError> {
+    let device = domain::DeviceId::new(device);
+    Ok(Json(
+        blocking(move || registry.escrow_noted(&authed.caller, device, kind, Some(&fetch.identity_check)))
+            .await?,
+    ))
+}
+
+/// Answer an offline PIN unblock challenge (Unblock PIN): the response code
+/// for the cardholder; the escrowed PUK moves to the one the card will get.
+/// Audited with the identity-check note.
+#[utoipa::path(post, path = "/v1/devices/{device}/offline-unblock", tag = "escrow", security(("bearer" = [])),
+    params(("device" = Uuid, Path, description = "the device")),
+    request_body = OfflineUnblockChallenge,
+    responses((status = 200, body = OfflineUnblockResponse), (status = 400, body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 422, body = Problem, description = "the code is mistyped, from another card, or not usable")))]
+async fn offline_unblock(
+    State(registry): State<Registry>,
+    authed: Authed,
+    PathParams(device): PathParams<Uuid>,
+    Body(challenge): Body<OfflineUnblockChallenge>,
+) -> Result<Json<OfflineUnblockResponse>, ApiError> {
+    let device = domain::DeviceId::new(device);
+    Ok(Json(blocking(move || registry.offline_unblock(&authed.caller, device, &challenge)).await?))
+}
+
 /// A fresh single-use challenge for a card's proof of possession (Can Collect on some profile).
 #[utoipa::path(post, path = "/v1/certificates/challenges", tag = "certificates", security(("bearer" = [])),
     responses((status = 201, body = CertificateChallenge), (status = 401, body = Problem),
@@ -504,7 +544,8 @@ impl Modify for TaggedVariants {
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(title = "Cardstation registry", description = "The authoritative record of people, devices, credential profiles, requests and the audit trail (SPEC §1, §6, §7)."),
-    paths(health, openapi, login, logout, operations, changes, audit, audit_verify, escrow,
+    paths(health, openapi, login, logout, operations, changes, audit, audit_verify, escrow, escrow_noted,
+        offline_unblock,
         certificate_challenge, issue_certificate, crl, ca_certificate),
     modifiers(&BearerAuth, &TaggedVariants)
 )]

@@ -20,6 +20,7 @@ pub mod decide;
 mod error;
 pub mod escrow;
 pub mod http;
+pub mod offline_unblock;
 pub mod service;
 pub mod storage;
 mod temporary;

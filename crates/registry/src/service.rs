@@ -98,7 +98,7 @@ impl std::fmt::Debug for Clock {
 #[derive(Clone)]
 pub struct Registry {
     pub(crate) storage: Arc<dyn Storage>,
-    seal: Option<Arc<dyn EscrowSeal>>,
+    pub(crate) seal: Option<Arc<dyn EscrowSeal>>,
     pub(crate) authority: Option<Arc<authority::CertificateAuthority>>,
     pub(crate) clock: Clock,
     session_ttl: Duration,
@@ -371,6 +371,29 @@ impl Registry {
     /// collect with the card's profile, the PUK for one who may unblock PINs
     /// (UC-PIN). Audited.
     pub fn escrow(&self, caller: &Caller, device: DeviceId, kind: EscrowKind) -> Served<EscrowSecret> {
+        self.escrow_noted(caller, device, kind, None)
+    }
+
+    /// [`Registry::escrow`] with the identity-check note (UC-PIN: how the
+    /// cardholder was identified) written into the fetch's audit event.
+    pub fn escrow_noted(
+        &self,
+        caller: &Caller,
+        device: DeviceId,
+        kind: EscrowKind,
+        identity_check: Option<&str>,
+    ) -> Served<EscrowSecret> {
+        let notes = match identity_check.map(str::trim) {
+            None => None,
+            Some("") => return Err(Fault::Invalid("identity_check is empty".into())),
+            Some(n) if n.len() > proto::MAX_IDENTITY_CHECK => {
+                return Err(Fault::Invalid(format!(
+                    "identity_check is longer than {} bytes",
+                    proto::MAX_IDENTITY_CHECK
+                )))
+            }
+            Some(n) => Some(format!("identity check: {n}")),
+        };
         let actor = &caller.actor;
         let now = self.clock.now();
         let Some(seal) = self.seal.as_deref() else {
@@ -384,7 +407,7 @@ impl Registry {
                     Some(card) => {
                         return Ok(match crate::temporary::check_secret_access(actor, &card) {
                             Err(refusal) => Err(Fault::Forbidden(refusal)),
-                            Ok(()) => open_escrow(tx, seal, caller, device, kind, now)?,
+                            Ok(()) => open_escrow(tx, seal, caller, device, kind, now, notes.clone())?,
                         })
                     }
                     None => return Ok(Err(Fault::NotFound(format!("device {device} does not exist")))),
@@ -410,7 +433,7 @@ impl Registry {
             if let Err(refusal) = allowed {
                 return Ok(Err(Fault::Forbidden(refusal)));
             }
-            open_escrow(tx, seal, caller, device, kind, now)
+            open_escrow(tx, seal, caller, device, kind, now, notes.clone())
         })?;
         outcome
     }
@@ -422,7 +445,8 @@ impl Registry {
 }
 
 /// Opens the escrowed `kind` of `device` (a device or temporary card the
-/// caller was checked for) and audits the fetch.
+/// caller was checked for) and audits the fetch with the workstation and
+/// the operator's notes (the identity check of an unblock).
 fn open_escrow(
     tx: &mut dyn Tx,
     seal: &dyn EscrowSeal,
@@ -430,19 +454,21 @@ fn open_escrow(
     device: DeviceId,
     kind: EscrowKind,
     now: OffsetDateTime,
+    notes: Option<String>,
 ) -> Result<Served<EscrowSecret>, Error> {
     let Some(sealed) = tx.escrow(device, kind)? else {
         return Ok(Err(Fault::NotFound(format!("no {} is escrowed for device {device}", kind.name()))));
     };
     let secret = seal.open(device, kind, &sealed)?;
-    let draft = audit_draft(
+    let mut draft = audit_draft(
         now,
         Some(caller.operator),
         format!("escrow.fetch.{}", kind.name()),
         AuditObject::Device(device),
         AuditOutcome::Success,
-        None,
+        notes,
     );
+    draft.workstation = caller.actor.workstation;
     append_audit(tx, draft)?;
     Ok(Ok(EscrowSecret::from_bytes(&secret)))
 }

@@ -77,6 +77,7 @@ on_postgres!(
     direct_issue,
     temporary_cards,
     batch_options_and_retry,
+    offline_unblock,
 );
 
 /// A plain client for looking behind the storage's back; its connection

@@ -43,6 +43,7 @@ on_sqlite!(
     direct_issue,
     temporary_cards,
     batch_options_and_retry,
+    offline_unblock,
 );
 
 #[test]

@@ -354,6 +354,7 @@ impl Session {
             remote,
             engine,
             grant: self.grant.clone(),
+            offline: self.offline,
         })
     }
 

@@ -53,6 +53,15 @@ pub enum Error {
     /// A bad argument or configuration.
     #[error("{0}")]
     Invalid(String),
+    /// The offline unblock or the offline sign-in refused, with a stable code
+    /// (`wrong-response`, `bad-code`, `offline-locked`, …; see `offline_unblock`, `offline`).
+    #[error("{message}")]
+    Declined {
+        /// Stable code.
+        code: &'static str,
+        /// In words.
+        message: String,
+    },
     /// Reading or writing the station's configuration.
     #[error("{path}: {source}")]
     Io {
@@ -107,6 +116,7 @@ impl Error {
             Error::WrongCard(_) => "wrong-card".into(),
             Error::Invalid(_) => "bad-input".into(),
             Error::Io { .. } => "io".into(),
+            Error::Declined { code, .. } => (*code).into(),
         }
     }
 

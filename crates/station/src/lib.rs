@@ -29,6 +29,8 @@ mod card;
 mod config;
 mod error;
 mod issue;
+mod offline;
+mod offline_unblock;
 mod pin;
 pub mod profile;
 mod remote;
@@ -43,6 +45,8 @@ pub use card::{CardFacts, CardView};
 pub use config::{Enrollment, CONFIG_FILE, DB_FILE};
 pub use error::{Error, Result};
 pub use issue::{IssueTarget, Issued, IssuedCertificateView, JobView, Progress, SilentProgress};
+pub use offline::{OfflineVerifier, OFFLINE_FAILURE_LIMIT, OFFLINE_VALIDITY, VERIFIER_FILE};
+pub use offline_unblock::{unblock_offline, AskResponse, OfflineUnblocked, RESPONSE_ATTEMPTS};
 pub use pin::{PinChanged, PinUnblocked};
 pub use retire::{Erased, Retired};
 pub use session::{Decision, NewPerson, RequestView, Session, SignedIn};
@@ -107,8 +111,17 @@ impl Station {
     }
 
     /// Signs in online (UC-SIGNIN) and pulls the registry's records.
+    /// When the registry cannot be reached, signs in offline against the
+    /// verifier cached at the last online sign-in (see [`OfflineVerifier`]):
+    /// a session for local work whose registry calls fail as offline.
     pub fn sign_in(self, username: &str, password: &str) -> Result<Session> {
-        Session::sign_in(self, username, password)
+        let data_dir = self.data_dir.clone();
+        match Session::sign_in(self, username, password) {
+            Err(Error::Offline(reason)) => {
+                offline::sign_in(Station::open(&data_dir)?, username, password, &reason)
+            }
+            other => other,
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 //!
 //! Unblock is a journaled card job: the job row (with the identity-check
 //! note) first, the PUK fetched from escrow into memory only (the registry
-//! audits the fetch), RESET RETRY COUNTER (SP 800-73-4 Part 2 §3.2.4)
+//! audits the fetch with the identity-check note), RESET RETRY COUNTER (SP 800-73-4 Part 2 §3.2.4)
 //! journaled before and after, then a VERIFY with the new PIN proves it.
 //! A card pulled at any APDU leaves the job open; the next unblock of that
 //! card resumes it with a fresh PIN: the escrowed PUK still works, so there
@@ -145,7 +145,7 @@ impl Session {
         };
 
         // The PUK, in memory only; the registry audits the fetch.
-        let puk = self.escrowed_puk(device.id)?;
+        let puk = self.escrowed_puk(device.id, &note)?;
         self.store.update_job(job_id, JobState::Writing, None, None, OffsetDateTime::now_utc())?;
         let store = &mut self.store;
         let outcome = with_card(reader, |_, card| {
@@ -193,8 +193,14 @@ impl Session {
         }
     }
 
-    fn escrowed_puk(&self, device: DeviceId) -> Result<Puk> {
-        let secret = self.runtime.block_on(self.remote.escrow(&self.grant.token, device, EscrowKind::Puk))?;
+    /// The escrowed PUK; the registry audits the fetch with the identity-check note.
+    fn escrowed_puk(&self, device: DeviceId, identity_check: &str) -> Result<Puk> {
+        let secret = self.runtime.block_on(self.remote.escrow_noted(
+            &self.grant.token,
+            device,
+            EscrowKind::Puk,
+            identity_check,
+        ))?;
         let bytes = zeroize::Zeroizing::new(
             secret.to_bytes().map_err(|_| Error::Invalid("the escrowed PUK is not hex".into()))?,
         );

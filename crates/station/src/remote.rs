@@ -79,6 +79,41 @@ impl Remote {
             .await;
         decode(r).await
     }
+
+    /// `POST /v1/devices/{id}/escrow/{kind}` with the identity-check note for the audit event.
+    pub(crate) async fn escrow_noted(
+        &self,
+        token: &SessionToken,
+        device: DeviceId,
+        kind: EscrowKind,
+        identity_check: &str,
+    ) -> Result<EscrowSecret> {
+        let r = self
+            .http
+            .post(format!("{}/v1/devices/{device}/escrow/{}", self.base, kind.name()))
+            .bearer_auth(token.expose())
+            .json(&proto::EscrowFetch { identity_check: identity_check.to_owned() })
+            .send()
+            .await;
+        decode(r).await
+    }
+
+    /// `POST /v1/devices/{id}/offline-unblock`: the helpdesk's response code.
+    pub(crate) async fn offline_unblock(
+        &self,
+        token: &SessionToken,
+        device: DeviceId,
+        challenge: &proto::OfflineUnblockChallenge,
+    ) -> Result<proto::OfflineUnblockResponse> {
+        let r = self
+            .http
+            .post(format!("{}/v1/devices/{device}/offline-unblock", self.base))
+            .bearer_auth(token.expose())
+            .json(challenge)
+            .send()
+            .await;
+        decode(r).await
+    }
 }
 
 async fn decode<T: serde::de::DeserializeOwned>(response: reqwest::Result<reqwest::Response>) -> Result<T> {

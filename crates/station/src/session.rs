@@ -83,6 +83,8 @@ pub struct Session {
     pub(crate) remote: Remote,
     pub(crate) engine: sync::Engine,
     pub(crate) grant: SessionGrant,
+    /// Signed in offline against the cached verifier (`offline`): local work only.
+    pub(crate) offline: bool,
 }
 
 impl Session {
@@ -107,8 +109,10 @@ impl Session {
             Some(grant.operator),
             Some(enrollment.workstation_id()),
         );
-        let mut session = Session { data_dir, enrollment, store, runtime, client, remote, engine, grant };
+        let mut session =
+            Session { data_dir, enrollment, store, runtime, client, remote, engine, grant, offline: false };
         session.sync()?;
+        crate::offline::remember(&session.data_dir, username, password, &session.grant);
         crate::audit::remember_operator(
             &session.data_dir,
             session.grant.operator,
@@ -116,6 +120,12 @@ impl Session {
             session.grant.person,
         );
         Ok(session)
+    }
+
+    /// Whether this session was opened offline (cached verifier): the
+    /// registry is not reachable; actions are queued, issuance is refused.
+    pub fn is_offline(&self) -> bool {
+        self.offline
     }
 
     /// Who is signed in.
@@ -153,6 +163,12 @@ impl Session {
 
     /// Pushes what is pending and pulls what changed (UC-SYNC).
     pub fn sync(&mut self) -> Result<sync::SyncReport> {
+        if self.offline {
+            return Err(Error::Offline(
+                "signed in offline (the registry was unreachable at sign-in); sign in again once it is back"
+                    .into(),
+            ));
+        }
         let now = OffsetDateTime::now_utc();
         Ok(self.runtime.block_on(self.engine.sync_once(&mut self.store, now))?)
     }

@@ -96,6 +96,22 @@ pub struct CaCertificateRecord {
     pub issued_at: OffsetDateTime,
 }
 
+/// An offline unblock answer that moved the escrowed PUK (see
+/// [`crate::offline_unblock`]): the PUK it replaced, sealed like escrow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfflineUnblockRecord {
+    /// Its id.
+    pub id: Uuid,
+    /// The card.
+    pub device: DeviceId,
+    /// The helpdesk operator who answered.
+    pub operator: OperatorId,
+    /// The replaced PUK, sealed for (device, PUK).
+    pub previous_puk: Vec<u8>,
+    /// When.
+    pub created_at: OffsetDateTime,
+}
+
 /// Deployment-wide settings (UC-ADMIN).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeploymentSettings {
@@ -189,6 +205,10 @@ pub trait Tx {
     fn escrow(&mut self, device: DeviceId, kind: EscrowKind) -> Result<Option<Vec<u8>>>;
     /// Discards a device's sealed secrets (card erased back to stock).
     fn discard_escrow(&mut self, device: DeviceId) -> Result<()>;
+    /// Keeps the PUK an offline unblock answer replaced (sealed).
+    fn insert_offline_unblock(&mut self, record: &OfflineUnblockRecord) -> Result<()>;
+    /// The newest offline unblock answer for a device.
+    fn latest_offline_unblock(&mut self, device: DeviceId) -> Result<Option<OfflineUnblockRecord>>;
 
     // --- certificate authority ---
     /// Keeps a challenge handed out.

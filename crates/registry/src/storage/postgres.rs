@@ -48,8 +48,8 @@ use tokio_postgres::{Client, NoTls, Row, Statement};
 use uuid::Uuid;
 
 use super::{
-    CaCertificateRecord, ChallengeRecord, DeploymentSettings, OperatorAccount, SessionRecord, Storage, Tx,
-    TABLES,
+    CaCertificateRecord, ChallengeRecord, DeploymentSettings, OfflineUnblockRecord, OperatorAccount,
+    SessionRecord, Storage, Tx, TABLES,
 };
 use crate::error::{Error, Result};
 
@@ -59,6 +59,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/pg/001_initial.sql"),
     include_str!("../../schema/pg/002_certificate_authority.sql"),
     include_str!("../../schema/pg/003_temporary_cards.sql"),
+    include_str!("../../schema/pg/004_offline_unblock.sql"),
 ];
 
 /// Idle connections kept for reuse: at least as many as requests served at
@@ -769,7 +770,42 @@ impl Tx for PgTx<'_> {
 
     fn discard_escrow(&mut self, device: DeviceId) -> Result<()> {
         self.conn.execute("DELETE FROM escrow WHERE device_id = $1", &[&device.uuid()])?;
+        self.conn.execute("DELETE FROM offline_unblocks WHERE device_id = $1", &[&device.uuid()])?;
         Ok(())
+    }
+
+    fn insert_offline_unblock(&mut self, record: &OfflineUnblockRecord) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO offline_unblocks (id, device_id, operator_id, previous_puk, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &record.id,
+                &record.device.uuid(),
+                &record.operator.uuid(),
+                &record.previous_puk,
+                &record.created_at.unix_timestamp(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn latest_offline_unblock(&mut self, device: DeviceId) -> Result<Option<OfflineUnblockRecord>> {
+        let row = self.conn.query_opt(
+            "SELECT id, operator_id, previous_puk, created_at FROM offline_unblocks
+             WHERE device_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
+            &[&device.uuid()],
+        )?;
+        let Some(row) = row else { return Ok(None) };
+        let id: Uuid = get(&row, 0)?;
+        let operator: Uuid = get(&row, 1)?;
+        let at: i64 = get(&row, 3)?;
+        Ok(Some(OfflineUnblockRecord {
+            id,
+            device,
+            operator: OperatorId::new(operator),
+            previous_puk: get(&row, 2)?,
+            created_at: OffsetDateTime::from_unix_timestamp(at).map_err(|e| Error::Corrupt(e.to_string()))?,
+        }))
     }
 
     fn operator_by_username(&mut self, username: &str) -> Result<Option<OperatorAccount>> {

@@ -15,8 +15,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    CaCertificateRecord, ChallengeRecord, DeploymentSettings, OperatorAccount, SessionRecord, Storage, Tx,
-    TABLES,
+    CaCertificateRecord, ChallengeRecord, DeploymentSettings, OfflineUnblockRecord, OperatorAccount,
+    SessionRecord, Storage, Tx, TABLES,
 };
 use crate::error::{Error, Result};
 
@@ -26,6 +26,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/001_initial.sql"),
     include_str!("../../schema/002_certificate_authority.sql"),
     include_str!("../../schema/003_temporary_cards.sql"),
+    include_str!("../../schema/004_offline_unblock.sql"),
 ];
 
 const READERS: usize = 4;
@@ -495,7 +496,51 @@ impl Tx for SqliteTx<'_> {
 
     fn discard_escrow(&mut self, device: DeviceId) -> Result<()> {
         self.conn.execute("DELETE FROM escrow WHERE device_id = ?1", [device.to_string()])?;
+        self.conn.execute("DELETE FROM offline_unblocks WHERE device_id = ?1", [device.to_string()])?;
         Ok(())
+    }
+
+    fn insert_offline_unblock(&mut self, record: &OfflineUnblockRecord) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO offline_unblocks (id, device_id, operator_id, previous_puk, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                record.id.to_string(),
+                record.device.to_string(),
+                record.operator.to_string(),
+                record.previous_puk,
+                record.created_at.unix_timestamp()
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn latest_offline_unblock(&mut self, device: DeviceId) -> Result<Option<OfflineUnblockRecord>> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT id, operator_id, previous_puk, created_at FROM offline_unblocks
+                 WHERE device_id = ?1 ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                [device.to_string()],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                        r.get::<_, i64>(3)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((id, operator, previous_puk, at)) = row else { return Ok(None) };
+        let uuid = |t: &str| Uuid::parse_str(t).map_err(|e| Error::Corrupt(e.to_string()));
+        Ok(Some(OfflineUnblockRecord {
+            id: uuid(&id)?,
+            device,
+            operator: OperatorId::new(uuid(&operator)?),
+            previous_puk,
+            created_at: unix_to_time(at)?,
+        }))
     }
 
     fn operator_by_username(&mut self, username: &str) -> Result<Option<OperatorAccount>> {

@@ -2005,3 +2005,98 @@ pub async fn batch_options_and_retry(factory: Factory) {
     let late = f.op("issuer", retry(domain::IssueRoute::Single)).await;
     assert_eq!(late.rejection_code(), Some("state_not_allowed"), "an issued card is not retried: {late:?}");
 }
+
+/// The helpdesk's answer to an offline unblock challenge (UC-PIN): who may
+/// answer, refusals of bad codes changing nothing, the escrowed PUK moving
+/// once (a repeat within the window keeps it), the identity-check note in
+/// the audit; and the noted escrow fetch.
+pub async fn offline_unblock(factory: Factory) {
+    use piv::offline_unblock::{device_tag, Challenge, Response};
+    let f = Fixture::new(factory).await;
+    let device = f.issued_card().await;
+    let key = piv::ManagementKey::new(piv::ManagementKeyAlgorithm::Aes256, &[0x42; 32]).unwrap();
+    for (kind, secret) in [
+        (EscrowKind::ManagementKey, proto::EscrowSecret::from_bytes(key.expose_secret())),
+        (EscrowKind::Puk, proto::EscrowSecret::from_bytes(b"12345678")),
+    ] {
+        let op = OperationKind::StoreEscrow(proto::StoreEscrow { device, secret_kind: kind, secret });
+        assert!(f.op("issuer", op).await.is_accepted());
+    }
+    let id = *device.uuid().as_bytes();
+    let challenge = |witness: u8| {
+        Challenge {
+            algorithm: piv::ManagementKeyAlgorithm::Aes256,
+            device_tag: device_tag(&id),
+            encrypted_witness: key.encrypt_block(&[witness; 16]),
+        }
+        .code()
+    };
+    let uri = format!("/v1/devices/{device}/offline-unblock");
+    let body = |code: &str, note: &str| Some(json!({ "challenge": code, "identity_check": note }));
+    async fn escrowed_puk(f: &Fixture, device: DeviceId) -> String {
+        let (status, body) = f
+            .call(Method::GET, &format!("/v1/devices/{device}/escrow/puk"), Some(f.token("admin")), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body.as_str().unwrap().to_owned()
+    }
+    let before = f.dump();
+    let code = challenge(1);
+    let (status, _) = f.call(Method::POST, &uri, Some(f.token("issuer")), body(&code, "seen")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the issuer lacks Unblock PIN");
+    let (status, _) = f.call(Method::POST, &uri, None, body(&code, "seen")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = f.call(Method::POST, &uri, Some(f.token("admin")), body(&code, "  ")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the identity check is required");
+    let mut typo: Vec<char> = code.chars().collect();
+    typo[0] = if typo[0] == '2' { '3' } else { '2' };
+    let typo: String = typo.into_iter().collect();
+    let (status, problem) = f.call(Method::POST, &uri, Some(f.token("admin")), body(&typo, "seen")).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("bad_code")));
+    let other = format!("/v1/devices/{}/offline-unblock", f.issued_card().await);
+    let after_other_card = f.dump();
+    let (status, problem) = f.call(Method::POST, &other, Some(f.token("admin")), body(&code, "seen")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert!(matches!(problem["code"].as_str(), Some("challenge_mismatch") | Some("not_found")), "{problem}");
+    assert_eq!(records_only(&f.dump()), records_only(&after_other_card), "refusals change nothing");
+    assert_eq!(table_rows(&before, "escrow"), 2);
+    assert_eq!(escrowed_puk(&f, device).await, hex::encode("12345678"));
+
+    let (status, answer) =
+        f.call(Method::POST, &uri, Some(f.token("admin")), body(&code, "video call, badge photo")).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["device"], json!(device));
+    Response::parse(answer["response"].as_str().unwrap(), piv::ManagementKeyAlgorithm::Aes256).unwrap();
+    let moved = escrowed_puk(&f, device).await;
+    assert_ne!(moved, hex::encode("12345678"), "the escrowed PUK moves to the one the card will get");
+    // A second answer in the window (a torn completion): same target.
+    let (status, _) = f.call(Method::POST, &uri, Some(f.token("admin")), body(&challenge(2), "again")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(escrowed_puk(&f, device).await, moved);
+    assert!(!f.dump().contains("12345678"), "no plaintext PUK stored");
+
+    // The noted escrow fetch (online unblock) and the audit.
+    let (status, _) = f
+        .call(
+            Method::POST,
+            &format!("/v1/devices/{device}/escrow/puk"),
+            Some(f.token("admin")),
+            Some(json!({ "identity_check": "passport seen" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = f
+        .call(
+            Method::POST,
+            &format!("/v1/devices/{device}/escrow/puk"),
+            Some(f.token("admin")),
+            Some(json!({ "identity_check": "" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, audit) = f.call(Method::GET, "/v1/audit?limit=1000", Some(f.token("auditor")), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = audit.to_string();
+    assert!(text.contains("escrow.offline_unblock") && text.contains("video call, badge photo"), "{text}");
+    assert!(text.contains("identity check: passport seen"), "{text}");
+}
