@@ -173,20 +173,66 @@ pub(crate) struct Journal<'s> {
     pub(crate) job: Uuid,
     pub(crate) detail: JobDetail,
     pub(crate) writing: bool,
+    /// The `after` of the last finished write, not yet committed: it goes
+    /// in the same transaction as the next write's `before` (one fsync for
+    /// both), or is committed by [`Journal::finish`]. Until then the journal
+    /// shows that write as begun and not known finished, which recovery
+    /// treats like a tear during it (the card is read back either way).
+    finished: Option<serde_json::Value>,
 }
 
-impl Journal<'_> {
-    fn step(&mut self, phase: StepPhase, step: &Step) -> store::Result<()> {
-        let now = OffsetDateTime::now_utc();
-        if !self.writing {
-            let detail = serde_json::to_value(&self.detail)?;
-            timed(Activity::Journal, || {
-                self.store.update_job(self.job, JobState::Writing, Some(&detail), None, now)
-            })?;
-            self.writing = true;
+impl<'s> Journal<'s> {
+    /// The journal of job `job` on `store`; `writing` when card writes of
+    /// the job were journaled already.
+    pub(crate) fn new(store: &'s mut Store, job: Uuid, detail: JobDetail, writing: bool) -> Self {
+        Journal { store, job, detail, writing, finished: None }
+    }
+
+    /// Commits what is still pending (the last write's `after`) and returns
+    /// the job's detail. A failed commit is logged: the write it describes
+    /// stays journaled as begun, which recovery handles.
+    pub(crate) fn finish(mut self) -> JobDetail {
+        if let Err(e) = self.commit(None) {
+            tracing::error!(error = %e, "journaling a finished card write failed");
         }
+        self.detail
+    }
+
+    fn step(&mut self, phase: StepPhase, step: &Step) -> store::Result<()> {
         let step = serde_json::to_value(step)?;
-        timed(Activity::Journal, || self.store.record_job_step(self.job, phase, &step, now))?;
+        match phase {
+            StepPhase::After => {
+                // Two `after`s in a row (no write between): the first is committed now.
+                if self.finished.is_some() {
+                    self.commit(None)?;
+                }
+                self.finished = Some(step);
+                Ok(())
+            }
+            // SPEC §2: the `before` is durable before the write is sent.
+            StepPhase::Before => self.commit(Some(step)),
+        }
+    }
+
+    /// One transaction: the job turning `writing` (first write), the pending
+    /// `after`, and `before` when given. Nothing to do commits nothing.
+    fn commit(&mut self, before: Option<serde_json::Value>) -> store::Result<()> {
+        if self.finished.is_none() && before.is_none() {
+            return Ok(());
+        }
+        let now = OffsetDateTime::now_utc();
+        let writing = if self.writing { None } else { Some(serde_json::to_value(&self.detail)?) };
+        let mut steps = Vec::new();
+        if let Some(after) = &self.finished {
+            steps.push((StepPhase::After, after));
+        }
+        if let Some(before) = &before {
+            steps.push((StepPhase::Before, before));
+        }
+        let state = writing.as_ref().map(|d| (JobState::Writing, d));
+        timed(Activity::Journal, || self.store.record_job_steps(self.job, state, &steps, now))?;
+        self.finished = None;
+        self.writing = true;
         Ok(())
     }
 
@@ -342,7 +388,12 @@ impl Session {
         progress: &mut dyn Progress,
     ) -> Result<Issued> {
         // Online first: the CA and escrow need the registry, and the replica must be current.
-        self.sync()?;
+        // A batch card needs no sync of its own: the batch synced before its
+        // first card, each card's recording syncs (push and pull), a retry
+        // syncs before it starts, and the registry checks every operation.
+        if settings.is_none() {
+            self.sync()?;
+        }
         let mut route = if settings.is_some() { IssueRoute::Batch } else { IssueRoute::Single };
         let (device, request) = match target {
             IssueTarget::Request(id) => {
@@ -638,8 +689,7 @@ impl Session {
     ) -> (Result<(piv::personalize::Outcome, CardInfo, CardFacts)>, JobDetail) {
         let job_id = job.id;
         let Session { store, runtime, remote, grant, .. } = self;
-        let journal =
-            RefCell::new(Journal { store, job: job_id, detail, writing: job.state == JobState::Writing });
+        let journal = RefCell::new(Journal::new(store, job_id, detail, job.state == JobState::Writing));
         let session_start = std::time::Instant::now();
         let outcome = with_card(reader, |atr, card| {
             let info = piv::read_info(card)?;
@@ -676,8 +726,9 @@ impl Session {
             let after: CardInfo = piv::read_info(card)?;
             Ok((outcome, after, facts))
         });
+        let detail = journal.into_inner().finish();
         crate::host_time::record(Activity::CardSession, session_start.elapsed());
-        (outcome, journal.into_inner().detail)
+        (outcome, detail)
     }
 
     #[allow(clippy::too_many_arguments)]
