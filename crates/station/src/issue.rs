@@ -17,6 +17,7 @@
 //!    on the card and revoke the job's certificates that are not; or roll
 //!    back (production failed).
 
+use crate::host_time::{timed, Activity};
 use std::cell::RefCell;
 
 use domain::{
@@ -172,21 +173,74 @@ pub(crate) struct Journal<'s> {
     pub(crate) job: Uuid,
     pub(crate) detail: JobDetail,
     pub(crate) writing: bool,
+    /// The `after` of the last finished write, not yet committed: it goes
+    /// in the same transaction as the next write's `before` (one fsync for
+    /// both), or is committed by [`Journal::finish`]. Until then the journal
+    /// shows that write as begun and not known finished, which recovery
+    /// treats like a tear during it (the card is read back either way).
+    finished: Option<serde_json::Value>,
 }
 
-impl Journal<'_> {
-    fn step(&mut self, phase: StepPhase, step: &Step) -> store::Result<()> {
-        let now = OffsetDateTime::now_utc();
-        if !self.writing {
-            let detail = serde_json::to_value(&self.detail)?;
-            self.store.update_job(self.job, JobState::Writing, Some(&detail), None, now)?;
-            self.writing = true;
+impl<'s> Journal<'s> {
+    /// The journal of job `job` on `store`; `writing` when card writes of
+    /// the job were journaled already.
+    pub(crate) fn new(store: &'s mut Store, job: Uuid, detail: JobDetail, writing: bool) -> Self {
+        Journal { store, job, detail, writing, finished: None }
+    }
+
+    /// Commits what is still pending (the last write's `after`) and returns
+    /// the job's detail. A failed commit is logged: the write it describes
+    /// stays journaled as begun, which recovery handles.
+    pub(crate) fn finish(mut self) -> JobDetail {
+        if let Err(e) = self.commit(None) {
+            tracing::error!(error = %e, "journaling a finished card write failed");
         }
-        self.store.record_job_step(self.job, phase, &serde_json::to_value(step)?, now)?;
+        self.detail
+    }
+
+    fn step(&mut self, phase: StepPhase, step: &Step) -> store::Result<()> {
+        let step = serde_json::to_value(step)?;
+        match phase {
+            StepPhase::After => {
+                // Two `after`s in a row (no write between): the first is committed now.
+                if self.finished.is_some() {
+                    self.commit(None)?;
+                }
+                self.finished = Some(step);
+                Ok(())
+            }
+            // SPEC §2: the `before` is durable before the write is sent.
+            StepPhase::Before => self.commit(Some(step)),
+        }
+    }
+
+    /// One transaction: the job turning `writing` (first write), the pending
+    /// `after`, and `before` when given. Nothing to do commits nothing.
+    fn commit(&mut self, before: Option<serde_json::Value>) -> store::Result<()> {
+        if self.finished.is_none() && before.is_none() {
+            return Ok(());
+        }
+        let now = OffsetDateTime::now_utc();
+        let writing = if self.writing { None } else { Some(serde_json::to_value(&self.detail)?) };
+        let mut steps = Vec::new();
+        if let Some(after) = &self.finished {
+            steps.push((StepPhase::After, after));
+        }
+        if let Some(before) = &before {
+            steps.push((StepPhase::Before, before));
+        }
+        let state = writing.as_ref().map(|d| (JobState::Writing, d));
+        timed(Activity::Journal, || self.store.record_job_steps(self.job, state, &steps, now))?;
+        self.finished = None;
+        self.writing = true;
         Ok(())
     }
 
     fn certificate(&mut self, cert: IssuedCertificateView) -> store::Result<()> {
+        timed(Activity::Journal, || self.certificate_untimed(cert))
+    }
+
+    fn certificate_untimed(&mut self, cert: IssuedCertificateView) -> store::Result<()> {
         self.detail.certificates.push(cert);
         let detail = serde_json::to_value(&self.detail)?;
         let state = if self.writing { JobState::Writing } else { JobState::Escrowed };
@@ -237,7 +291,9 @@ fn ca_error(e: Error) -> piv::Error {
 
 impl CertificateIssuer for RegistryIssuer<'_, '_> {
     fn challenge(&self) -> piv::Result<Option<Vec<u8>>> {
-        let challenge = self.runtime.block_on(self.remote.challenge(self.token)).map_err(ca_error)?;
+        let challenge =
+            timed(Activity::Challenge, || self.runtime.block_on(self.remote.challenge(self.token)))
+                .map_err(ca_error)?;
         let bytes = hex::decode(&challenge.challenge)
             .map_err(|_| piv::Error::Ca("the registry's challenge is not hex".into()))?;
         Ok(Some(bytes))
@@ -255,7 +311,8 @@ impl CertificateIssuer for RegistryIssuer<'_, '_> {
             signature: hex::encode(&request.proof.signature),
             route: Some(self.route),
         };
-        let issued = self.runtime.block_on(self.remote.issue(self.token, &issue)).map_err(ca_error)?;
+        let issued = timed(Activity::Issue, || self.runtime.block_on(self.remote.issue(self.token, &issue)))
+            .map_err(ca_error)?;
         let der =
             hex::decode(&issued.der).map_err(|_| piv::Error::Ca("the certificate is not hex".into()))?;
         let c = &issued.certificate;
@@ -331,7 +388,12 @@ impl Session {
         progress: &mut dyn Progress,
     ) -> Result<Issued> {
         // Online first: the CA and escrow need the registry, and the replica must be current.
-        self.sync()?;
+        // A batch card needs no sync of its own: the batch synced before its
+        // first card, each card's recording syncs (push and pull), a retry
+        // syncs before it starts, and the registry checks every operation.
+        if settings.is_none() {
+            self.sync()?;
+        }
         let mut route = if settings.is_some() { IssueRoute::Batch } else { IssueRoute::Single };
         let (device, request) = match target {
             IssueTarget::Request(id) => {
@@ -384,7 +446,7 @@ impl Session {
         let card_profile = crate::batch::with_settings(card_profile(&profile), settings);
 
         // The card as found; only blank stock or this device's own card.
-        let (facts, info) = crate::card::read(reader)?;
+        let (facts, info) = timed(Activity::CardRead, || crate::card::read(reader))?;
         if !info.looks_blank() && facts.device_id() != Some(device.id) {
             return Err(Error::WrongCard(format!(
                 "the card in {reader} is not blank stock (CHUID {}); erase it or insert a blank card",
@@ -397,17 +459,19 @@ impl Session {
         let now = OffsetDateTime::now_utc();
         let job_id = Uuid::now_v7();
         let detail = JobDetail { route, certificates: Vec::new(), update: None, settings: settings.cloned() };
-        self.store.create_job(&Job {
-            id: job_id,
-            kind: JobKind::Issue,
-            device: device.id.to_string(),
-            request: request.as_ref().map(|r| r.id.to_string()),
-            state: JobState::Open,
-            card: serde_json::to_value(&facts).map_err(store::Error::from)?,
-            detail: serde_json::to_value(&detail).map_err(store::Error::from)?,
-            last_error: None,
-            created_at: now,
-            updated_at: now,
+        timed(Activity::JobRow, || {
+            self.store.create_job(&Job {
+                id: job_id,
+                kind: JobKind::Issue,
+                device: device.id.to_string(),
+                request: request.as_ref().map(|r| r.id.to_string()),
+                state: JobState::Open,
+                card: serde_json::to_value(&facts).map_err(store::Error::from)?,
+                detail: serde_json::to_value(&detail).map_err(store::Error::from)?,
+                last_error: None,
+                created_at: now,
+                updated_at: now,
+            })
         })?;
 
         // 2. Secrets: new ones escrowed before the first write, or, on a
@@ -425,7 +489,9 @@ impl Session {
             secrets.management_key = self.escrowed_key(device.id, card_profile.management_key_algorithm)?;
         }
         self.escrow(device.id, &secrets)?;
-        self.store.update_job(job_id, JobState::Escrowed, None, None, OffsetDateTime::now_utc())?;
+        timed(Activity::JobRow, || {
+            self.store.update_job(job_id, JobState::Escrowed, None, None, OffsetDateTime::now_utc())
+        })?;
         self.run_job(
             job_id,
             &device,
@@ -507,7 +573,9 @@ impl Session {
         algorithm: piv::ManagementKeyAlgorithm,
     ) -> Result<ManagementKey> {
         let token = &self.grant.token;
-        let key = self.runtime.block_on(self.remote.escrow(token, device, EscrowKind::ManagementKey))?;
+        let key = timed(Activity::EscrowFetch, || {
+            self.runtime.block_on(self.remote.escrow(token, device, EscrowKind::ManagementKey))
+        })?;
         let key =
             key.to_bytes().map_err(|_| Error::Invalid("the escrowed management key is not hex".into()))?;
         ManagementKey::new(algorithm, &key)
@@ -517,7 +585,9 @@ impl Session {
     /// The PUK escrowed for `device` (the registry gives it for an issued
     /// card to an operator who may unblock PINs, UC-PIN).
     pub(crate) fn job_escrowed_puk(&self, device: DeviceId) -> Result<Puk> {
-        let puk = self.runtime.block_on(self.remote.escrow(&self.grant.token, device, EscrowKind::Puk))?;
+        let puk = timed(Activity::EscrowFetch, || {
+            self.runtime.block_on(self.remote.escrow(&self.grant.token, device, EscrowKind::Puk))
+        })?;
         let puk = puk.to_bytes().map_err(|_| Error::Invalid("the escrowed PUK is not hex".into()))?;
         let puk =
             std::str::from_utf8(&puk).map_err(|_| Error::Invalid("the escrowed PUK is not text".into()))?;
@@ -619,8 +689,8 @@ impl Session {
     ) -> (Result<(piv::personalize::Outcome, CardInfo, CardFacts)>, JobDetail) {
         let job_id = job.id;
         let Session { store, runtime, remote, grant, .. } = self;
-        let journal =
-            RefCell::new(Journal { store, job: job_id, detail, writing: job.state == JobState::Writing });
+        let journal = RefCell::new(Journal::new(store, job_id, detail, job.state == JobState::Writing));
+        let session_start = std::time::Instant::now();
         let outcome = with_card(reader, |atr, card| {
             let info = piv::read_info(card)?;
             let facts = CardFacts::of(reader, atr, &info);
@@ -656,7 +726,9 @@ impl Session {
             let after: CardInfo = piv::read_info(card)?;
             Ok((outcome, after, facts))
         });
-        (outcome, journal.into_inner().detail)
+        let detail = journal.into_inner().finish();
+        crate::host_time::record(Activity::CardSession, session_start.elapsed());
+        (outcome, detail)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -722,7 +794,9 @@ impl Session {
                 revoked.push(id);
             }
         }
-        self.store.update_job(job_id, JobState::Completed, None, None, OffsetDateTime::now_utc())?;
+        timed(Activity::JobRow, || {
+            self.store.update_job(job_id, JobState::Completed, None, None, OffsetDateTime::now_utc())
+        })?;
         Ok(Issued {
             job: job_id,
             device: self.device(device.id)?,

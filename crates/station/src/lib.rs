@@ -28,6 +28,7 @@ mod batch;
 mod card;
 mod config;
 mod error;
+pub mod host_time;
 mod issue;
 mod offline;
 mod offline_unblock;

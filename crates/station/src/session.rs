@@ -170,7 +170,10 @@ impl Session {
             ));
         }
         let now = OffsetDateTime::now_utc();
-        Ok(self.runtime.block_on(self.engine.sync_once(&mut self.store, now))?)
+        let synced = crate::host_time::timed(crate::host_time::Activity::Sync, || {
+            self.runtime.block_on(self.engine.sync_once(&mut self.store, now))
+        });
+        Ok(synced?)
     }
 
     /// Records one operator action: the local effect and its operation in
@@ -183,7 +186,7 @@ impl Session {
     ) -> Result<Option<serde_json::Value>> {
         let op_id = Uuid::now_v7();
         let entry = sync::outbox_entry(&op, op_id, OffsetDateTime::now_utc()).map_err(store::Error::from)?;
-        self.store.act(entry, local)?;
+        crate::host_time::timed(crate::host_time::Activity::Outbox, || self.store.act(entry, local))?;
         let synced = self.sync();
         let state = self.store.operation(op_id)?.map(|e| e.state);
         match state {
@@ -356,7 +359,9 @@ impl Session {
             })
             .collect();
         let batch = proto::OperationBatch { operations };
-        let answers = self.runtime.block_on(self.client.push(&self.grant.token, &batch))?;
+        let answers = crate::host_time::timed(crate::host_time::Activity::EscrowPush, || {
+            self.runtime.block_on(self.client.push(&self.grant.token, &batch))
+        })?;
         for answer in answers.answers {
             if let proto::Answer::Rejected { code, message, .. } = answer {
                 return Err(Error::Rejected { code, message });

@@ -401,8 +401,7 @@ impl Session {
         options.keep_retry_counters = true;
 
         let Session { store, runtime, remote, grant, .. } = self;
-        let journal =
-            RefCell::new(Journal { store, job: job_id, detail, writing: job.state == JobState::Writing });
+        let journal = RefCell::new(Journal::new(store, job_id, detail, job.state == JobState::Writing));
         let outcome = with_card(reader, |atr, card| {
             let info = piv::read_info(card)?;
             let facts = CardFacts::of(reader, atr, &info);
@@ -437,7 +436,7 @@ impl Session {
             outcome.warnings.extend(notes);
             Ok((outcome, after, facts))
         });
-        let detail = journal.into_inner().detail;
+        let detail = journal.into_inner().finish();
         match outcome {
             Ok((outcome, after, facts)) => self.record_update(
                 job_id,

@@ -381,6 +381,30 @@ impl Store {
         journal::record_step(&self.conn, id, phase, step, at)
     }
 
+    /// Journals several things of one job in ONE transaction (one fsync):
+    /// the job moving to `state` with its detail when given, then `steps` in
+    /// order (e.g. one write's `after` and the next write's `before`). All
+    /// are durable when this returns, or none is.
+    pub fn record_job_steps(
+        &mut self,
+        id: Uuid,
+        state: Option<(JobState, &serde_json::Value)>,
+        steps: &[(StepPhase, &serde_json::Value)],
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        // Immediate: the write lock up front, so a reader turned writer
+        // never meets another connection's commit (SQLITE_BUSY at once).
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some((state, detail)) = state {
+            journal::update(&tx, id, state, Some(detail), None, at)?;
+        }
+        for (phase, step) in steps {
+            journal::record_step(&tx, id, *phase, step, at)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// A job's journaled steps, in order.
     pub fn job_steps(&self, id: Uuid) -> Result<Vec<JobStep>> {
         journal::steps(&self.conn, id)

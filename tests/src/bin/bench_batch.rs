@@ -189,6 +189,8 @@ fn feeder(reader: Arc<LabReader>, current: Arc<Mutex<Option<Plugged>>>, serial0:
 }
 
 struct Run {
+    /// Where the host's time went ([`station::host_time`], all workers).
+    tally: Vec<(station::host_time::Activity, u64, Duration)>,
     readers: usize,
     cards: usize,
     wall: Duration,
@@ -236,9 +238,11 @@ fn run(
     let batch = session.create_batch(&requests, domain::BatchOptions::default())?;
     let names: Vec<String> = readers.iter().map(|r| r.name.clone()).collect();
     let stop = AtomicBool::new(false);
+    station::host_time::reset();
     let t0 = Instant::now();
     let view = session.run_batch(batch.id, &names, &stop, &meter)?;
     let wall = t0.elapsed();
+    let tally = station::host_time::snapshot();
     if view.counts.done != cards {
         bail!(
             "the batch on {count} reader(s) finished {} of {cards} cards: {:?}",
@@ -249,6 +253,7 @@ fn run(
     let Meter { hands, timings, failures, .. } = meter;
     drop(hands);
     Ok(Run {
+        tally,
         readers: count,
         cards,
         wall,
@@ -259,6 +264,46 @@ fn run(
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// Per card: each tallied activity (how often, ms), then the PC/SC path and
+/// our code inside the card sessions (session time less card time and the
+/// CA round trips and journal commits made inside it) and the rest (wall
+/// less everything named).
+fn breakdown(r: &Run, wall_ms: f64, card_ms: f64) -> Vec<serde_json::Value> {
+    use station::host_time::Activity;
+    let n = r.timings.len().max(1) as f64;
+    let of = |a: Activity| r.tally.iter().find(|(x, ..)| *x == a).map(|(_, c, d)| (*c, ms(*d) / n));
+    let mut rows = Vec::new();
+    let mut named = 0.0;
+    for (a, count, d) in &r.tally {
+        if *a == Activity::CardSession || *a == Activity::CardRead {
+            continue;
+        }
+        let per = ms(*d) / n;
+        if !matches!(a, Activity::Journal | Activity::Challenge | Activity::Issue) {
+            named += per;
+        }
+        rows.push(json!({"what": a.name(), "per_card": *count as f64 / n, "ms_per_card": per}));
+    }
+    let (_, session) = of(Activity::CardSession).unwrap_or_default();
+    let (_, read) = of(Activity::CardRead).unwrap_or_default();
+    let inside: f64 = [Activity::Journal, Activity::Challenge, Activity::Issue]
+        .iter()
+        .filter_map(|a| of(*a))
+        .map(|(_, m)| m)
+        .sum();
+    rows.push(json!({
+        "what": "PC/SC path + code in card sessions",
+        "per_card": 1.0,
+        "ms_per_card": session + read - inside - card_ms,
+    }));
+    rows.push(json!({
+        "what": "other (batch bookkeeping, replica reads)",
+        "per_card": 1.0,
+        "ms_per_card": wall_ms - session - read - named,
+    }));
+    rows
 }
 
 fn main() -> Result<()> {
@@ -308,6 +353,7 @@ fn main() -> Result<()> {
         let overhead = ms(wall) - ms(card);
         let n = r.timings.len().max(1) as f64;
         out.push(json!({
+            "breakdown": breakdown(r, ms(wall) / n, ms(card) / n),
             "readers": r.readers,
             "cards": r.cards,
             "batch_wall_s": r.wall.as_secs_f64(),
@@ -349,6 +395,16 @@ fn main() -> Result<()> {
             v["per_card_host_ms"].as_f64().unwrap_or_default(),
             v["host_overhead_percent"].as_f64().unwrap_or_default(),
         );
+        if let Some(b) = v["breakdown"].as_array() {
+            for row in b {
+                println!(
+                    "        {:<38} {:>6.2}/card {:>8.1} ms/card",
+                    row["what"].as_str().unwrap_or_default(),
+                    row["per_card"].as_f64().unwrap_or_default(),
+                    row["ms_per_card"].as_f64().unwrap_or_default(),
+                );
+            }
+        }
         if let Some(f) = v["failures"].as_array().filter(|f| !f.is_empty()) {
             println!("        failures: {f:?}");
         }
