@@ -156,7 +156,9 @@ impl Drop for CardConnection {
 impl Transport for CardConnection {
     fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
         let card = self.card.as_ref().ok_or(Error::Closed)?;
+        let started = std::time::Instant::now();
         let outcome = card.transmit(command, &mut self.buf).map(<[u8]>::to_vec);
+        crate::tally::record(started.elapsed());
         let outcome = explain_failed_transmit(card, outcome);
         Ok(self.note(outcome)?)
     }
@@ -241,7 +243,10 @@ impl CardTransaction<'_> {
 impl Transport for CardTransaction<'_> {
     fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
         let tx = self.tx.as_ref().ok_or(Error::Closed)?;
-        match explain_failed_transmit(tx, tx.transmit(command, self.buf).map(<[u8]>::to_vec)) {
+        let started = std::time::Instant::now();
+        let sent = tx.transmit(command, self.buf).map(<[u8]>::to_vec);
+        crate::tally::record(started.elapsed());
+        match explain_failed_transmit(tx, sent) {
             Ok(response) => Ok(response),
             Err(e) => {
                 if e == pcsc::Error::ResetCard {

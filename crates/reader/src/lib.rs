@@ -17,6 +17,7 @@
 mod connection;
 mod error;
 mod readers;
+pub mod tally;
 mod watch;
 
 pub use connection::{CardConnection, CardTransaction};

@@ -191,6 +191,8 @@ fn feeder(reader: Arc<LabReader>, current: Arc<Mutex<Option<Plugged>>>, serial0:
 struct Run {
     /// Where the host's time went ([`station::host_time`], all workers).
     tally: Vec<(station::host_time::Activity, u64, Duration)>,
+    /// APDUs sent and the time spent inside `SCardTransmit` ([`reader::tally`]).
+    transmit: (u64, Duration),
     readers: usize,
     cards: usize,
     wall: Duration,
@@ -239,10 +241,12 @@ fn run(
     let names: Vec<String> = readers.iter().map(|r| r.name.clone()).collect();
     let stop = AtomicBool::new(false);
     station::host_time::reset();
+    reader::tally::reset();
     let t0 = Instant::now();
     let view = session.run_batch(batch.id, &names, &stop, &meter)?;
     let wall = t0.elapsed();
     let tally = station::host_time::snapshot();
+    let transmit = reader::tally::snapshot();
     if view.counts.done != cards {
         bail!(
             "the batch on {count} reader(s) finished {} of {cards} cards: {:?}",
@@ -254,6 +258,7 @@ fn run(
     drop(hands);
     Ok(Run {
         tally,
+        transmit,
         readers: count,
         cards,
         wall,
@@ -293,10 +298,17 @@ fn breakdown(r: &Run, wall_ms: f64, card_ms: f64) -> Vec<serde_json::Value> {
         .filter_map(|a| of(*a))
         .map(|(_, m)| m)
         .sum();
+    let (apdus, in_transmit) = r.transmit;
+    let in_transmit = ms(in_transmit) / n;
     rows.push(json!({
-        "what": "PC/SC path + code in card sessions",
+        "what": "PC/SC path beyond card time (SCardTransmit: pcscd, vpcd, loopback, simulator wake-up)",
+        "per_card": apdus as f64 / n,
+        "ms_per_card": in_transmit - card_ms,
+    }));
+    rows.push(json!({
+        "what": "our code in card sessions (+ PC/SC connect, transaction begin/end)",
         "per_card": 1.0,
-        "ms_per_card": session + read - inside - card_ms,
+        "ms_per_card": session + read - inside - in_transmit,
     }));
     rows.push(json!({
         "what": "other (batch bookkeeping, replica reads)",
