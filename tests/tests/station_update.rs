@@ -600,7 +600,10 @@ fn a_card_pulled_at_any_apdu_of_collect_updates_is_finished_on_reinsertion_and_e
         let reprovision = clean_run_apdus(&mut w, "reprovision", work.path());
         (apply, reprovision)
     };
-    assert!(apply_total > 10 && reprovision_total > apply_total, "{apply_total} {reprovision_total}");
+    // Counted on the card, so other PC/SC clients of concurrent tests (OpenSC
+    // scans every reader) may add a few: only a lower bound is certain, and
+    // tear points past a run's own APDUs are handled as runs that finished.
+    assert!(apply_total > 10 && reprovision_total > 10, "{apply_total} {reprovision_total}");
     eprintln!(
         "tearing each of the {apply_total} APDUs of apply-latest and {reprovision_total} of reprovision, before and after execution"
     );
