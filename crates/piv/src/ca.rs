@@ -99,6 +99,14 @@ pub trait CertificateIssuer {
     fn challenge(&self) -> Result<Option<Vec<u8>>> {
         Ok(None)
     }
+
+    /// The personalizer has `request` ready and asks for its certificate
+    /// (with [`CertificateIssuer::issue`]) only after the card's next key
+    /// is generated: a remote CA may start on it now, so the card does not
+    /// wait for the round trip. Doing nothing here is correct.
+    fn begin(&self, _request: &IssueRequest) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A CA kept in a directory: `ca-key.pem` (P-256, PKCS#8, mode 0600) and

@@ -310,6 +310,7 @@ pub fn plan(profile: &Profile, info: &CardInfo, options: &PlanOptions) -> Result
     steps.push(Step::SetPuk);
 
     let mut kept_slots = Vec::new();
+    let mut certify = Vec::new();
     for sp in &profile.slots {
         let subject = sp.certificate.render_subject(&SubjectValues {
             guid: guid_hex.clone(),
@@ -345,9 +346,12 @@ pub fn plan(profile: &Profile, info: &CardInfo, options: &PlanOptions) -> Result
             key_usage: sp.certificate.key_usage.clone(),
             extended_key_usage: sp.certificate.extended_key_usage_oids()?,
         });
-        steps.push(Step::VerifyCertificateMatchesKey { slot: sp.slot });
-        steps.push(Step::WriteCertificate { slot: sp.slot, compress: profile.compress_certificates });
+        certify.push(Step::VerifyCertificateMatchesKey { slot: sp.slot });
+        certify.push(Step::WriteCertificate { slot: sp.slot, compress: profile.compress_certificates });
     }
+    // Every key is generated and proven before the first certificate is
+    // checked and written: the CA works on one while the card generates the next.
+    steps.extend(certify);
     if options.remove_other_certificates {
         for c in &info.certificates {
             if profile.slot(c.slot).is_none() {
@@ -455,6 +459,8 @@ pub struct Personalizer<'a> {
     current_puk: Option<Puk>,
     pin_verified: bool,
     keys: BTreeMap<Slot, PublicKey>,
+    /// Proven keys whose certificate is asked for at their check step.
+    requests: BTreeMap<Slot, IssueRequest>,
     certificates: BTreeMap<Slot, Vec<u8>>,
 }
 
@@ -491,6 +497,7 @@ impl<'a> Personalizer<'a> {
             current_puk: None,
             pin_verified: false,
             keys: BTreeMap::new(),
+            requests: BTreeMap::new(),
             certificates: BTreeMap::new(),
         };
         let total = plan.steps.len();
@@ -696,12 +703,17 @@ impl<'a> Personalizer<'a> {
                     extended_key_usage: extended_key_usage.clone(),
                     proof: ProofOfPossession { challenge, signature },
                 };
-                let der = issuer.issue(&request)?;
-                observer.certificate_issued(*slot, &der);
-                self.certificates.insert(*slot, der);
+                issuer.begin(&request)?;
+                self.requests.insert(*slot, request);
+                self.certificates.remove(slot);
                 Ok(())
             }
             Step::VerifyCertificateMatchesKey { slot } => {
+                if let Some(request) = self.requests.remove(slot) {
+                    let der = issuer.issue(&request)?;
+                    observer.certificate_issued(*slot, &der);
+                    self.certificates.insert(*slot, der);
+                }
                 let (Some(key), Some(der)) = (self.keys.get(slot), self.certificates.get(slot)) else {
                     return Err(Error::BadInput(format!(
                         "slot {slot}: no key and certificate from this run"

@@ -34,13 +34,15 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
+use crate::host_time::{timed, Activity};
 use crate::issue::{IssueTarget, Issued, Progress};
 use crate::remote::Remote;
 use crate::session::{RequestView, Session};
 use crate::{runtime, DB_FILE, REGISTRY_TIMEOUT};
 
-/// How often a worker looks at its reader while waiting for a card.
-const POLL: Duration = Duration::from_millis(50);
+/// How long a worker waits for a card change before it looks at the cancel
+/// flag again (a change wakes it at once).
+const POLL: Duration = Duration::from_millis(250);
 
 /// Attempts per card: the first, and one retry after a failure.
 const ATTEMPTS: u32 = 2;
@@ -444,7 +446,9 @@ impl Session {
         stop: &AtomicBool,
         progress: &dyn BatchProgress,
     ) -> Result<()> {
-        let readers = reader::Readers::establish()?;
+        // Card arrivals and departures wake the worker (SCardGetStatusChange),
+        // so a card waits for no poll interval of ours.
+        let mut watcher = reader::Watcher::new()?;
         let mut asked_insert = false;
         let mut unreadable = 0u32;
         loop {
@@ -453,7 +457,7 @@ impl Session {
                 progress.event(&BatchEvent::Stopped { reader, why: "cancelled" });
                 return Ok(());
             }
-            if !card_present(&readers, reader)? {
+            if !card_present(&mut watcher, reader)? {
                 if !self.has_work(batch)? {
                     progress.event(&BatchEvent::Stopped { reader, why: "no card left to encode" });
                     return Ok(());
@@ -462,24 +466,24 @@ impl Session {
                     progress.event(&BatchEvent::InsertCard { reader });
                     asked_insert = true;
                 }
-                std::thread::sleep(POLL);
+                wait_for_change(&mut watcher)?;
                 continue;
             }
             asked_insert = false;
-            let (facts, info) = match crate::card::read(reader) {
+            let (facts, info) = match timed(Activity::CardRead, || crate::card::read(reader)) {
                 Ok(found) => {
                     unreadable = 0;
                     found
                 }
                 Err(e) if e.is_tear() || matches!(e, Error::Reader(_)) || unreadable < 3 => {
                     unreadable += 1;
-                    std::thread::sleep(POLL * 4);
+                    std::thread::sleep(POLL);
                     continue;
                 }
                 Err(e) => {
                     unreadable = 0;
                     self.remove_card(
-                        &readers,
+                        &mut watcher,
                         reader,
                         &format!("the card cannot be read: {e}"),
                         stop,
@@ -491,8 +495,8 @@ impl Session {
             // An interrupted job of this batch on this card: finish it first.
             if let Some(item) = self.interrupted_here(batch, &facts)? {
                 match self.finish_interrupted(batch, &item, reader, progress)? {
-                    Settled::Done => self.remove_card(&readers, reader, "finished", stop, progress)?,
-                    Settled::Failed => self.remove_card(&readers, reader, SET_ASIDE, stop, progress)?,
+                    Settled::Done => self.take_out_finished(&mut watcher, reader, stop, progress)?,
+                    Settled::Failed => self.remove_card(&mut watcher, reader, SET_ASIDE, stop, progress)?,
                     Settled::Torn => std::thread::sleep(POLL),
                 }
                 continue;
@@ -502,7 +506,13 @@ impl Session {
                     progress.event(&BatchEvent::Stopped { reader, why: "no card left to encode" });
                     return Ok(());
                 }
-                self.remove_card(&readers, reader, "not blank stock: insert a blank card", stop, progress)?;
+                self.remove_card(
+                    &mut watcher,
+                    reader,
+                    "not blank stock: insert a blank card",
+                    stop,
+                    progress,
+                )?;
                 continue;
             }
             let Some(item) = self.store.claim_batch_item(batch, reader, OffsetDateTime::now_utc())? else {
@@ -513,9 +523,9 @@ impl Session {
                 progress.event(&BatchEvent::Stopped { reader, why: "no card left to encode" });
                 return Ok(());
             };
-            match self.encode_item(batch, options, &item, reader, progress)? {
-                Settled::Done => self.remove_card(&readers, reader, "finished", stop, progress)?,
-                Settled::Failed => self.remove_card(&readers, reader, SET_ASIDE, stop, progress)?,
+            match self.encode_item(batch, options, &item, reader, (facts, info), progress)? {
+                Settled::Done => self.take_out_finished(&mut watcher, reader, stop, progress)?,
+                Settled::Failed => self.remove_card(&mut watcher, reader, SET_ASIDE, stop, progress)?,
                 // Pulled, or the reader reset it: finished when it is (still) there.
                 Settled::Torn => std::thread::sleep(POLL),
             }
@@ -581,6 +591,7 @@ impl Session {
         options: &BatchOptions,
         item: &BatchItem,
         reader: &str,
+        found: (crate::CardFacts, piv::CardInfo),
         sink: &dyn BatchProgress,
     ) -> Result<Settled> {
         sink.event(&BatchEvent::Started {
@@ -592,7 +603,8 @@ impl Session {
         });
         let outcome = self.prepare_item(options, item).and_then(|(request, settings)| {
             let mut progress = CardProgress { reader, request: &item.request, sink };
-            self.issue_with(IssueTarget::Request(request), reader, Some(&settings), &mut progress)
+            let target = IssueTarget::Request(request);
+            self.issue_with(target, reader, Some(&settings), Some(found), &mut progress)
         });
         self.settle(batch, item, reader, outcome, sink)
     }
@@ -710,17 +722,48 @@ impl Session {
         }
     }
 
+    /// A finished card: asked out, and while the operator's hand swaps it
+    /// the replica catches up with the feed (its recording only pushed).
+    fn take_out_finished(
+        &mut self,
+        watcher: &mut reader::Watcher,
+        reader: &str,
+        stop: &AtomicBool,
+        sink: &dyn BatchProgress,
+    ) -> Result<()> {
+        let asked = card_present(watcher, reader)?;
+        if asked {
+            sink.event(&BatchEvent::RemoveCard { reader, why: "finished" });
+        }
+        if let Err(e) = self.sync() {
+            tracing::warn!(error = %e, "catching up with the registry between two cards failed");
+        }
+        self.wait_removed(watcher, reader, "finished", asked, stop, sink)
+    }
+
     /// Waits until the card is out of `reader` (asking once), or the batch stops.
     fn remove_card(
         &self,
-        readers: &reader::Readers,
+        watcher: &mut reader::Watcher,
         reader: &str,
         why: &str,
         stop: &AtomicBool,
         sink: &dyn BatchProgress,
     ) -> Result<()> {
-        let mut asked = false;
-        while card_present(readers, reader)? {
+        self.wait_removed(watcher, reader, why, false, stop, sink)
+    }
+
+    /// [`Session::remove_card`], `asked` when the operator was asked already.
+    fn wait_removed(
+        &self,
+        watcher: &mut reader::Watcher,
+        reader: &str,
+        why: &str,
+        mut asked: bool,
+        stop: &AtomicBool,
+        sink: &dyn BatchProgress,
+    ) -> Result<()> {
+        while card_present(watcher, reader)? {
             if !asked {
                 sink.event(&BatchEvent::RemoveCard { reader, why });
                 asked = true;
@@ -728,7 +771,7 @@ impl Session {
             if stop.load(Ordering::SeqCst) {
                 return Ok(());
             }
-            std::thread::sleep(POLL);
+            wait_for_change(watcher)?;
         }
         Ok(())
     }
@@ -747,13 +790,20 @@ enum Settled {
 /// What the operator is asked when a card failed.
 const SET_ASIDE: &str = "the card failed: set it aside, insert another blank card";
 
-/// Whether a card is in `reader` now.
-fn card_present(readers: &reader::Readers, reader: &str) -> Result<bool> {
-    let states = readers.list()?;
-    match states.iter().find(|s| s.name == reader) {
+/// Whether a card is in `reader` now (the watcher's state brought up to date).
+fn card_present(watcher: &mut reader::Watcher, reader: &str) -> Result<bool> {
+    watcher.wait_for_change(Some(Duration::ZERO))?;
+    match watcher.readers().iter().find(|s| s.name == reader) {
         Some(s) => Ok(s.card_present),
         None => Err(Error::Reader(reader::Error::ReaderGone)),
     }
+}
+
+/// Sleeps until a reader or card changes, or [`POLL`] passes (to look at
+/// the cancel flag again).
+fn wait_for_change(watcher: &mut reader::Watcher) -> Result<()> {
+    watcher.wait_for_change(Some(POLL))?;
+    Ok(())
 }
 
 fn batch_view(store: &Store, id: Uuid) -> Result<BatchView> {

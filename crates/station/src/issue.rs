@@ -169,7 +169,7 @@ pub(crate) struct JobDetail {
 
 /// Journal access shared by the observer and the issuer during a run.
 pub(crate) struct Journal<'s> {
-    pub(crate) store: &'s mut Store,
+    store: Writer<'s>,
     pub(crate) job: Uuid,
     pub(crate) detail: JobDetail,
     pub(crate) writing: bool,
@@ -179,23 +179,117 @@ pub(crate) struct Journal<'s> {
     /// shows that write as begun and not known finished, which recovery
     /// treats like a tear during it (the card is read back either way).
     finished: Option<serde_json::Value>,
+    /// The plan's card writes not yet begun, in order (see [`Journal::expect`]).
+    upcoming: std::collections::VecDeque<serde_json::Value>,
+    /// The next write's `before`, sent to the writer thread ahead of time.
+    ahead: Option<serde_json::Value>,
+}
+
+/// Where journal commits go: the store itself (each one waited for), or a
+/// writer thread with the store, whose commits run while the card works.
+enum Writer<'s> {
+    Direct(&'s mut Store),
+    Thread {
+        tx: std::sync::mpsc::Sender<Commit<'s>>,
+        /// Answers of the commits sent and not yet known done.
+        inflight: Vec<std::sync::mpsc::Receiver<store::Result<()>>>,
+    },
+}
+
+/// One commit for the writer thread, and where it answers.
+type Commit<'s> = (
+    Box<dyn FnOnce(&mut Store) -> store::Result<()> + Send + 's>,
+    std::sync::mpsc::Sender<store::Result<()>>,
+);
+
+impl<'s> Writer<'s> {
+    /// Runs `work` on the store: at once, or sent to the writer thread
+    /// (waited for by [`Writer::settle`]).
+    fn run(&mut self, work: impl FnOnce(&mut Store) -> store::Result<()> + Send + 's) -> store::Result<()> {
+        match self {
+            Writer::Direct(store) => work(store),
+            Writer::Thread { tx, inflight } => {
+                let (done, answer) = std::sync::mpsc::channel();
+                tx.send((Box::new(work), done))
+                    .map_err(|_| store::Error::InvalidRecord("the journal writer stopped".into()))?;
+                inflight.push(answer);
+                Ok(())
+            }
+        }
+    }
+
+    /// Waits until every commit sent is done; the first failure is returned.
+    fn settle(&mut self) -> store::Result<()> {
+        let Writer::Thread { inflight, .. } = self else { return Ok(()) };
+        let mut first = Ok(());
+        for answer in inflight.drain(..) {
+            let r = answer
+                .recv()
+                .unwrap_or_else(|_| Err(store::Error::InvalidRecord("the journal writer stopped".into())));
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        first
+    }
 }
 
 impl<'s> Journal<'s> {
     /// The journal of job `job` on `store`; `writing` when card writes of
     /// the job were journaled already.
     pub(crate) fn new(store: &'s mut Store, job: Uuid, detail: JobDetail, writing: bool) -> Self {
-        Journal { store, job, detail, writing, finished: None }
+        Self::with(Writer::Direct(store), job, detail, writing)
+    }
+
+    fn with(store: Writer<'s>, job: Uuid, detail: JobDetail, writing: bool) -> Self {
+        Journal { store, job, detail, writing, finished: None, upcoming: Default::default(), ahead: None }
+    }
+
+    /// Runs `work` with a journal of job `job` whose commits are made by a
+    /// writer thread owning `store`: once a write's `before` is durable,
+    /// the next planned write's `before` is committed while the card
+    /// executes this one (see [`Journal::expect`]), so the card does not
+    /// wait for the fsync. Each `before` is still durable before its write
+    /// is sent; recovery already treats a begun write as possibly done.
+    pub(crate) fn ahead<R>(
+        store: &'s mut Store,
+        job: Uuid,
+        detail: JobDetail,
+        writing: bool,
+        work: impl FnOnce(&RefCell<Journal<'_>>) -> R,
+    ) -> R {
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::channel::<Commit<'_>>();
+            scope.spawn(move || {
+                for (commit, done) in rx {
+                    let _ = done.send(commit(&mut *store));
+                }
+            });
+            let journal = RefCell::new(Journal::with(
+                Writer::Thread { tx, inflight: Vec::new() },
+                job,
+                detail,
+                writing,
+            ));
+            work(&journal)
+        })
+    }
+
+    /// The card writes the plan will make, in order: the `before` of the
+    /// next one is committed ahead while the card executes the current one.
+    pub(crate) fn expect(&mut self, writes: impl IntoIterator<Item = Step>) {
+        self.upcoming = writes.into_iter().filter_map(|s| serde_json::to_value(&s).ok()).collect();
     }
 
     /// Commits what is still pending (the last write's `after`) and returns
     /// the job's detail. A failed commit is logged: the write it describes
     /// stays journaled as begun, which recovery handles.
-    pub(crate) fn finish(mut self) -> JobDetail {
-        if let Err(e) = self.commit(None) {
+    pub(crate) fn finish(&mut self) -> JobDetail {
+        let settled = timed(Activity::Journal, || self.store.settle());
+        if let Err(e) = settled.and_then(|()| self.commit(None, true)) {
             tracing::error!(error = %e, "journaling a finished card write failed");
         }
-        self.detail
+        self.detail.clone()
     }
 
     fn step(&mut self, phase: StepPhase, step: &Step) -> store::Result<()> {
@@ -204,47 +298,71 @@ impl<'s> Journal<'s> {
             StepPhase::After => {
                 // Two `after`s in a row (no write between): the first is committed now.
                 if self.finished.is_some() {
-                    self.commit(None)?;
+                    self.commit(None, false)?;
                 }
                 self.finished = Some(step);
                 Ok(())
             }
             // SPEC §2: the `before` is durable before the write is sent.
-            StepPhase::Before => self.commit(Some(step)),
+            StepPhase::Before => {
+                timed(Activity::Journal, || self.store.settle())?;
+                if self.ahead.take().as_ref() != Some(&step) {
+                    self.commit(Some(step.clone()), true)?;
+                }
+                // The next planned write's `before` goes while the card works.
+                if let Some(at) = self.upcoming.iter().position(|s| *s == step) {
+                    self.upcoming.drain(..=at);
+                    if let Some(next) = self.upcoming.front().cloned() {
+                        self.commit(Some(next.clone()), false)?;
+                        self.ahead = Some(next);
+                    }
+                }
+                Ok(())
+            }
         }
     }
 
     /// One transaction: the job turning `writing` (first write), the pending
-    /// `after`, and `before` when given. Nothing to do commits nothing.
-    fn commit(&mut self, before: Option<serde_json::Value>) -> store::Result<()> {
+    /// `after`, and `before` when given; waited for when `wait`. Nothing to
+    /// do commits nothing.
+    fn commit(&mut self, before: Option<serde_json::Value>, wait: bool) -> store::Result<()> {
         if self.finished.is_none() && before.is_none() {
             return Ok(());
         }
         let now = OffsetDateTime::now_utc();
         let writing = if self.writing { None } else { Some(serde_json::to_value(&self.detail)?) };
         let mut steps = Vec::new();
-        if let Some(after) = &self.finished {
+        if let Some(after) = self.finished.take() {
             steps.push((StepPhase::After, after));
         }
-        if let Some(before) = &before {
+        if let Some(before) = before {
             steps.push((StepPhase::Before, before));
         }
-        let state = writing.as_ref().map(|d| (JobState::Writing, d));
-        timed(Activity::Journal, || self.store.record_job_steps(self.job, state, &steps, now))?;
-        self.finished = None;
+        let job = self.job;
+        let work = move |store: &mut Store| {
+            let steps: Vec<(StepPhase, &serde_json::Value)> = steps.iter().map(|(p, v)| (*p, v)).collect();
+            let state = writing.as_ref().map(|d| (JobState::Writing, d));
+            store.record_job_steps(job, state, &steps, now)
+        };
         self.writing = true;
-        Ok(())
+        if wait {
+            timed(Activity::Journal, || {
+                self.store.run(work)?;
+                self.store.settle()
+            })
+        } else {
+            self.store.run(work)
+        }
     }
 
     fn certificate(&mut self, cert: IssuedCertificateView) -> store::Result<()> {
-        timed(Activity::Journal, || self.certificate_untimed(cert))
-    }
-
-    fn certificate_untimed(&mut self, cert: IssuedCertificateView) -> store::Result<()> {
         self.detail.certificates.push(cert);
         let detail = serde_json::to_value(&self.detail)?;
         let state = if self.writing { JobState::Writing } else { JobState::Escrowed };
-        self.store.update_job(self.job, state, Some(&detail), None, OffsetDateTime::now_utc())
+        let job = self.job;
+        // Durable before the certificate's write: that write's `before` waits for it.
+        self.store
+            .run(move |store| store.update_job(job, state, Some(&detail), None, OffsetDateTime::now_utc()))
     }
 }
 
@@ -283,26 +401,75 @@ pub(crate) struct RegistryIssuer<'a, 's> {
     pub(crate) device: DeviceId,
     pub(crate) route: IssueRoute,
     pub(crate) journal: &'a RefCell<Journal<'s>>,
+    /// Challenges asked for when the card session began (see [`Challenges`]).
+    pub(crate) challenges: Challenges,
+    /// Certificates asked for ([`CertificateIssuer::begin`]) and not yet collected.
+    pub(crate) issuing: Issuing,
+}
+
+/// Certificate requests running in the background, per slot; dropped
+/// (aborted) with the issuer. A certificate the CA issued for a request
+/// nobody collected is on no card: the registry revokes it when the
+/// device's issuance is recorded or its production fails.
+#[derive(Default)]
+pub(crate) struct Issuing(RefCell<std::collections::BTreeMap<piv::Slot, Pending<proto::CertificateIssued>>>);
+
+impl Drop for Issuing {
+    fn drop(&mut self) {
+        for (_, task) in std::mem::take(&mut *self.0.borrow_mut()) {
+            task.abort();
+        }
+    }
+}
+
+/// CA challenges fetched in the background while the card is read and
+/// written, one per key the plan certifies: the card never waits for that
+/// round trip. One that failed is asked for again when needed.
+#[derive(Default)]
+pub(crate) struct Challenges(RefCell<std::collections::VecDeque<Pending<proto::CertificateChallenge>>>);
+
+type Pending<T> = tokio::task::JoinHandle<Result<T>>;
+
+impl Challenges {
+    /// Starts `count` challenge requests on `runtime`.
+    pub(crate) fn prefetch(
+        runtime: &tokio::runtime::Runtime,
+        remote: &Remote,
+        token: &SessionToken,
+        count: usize,
+    ) -> Challenges {
+        let pending = (0..count)
+            .map(|_| {
+                let (remote, token) = (remote.clone(), token.clone());
+                runtime.spawn(async move { remote.challenge(&token).await })
+            })
+            .collect();
+        Challenges(RefCell::new(pending))
+    }
+
+    fn take(&self) -> Option<Pending<proto::CertificateChallenge>> {
+        self.0.borrow_mut().pop_front()
+    }
+}
+
+impl Drop for Challenges {
+    fn drop(&mut self) {
+        for task in self.0.borrow_mut().drain(..) {
+            task.abort();
+        }
+    }
 }
 
 fn ca_error(e: Error) -> piv::Error {
     piv::Error::Ca(e.to_string())
 }
 
-impl CertificateIssuer for RegistryIssuer<'_, '_> {
-    fn challenge(&self) -> piv::Result<Option<Vec<u8>>> {
-        let challenge =
-            timed(Activity::Challenge, || self.runtime.block_on(self.remote.challenge(self.token)))
-                .map_err(ca_error)?;
-        let bytes = hex::decode(&challenge.challenge)
-            .map_err(|_| piv::Error::Ca("the registry's challenge is not hex".into()))?;
-        Ok(Some(bytes))
-    }
-
-    fn issue(&self, request: &IssueRequest) -> piv::Result<Vec<u8>> {
+impl RegistryIssuer<'_, '_> {
+    /// The registry's form of a certificate request.
+    fn request(&self, request: &IssueRequest) -> piv::Result<IssueCertificate> {
         let slot = profile_slot(request.slot)
             .ok_or_else(|| piv::Error::Ca(format!("slot {} is in no profile", request.slot)))?;
-        let issue = IssueCertificate {
+        Ok(IssueCertificate {
             op_id: Uuid::now_v7(),
             device: self.device,
             slot,
@@ -310,9 +477,48 @@ impl CertificateIssuer for RegistryIssuer<'_, '_> {
             challenge: hex::encode(&request.proof.challenge),
             signature: hex::encode(&request.proof.signature),
             route: Some(self.route),
+        })
+    }
+}
+
+impl CertificateIssuer for RegistryIssuer<'_, '_> {
+    fn challenge(&self) -> piv::Result<Option<Vec<u8>>> {
+        let fetched = self.challenges.take().map(|task| {
+            timed(Activity::Challenge, || self.runtime.block_on(task))
+                .map_err(|e| Error::Invalid(format!("the challenge request stopped: {e}")))
+                .and_then(|r| r)
+        });
+        let challenge = match fetched {
+            Some(Ok(c)) => c,
+            _ => timed(Activity::Challenge, || self.runtime.block_on(self.remote.challenge(self.token)))
+                .map_err(ca_error)?,
         };
-        let issued = timed(Activity::Issue, || self.runtime.block_on(self.remote.issue(self.token, &issue)))
-            .map_err(ca_error)?;
+        let bytes = hex::decode(&challenge.challenge)
+            .map_err(|_| piv::Error::Ca("the registry's challenge is not hex".into()))?;
+        Ok(Some(bytes))
+    }
+
+    fn begin(&self, request: &IssueRequest) -> piv::Result<()> {
+        let issue = self.request(request)?;
+        let (remote, token) = (self.remote.clone(), self.token.clone());
+        let task = self.runtime.spawn(async move { remote.issue(&token, &issue).await });
+        if let Some(earlier) = self.issuing.0.borrow_mut().insert(request.slot, task) {
+            earlier.abort();
+        }
+        Ok(())
+    }
+
+    fn issue(&self, request: &IssueRequest) -> piv::Result<Vec<u8>> {
+        let started = self.issuing.0.borrow_mut().remove(&request.slot);
+        let issued = match started {
+            Some(task) => timed(Activity::Issue, || self.runtime.block_on(task))
+                .map_err(|e| piv::Error::Ca(format!("the certificate request stopped: {e}")))?,
+            None => {
+                let issue = self.request(request)?;
+                timed(Activity::Issue, || self.runtime.block_on(self.remote.issue(self.token, &issue)))
+            }
+        }
+        .map_err(ca_error)?;
         let der =
             hex::decode(&issued.der).map_err(|_| piv::Error::Ca("the certificate is not hex".into()))?;
         let c = &issued.certificate;
@@ -333,6 +539,75 @@ impl CertificateIssuer for RegistryIssuer<'_, '_> {
 /// cessation of operation, other than those of `kept`: the registry revokes
 /// a device's pending certificates (on no card) when its issuance is
 /// recorded; superseded ones of an update are not the job's.
+/// What a finished card job left on the card, as the registry records it.
+pub(crate) struct OnCard {
+    /// Serial numbers (hex) of the certificates on the card.
+    serials: Vec<String>,
+    /// The CHUID's expiry.
+    expires_at: Option<OffsetDateTime>,
+}
+
+impl OnCard {
+    /// As read back from the card.
+    fn read(info: &CardInfo) -> OnCard {
+        OnCard {
+            serials: info
+                .certificates
+                .iter()
+                .filter_map(|c| c.summary.as_ref().map(|s| s.serial_hex.clone()))
+                .collect(),
+            expires_at: info.chuid.as_ref().and_then(|c| c.expiry_date()).map(|d| d.midnight().assume_utc()),
+        }
+    }
+
+    /// The card `found` as the run left it: the certificates it wrote (the
+    /// plan's `Verify` step read them back and compared them) and those of
+    /// the slots it kept, and the CHUID it wrote.
+    fn written(found: &CardInfo, outcome: &piv::personalize::Outcome, plan: &piv::Plan) -> OnCard {
+        let kept = outcome.kept_slots.iter().filter_map(|slot| found.certificate(*slot));
+        let serials = outcome
+            .certificates
+            .iter()
+            .map(|c| c.summary.serial_hex.clone())
+            .chain(kept.filter_map(|c| c.summary.as_ref().map(|s| s.serial_hex.clone())))
+            .collect();
+        let expiry = plan.steps.iter().find_map(|s| match s {
+            Step::WriteChuid { expiry, .. } => Some(expiry.as_str()),
+            _ => None,
+        });
+        OnCard { serials, expires_at: expiry.and_then(chuid_expiry) }
+    }
+}
+
+/// A CHUID expiry (`YYYYMMDD`) as the start of that day, UTC.
+fn chuid_expiry(text: &str) -> Option<OffsetDateTime> {
+    let n = |r: std::ops::Range<usize>| text.get(r).and_then(|t| t.parse::<u32>().ok());
+    let month = time::Month::try_from(u8::try_from(n(4..6)?).ok()?).ok()?;
+    let date =
+        time::Date::from_calendar_date(i32::try_from(n(0..4)?).ok()?, month, u8::try_from(n(6..8)?).ok()?)
+            .ok()?;
+    Some(date.midnight().assume_utc())
+}
+
+/// The YubiKey serial of the card in a session (after selecting PIV), to
+/// tell it is the card read just before; `None` on cards without one.
+fn card_serial<T: apdu::Transport>(card: &mut piv::PivCard<T>) -> Result<Option<u32>> {
+    card.select()?;
+    Ok(match card.version()? {
+        Some(v) if v.major >= 5 => card.serial()?,
+        _ => None,
+    })
+}
+
+/// The device record an accepted operation's result carries.
+fn recorded_device(result: Option<&serde_json::Value>, device: DeviceId) -> Option<Device> {
+    let result = serde_json::from_value::<proto::OperationResult>(result?.clone()).ok()?;
+    result.records.into_iter().find_map(|r| match r {
+        proto::Record::Device(d) if d.id == device => Some(d),
+        _ => None,
+    })
+}
+
 pub(crate) fn revoked_with(
     result: Option<&serde_json::Value>,
     kept: &[IssuedCertificateView],
@@ -374,7 +649,7 @@ impl Session {
         reader: &str,
         progress: &mut dyn Progress,
     ) -> Result<Issued> {
-        self.issue_with(target, reader, None, progress)
+        self.issue_with(target, reader, None, None, progress)
     }
 
     /// [`Session::issue`], for a card of a batch when `settings` is given:
@@ -385,6 +660,7 @@ impl Session {
         target: IssueTarget,
         reader: &str,
         settings: Option<&domain::IssuanceSettings>,
+        found: Option<(CardFacts, CardInfo)>,
         progress: &mut dyn Progress,
     ) -> Result<Issued> {
         // Online first: the CA and escrow need the registry, and the replica must be current.
@@ -445,8 +721,13 @@ impl Session {
         let profile = self.profile_version(device.profile.id, device.profile.version)?;
         let card_profile = crate::batch::with_settings(card_profile(&profile), settings);
 
-        // The card as found; only blank stock or this device's own card.
-        let (facts, info) = timed(Activity::CardRead, || crate::card::read(reader))?;
+        // The card as found (read by the caller, or now); only blank stock
+        // or this device's own card. The card session checks it is still
+        // the same card before the first write.
+        let (facts, info) = match found {
+            Some(found) => found,
+            None => timed(Activity::CardRead, || crate::card::read(reader))?,
+        };
         if !info.looks_blank() && facts.device_id() != Some(device.id) {
             return Err(Error::WrongCard(format!(
                 "the card in {reader} is not blank stock (CHUID {}); erase it or insert a blank card",
@@ -455,26 +736,7 @@ impl Session {
         }
         let retry_same_card = facts.device_id() == Some(device.id);
 
-        // 1. The job, before anything else.
-        let now = OffsetDateTime::now_utc();
-        let job_id = Uuid::now_v7();
-        let detail = JobDetail { route, certificates: Vec::new(), update: None, settings: settings.cloned() };
-        timed(Activity::JobRow, || {
-            self.store.create_job(&Job {
-                id: job_id,
-                kind: JobKind::Issue,
-                device: device.id.to_string(),
-                request: request.as_ref().map(|r| r.id.to_string()),
-                state: JobState::Open,
-                card: serde_json::to_value(&facts).map_err(store::Error::from)?,
-                detail: serde_json::to_value(&detail).map_err(store::Error::from)?,
-                last_error: None,
-                created_at: now,
-                updated_at: now,
-            })
-        })?;
-
-        // 2. Secrets: new ones escrowed before the first write, or, on a
+        // 1. Secrets: new ones escrowed before the first write, or, on a
         //    card this device's earlier job already wrote, the escrowed ones.
         let mut rng = rand::rngs::OsRng;
         let mut secrets = Secrets::generate(&card_profile, &mut rng)?;
@@ -489,8 +751,26 @@ impl Session {
             secrets.management_key = self.escrowed_key(device.id, card_profile.management_key_algorithm)?;
         }
         self.escrow(device.id, &secrets)?;
+
+        // 2. The job, escrowed, before the first card write (one commit; a
+        //    process that dies before it leaves nothing on the card, and the
+        //    next attempt escrows anew).
+        let now = OffsetDateTime::now_utc();
+        let job_id = Uuid::now_v7();
+        let detail = JobDetail { route, certificates: Vec::new(), update: None, settings: settings.cloned() };
         timed(Activity::JobRow, || {
-            self.store.update_job(job_id, JobState::Escrowed, None, None, OffsetDateTime::now_utc())
+            self.store.create_job(&Job {
+                id: job_id,
+                kind: JobKind::Issue,
+                device: device.id.to_string(),
+                request: request.as_ref().map(|r| r.id.to_string()),
+                state: JobState::Escrowed,
+                card: serde_json::to_value(&facts).map_err(store::Error::from)?,
+                detail: serde_json::to_value(&detail).map_err(store::Error::from)?,
+                last_error: None,
+                created_at: now,
+                updated_at: now,
+            })
         })?;
         self.run_job(
             job_id,
@@ -501,6 +781,7 @@ impl Session {
             &card_profile,
             secrets,
             false,
+            Some(&info),
             progress,
         )
     }
@@ -607,6 +888,7 @@ impl Session {
         card_profile: &piv::Profile,
         secrets: Secrets,
         resumed: bool,
+        found: Option<&CardInfo>,
         progress: &mut dyn Progress,
     ) -> Result<Issued> {
         let job = self.store.job(job_id)?.ok_or_else(|| Error::NotFound(format!("no job {job_id}")))?;
@@ -636,6 +918,7 @@ impl Session {
             card_profile,
             &options,
             &secrets,
+            found,
             progress,
         );
         match outcome {
@@ -674,6 +957,11 @@ impl Session {
     /// the PUK set last (factory → escrowed), then the card read back.
     /// Returns the outcome with the job's detail as journaled. Shared by
     /// issue jobs and temporary-card initialization (UC-TEMP).
+    ///
+    /// `found`: the card as the caller read it just before. When the card
+    /// in the session is that card (its serial says so), it is not read
+    /// again, and the plan's own read-back (its `Verify` step) stands for
+    /// the read-back at the end: two full card reads fewer.
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     pub(crate) fn write_card(
         &mut self,
@@ -685,50 +973,77 @@ impl Session {
         card_profile: &piv::Profile,
         options: &PlanOptions,
         secrets: &Secrets,
+        found: Option<&CardInfo>,
         progress: &mut dyn Progress,
-    ) -> (Result<(piv::personalize::Outcome, CardInfo, CardFacts)>, JobDetail) {
+    ) -> (Result<(piv::personalize::Outcome, OnCard, CardFacts)>, JobDetail) {
         let job_id = job.id;
         let Session { store, runtime, remote, grant, .. } = self;
-        let journal = RefCell::new(Journal::new(store, job_id, detail, job.state == JobState::Writing));
-        let session_start = std::time::Instant::now();
-        let outcome = with_card(reader, |atr, card| {
-            let info = piv::read_info(card)?;
-            let facts = CardFacts::of(reader, atr, &info);
-            let started: Option<CardFacts> = serde_json::from_value(job.card.clone()).ok();
-            if let Some(started) = &started {
-                if !facts.same_card(started) && facts.device_id() != Some(device) {
-                    return Err(Error::WrongCard(format!(
-                        "job {job_id} was started on card {} — insert that card",
-                        started.serial.as_deref().or(started.guid.as_deref()).unwrap_or("?")
-                    )));
+        let writing = job.state == JobState::Writing;
+        Journal::ahead(store, job_id, detail, writing, |journal| {
+            let session_start = std::time::Instant::now();
+            let challenges = Challenges::prefetch(runtime, remote, &grant.token, card_profile.slots.len());
+            let outcome = with_card(reader, |atr, card| {
+                let known = match found {
+                    Some(found) if found.serial.is_some() && card_serial(card)? == found.serial => {
+                        Some(found)
+                    }
+                    _ => None,
+                };
+                let info = match known {
+                    Some(found) => found.clone(),
+                    None => piv::read_info(card)?,
+                };
+                let facts = CardFacts::of(reader, atr, &info);
+                let started: Option<CardFacts> = serde_json::from_value(job.card.clone()).ok();
+                if let Some(started) = &started {
+                    if !facts.same_card(started) && facts.device_id() != Some(device) {
+                        return Err(Error::WrongCard(format!(
+                            "job {job_id} was started on card {} — insert that card",
+                            started.serial.as_deref().or(started.guid.as_deref()).unwrap_or("?")
+                        )));
+                    }
                 }
-            }
-            let plan = piv::plan(card_profile, &info, options)?;
-            let issuer =
-                RegistryIssuer { runtime, remote, token: &grant.token, device, route, journal: &journal };
-            let mut observer = Observer { journal: &journal, progress: &mut *progress };
-            // The PUK stays at the factory value while the card is written and
-            // becomes the escrowed one in the very last write: a card torn
-            // before it is finished with the factory PUK, and one torn after
-            // it is complete (its PIN is then reset with the escrowed PUK).
-            let during = Secrets {
-                pin: secrets.pin.clone(),
-                puk: Puk::factory_default(),
-                management_key: secrets.management_key.clone(),
-            };
-            let outcome = Personalizer::run(card, &plan, &during, &issuer, &mut observer)?;
-            if !secrets.puk.is_factory_default() {
-                let step = Step::SetPuk;
-                observer.before_write(&step)?;
-                card.change_puk(&Puk::factory_default(), &secrets.puk)?;
-                observer.after_write(&step);
-            }
-            let after: CardInfo = piv::read_info(card)?;
-            Ok((outcome, after, facts))
-        });
-        let detail = journal.into_inner().finish();
-        crate::host_time::record(Activity::CardSession, session_start.elapsed());
-        (outcome, detail)
+                let plan = piv::plan(card_profile, &info, options)?;
+                let final_puk = (!secrets.puk.is_factory_default()).then_some(Step::SetPuk);
+                let writes = plan.steps.iter().filter(|s| s.writes_card()).cloned().chain(final_puk);
+                journal.borrow_mut().expect(writes);
+                let issuer = RegistryIssuer {
+                    runtime,
+                    remote,
+                    token: &grant.token,
+                    device,
+                    route,
+                    journal,
+                    challenges,
+                    issuing: Issuing::default(),
+                };
+                let mut observer = Observer { journal, progress: &mut *progress };
+                // The PUK stays at the factory value while the card is written and
+                // becomes the escrowed one in the very last write: a card torn
+                // before it is finished with the factory PUK, and one torn after
+                // it is complete (its PIN is then reset with the escrowed PUK).
+                let during = Secrets {
+                    pin: secrets.pin.clone(),
+                    puk: Puk::factory_default(),
+                    management_key: secrets.management_key.clone(),
+                };
+                let outcome = Personalizer::run(card, &plan, &during, &issuer, &mut observer)?;
+                if !secrets.puk.is_factory_default() {
+                    let step = Step::SetPuk;
+                    observer.before_write(&step)?;
+                    card.change_puk(&Puk::factory_default(), &secrets.puk)?;
+                    observer.after_write(&step);
+                }
+                let after = match known {
+                    Some(found) => OnCard::written(found, &outcome, &plan),
+                    None => OnCard::read(&piv::read_info(card)?),
+                };
+                Ok((outcome, after, facts))
+            });
+            let detail = journal.borrow_mut().finish();
+            crate::host_time::record(Activity::CardSession, session_start.elapsed());
+            (outcome, detail)
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -739,25 +1054,19 @@ impl Session {
         request: Option<RequestId>,
         route: IssueRoute,
         detail: JobDetail,
-        after: &CardInfo,
+        after: &OnCard,
         facts: &CardFacts,
         pin: Pin,
         resumed: bool,
         warnings: Vec<String>,
     ) -> Result<Issued> {
         // Certificates of this job that are on the card now, and the others.
-        let on_card: Vec<String> = after
-            .certificates
-            .iter()
-            .filter_map(|c| c.summary.as_ref().map(|s| s.serial_hex.clone()))
-            .collect();
         let (kept, _lost): (Vec<_>, Vec<_>) = detail
             .certificates
             .iter()
             .cloned()
-            .partition(|c| on_card.iter().any(|s| same_serial(s, &c.serial)));
-        let expires_at =
-            after.chuid.as_ref().and_then(|c| c.expiry_date()).map(|d| d.midnight().assume_utc());
+            .partition(|c| after.serials.iter().any(|s| same_serial(s, &c.serial)));
+        let expires_at = after.expires_at;
         let op = OperationKind::RecordIssuance(RecordIssuance {
             device: device.id,
             request,
@@ -783,7 +1092,11 @@ impl Session {
                 })
                 .collect(),
         });
-        let result = self.submit(op, |_| Ok(()))?;
+        // A batch card is recorded without waiting for the feed (the worker
+        // pulls it once the card is out); the accepted answer carries the
+        // device as the registry recorded it.
+        let batch = detail.settings.is_some();
+        let result = if batch { self.submit_pushed(op)? } else { self.submit(op, |_| Ok(()))? };
         // The registry revokes the device's pending certificates with the
         // issuance; the station's own revocation only covers a registry that
         // did not (it finds nothing pending otherwise).
@@ -797,9 +1110,13 @@ impl Session {
         timed(Activity::JobRow, || {
             self.store.update_job(job_id, JobState::Completed, None, None, OffsetDateTime::now_utc())
         })?;
+        let recorded = if batch { recorded_device(result.as_ref(), device.id) } else { None };
         Ok(Issued {
             job: job_id,
-            device: self.device(device.id)?,
+            device: match recorded {
+                Some(d) => d,
+                None => self.device(device.id)?,
+            },
             request,
             pin: Some(pin),
             certificates: kept,
@@ -951,7 +1268,18 @@ impl Session {
             self.store.update_job(job_id, JobState::Escrowed, None, None, OffsetDateTime::now_utc())?;
         }
         progress.note(&format!("resuming job {job_id}"));
-        self.run_job(job_id, &device, request, detail.route, reader, &card_profile, secrets, true, progress)
+        self.run_job(
+            job_id,
+            &device,
+            request,
+            detail.route,
+            reader,
+            &card_profile,
+            secrets,
+            true,
+            None,
+            progress,
+        )
     }
 
     /// A job torn in or after its last write: the card is complete (checked),
@@ -1042,7 +1370,7 @@ impl Session {
             request,
             detail.route,
             detail,
-            &info,
+            &OnCard::read(&info),
             &facts,
             placeholder,
             true,

@@ -126,8 +126,13 @@ impl Station {
     }
 }
 
+/// A session's runtime: calls block on it, and one worker thread runs
+/// what is started in the background meanwhile (CA challenges fetched
+/// while the card works).
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("station-io")
         .enable_all()
         .build()
         .map_err(|e| Error::Invalid(format!("cannot start the async runtime: {e}")))

@@ -176,6 +176,18 @@ impl Session {
         Ok(synced?)
     }
 
+    /// Sends the outbox, without pulling the feed.
+    fn push(&mut self) -> Result<sync::SyncReport> {
+        if self.offline {
+            return self.sync();
+        }
+        let now = OffsetDateTime::now_utc();
+        let pushed = crate::host_time::timed(crate::host_time::Activity::Sync, || {
+            self.runtime.block_on(self.engine.push_once(&mut self.store, now))
+        });
+        Ok(pushed?)
+    }
+
     /// Records one operator action: the local effect and its operation in
     /// one transaction, then a sync. Returns the registry's result, or its
     /// rejection (the local effect is rolled back).
@@ -184,10 +196,25 @@ impl Session {
         op: OperationKind,
         local: impl FnOnce(&mut Local<'_>) -> Result<()>,
     ) -> Result<Option<serde_json::Value>> {
+        self.submit_then(op, local, true)
+    }
+
+    /// [`Session::submit`] that only pushes: the replica catches up with
+    /// the feed at the next sync (a batch worker's, between two cards).
+    pub(crate) fn submit_pushed(&mut self, op: OperationKind) -> Result<Option<serde_json::Value>> {
+        self.submit_then(op, |_| Ok(()), false)
+    }
+
+    fn submit_then(
+        &mut self,
+        op: OperationKind,
+        local: impl FnOnce(&mut Local<'_>) -> Result<()>,
+        pull: bool,
+    ) -> Result<Option<serde_json::Value>> {
         let op_id = Uuid::now_v7();
         let entry = sync::outbox_entry(&op, op_id, OffsetDateTime::now_utc()).map_err(store::Error::from)?;
         crate::host_time::timed(crate::host_time::Activity::Outbox, || self.store.act(entry, local))?;
-        let synced = self.sync();
+        let synced = if pull { self.sync() } else { self.push() };
         let state = self.store.operation(op_id)?.map(|e| e.state);
         match state {
             Some(OpState::Accepted { result, .. }) => Ok(result),

@@ -348,6 +348,7 @@ impl Session {
             card_profile,
             &options,
             &secrets,
+            None,
             progress,
         );
         match outcome {

@@ -428,6 +428,8 @@ impl Session {
                 device: device.id,
                 route: IssueRoute::Single,
                 journal: &journal,
+                challenges: Default::default(),
+                issuing: Default::default(),
             };
             let mut observer = Observer { journal: &journal, progress: &mut *progress };
             let outcome = Personalizer::run_known(card, &plan, &secrets, &known, &issuer, &mut observer)?;

@@ -150,9 +150,29 @@ impl Engine {
         }
     }
 
+    /// The push half of [`Engine::sync_once`]: everything pending sent and
+    /// its answers recorded; the feed is left for a later sync. For work
+    /// that must not wait for the pull (a card in a reader).
+    pub async fn push_once(&mut self, store: &mut Store, now: OffsetDateTime) -> Result<SyncReport> {
+        let mut report = SyncReport { attempts: 1, ..SyncReport::default() };
+        let outcome = self.push(store, now, &mut report).await;
+        match &outcome {
+            Ok(()) => self.connectivity = Connectivity::Online,
+            Err(Error::Transport(_) | Error::PinMismatch { .. }) => self.connectivity = Connectivity::Offline,
+            Err(_) => self.connectivity = Connectivity::Online,
+        }
+        outcome.map(|()| report)
+    }
+
     async fn run(&mut self, store: &mut Store, now: OffsetDateTime) -> Result<SyncReport> {
         let mut report = SyncReport { attempts: 1, ..SyncReport::default() };
-        // Push: stage pending → plan batch → send → plan answers → apply.
+        self.push(store, now, &mut report).await?;
+        self.pull(store, &mut report).await?;
+        Ok(report)
+    }
+
+    /// Push: stage pending → plan batch → send → plan answers → apply.
+    async fn push(&mut self, store: &mut Store, now: OffsetDateTime, report: &mut SyncReport) -> Result<()> {
         loop {
             let pending = store.pending(PUSH_BATCH)?;
             if pending.is_empty() {
@@ -191,6 +211,10 @@ impl Engine {
                 .collect();
             store.record_answers(&recorded, now)?;
         }
+        Ok(())
+    }
+
+    async fn pull(&mut self, store: &mut Store, report: &mut SyncReport) -> Result<()> {
         // Pull: stage cursor → fetch page → plan → apply with the cursor.
         // The next page is fetched and planned (on another worker, when the
         // runtime has one) while this one is written: only its cursor is
@@ -212,7 +236,7 @@ impl Engine {
                 break;
             }
         }
-        Ok(report)
+        Ok(())
     }
 }
 

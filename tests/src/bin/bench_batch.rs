@@ -12,12 +12,14 @@
 //! What is measured:
 //! - Cards per hour: cards / wall time of the whole batch (card swaps
 //!   included, as an operator's batch has them).
-//! - Per card, from the worker's `started` event to its `done` event: wall
-//!   time, and card time = the virtual card's busy time in that interval
-//!   ([`vcard::Card::stats`]: the latency model, or its real compute time
-//!   when longer). Host overhead = wall − card, as % of card time: our
-//!   code, the registry round trips (sync, escrow, CA challenge and
-//!   issuance, recording) and the PC/SC path.
+//! - Per card, from the moment PC/SC reports it in the reader to the
+//!   worker asking for it to be taken out: wall time, and card time = the
+//!   virtual card's busy time ([`vcard::Card::stats`]: the latency model,
+//!   or its real compute time when longer). Host overhead = wall − card, as
+//!   % of card time: the time the card sits in the reader waiting for the
+//!   host — our code, the registry round trips made then, SQLite commits,
+//!   and the PC/SC path (pcscd, vpcd's socket). Work done while the reader
+//!   is empty (the operator's hand swapping cards) is not overhead.
 //!
 //! Usage: `bench_batch [--cards N] [--readers 1,2,4] [--json]` (needs the card
 //! lab with 4 free readers; `scripts/bench-batch` builds and runs it).
@@ -95,7 +97,8 @@ struct CardTiming {
     card: Duration,
 }
 
-type Plugged = (Arc<Mutex<vcard::Card>>, vcard::vpcd::VpcdCard);
+/// A card in a reader: the card, its vpcd link, and when PC/SC saw it arrive.
+type Plugged = (Arc<Mutex<vcard::Card>>, vcard::vpcd::VpcdCard, Instant);
 
 /// The operator at one reader, and the meter.
 struct Hand {
@@ -105,43 +108,29 @@ struct Hand {
 
 struct Meter {
     hands: BTreeMap<String, Hand>,
-    started: Mutex<BTreeMap<String, (Instant, Duration)>>,
     timings: Mutex<Vec<CardTiming>>,
     failures: Mutex<Vec<String>>,
-}
-
-fn busy(current: &Mutex<Option<Plugged>>) -> Duration {
-    let guard = current.lock().unwrap_or_else(|p| p.into_inner());
-    guard.as_ref().map(|(c, _)| c.lock().unwrap_or_else(|p| p.into_inner()).stats().busy).unwrap_or_default()
 }
 
 impl BatchProgress for Meter {
     fn event(&self, event: &BatchEvent<'_>) {
         match event {
-            BatchEvent::Started { reader, .. } => {
-                if let Some(h) = self.hands.get(*reader) {
-                    let mut s = self.started.lock().unwrap_or_else(|p| p.into_inner());
-                    s.insert((*reader).to_owned(), (Instant::now(), busy(&h.current)));
-                }
-            }
-            BatchEvent::Done { reader, .. } => {
-                let end = Instant::now();
-                if let Some(h) = self.hands.get(*reader) {
-                    let card_busy = busy(&h.current);
-                    let s = self.started.lock().unwrap_or_else(|p| p.into_inner());
-                    if let Some((t0, b0)) = s.get(*reader) {
-                        self.timings
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .push(CardTiming { wall: end - *t0, card: card_busy.saturating_sub(*b0) });
-                    }
-                }
-            }
             BatchEvent::Failed { reader, error, .. } | BatchEvent::Torn { reader, error, .. } => {
                 self.failures.lock().unwrap_or_else(|p| p.into_inner()).push(format!("{reader}: {error}"));
             }
             BatchEvent::RemoveCard { reader, .. } => {
+                let end = Instant::now();
                 if let Some(h) = self.hands.get(*reader) {
+                    {
+                        let guard = h.current.lock().unwrap_or_else(|p| p.into_inner());
+                        if let Some((card, _, inserted)) = guard.as_ref() {
+                            let busy = card.lock().unwrap_or_else(|p| p.into_inner()).stats().busy;
+                            self.timings
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .push(CardTiming { wall: end - *inserted, card: busy });
+                        }
+                    }
                     let _ = h.tx.send(());
                 }
             }
@@ -163,13 +152,13 @@ fn feeder(reader: Arc<LabReader>, current: Arc<Mutex<Option<Plugged>>>, serial0:
         let card = latency_card(serial0);
         let plugged = reader.insert(Arc::clone(&card));
         reader.wait_card_present(WAIT);
-        *current.lock().unwrap_or_else(|p| p.into_inner()) = Some((card, plugged));
+        *current.lock().unwrap_or_else(|p| p.into_inner()) = Some((card, plugged, Instant::now()));
     }
     std::thread::spawn(move || {
         let mut serial = serial0;
         for () in rx {
             let old = current.lock().unwrap_or_else(|p| p.into_inner()).take();
-            if let Some((_, plugged)) = old {
+            if let Some((_, plugged, _)) = old {
                 plugged.remove();
                 reader.wait_card_absent(WAIT);
             }
@@ -179,9 +168,9 @@ fn feeder(reader: Arc<LabReader>, current: Arc<Mutex<Option<Plugged>>>, serial0:
             let card = latency_card(serial);
             let plugged = reader.insert(Arc::clone(&card));
             reader.wait_card_present(WAIT);
-            *current.lock().unwrap_or_else(|p| p.into_inner()) = Some((card, plugged));
+            *current.lock().unwrap_or_else(|p| p.into_inner()) = Some((card, plugged, Instant::now()));
         }
-        if let Some((_, plugged)) = current.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if let Some((_, plugged, _)) = current.lock().unwrap_or_else(|p| p.into_inner()).take() {
             plugged.remove();
         }
     });
@@ -230,12 +219,7 @@ fn run(
         let tx = feeder(Arc::clone(r), Arc::clone(&current), serial0 + (i as u32) * 1000);
         hands.insert(r.name.clone(), Hand { current, tx });
     }
-    let meter = Meter {
-        hands,
-        started: Mutex::new(BTreeMap::new()),
-        timings: Mutex::new(Vec::new()),
-        failures: Mutex::new(Vec::new()),
-    };
+    let meter = Meter { hands, timings: Mutex::new(Vec::new()), failures: Mutex::new(Vec::new()) };
     session.sync()?;
     let batch = session.create_batch(&requests, domain::BatchOptions::default())?;
     let names: Vec<String> = readers.iter().map(|r| r.name.clone()).collect();
@@ -271,49 +255,48 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Per card: each tallied activity (how often, ms), then the PC/SC path and
-/// our code inside the card sessions (session time less card time and the
-/// CA round trips and journal commits made inside it) and the rest (wall
-/// less everything named).
+/// Per card: each tallied activity (how often, ms), then the card's
+/// reader time split: the PC/SC path beyond card time (time inside
+/// `SCardTransmit` less the cards' busy time, both over every APDU), our
+/// code in card reads and sessions (their time less the transmits and the
+/// CA round trips and journal commits made inside), and the rest (wall less
+/// card time and everything named).
 fn breakdown(r: &Run, wall_ms: f64, card_ms: f64) -> Vec<serde_json::Value> {
     use station::host_time::Activity;
     let n = r.timings.len().max(1) as f64;
-    let of = |a: Activity| r.tally.iter().find(|(x, ..)| *x == a).map(|(_, c, d)| (*c, ms(*d) / n));
+    let of =
+        |a: Activity| r.tally.iter().find(|(x, ..)| *x == a).map(|(_, _, d)| ms(*d) / n).unwrap_or_default();
+    let in_sessions = [Activity::Journal, Activity::Challenge, Activity::Issue];
     let mut rows = Vec::new();
-    let mut named = 0.0;
+    let mut outside = 0.0;
     for (a, count, d) in &r.tally {
         if *a == Activity::CardSession || *a == Activity::CardRead {
             continue;
         }
         let per = ms(*d) / n;
-        if !matches!(a, Activity::Journal | Activity::Challenge | Activity::Issue) {
-            named += per;
+        if !in_sessions.contains(a) {
+            outside += per;
         }
         rows.push(json!({"what": a.name(), "per_card": *count as f64 / n, "ms_per_card": per}));
     }
-    let (_, session) = of(Activity::CardSession).unwrap_or_default();
-    let (_, read) = of(Activity::CardRead).unwrap_or_default();
-    let inside: f64 = [Activity::Journal, Activity::Challenge, Activity::Issue]
-        .iter()
-        .filter_map(|a| of(*a))
-        .map(|(_, m)| m)
-        .sum();
+    let sessions = of(Activity::CardSession) + of(Activity::CardRead);
+    let inside: f64 = in_sessions.iter().map(|a| of(*a)).sum();
     let (apdus, in_transmit) = r.transmit;
     let in_transmit = ms(in_transmit) / n;
     rows.push(json!({
-        "what": "PC/SC path beyond card time (SCardTransmit: pcscd, vpcd, loopback, simulator wake-up)",
+        "what": "PC/SC path beyond card time (pcscd, vpcd socket)",
         "per_card": apdus as f64 / n,
         "ms_per_card": in_transmit - card_ms,
     }));
     rows.push(json!({
-        "what": "our code in card sessions (+ PC/SC connect, transaction begin/end)",
+        "what": "our code in card sessions (+ connect, begin/end)",
         "per_card": 1.0,
-        "ms_per_card": session + read - inside - in_transmit,
+        "ms_per_card": sessions - inside - in_transmit,
     }));
     rows.push(json!({
-        "what": "other (batch bookkeeping, replica reads)",
+        "what": "other (waking on the card, batch bookkeeping)",
         "per_card": 1.0,
-        "ms_per_card": wall_ms - session - read - named,
+        "ms_per_card": wall_ms - sessions - outside,
     }));
     rows
 }
