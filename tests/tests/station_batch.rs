@@ -153,7 +153,8 @@ struct Ledger {
 }
 
 enum Feed {
-    Event(Value),
+    /// An event line of the batch process, and when it was read.
+    Event(Value, std::time::Instant),
     Quit,
 }
 
@@ -186,13 +187,20 @@ fn feeder(
             }
             None => insert(&mut current),
         }
+        // When the card now in the reader went in: a prompt read before
+        // that is about an earlier card (a killed process's, say) and is
+        // not acted on, as an operator reads the screen for the card in hand.
+        let mut inserted_at = std::time::Instant::now();
         for feed in rx {
-            let event = match feed {
-                Feed::Event(e) => e,
+            let (event, at) = match feed {
+                Feed::Event(e, at) => (e, at),
                 Feed::Quit => break,
             };
             match event["event"].as_str().unwrap_or_default() {
-                "insert_card" => insert(&mut current),
+                "insert_card" if current.is_none() => {
+                    insert(&mut current);
+                    inserted_at = std::time::Instant::now();
+                }
                 "done" => {
                     let issued = &event["issued"];
                     let device = issued["device"]["id"].as_str().unwrap_or_default().to_owned();
@@ -208,6 +216,7 @@ fn feeder(
                             .push(format!("card {device}: no PIN printed: {event}")),
                     }
                 }
+                "remove_card" if at < inserted_at => {}
                 "remove_card" => {
                     if let Some((card, plugged)) = current.take() {
                         plugged.remove();
@@ -220,6 +229,7 @@ fn feeder(
                         }
                     }
                     insert(&mut current);
+                    inserted_at = std::time::Instant::now();
                 }
                 _ => {}
             }
@@ -322,7 +332,7 @@ fn spawn_batch(
             ledger.lock().unwrap().events.push(value.clone());
             if let Some(reader) = value["reader"].as_str() {
                 if let Some((_, tx)) = feeders.iter().find(|(r, _)| r == reader) {
-                    let _ = tx.send(Feed::Event(value.clone()));
+                    let _ = tx.send(Feed::Event(value.clone(), std::time::Instant::now()));
                 }
             }
             last = Some(value);

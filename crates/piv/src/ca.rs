@@ -107,6 +107,13 @@ pub trait CertificateIssuer {
     fn begin(&self, _request: &IssueRequest) -> Result<()> {
         Ok(())
     }
+
+    /// Whether the certificate asked for `slot` by [`CertificateIssuer::begin`]
+    /// is there already: the personalizer then collects it at once (and the
+    /// journal records it while the card works) rather than at its check step.
+    fn ready(&self, _slot: crate::Slot) -> bool {
+        false
+    }
 }
 
 /// A CA kept in a directory: `ca-key.pem` (P-256, PKCS#8, mode 0600) and

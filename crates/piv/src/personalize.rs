@@ -503,6 +503,7 @@ impl<'a> Personalizer<'a> {
         let total = plan.steps.len();
         let mut warnings = Vec::new();
         for (i, step) in plan.steps.iter().enumerate() {
+            p.collect_ready(issuer, observer)?;
             observer.progress(i, total, step);
             if step.writes_card() {
                 observer.before_write(step)?;
@@ -538,6 +539,23 @@ impl<'a> Personalizer<'a> {
             steps_run: total,
             warnings,
         })
+    }
+
+    /// Certificates the issuer has ready, taken now (see [`CertificateIssuer::ready`]).
+    fn collect_ready(
+        &mut self,
+        issuer: &dyn CertificateIssuer,
+        observer: &mut dyn PersonalizationObserver,
+    ) -> Result<()> {
+        let ready: Vec<Slot> = self.requests.keys().copied().filter(|s| issuer.ready(*s)).collect();
+        for slot in ready {
+            if let Some(request) = self.requests.remove(&slot) {
+                let der = issuer.issue(&request)?;
+                observer.certificate_issued(slot, &der);
+                self.certificates.insert(slot, der);
+            }
+        }
+        Ok(())
     }
 
     /// One step, re-authenticating once if the card lost the management key

@@ -448,7 +448,7 @@ impl Session {
     ) -> Result<()> {
         // Card arrivals and departures wake the worker (SCardGetStatusChange),
         // so a card waits for no poll interval of ours.
-        let mut watcher = reader::Watcher::new()?;
+        let mut watcher = Watch { readers: reader::Readers::establish()?, changes: reader::Watcher::new()? };
         let mut asked_insert = false;
         let mut unreadable = 0u32;
         loop {
@@ -726,7 +726,7 @@ impl Session {
     /// the replica catches up with the feed (its recording only pushed).
     fn take_out_finished(
         &mut self,
-        watcher: &mut reader::Watcher,
+        watcher: &mut Watch,
         reader: &str,
         stop: &AtomicBool,
         sink: &dyn BatchProgress,
@@ -744,7 +744,7 @@ impl Session {
     /// Waits until the card is out of `reader` (asking once), or the batch stops.
     fn remove_card(
         &self,
-        watcher: &mut reader::Watcher,
+        watcher: &mut Watch,
         reader: &str,
         why: &str,
         stop: &AtomicBool,
@@ -756,7 +756,7 @@ impl Session {
     /// [`Session::remove_card`], `asked` when the operator was asked already.
     fn wait_removed(
         &self,
-        watcher: &mut reader::Watcher,
+        watcher: &mut Watch,
         reader: &str,
         why: &str,
         mut asked: bool,
@@ -790,10 +790,17 @@ enum Settled {
 /// What the operator is asked when a card failed.
 const SET_ASIDE: &str = "the card failed: set it aside, insert another blank card";
 
-/// Whether a card is in `reader` now (the watcher's state brought up to date).
-fn card_present(watcher: &mut reader::Watcher, reader: &str) -> Result<bool> {
-    watcher.wait_for_change(Some(Duration::ZERO))?;
-    match watcher.readers().iter().find(|s| s.name == reader) {
+/// A worker's view of the readers: their state now, and a watcher whose
+/// waits end when a card comes or goes.
+struct Watch {
+    readers: reader::Readers,
+    changes: reader::Watcher,
+}
+
+/// Whether a card is in `reader` now.
+fn card_present(watch: &mut Watch, reader: &str) -> Result<bool> {
+    let states = watch.readers.list()?;
+    match states.iter().find(|s| s.name == reader) {
         Some(s) => Ok(s.card_present),
         None => Err(Error::Reader(reader::Error::ReaderGone)),
     }
@@ -801,8 +808,8 @@ fn card_present(watcher: &mut reader::Watcher, reader: &str) -> Result<bool> {
 
 /// Sleeps until a reader or card changes, or [`POLL`] passes (to look at
 /// the cancel flag again).
-fn wait_for_change(watcher: &mut reader::Watcher) -> Result<()> {
-    watcher.wait_for_change(Some(POLL))?;
+fn wait_for_change(watch: &mut Watch) -> Result<()> {
+    watch.changes.wait_for_change(Some(POLL))?;
     Ok(())
 }
 

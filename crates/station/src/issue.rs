@@ -277,8 +277,14 @@ impl<'s> Journal<'s> {
 
     /// The card writes the plan will make, in order: the `before` of the
     /// next one is committed ahead while the card executes the current one.
-    pub(crate) fn expect(&mut self, writes: impl IntoIterator<Item = Step>) {
+    pub(crate) fn expect(&mut self, writes: impl IntoIterator<Item = Step>) -> store::Result<()> {
         self.upcoming = writes.into_iter().filter_map(|s| serde_json::to_value(&s).ok()).collect();
+        // The first write's `before` too goes now, while the card authenticates.
+        if let (Writer::Thread { .. }, Some(first)) = (&self.store, self.upcoming.front().cloned()) {
+            self.commit(Some(first.clone()), false)?;
+            self.ahead = Some(first);
+        }
+        Ok(())
     }
 
     /// Commits what is still pending (the last write's `after`) and returns
@@ -508,6 +514,10 @@ impl CertificateIssuer for RegistryIssuer<'_, '_> {
         Ok(())
     }
 
+    fn ready(&self, slot: piv::Slot) -> bool {
+        self.issuing.0.borrow().get(&slot).is_some_and(|task| task.is_finished())
+    }
+
     fn issue(&self, request: &IssueRequest) -> piv::Result<Vec<u8>> {
         let started = self.issuing.0.borrow_mut().remove(&request.slot);
         let issued = match started {
@@ -597,6 +607,32 @@ fn card_serial<T: apdu::Transport>(card: &mut piv::PivCard<T>) -> Result<Option<
         Some(v) if v.major >= 5 => card.serial()?,
         _ => None,
     })
+}
+
+/// The operations escrowing a card's management key and PUK.
+fn escrow_ops(device: DeviceId, secrets: &Secrets) -> Vec<OperationKind> {
+    vec![
+        OperationKind::StoreEscrow(StoreEscrow {
+            device,
+            secret_kind: EscrowKind::ManagementKey,
+            secret: EscrowSecret::from_bytes(secrets.management_key.expose_secret()),
+        }),
+        OperationKind::StoreEscrow(StoreEscrow {
+            device,
+            secret_kind: EscrowKind::Puk,
+            secret: EscrowSecret::from_bytes(secrets.puk.expose_secret().as_bytes()),
+        }),
+    ]
+}
+
+/// An escrow push on its way (see [`Session::escrow_later`]).
+pub(crate) struct EscrowPush(crate::session::PushLater);
+
+impl EscrowPush {
+    /// Waits for the registry's answer: accepted, or the error.
+    fn wait(self, runtime: &tokio::runtime::Runtime) -> Result<()> {
+        timed(Activity::EscrowPush, || self.0.wait(runtime))
+    }
 }
 
 /// The device record an accepted operation's result carries.
@@ -750,11 +786,12 @@ impl Session {
             progress.note("this card holds an earlier attempt: using its escrowed management key");
             secrets.management_key = self.escrowed_key(device.id, card_profile.management_key_algorithm)?;
         }
-        self.escrow(device.id, &secrets)?;
+        // The escrow travels while the job is created and the card session
+        // starts; the session waits for it before the job turns `writing`.
+        let escrow = self.escrow_later(device.id, &secrets);
 
-        // 2. The job, escrowed, before the first card write (one commit; a
-        //    process that dies before it leaves nothing on the card, and the
-        //    next attempt escrows anew).
+        // 2. The job, before the first card write (`open`: recovery escrows
+        //    anew, nothing is on the card yet).
         let now = OffsetDateTime::now_utc();
         let job_id = Uuid::now_v7();
         let detail = JobDetail { route, certificates: Vec::new(), update: None, settings: settings.cloned() };
@@ -764,7 +801,7 @@ impl Session {
                 kind: JobKind::Issue,
                 device: device.id.to_string(),
                 request: request.as_ref().map(|r| r.id.to_string()),
-                state: JobState::Escrowed,
+                state: JobState::Open,
                 card: serde_json::to_value(&facts).map_err(store::Error::from)?,
                 detail: serde_json::to_value(&detail).map_err(store::Error::from)?,
                 last_error: None,
@@ -782,6 +819,7 @@ impl Session {
             secrets,
             false,
             Some(&info),
+            Some(escrow),
             progress,
         )
     }
@@ -832,19 +870,13 @@ impl Session {
 
     /// Escrows the management key and the PUK at the registry (accepted, or an error).
     pub(crate) fn escrow(&mut self, device: DeviceId, secrets: &Secrets) -> Result<()> {
-        let ops = vec![
-            OperationKind::StoreEscrow(StoreEscrow {
-                device,
-                secret_kind: EscrowKind::ManagementKey,
-                secret: EscrowSecret::from_bytes(secrets.management_key.expose_secret()),
-            }),
-            OperationKind::StoreEscrow(StoreEscrow {
-                device,
-                secret_kind: EscrowKind::Puk,
-                secret: EscrowSecret::from_bytes(secrets.puk.expose_secret().as_bytes()),
-            }),
-        ];
-        self.push_direct(ops)
+        self.push_direct(escrow_ops(device, secrets))
+    }
+
+    /// [`Session::escrow`] sent in the background: the card session starts
+    /// meanwhile and waits for the answer before its first write.
+    pub(crate) fn escrow_later(&mut self, device: DeviceId, secrets: &Secrets) -> EscrowPush {
+        EscrowPush(self.push_later(escrow_ops(device, secrets)))
     }
 
     /// The management key escrowed for `device` (Can Collect).
@@ -889,26 +921,12 @@ impl Session {
         secrets: Secrets,
         resumed: bool,
         found: Option<&CardInfo>,
+        escrow: Option<EscrowPush>,
         progress: &mut dyn Progress,
     ) -> Result<Issued> {
         let job = self.store.job(job_id)?.ok_or_else(|| Error::NotFound(format!("no job {job_id}")))?;
         let detail: JobDetail = serde_json::from_value(job.detail.clone()).map_err(store::Error::from)?;
-        let owner = match device.owner {
-            Some(p) => Some(self.person(p)?),
-            None => None,
-        };
-        let mut options =
-            PlanOptions::for_holder(&owner.as_ref().map(|p| p.display_name()).unwrap_or_default());
-        if let Some(p) = &owner {
-            if let Some(email) = &p.email {
-                options.subject.extra.insert("email".into(), email.clone());
-            }
-            if let Some(e) = &p.employee_id {
-                options.subject.extra.insert("employee_id".into(), e.clone());
-            }
-        }
-        options.guid = Some(*device.id.uuid().as_bytes());
-
+        let options = self.plan_options_for(device)?;
         let (outcome, detail) = self.write_card(
             &job,
             detail,
@@ -919,6 +937,7 @@ impl Session {
             &options,
             &secrets,
             found,
+            escrow,
             progress,
         );
         match outcome {
@@ -958,6 +977,9 @@ impl Session {
     /// Returns the outcome with the job's detail as journaled. Shared by
     /// issue jobs and temporary-card initialization (UC-TEMP).
     ///
+    /// `escrow`: the job's escrow push still on its way (waited for before
+    /// the first write).
+    ///
     /// `found`: the card as the caller read it just before. When the card
     /// in the session is that card (its serial says so), it is not read
     /// again, and the plan's own read-back (its `Verify` step) stands for
@@ -974,6 +996,7 @@ impl Session {
         options: &PlanOptions,
         secrets: &Secrets,
         found: Option<&CardInfo>,
+        escrow: Option<EscrowPush>,
         progress: &mut dyn Progress,
     ) -> (Result<(piv::personalize::Outcome, OnCard, CardFacts)>, JobDetail) {
         let job_id = job.id;
@@ -1006,7 +1029,11 @@ impl Session {
                 let plan = piv::plan(card_profile, &info, options)?;
                 let final_puk = (!secrets.puk.is_factory_default()).then_some(Step::SetPuk);
                 let writes = plan.steps.iter().filter(|s| s.writes_card()).cloned().chain(final_puk);
-                journal.borrow_mut().expect(writes);
+                // The secrets are escrowed (accepted) before the job says `writing`.
+            if let Some(escrow) = escrow {
+                escrow.wait(runtime)?;
+            }
+            journal.borrow_mut().expect(writes).map_err(journal_error)?;
                 let issuer = RegistryIssuer {
                     runtime,
                     remote,
@@ -1099,12 +1126,16 @@ impl Session {
         let result = if batch { self.submit_pushed(op)? } else { self.submit(op, |_| Ok(()))? };
         // The registry revokes the device's pending certificates with the
         // issuance; the station's own revocation only covers a registry that
-        // did not (it finds nothing pending otherwise).
+        // did not (it finds nothing pending otherwise). Not for a batch card:
+        // its replica has not pulled the issuance, so the card's own
+        // certificates would look pending there.
         let mut revoked = revoked_with(result.as_ref(), &kept);
         let mut warnings = warnings;
-        for id in self.revoke_pending(device.id, &mut warnings)? {
-            if !revoked.contains(&id) {
-                revoked.push(id);
+        if !batch {
+            for id in self.revoke_pending(device.id, &mut warnings)? {
+                if !revoked.contains(&id) {
+                    revoked.push(id);
+                }
             }
         }
         timed(Activity::JobRow, || {
@@ -1124,6 +1155,27 @@ impl Session {
             resumed,
             warnings,
         })
+    }
+
+    /// The plan options of `device`'s card: its holder's name, email and
+    /// employee id for the certificate subjects, and its id as CHUID GUID.
+    pub(crate) fn plan_options_for(&self, device: &Device) -> Result<PlanOptions> {
+        let owner = match device.owner {
+            Some(p) => Some(self.person(p)?),
+            None => None,
+        };
+        let mut options =
+            PlanOptions::for_holder(&owner.as_ref().map(|p| p.display_name()).unwrap_or_default());
+        if let Some(p) = &owner {
+            if let Some(email) = &p.email {
+                options.subject.extra.insert("email".into(), email.clone());
+            }
+            if let Some(e) = &p.employee_id {
+                options.subject.extra.insert("employee_id".into(), e.clone());
+            }
+        }
+        options.guid = Some(*device.id.uuid().as_bytes());
+        Ok(options)
     }
 
     /// Revokes every certificate issued for `device` that its record does
@@ -1277,6 +1329,7 @@ impl Session {
             &card_profile,
             secrets,
             true,
+            None,
             None,
             progress,
         )

@@ -375,6 +375,13 @@ impl Session {
     /// Pushes operations straight to the registry without the outbox (for
     /// operations carrying secrets, which must not be written to disk).
     pub(crate) fn push_direct(&mut self, ops: Vec<OperationKind>) -> Result<()> {
+        let push = self.push_later(ops);
+        crate::host_time::timed(crate::host_time::Activity::EscrowPush, || push.wait(&self.runtime))
+    }
+
+    /// [`Session::push_direct`] started on the session's runtime; the
+    /// answer is waited for with [`PushLater::wait`].
+    pub(crate) fn push_later(&mut self, ops: Vec<OperationKind>) -> PushLater {
         let operations = ops
             .into_iter()
             .map(|op| proto::Operation {
@@ -386,9 +393,21 @@ impl Session {
             })
             .collect();
         let batch = proto::OperationBatch { operations };
-        let answers = crate::host_time::timed(crate::host_time::Activity::EscrowPush, || {
-            self.runtime.block_on(self.client.push(&self.grant.token, &batch))
-        })?;
+        let (client, token) = (self.client.clone(), self.grant.token.clone());
+        PushLater(self.runtime.spawn(async move { client.push(&token, &batch).await }))
+    }
+}
+
+/// Operations sent straight to the registry (not through the outbox: they
+/// carry secrets), answer pending.
+pub(crate) struct PushLater(tokio::task::JoinHandle<sync::Result<proto::AnswerBatch>>);
+
+impl PushLater {
+    /// The registry's answer: every operation accepted, or the first refusal.
+    pub(crate) fn wait(self, runtime: &tokio::runtime::Runtime) -> Result<()> {
+        let answers = runtime
+            .block_on(self.0)
+            .map_err(|e| Error::Invalid(format!("sending to the registry stopped: {e}")))??;
         for answer in answers.answers {
             if let proto::Answer::Rejected { code, message, .. } = answer {
                 return Err(Error::Rejected { code, message });

@@ -349,6 +349,7 @@ impl Session {
             &options,
             &secrets,
             None,
+            None,
             progress,
         );
         match outcome {

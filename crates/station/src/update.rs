@@ -34,7 +34,6 @@ use domain::{
     AnyState, CertificateId, Device, DeviceId, IssueRoute, Permission, ProfileId, ProfilePermission, Refusal,
     RequestId, RequestKind, RequestState, UseCase,
 };
-use piv::personalize::PlanOptions;
 use piv::{CardInfo, KnownSecrets, ManagementKey, ManagementKeyAlgorithm, Personalizer, Pin, Puk, Secrets};
 use proto::{CardFacts as WireCardFacts, OperationKind, RecordIssuance, RequestUpdate};
 use serde::{Deserialize, Serialize};
@@ -381,21 +380,7 @@ impl Session {
     ) -> Result<Collected> {
         let job = self.store.job(job_id)?.ok_or_else(|| Error::NotFound(format!("no job {job_id}")))?;
         let detail: JobDetail = serde_json::from_value(job.detail.clone()).map_err(store::Error::from)?;
-        let owner = match device.owner {
-            Some(p) => Some(self.person(p)?),
-            None => None,
-        };
-        let mut options =
-            PlanOptions::for_holder(&owner.as_ref().map(|p| p.display_name()).unwrap_or_default());
-        if let Some(p) = &owner {
-            if let Some(email) = &p.email {
-                options.subject.extra.insert("email".into(), email.clone());
-            }
-            if let Some(e) = &p.employee_id {
-                options.subject.extra.insert("employee_id".into(), e.clone());
-            }
-        }
-        options.guid = Some(*device.id.uuid().as_bytes());
+        let mut options = self.plan_options_for(device)?;
         options.force_regenerate = reason == UpdateReason::ReprovisionAllContent;
         options.remove_other_certificates = true;
         options.keep_retry_counters = true;
