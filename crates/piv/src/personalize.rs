@@ -349,9 +349,7 @@ pub fn plan(profile: &Profile, info: &CardInfo, options: &PlanOptions) -> Result
         certify.push(Step::VerifyCertificateMatchesKey { slot: sp.slot });
         certify.push(Step::WriteCertificate { slot: sp.slot, compress: profile.compress_certificates });
     }
-    // Every key is generated and proven before the first certificate is
-    // checked and written: the CA works on one while the card generates the next.
-    steps.extend(certify);
+
     if options.remove_other_certificates {
         for c in &info.certificates {
             if profile.slot(c.slot).is_none() {
@@ -371,6 +369,10 @@ pub fn plan(profile: &Profile, info: &CardInfo, options: &PlanOptions) -> Result
     if info.ccc.as_ref().is_none_or(|c| c.is_cac() || c.card_identifier.len() != 21) {
         steps.push(Step::WriteCcc { card_identifier: Ccc::random(&mut rand::thread_rng()).card_identifier });
     }
+    // Every key is generated and proven, and the CHUID and CCC written,
+    // before the first certificate is checked and written: the CA works on
+    // each certificate while the card does the steps after its proof.
+    steps.extend(certify);
     steps
         .push(Step::Verify { slots: profile.slots.iter().map(|s| s.slot).collect(), guid: guid_hex.clone() });
     Ok(Plan {

@@ -495,7 +495,9 @@ impl Session {
             // An interrupted job of this batch on this card: finish it first.
             if let Some(item) = self.interrupted_here(batch, &facts)? {
                 match self.finish_interrupted(batch, &item, reader, progress)? {
-                    Settled::Done => self.take_out_finished(&mut watcher, reader, stop, progress)?,
+                    Settled::Done(card) => {
+                        self.take_out_finished(&mut watcher, reader, card, stop, progress)?
+                    }
                     Settled::Failed => self.remove_card(&mut watcher, reader, SET_ASIDE, stop, progress)?,
                     Settled::Torn => std::thread::sleep(POLL),
                 }
@@ -524,7 +526,7 @@ impl Session {
                 return Ok(());
             };
             match self.encode_item(batch, options, &item, reader, (facts, info), progress)? {
-                Settled::Done => self.take_out_finished(&mut watcher, reader, stop, progress)?,
+                Settled::Done(card) => self.take_out_finished(&mut watcher, reader, card, stop, progress)?,
                 Settled::Failed => self.remove_card(&mut watcher, reader, SET_ASIDE, stop, progress)?,
                 // Pulled, or the reader reset it: finished when it is (still) there.
                 Settled::Torn => std::thread::sleep(POLL),
@@ -648,21 +650,15 @@ impl Session {
         let now = OffsetDateTime::now_utc();
         match outcome {
             Ok(issued) => {
-                self.store.update_batch_item(
-                    batch,
-                    item.seq,
-                    BatchItemState::Done,
-                    Some(issued.job),
-                    None,
-                    now,
-                )?;
                 sink.event(&BatchEvent::Done {
                     reader,
                     seq: item.seq,
                     request: &item.request,
                     issued: &issued,
                 });
-                Ok(Settled::Done)
+                // Marked done once the card is asked out ([`Session::take_out_finished`]);
+                // a restart in between finds it done (issued, no open job).
+                Ok(Settled::Done(Finished { batch, seq: item.seq, job: issued.job }))
             }
             Err(e) if e.is_tear() => {
                 // The job stays open; the card is finished when it is back.
@@ -728,17 +724,24 @@ impl Session {
         &mut self,
         watcher: &mut Watch,
         reader: &str,
+        card: Finished,
         stop: &AtomicBool,
         sink: &dyn BatchProgress,
     ) -> Result<()> {
-        let asked = card_present(watcher, reader)?;
-        if asked {
-            sink.event(&BatchEvent::RemoveCard { reader, why: "finished" });
-        }
-        if let Err(e) = self.sync() {
+        sink.event(&BatchEvent::RemoveCard { reader, why: "finished" });
+        let now = OffsetDateTime::now_utc();
+        self.store.update_batch_item(
+            card.batch,
+            card.seq,
+            BatchItemState::Done,
+            Some(card.job),
+            None,
+            now,
+        )?;
+        if let Err(e) = self.sync_as(Activity::CatchUp) {
             tracing::warn!(error = %e, "catching up with the registry between two cards failed");
         }
-        self.wait_removed(watcher, reader, "finished", asked, stop, sink)
+        self.wait_removed(watcher, reader, "finished", true, stop, sink)
     }
 
     /// Waits until the card is out of `reader` (asking once), or the batch stops.
@@ -777,10 +780,17 @@ impl Session {
     }
 }
 
+/// A card encoded and recorded, its batch item not yet marked done.
+struct Finished {
+    batch: Uuid,
+    seq: u32,
+    job: Uuid,
+}
+
 /// How one card of a batch ended.
 enum Settled {
     /// Encoded and recorded.
-    Done,
+    Done(Finished),
     /// Failed (not a tear): production failed recorded; the card is set aside.
     Failed,
     /// Pulled or reset mid-job: its job stays open.

@@ -9,8 +9,12 @@ use std::time::{Duration, Instant};
 /// One kind of host work measured around a card's encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activity {
-    /// A full sync with the registry (push the outbox, pull the feed).
+    /// A sync with the registry (push the outbox, pull the feed; a batch
+    /// card's recording only pushes).
     Sync,
+    /// A batch worker's sync once its card is asked out (while the
+    /// operator swaps cards; not card waiting time).
+    CatchUp,
     /// An operation written to the outbox with its local effect (one commit).
     Outbox,
     /// The management key and PUK pushed to the registry's escrow.
@@ -36,8 +40,9 @@ pub enum Activity {
 
 impl Activity {
     /// Every activity, in report order.
-    pub const ALL: [Activity; 10] = [
+    pub const ALL: [Activity; 11] = [
         Activity::Sync,
+        Activity::CatchUp,
         Activity::Outbox,
         Activity::EscrowPush,
         Activity::EscrowFetch,
@@ -52,7 +57,8 @@ impl Activity {
     /// A short name for reports.
     pub fn name(self) -> &'static str {
         match self {
-            Activity::Sync => "sync",
+            Activity::Sync => "sync (in the card's time)",
+            Activity::CatchUp => "sync between cards (card out)",
             Activity::Outbox => "outbox commit",
             Activity::EscrowPush => "escrow push",
             Activity::EscrowFetch => "escrow fetch",
@@ -70,8 +76,8 @@ impl Activity {
     }
 }
 
-static COUNTS: [AtomicU64; 10] = [const { AtomicU64::new(0) }; 10];
-static NANOS: [AtomicU64; 10] = [const { AtomicU64::new(0) }; 10];
+static COUNTS: [AtomicU64; Activity::ALL.len()] = [const { AtomicU64::new(0) }; Activity::ALL.len()];
+static NANOS: [AtomicU64; Activity::ALL.len()] = [const { AtomicU64::new(0) }; Activity::ALL.len()];
 
 /// Runs `work`, adding its duration to `activity`'s tally.
 pub(crate) fn timed<R>(activity: Activity, work: impl FnOnce() -> R) -> R {

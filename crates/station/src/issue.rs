@@ -1030,10 +1030,10 @@ impl Session {
                 let final_puk = (!secrets.puk.is_factory_default()).then_some(Step::SetPuk);
                 let writes = plan.steps.iter().filter(|s| s.writes_card()).cloned().chain(final_puk);
                 // The secrets are escrowed (accepted) before the job says `writing`.
-            if let Some(escrow) = escrow {
-                escrow.wait(runtime)?;
-            }
-            journal.borrow_mut().expect(writes).map_err(journal_error)?;
+                if let Some(escrow) = escrow {
+                    escrow.wait(runtime)?;
+                }
+                journal.borrow_mut().expect(writes).map_err(journal_error)?;
                 let issuer = RegistryIssuer {
                     runtime,
                     remote,

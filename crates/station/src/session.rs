@@ -163,6 +163,11 @@ impl Session {
 
     /// Pushes what is pending and pulls what changed (UC-SYNC).
     pub fn sync(&mut self) -> Result<sync::SyncReport> {
+        self.sync_as(crate::host_time::Activity::Sync)
+    }
+
+    /// [`Session::sync`], its time tallied as `activity`.
+    pub(crate) fn sync_as(&mut self, activity: crate::host_time::Activity) -> Result<sync::SyncReport> {
         if self.offline {
             return Err(Error::Offline(
                 "signed in offline (the registry was unreachable at sign-in); sign in again once it is back"
@@ -170,7 +175,7 @@ impl Session {
             ));
         }
         let now = OffsetDateTime::now_utc();
-        let synced = crate::host_time::timed(crate::host_time::Activity::Sync, || {
+        let synced = crate::host_time::timed(activity, || {
             self.runtime.block_on(self.engine.sync_once(&mut self.store, now))
         });
         Ok(synced?)

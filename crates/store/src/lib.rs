@@ -48,6 +48,23 @@ pub use search::Hit;
 /// How long a writer waits for another connection's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a lock wait sleeps before trying again.
+const LOCK_RETRY: std::time::Duration = std::time::Duration::from_micros(250);
+
+/// SQLite's busy handler: another connection (a batch worker, its journal
+/// writer) holds the write lock for a commit of a millisecond or so; try
+/// again every [`LOCK_RETRY`] until [`BUSY_TIMEOUT`] has passed. SQLite's
+/// own handler backs off to sleeps of 25–100 ms, which a card in a reader
+/// would wait for.
+fn wait_for_lock(tries: i32) -> bool {
+    let waited = LOCK_RETRY * u32::try_from(tries).unwrap_or(u32::MAX);
+    if waited >= BUSY_TIMEOUT {
+        return false;
+    }
+    std::thread::sleep(LOCK_RETRY);
+    true
+}
+
 /// The store: one connection to the workstation database.
 #[derive(Debug)]
 pub struct Store {
@@ -84,7 +101,7 @@ impl Store {
     }
 
     fn setup(mut conn: Connection) -> Result<Self> {
-        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.busy_handler(Some(wait_for_lock))?;
         // In-memory databases answer "memory"; files switch to WAL.
         let _mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
