@@ -191,6 +191,22 @@ fn feeder(
         // that is about an earlier card (a killed process's, say) and is
         // not acted on, as an operator reads the screen for the card in hand.
         let mut inserted_at = std::time::Instant::now();
+        // A finished card is asked out before its recording's answer; the
+        // hand keeps it in until the `done` line (PIN) is read, to check it.
+        let mut done_read = false;
+        let mut out_asked = false;
+        let take_out = |current: &mut Option<(Arc<Mutex<vcard::Card>>, vcard::vpcd::VpcdCard)>, why: &str| {
+            if let Some((card, plugged)) = current.take() {
+                plugged.remove();
+                reader.wait_card_absent(WAIT);
+                let mut l = ledger.lock().unwrap();
+                if why.contains("set it aside") {
+                    l.set_aside += 1;
+                } else if card.lock().unwrap().object(0x5F_C102).is_some() {
+                    l.finished.push(card);
+                }
+            }
+        };
         for feed in rx {
             let (event, at) = match feed {
                 Feed::Event(e, at) => (e, at),
@@ -200,6 +216,7 @@ fn feeder(
                 "insert_card" if current.is_none() => {
                     insert(&mut current);
                     inserted_at = std::time::Instant::now();
+                    (done_read, out_asked) = (false, false);
                 }
                 "done" => {
                     let issued = &event["issued"];
@@ -215,21 +232,21 @@ fn feeder(
                             .problems
                             .push(format!("card {device}: no PIN printed: {event}")),
                     }
+                    done_read = true;
+                    if out_asked {
+                        take_out(&mut current, "finished");
+                        insert(&mut current);
+                        inserted_at = std::time::Instant::now();
+                        (done_read, out_asked) = (false, false);
+                    }
                 }
                 "remove_card" if at < inserted_at => {}
+                "remove_card" if event["why"] == "finished" && !done_read => out_asked = true,
                 "remove_card" => {
-                    if let Some((card, plugged)) = current.take() {
-                        plugged.remove();
-                        reader.wait_card_absent(WAIT);
-                        let mut l = ledger.lock().unwrap();
-                        if event["why"].as_str().unwrap_or_default().contains("set it aside") {
-                            l.set_aside += 1;
-                        } else if card.lock().unwrap().object(0x5F_C102).is_some() {
-                            l.finished.push(card);
-                        }
-                    }
+                    take_out(&mut current, event["why"].as_str().unwrap_or_default());
                     insert(&mut current);
                     inserted_at = std::time::Instant::now();
+                    (done_read, out_asked) = (false, false);
                 }
                 _ => {}
             }

@@ -235,6 +235,10 @@ struct CardProgress<'a> {
     reader: &'a str,
     request: &'a str,
     sink: &'a dyn BatchProgress,
+    watcher: &'a mut Watch,
+    /// The operator was asked to take the written card out (before its
+    /// recording at the registry, which needs no card).
+    asked_out: bool,
 }
 
 impl Progress for CardProgress<'_> {
@@ -244,6 +248,15 @@ impl Progress for CardProgress<'_> {
 
     fn note(&mut self, what: &str) {
         self.sink.event(&BatchEvent::Note { reader: self.reader, what });
+    }
+
+    fn card_written(&mut self) {
+        // Changes seen so far are about this card's arrival, not its removal.
+        if let Err(e) = self.watcher.changes.wait_for_change(Some(Duration::ZERO)) {
+            tracing::debug!(error = %e, "reader changes before asking the card out");
+        }
+        self.sink.event(&BatchEvent::RemoveCard { reader: self.reader, why: "finished" });
+        self.asked_out = true;
     }
 }
 
@@ -494,7 +507,7 @@ impl Session {
             };
             // An interrupted job of this batch on this card: finish it first.
             if let Some(item) = self.interrupted_here(batch, &facts)? {
-                match self.finish_interrupted(batch, &item, reader, progress)? {
+                match self.finish_interrupted(batch, &item, reader, &mut watcher, progress)? {
                     Settled::Done(card) => {
                         self.take_out_finished(&mut watcher, reader, card, stop, progress)?
                     }
@@ -525,7 +538,7 @@ impl Session {
                 progress.event(&BatchEvent::Stopped { reader, why: "no card left to encode" });
                 return Ok(());
             };
-            match self.encode_item(batch, options, &item, reader, (facts, info), progress)? {
+            match self.encode_item(batch, options, &item, reader, &mut watcher, (facts, info), progress)? {
                 Settled::Done(card) => self.take_out_finished(&mut watcher, reader, card, stop, progress)?,
                 Settled::Failed => self.remove_card(&mut watcher, reader, SET_ASIDE, stop, progress)?,
                 // Pulled, or the reader reset it: finished when it is (still) there.
@@ -564,6 +577,7 @@ impl Session {
         batch: Uuid,
         item: &BatchItem,
         reader: &str,
+        watcher: &mut Watch,
         sink: &dyn BatchProgress,
     ) -> Result<Settled> {
         let job = self
@@ -581,9 +595,10 @@ impl Session {
         });
         let now = OffsetDateTime::now_utc();
         self.store.update_batch_item(batch, item.seq, BatchItemState::Encoding, Some(job.id), None, now)?;
-        let mut progress = CardProgress { reader, request: &item.request, sink };
+        let mut progress = CardProgress { reader, request: &item.request, sink, watcher, asked_out: false };
         let outcome = self.resume(job.id, reader, &mut progress);
-        self.settle(batch, item, reader, outcome, sink)
+        let asked_out = progress.asked_out;
+        self.settle(batch, item, reader, outcome.map(|i| (i, asked_out)), sink)
     }
 
     /// Encodes one claimed card.
@@ -593,6 +608,7 @@ impl Session {
         options: &BatchOptions,
         item: &BatchItem,
         reader: &str,
+        watcher: &mut Watch,
         found: (crate::CardFacts, piv::CardInfo),
         sink: &dyn BatchProgress,
     ) -> Result<Settled> {
@@ -604,9 +620,11 @@ impl Session {
             resuming: false,
         });
         let outcome = self.prepare_item(options, item).and_then(|(request, settings)| {
-            let mut progress = CardProgress { reader, request: &item.request, sink };
+            let mut progress =
+                CardProgress { reader, request: &item.request, sink, watcher, asked_out: false };
             let target = IssueTarget::Request(request);
-            self.issue_with(target, reader, Some(&settings), Some(found), &mut progress)
+            let issued = self.issue_with(target, reader, Some(&settings), Some(found), &mut progress)?;
+            Ok((issued, progress.asked_out))
         });
         self.settle(batch, item, reader, outcome, sink)
     }
@@ -644,12 +662,12 @@ impl Session {
         batch: Uuid,
         item: &BatchItem,
         reader: &str,
-        outcome: Result<Issued>,
+        outcome: Result<(Issued, bool)>,
         sink: &dyn BatchProgress,
     ) -> Result<Settled> {
         let now = OffsetDateTime::now_utc();
         match outcome {
-            Ok(issued) => {
+            Ok((issued, asked_out)) => {
                 sink.event(&BatchEvent::Done {
                     reader,
                     seq: item.seq,
@@ -658,7 +676,7 @@ impl Session {
                 });
                 // Marked done once the card is asked out ([`Session::take_out_finished`]);
                 // a restart in between finds it done (issued, no open job).
-                Ok(Settled::Done(Finished { batch, seq: item.seq, job: issued.job }))
+                Ok(Settled::Done(Finished { batch, seq: item.seq, job: issued.job, asked_out }))
             }
             Err(e) if e.is_tear() => {
                 // The job stays open; the card is finished when it is back.
@@ -728,7 +746,11 @@ impl Session {
         stop: &AtomicBool,
         sink: &dyn BatchProgress,
     ) -> Result<()> {
-        sink.event(&BatchEvent::RemoveCard { reader, why: "finished" });
+        if !card.asked_out {
+            // Changes seen so far are about this card's arrival, not its removal.
+            watcher.changes.wait_for_change(Some(Duration::ZERO))?;
+            sink.event(&BatchEvent::RemoveCard { reader, why: "finished" });
+        }
         let now = OffsetDateTime::now_utc();
         self.store.update_batch_item(
             card.batch,
@@ -753,6 +775,7 @@ impl Session {
         stop: &AtomicBool,
         sink: &dyn BatchProgress,
     ) -> Result<()> {
+        watcher.changes.wait_for_change(Some(Duration::ZERO))?;
         self.wait_removed(watcher, reader, why, false, stop, sink)
     }
 
@@ -774,7 +797,15 @@ impl Session {
             if stop.load(Ordering::SeqCst) {
                 return Ok(());
             }
-            wait_for_change(watcher)?;
+            // Taken out and another card put in between two looks: the
+            // watcher still reports the removal.
+            let events = watcher.changes.wait_for_change(Some(POLL))?;
+            if events
+                .iter()
+                .any(|e| matches!(e, reader::ReaderEvent::CardRemoved { reader: r } if r == reader))
+            {
+                return Ok(());
+            }
         }
         Ok(())
     }
@@ -785,6 +816,8 @@ struct Finished {
     batch: Uuid,
     seq: u32,
     job: Uuid,
+    /// The operator was asked to take it out already.
+    asked_out: bool,
 }
 
 /// How one card of a batch ended.

@@ -112,8 +112,7 @@ pub enum CardView {
 
 /// Reads the card in `reader` (no PIN, nothing written).
 pub(crate) fn read(reader_name: &str) -> Result<(CardFacts, CardInfo)> {
-    let readers = Readers::establish()?;
-    let mut connection = readers.connect(reader_name)?;
+    let mut connection = connect(reader_name)?;
     let atr = connection.atr()?;
     let info = {
         let mut tx = connection.transaction()?;
@@ -223,14 +222,37 @@ impl Session {
     }
 }
 
+thread_local! {
+    /// This thread's PC/SC context, kept from one card session to the next:
+    /// establishing one costs pcscd a new client socket and thread, twice
+    /// per card of a batch otherwise.
+    static CONTEXT: std::cell::RefCell<Option<Readers>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A shared connection to the card in `reader_name` through this thread's
+/// context; a context pcscd no longer knows (it restarted) is made anew.
+fn connect(reader_name: &str) -> Result<reader::CardConnection> {
+    if let Some(readers) = CONTEXT.with(|c| c.borrow().clone()) {
+        match readers.connect(reader_name) {
+            Ok(connection) => return Ok(connection),
+            // A stale context: try once with a new one.
+            Err(reader::Error::NoService | reader::Error::Pcsc(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let readers = Readers::establish()?;
+    let connection = readers.connect(reader_name);
+    CONTEXT.with(|c| *c.borrow_mut() = Some(readers));
+    Ok(connection?)
+}
+
 /// A card connection for the duration of one job; the transaction ends and
 /// the card is released whatever `work` returns.
 pub(crate) fn with_card<R>(
     reader_name: &str,
     work: impl FnOnce(&[u8], &mut PivCard<&mut reader::CardTransaction<'_>>) -> Result<R>,
 ) -> Result<R> {
-    let readers = Readers::establish()?;
-    let mut connection = readers.connect(reader_name)?;
+    let mut connection = connect(reader_name)?;
     let atr = connection.atr()?;
     let mut tx = connection.transaction()?;
     let result = {

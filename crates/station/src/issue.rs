@@ -67,6 +67,10 @@ pub trait Progress {
     fn step(&mut self, _index: usize, _total: usize, _what: &str) {}
     /// Something the operator should see now.
     fn note(&mut self, _what: &str) {}
+    /// The card holds everything the job writes; what follows (recording
+    /// the issuance at the registry) needs no card, so it may leave the
+    /// reader now (a batch asks for the next one).
+    fn card_written(&mut self) {}
 }
 
 /// No progress display.
@@ -774,18 +778,7 @@ impl Session {
 
         // 1. Secrets: new ones escrowed before the first write, or, on a
         //    card this device's earlier job already wrote, the escrowed ones.
-        let mut rng = rand::rngs::OsRng;
-        let mut secrets = Secrets::generate(&card_profile, &mut rng)?;
-        if retry_same_card {
-            if info.puk_is_default == Some(false) {
-                return Err(Error::WrongCard(
-                    "this card holds an earlier attempt with its final PUK: erase it or use another card"
-                        .into(),
-                ));
-            }
-            progress.note("this card holds an earlier attempt: using its escrowed management key");
-            secrets.management_key = self.escrowed_key(device.id, card_profile.management_key_algorithm)?;
-        }
+        let secrets = self.new_job_secrets(device.id, &card_profile, &info, retry_same_card, progress)?;
         // The escrow travels while the job is created and the card session
         // starts; the session waits for it before the job turns `writing`.
         let escrow = self.escrow_later(device.id, &secrets);
@@ -868,6 +861,32 @@ impl Session {
         Ok(())
     }
 
+    /// A new job's secrets for the card `info` describes: new ones, or, on
+    /// a card an earlier attempt of `device` wrote (`same_card`), that
+    /// attempt's escrowed management key (refused once its final PUK is set:
+    /// nobody knows the PUK to reset the PIN with).
+    pub(crate) fn new_job_secrets(
+        &self,
+        device: DeviceId,
+        card_profile: &piv::Profile,
+        info: &CardInfo,
+        same_card: bool,
+        progress: &mut dyn Progress,
+    ) -> Result<Secrets> {
+        let mut secrets = Secrets::generate(card_profile, &mut rand::rngs::OsRng)?;
+        if same_card {
+            if info.puk_is_default == Some(false) {
+                return Err(Error::WrongCard(
+                    "this card holds an earlier attempt with its final PUK: erase it or use another card"
+                        .into(),
+                ));
+            }
+            progress.note("this card holds an earlier attempt: using its escrowed management key");
+            secrets.management_key = self.escrowed_key(device, card_profile.management_key_algorithm)?;
+        }
+        Ok(secrets)
+    }
+
     /// Escrows the management key and the PUK at the registry (accepted, or an error).
     pub(crate) fn escrow(&mut self, device: DeviceId, secrets: &Secrets) -> Result<()> {
         self.push_direct(escrow_ops(device, secrets))
@@ -941,18 +960,21 @@ impl Session {
             progress,
         );
         match outcome {
-            Ok((outcome, after, facts)) => self.record_success(
-                job_id,
-                device,
-                request,
-                route,
-                detail,
-                &after,
-                &facts,
-                secrets.pin,
-                resumed,
-                outcome.warnings,
-            ),
+            Ok((outcome, after, facts)) => {
+                progress.card_written();
+                self.record_success(
+                    job_id,
+                    device,
+                    request,
+                    route,
+                    detail,
+                    &after,
+                    &facts,
+                    secrets.pin,
+                    resumed,
+                    outcome.warnings,
+                )
+            }
             Err(e) if e.is_tear() => {
                 let _ = self.store.update_job(
                     job_id,

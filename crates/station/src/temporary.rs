@@ -242,17 +242,7 @@ impl Session {
             created_at: now,
             updated_at: now,
         })?;
-        let mut secrets = Secrets::generate(&card_profile, &mut rand::rngs::OsRng)?;
-        if same_card {
-            if info.puk_is_default == Some(false) {
-                return Err(Error::WrongCard(
-                    "this card holds an earlier initialization with its final PUK: erase it or use another card"
-                        .into(),
-                ));
-            }
-            progress.note("this card holds an earlier attempt: using its escrowed management key");
-            secrets.management_key = self.escrowed_key(id, card_profile.management_key_algorithm)?;
-        }
+        let secrets = self.new_job_secrets(id, &card_profile, &info, same_card, progress)?;
         self.escrow(id, &secrets)?;
         self.store.update_job(job_id, JobState::Escrowed, None, None, OffsetDateTime::now_utc())?;
         self.run_temporary(job_id, id, reader, &card_profile, secrets, false, progress)

@@ -36,7 +36,8 @@ pub struct Stats {
     pub bytes_in: u64,
     /// Response bytes sent.
     pub bytes_out: u64,
-    /// Time the card was busy: real processing, or the latency model when it is longer.
+    /// Time the card was busy: real processing, or the latency model when it
+    /// is longer, as the card's thread actually held the command.
     pub busy: Duration,
 }
 
@@ -337,7 +338,10 @@ impl Card {
                 if modeled > real {
                     std::thread::sleep(modeled - real);
                 }
-                modeled.max(real)
+                // The card answers when its thread wakes: the sleep's
+                // overshoot (timer slack, scheduling) is the card's time,
+                // not the host's.
+                started.elapsed()
             }
             None => real,
         };
