@@ -602,6 +602,7 @@ impl Session {
     }
 
     /// Encodes one claimed card.
+    #[allow(clippy::too_many_arguments)]
     fn encode_item(
         &mut self,
         batch: Uuid,
