@@ -251,11 +251,9 @@ impl Progress for CardProgress<'_> {
     }
 
     fn card_written(&mut self) {
-        // Changes seen so far are about this card's arrival, not its removal.
-        if let Err(e) = self.watcher.changes.wait_for_change(Some(Duration::ZERO)) {
+        if let Err(e) = ask_out(self.watcher, self.reader, "finished", self.sink) {
             tracing::debug!(error = %e, "reader changes before asking the card out");
         }
-        self.sink.event(&BatchEvent::RemoveCard { reader: self.reader, why: "finished" });
         self.asked_out = true;
     }
 }
@@ -748,9 +746,7 @@ impl Session {
         sink: &dyn BatchProgress,
     ) -> Result<()> {
         if !card.asked_out {
-            // Changes seen so far are about this card's arrival, not its removal.
-            watcher.changes.wait_for_change(Some(Duration::ZERO))?;
-            sink.event(&BatchEvent::RemoveCard { reader, why: "finished" });
+            ask_out(watcher, reader, "finished", sink)?;
         }
         let now = OffsetDateTime::now_utc();
         self.store.update_batch_item(
@@ -839,6 +835,14 @@ const SET_ASIDE: &str = "the card failed: set it aside, insert another blank car
 struct Watch {
     readers: reader::Readers,
     changes: reader::Watcher,
+}
+
+/// Asks the operator to take the card out of `reader`, after taking in the
+/// reader changes seen so far (this card's arrival, not its removal).
+fn ask_out(watch: &mut Watch, reader: &str, why: &str, sink: &dyn BatchProgress) -> Result<()> {
+    let drained = watch.changes.wait_for_change(Some(Duration::ZERO));
+    sink.event(&BatchEvent::RemoveCard { reader, why });
+    drained.map(drop).map_err(Error::from)
 }
 
 /// Whether a card is in `reader` now.
