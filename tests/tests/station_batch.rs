@@ -179,6 +179,12 @@ fn feeder(
                 *current = Some(insert_blank(&reader));
             }
         };
+        // When the card now in the reader went in (taken as the moment the
+        // hand starts inserting it: a fast worker may finish it before
+        // pcscd's listing shows it): a prompt read before that is about an
+        // earlier card (a killed process's, say) and is not acted on, as an
+        // operator reads the screen for the card in hand.
+        let mut inserted_at = std::time::Instant::now();
         match first {
             Some(card) => {
                 let plugged = reader.insert(Arc::clone(&card));
@@ -187,10 +193,6 @@ fn feeder(
             }
             None => insert(&mut current),
         }
-        // When the card now in the reader went in: a prompt read before
-        // that is about an earlier card (a killed process's, say) and is
-        // not acted on, as an operator reads the screen for the card in hand.
-        let mut inserted_at = std::time::Instant::now();
         // A finished card is asked out before its recording's answer; the
         // hand keeps it in until the `done` line (PIN) is read, to check it.
         let mut done_read = false;
@@ -214,8 +216,8 @@ fn feeder(
             };
             match event["event"].as_str().unwrap_or_default() {
                 "insert_card" if current.is_none() => {
-                    insert(&mut current);
                     inserted_at = std::time::Instant::now();
+                    insert(&mut current);
                     (done_read, out_asked) = (false, false);
                 }
                 "done" => {
@@ -235,8 +237,8 @@ fn feeder(
                     done_read = true;
                     if out_asked {
                         take_out(&mut current, "finished");
-                        insert(&mut current);
                         inserted_at = std::time::Instant::now();
+                        insert(&mut current);
                         (done_read, out_asked) = (false, false);
                     }
                 }
@@ -244,8 +246,8 @@ fn feeder(
                 "remove_card" if event["why"] == "finished" && !done_read => out_asked = true,
                 "remove_card" => {
                     take_out(&mut current, event["why"].as_str().unwrap_or_default());
-                    insert(&mut current);
                     inserted_at = std::time::Instant::now();
+                    insert(&mut current);
                     (done_read, out_asked) = (false, false);
                 }
                 _ => {}

@@ -241,8 +241,9 @@ fn an_interrupted_job_rolled_back_fails_production_revokes_its_certificates_and_
     let reader = lab.acquire_reader();
     let (request, device) = approved_request(&station, &world);
 
-    // Pulled at the first PUT DATA (the certificate), after the card stored it:
-    // the job's certificate was issued and written, the CHUID not yet.
+    // Pulled at the first PUT DATA (the CHUID), after the card stored it: the
+    // job's certificate was issued (the CA works while the card does), not
+    // yet written.
     let faults = vcard::Faults::tear_at(0xDB).after_execution();
     let card = Arc::new(Mutex::new(vcard::Card::factory_fresh(
         vcard::CardConfig::new(7_600_000 + std::process::id() % 1000).with_faults(faults),
@@ -259,7 +260,11 @@ fn an_interrupted_job_rolled_back_fails_production_revokes_its_certificates_and_
         .find(|j| j["device"] == device.as_str())
         .unwrap_or_else(|| panic!("an open job for the device: {jobs}"))
         .clone();
-    assert!(job["writes_done"].as_u64().unwrap() > 3, "{job}");
+    assert_eq!(
+        job["writes_done"].as_u64(),
+        Some(3),
+        "management key, PIN and the 9A key were written before the CHUID's write was torn: {job}"
+    );
     // The card is lost: roll back.
     plugged.remove();
     reader.wait_card_absent(WAIT);

@@ -49,6 +49,15 @@ pub enum Error {
     Pcsc(pcsc::Error),
 }
 
+impl Error {
+    /// Whether the PC/SC context this came through is no longer known to
+    /// the service (pcscd stopped or restarted since it was established):
+    /// a new context may succeed where this one cannot.
+    pub fn is_stale_context(&self) -> bool {
+        matches!(self, Error::NoService | Error::Pcsc(pcsc::Error::InvalidHandle))
+    }
+}
+
 impl From<pcsc::Error> for Error {
     fn from(e: pcsc::Error) -> Self {
         use pcsc::Error as P;
@@ -100,6 +109,16 @@ mod tests {
         ];
         for (pcsc_error, expected) in cases {
             assert_eq!(TransportError::from(Error::from(pcsc_error)), expected, "{pcsc_error:?}");
+        }
+    }
+
+    #[test]
+    fn only_an_unknown_context_or_a_stopped_service_is_stale() {
+        assert!(Error::from(pcsc::Error::InvalidHandle).is_stale_context());
+        assert!(Error::from(pcsc::Error::ServiceStopped).is_stale_context());
+        assert!(Error::from(pcsc::Error::NoService).is_stale_context());
+        for other in [pcsc::Error::CommError, pcsc::Error::SharingViolation, pcsc::Error::NoSmartcard] {
+            assert!(!Error::from(other).is_stale_context(), "{other:?} is no reason for a new context");
         }
     }
 

@@ -22,7 +22,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use domain::{
     BatchOptions, CardState, Device, DeviceId, IssuanceSettings, IssueRoute, RequestId, RequestState,
@@ -34,7 +34,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::host_time::{timed, Activity};
+use crate::host_time::Activity;
 use crate::issue::{IssueTarget, Issued, Progress};
 use crate::remote::Remote;
 use crate::session::{RequestView, Session};
@@ -481,10 +481,59 @@ impl Session {
                 continue;
             }
             asked_insert = false;
-            let (facts, info) = match timed(Activity::CardRead, || crate::card::read(reader)) {
-                Ok(found) => {
+            // One connection and one transaction from the card's first read
+            // to its last write: no other application comes between, and
+            // the card needs no second SELECT or identity check.
+            let read_start = Instant::now();
+            let looked = crate::card::with_card(reader, |atr, card| {
+                let info = piv::read_info(card);
+                crate::host_time::record(Activity::CardRead, read_start.elapsed());
+                let info = info?;
+                let facts = crate::CardFacts::of(reader, atr, &info);
+                Ok(
+                    match self.next_for(
+                        batch,
+                        options,
+                        reader,
+                        (facts, info),
+                        (atr, card),
+                        &mut watcher,
+                        progress,
+                    ) {
+                        Ok(next) => next,
+                        Err(e) => Next::Failed(e),
+                    },
+                )
+            });
+            let facts = match looked {
+                Ok(Next::Encoded(encoded)) => {
+                    let (item, outcome) = *encoded;
+                    match self.settle(batch, &item, reader, outcome, progress)? {
+                        Settled::Done(card) => {
+                            self.take_out_finished(&mut watcher, reader, card, stop, progress)?
+                        }
+                        Settled::Failed => {
+                            self.remove_card(&mut watcher, reader, SET_ASIDE, stop, progress)?
+                        }
+                        // Pulled, or the reader reset it: finished when it is (still) there.
+                        Settled::Torn => std::thread::sleep(POLL),
+                    }
                     unreadable = 0;
-                    found
+                    continue;
+                }
+                Ok(Next::Failed(e)) => return Err(e),
+                Ok(Next::Wait) => {
+                    unreadable = 0;
+                    std::thread::sleep(POLL);
+                    continue;
+                }
+                Ok(Next::Finished) => {
+                    progress.event(&BatchEvent::Stopped { reader, why: "no card left to encode" });
+                    return Ok(());
+                }
+                Ok(Next::Elsewhere(facts)) => {
+                    unreadable = 0;
+                    facts
                 }
                 Err(e) if e.is_tear() || matches!(e, Error::Reader(_)) || unreadable < 3 => {
                     unreadable += 1;
@@ -503,7 +552,8 @@ impl Session {
                     continue;
                 }
             };
-            // An interrupted job of this batch on this card: finish it first.
+            // An interrupted job of this batch on this card: finish it first
+            // (its own card session, once the read's transaction is over).
             if let Some(item) = self.interrupted_here(batch, &facts)? {
                 match self.finish_interrupted(batch, &item, reader, &mut watcher, progress)? {
                     Settled::Done(card) => {
@@ -514,35 +564,41 @@ impl Session {
                 }
                 continue;
             }
-            if !info.looks_blank() {
-                if !self.has_work(batch)? {
-                    progress.event(&BatchEvent::Stopped { reader, why: "no card left to encode" });
-                    return Ok(());
-                }
-                self.remove_card(
-                    &mut watcher,
-                    reader,
-                    "not blank stock: insert a blank card",
-                    stop,
-                    progress,
-                )?;
-                continue;
-            }
-            let Some(item) = self.store.claim_batch_item(batch, reader, OffsetDateTime::now_utc())? else {
-                if self.has_work(batch)? {
-                    std::thread::sleep(POLL);
-                    continue;
-                }
+            // Not blank stock (a blank card is encoded in place, above).
+            if !self.has_work(batch)? {
                 progress.event(&BatchEvent::Stopped { reader, why: "no card left to encode" });
                 return Ok(());
-            };
-            match self.encode_item(batch, options, &item, reader, &mut watcher, (facts, info), progress)? {
-                Settled::Done(card) => self.take_out_finished(&mut watcher, reader, card, stop, progress)?,
-                Settled::Failed => self.remove_card(&mut watcher, reader, SET_ASIDE, stop, progress)?,
-                // Pulled, or the reader reset it: finished when it is (still) there.
-                Settled::Torn => std::thread::sleep(POLL),
             }
+            self.remove_card(&mut watcher, reader, "not blank stock: insert a blank card", stop, progress)?;
         }
+    }
+
+    /// What to do with the card just read, still held: a blank card with
+    /// no interrupted job is encoded for the next pending request right
+    /// away; any other card is dealt with once the transaction is over.
+    #[allow(clippy::too_many_arguments)]
+    fn next_for(
+        &mut self,
+        batch: Uuid,
+        options: &BatchOptions,
+        reader: &str,
+        found: (crate::CardFacts, piv::CardInfo),
+        held: crate::card::HeldCard<'_, '_, '_>,
+        watcher: &mut Watch,
+        sink: &dyn BatchProgress,
+    ) -> Result<Next> {
+        let (facts, info) = found;
+        if !info.looks_blank() || self.interrupted_here(batch, &facts)?.is_some() {
+            return Ok(Next::Elsewhere(facts));
+        }
+        // Not flushed on its own: a claim lost with the power is a card not
+        // begun; the job row's and the first write's commits flush it.
+        let now = OffsetDateTime::now_utc();
+        let Some(item) = self.store.unflushed(|s| s.claim_batch_item(batch, reader, now))? else {
+            return Ok(if self.has_work(batch)? { Next::Wait } else { Next::Finished });
+        };
+        let outcome = self.encode_item(options, &item, reader, watcher, (facts, info), held, sink);
+        Ok(Next::Encoded(Box::new((item, outcome))))
     }
 
     /// Whether a pending card is left (a failed card put back for its retry counts).
@@ -555,8 +611,12 @@ impl Session {
 
     /// The batch card whose open job was started on the card `facts` describes.
     fn interrupted_here(&self, batch: Uuid, facts: &crate::CardFacts) -> Result<Option<BatchItem>> {
+        let open = self.store.open_jobs()?;
+        if open.is_empty() {
+            return Ok(None);
+        }
         let items = self.store.batch_items(batch)?;
-        for job in self.store.open_jobs()? {
+        for job in open {
             let started: Option<crate::CardFacts> = serde_json::from_value(job.card.clone()).ok();
             let ours = started.as_ref().is_some_and(|s| facts.same_card(s))
                 || facts.device_id().map(|d| d.to_string()) == Some(job.device.clone());
@@ -599,18 +659,19 @@ impl Session {
         self.settle(batch, item, reader, outcome.map(|i| (i, asked_out)), sink)
     }
 
-    /// Encodes one claimed card.
+    /// Encodes one claimed card on the card held since its read; the
+    /// caller settles the outcome once the card's transaction is over.
     #[allow(clippy::too_many_arguments)]
     fn encode_item(
         &mut self,
-        batch: Uuid,
         options: &BatchOptions,
         item: &BatchItem,
         reader: &str,
         watcher: &mut Watch,
         found: (crate::CardFacts, piv::CardInfo),
+        held: crate::card::HeldCard<'_, '_, '_>,
         sink: &dyn BatchProgress,
-    ) -> Result<Settled> {
+    ) -> Result<(Issued, bool)> {
         sink.event(&BatchEvent::Started {
             reader,
             seq: item.seq,
@@ -618,14 +679,12 @@ impl Session {
             attempt: item.attempts,
             resuming: false,
         });
-        let outcome = self.prepare_item(options, item).and_then(|(request, settings)| {
-            let mut progress =
-                CardProgress { reader, request: &item.request, sink, watcher, asked_out: false };
-            let target = IssueTarget::Request(request);
-            let issued = self.issue_with(target, reader, Some(&settings), Some(found), &mut progress)?;
-            Ok((issued, progress.asked_out))
-        });
-        self.settle(batch, item, reader, outcome, sink)
+        let (request, settings) = self.prepare_item(options, item)?;
+        let mut progress = CardProgress { reader, request: &item.request, sink, watcher, asked_out: false };
+        let target = IssueTarget::Request(request);
+        let issued =
+            self.issue_with(target, reader, Some(&settings), Some(found), Some(held), &mut progress)?;
+        Ok((issued, progress.asked_out))
     }
 
     /// The request to issue and the card's settings; a card whose earlier
@@ -815,6 +874,21 @@ struct Finished {
     job: Uuid,
     /// The operator was asked to take it out already.
     asked_out: bool,
+}
+
+/// What a worker does next with the card it has just read.
+enum Next {
+    /// Encoded (or tried) for this batch card: to settle.
+    Encoded(Box<(BatchItem, Result<(Issued, bool)>)>),
+    /// Not blank stock, or a card with an interrupted job: dealt with
+    /// outside the read's transaction.
+    Elsewhere(crate::CardFacts),
+    /// Blank, but every pending card is claimed by another worker now.
+    Wait,
+    /// Blank, and nothing is left to encode.
+    Finished,
+    /// The station failed (store, registry), not the card.
+    Failed(Error),
 }
 
 /// How one card of a batch ended.

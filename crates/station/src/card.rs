@@ -236,7 +236,7 @@ fn connect(reader_name: &str) -> Result<reader::CardConnection> {
         match readers.connect(reader_name) {
             Ok(connection) => return Ok(connection),
             // A stale context: try once with a new one.
-            Err(reader::Error::NoService | reader::Error::Pcsc(_)) => {}
+            Err(e) if e.is_stale_context() => {}
             Err(e) => return Err(e.into()),
         }
     }
@@ -266,6 +266,25 @@ pub(crate) fn with_card<R>(
         tracing::debug!(reader = %reader_name, error = %e, "disconnect failed");
     }
     result
+}
+
+/// A card this thread already holds: connected, inside its transaction, the
+/// PIV application selected (a batch worker's card from its first read to
+/// its last write). Its ATR, and the card.
+pub(crate) type HeldCard<'a, 'b, 'c> = (&'a [u8], &'a mut PivCard<&'b mut reader::CardTransaction<'c>>);
+
+/// Runs `work` on the held card when there is one (`true`: no other
+/// application came between, and it is the card read before), else on a
+/// new connection as [`with_card`] makes it (`false`).
+pub(crate) fn with_held_or_new<R>(
+    reader_name: &str,
+    held: Option<HeldCard<'_, '_, '_>>,
+    work: impl FnOnce(&[u8], &mut PivCard<&mut reader::CardTransaction<'_>>, bool) -> Result<R>,
+) -> Result<R> {
+    match held {
+        Some((atr, card)) => work(atr, card, true),
+        None => with_card(reader_name, |atr, card| work(atr, card, false)),
+    }
 }
 
 #[cfg(test)]

@@ -15,9 +15,13 @@ pub enum Activity {
     /// A batch worker's sync once its card is asked out (while the
     /// operator swaps cards; not card waiting time).
     CatchUp,
+    /// A batch card's issuance recorded at the registry (outbox commit and
+    /// push) once the operator was asked to take the card out.
+    Recording,
     /// An operation written to the outbox with its local effect (one commit).
     Outbox,
-    /// The management key and PUK pushed to the registry's escrow.
+    /// The management key and PUK pushed to the registry's escrow (waited
+    /// for by the journal's writer thread while the card authenticates).
     EscrowPush,
     /// An escrowed secret fetched back from the registry.
     EscrowFetch,
@@ -40,9 +44,10 @@ pub enum Activity {
 
 impl Activity {
     /// Every activity, in report order.
-    pub const ALL: [Activity; 11] = [
+    pub const ALL: [Activity; 12] = [
         Activity::Sync,
         Activity::CatchUp,
+        Activity::Recording,
         Activity::Outbox,
         Activity::EscrowPush,
         Activity::EscrowFetch,
@@ -59,6 +64,7 @@ impl Activity {
         match self {
             Activity::Sync => "sync (in the card's time)",
             Activity::CatchUp => "sync between cards (card out)",
+            Activity::Recording => "recording a batch card (card out)",
             Activity::Outbox => "outbox commit",
             Activity::EscrowPush => "escrow push",
             Activity::EscrowFetch => "escrow fetch",

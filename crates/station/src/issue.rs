@@ -36,7 +36,7 @@ use store::{Job, JobKind, JobState, StepPhase, Store};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::card::{with_card, CardFacts};
+use crate::card::{with_card, with_held_or_new, CardFacts, HeldCard};
 use crate::error::{Error, Result};
 use crate::profile::{card_profile, profile_slot};
 use crate::remote::Remote;
@@ -185,9 +185,17 @@ pub(crate) struct Journal<'s> {
     finished: Option<serde_json::Value>,
     /// The plan's card writes not yet begun, in order (see [`Journal::expect`]).
     upcoming: std::collections::VecDeque<serde_json::Value>,
-    /// The next write's `before`, sent to the writer thread ahead of time.
-    ahead: Option<serde_json::Value>,
+    /// The next write's `before`, sent to the writer thread ahead of time,
+    /// and the number of its commit.
+    ahead: Option<(serde_json::Value, u64)>,
+    /// What must succeed before the job may say `writing` (the escrow push
+    /// accepted): run by the commit that first says so, and that commit is
+    /// not made when it fails (see [`Journal::expect`]).
+    gate: Option<Gate<'s>>,
 }
+
+/// A check run right before the job first turns `writing`.
+pub(crate) type Gate<'s> = Box<dyn FnOnce() -> store::Result<()> + Send + 's>;
 
 /// Where journal commits go: the store itself (each one waited for), or a
 /// writer thread with the store, whose commits run while the card works.
@@ -195,8 +203,11 @@ enum Writer<'s> {
     Direct(&'s mut Store),
     Thread {
         tx: std::sync::mpsc::Sender<Commit<'s>>,
-        /// Answers of the commits sent and not yet known done.
-        inflight: Vec<std::sync::mpsc::Receiver<store::Result<()>>>,
+        /// Answers of the commits sent and not yet known done, each with
+        /// its number (commits are made in the order sent).
+        inflight: std::collections::VecDeque<(u64, std::sync::mpsc::Receiver<store::Result<()>>)>,
+        /// How many commits were sent: the last one's number.
+        sent: u64,
     },
 }
 
@@ -212,21 +223,37 @@ impl<'s> Writer<'s> {
     fn run(&mut self, work: impl FnOnce(&mut Store) -> store::Result<()> + Send + 's) -> store::Result<()> {
         match self {
             Writer::Direct(store) => work(store),
-            Writer::Thread { tx, inflight } => {
+            Writer::Thread { tx, inflight, sent } => {
                 let (done, answer) = std::sync::mpsc::channel();
                 tx.send((Box::new(work), done))
                     .map_err(|_| store::Error::InvalidRecord("the journal writer stopped".into()))?;
-                inflight.push(answer);
+                *sent += 1;
+                inflight.push_back((*sent, answer));
                 Ok(())
             }
         }
     }
 
+    /// The number of the last commit sent (0: none, or no writer thread).
+    fn sent(&self) -> u64 {
+        match self {
+            Writer::Direct(_) => 0,
+            Writer::Thread { sent, .. } => *sent,
+        }
+    }
+
     /// Waits until every commit sent is done; the first failure is returned.
     fn settle(&mut self) -> store::Result<()> {
+        self.settle_through(u64::MAX)
+    }
+
+    /// Waits until commit number `last` and every one sent before it are
+    /// done (the writer makes them in order); later ones go on.
+    fn settle_through(&mut self, last: u64) -> store::Result<()> {
         let Writer::Thread { inflight, .. } = self else { return Ok(()) };
         let mut first = Ok(());
-        for answer in inflight.drain(..) {
+        while inflight.front().is_some_and(|(n, _)| *n <= last) {
+            let Some((_, answer)) = inflight.pop_front() else { break };
             let r = answer
                 .recv()
                 .unwrap_or_else(|_| Err(store::Error::InvalidRecord("the journal writer stopped".into())));
@@ -246,7 +273,16 @@ impl<'s> Journal<'s> {
     }
 
     fn with(store: Writer<'s>, job: Uuid, detail: JobDetail, writing: bool) -> Self {
-        Journal { store, job, detail, writing, finished: None, upcoming: Default::default(), ahead: None }
+        Journal {
+            store,
+            job,
+            detail,
+            writing,
+            finished: None,
+            upcoming: Default::default(),
+            ahead: None,
+            gate: None,
+        }
     }
 
     /// Runs `work` with a journal of job `job` whose commits are made by a
@@ -270,7 +306,7 @@ impl<'s> Journal<'s> {
                 }
             });
             let journal = RefCell::new(Journal::with(
-                Writer::Thread { tx, inflight: Vec::new() },
+                Writer::Thread { tx, inflight: Default::default(), sent: 0 },
                 job,
                 detail,
                 writing,
@@ -281,14 +317,32 @@ impl<'s> Journal<'s> {
 
     /// The card writes the plan will make, in order: the `before` of the
     /// next one is committed ahead while the card executes the current one.
-    pub(crate) fn expect(&mut self, writes: impl IntoIterator<Item = Step>) -> store::Result<()> {
+    /// `gate` (the escrow push still on its way) is waited for by the writer
+    /// thread in that first commit, so the card authenticates meanwhile;
+    /// its failure keeps the job from saying `writing` and stops the first
+    /// write (its `before` is never durable).
+    pub(crate) fn expect(
+        &mut self,
+        writes: impl IntoIterator<Item = Step>,
+        gate: Option<Gate<'s>>,
+    ) -> store::Result<()> {
+        self.gate = gate;
         self.upcoming = writes.into_iter().filter_map(|s| serde_json::to_value(&s).ok()).collect();
         // The first write's `before` too goes now, while the card authenticates.
         if let (Writer::Thread { .. }, Some(first)) = (&self.store, self.upcoming.front().cloned()) {
             self.commit(Some(first.clone()), false)?;
-            self.ahead = Some(first);
+            self.ahead = Some((first, self.store.sent()));
         }
         Ok(())
+    }
+
+    /// Runs the gate now if no commit ran it (a plan without card writes).
+    pub(crate) fn pass_gate(&mut self) -> store::Result<()> {
+        timed(Activity::Journal, || self.store.settle())?;
+        match self.gate.take() {
+            Some(gate) => gate(),
+            None => Ok(()),
+        }
     }
 
     /// Commits what is still pending (the last write's `after`) and returns
@@ -303,6 +357,10 @@ impl<'s> Journal<'s> {
     }
 
     fn step(&mut self, phase: StepPhase, step: &Step) -> store::Result<()> {
+        // A certificate's write waits for every commit sent, the record of
+        // its issuance included ([`Journal::certificate`]); any other write
+        // only for its own `before` and what was sent ahead of it.
+        let after_everything = matches!(step, Step::WriteCertificate { .. });
         let step = serde_json::to_value(step)?;
         match phase {
             StepPhase::After => {
@@ -315,16 +373,22 @@ impl<'s> Journal<'s> {
             }
             // SPEC §2: the `before` is durable before the write is sent.
             StepPhase::Before => {
-                timed(Activity::Journal, || self.store.settle())?;
-                if self.ahead.take().as_ref() != Some(&step) {
-                    self.commit(Some(step.clone()), true)?;
+                match self.ahead.take() {
+                    Some((ahead, n)) if ahead == step => {
+                        let through = if after_everything { u64::MAX } else { n };
+                        timed(Activity::Journal, || self.store.settle_through(through))?;
+                    }
+                    _ => {
+                        timed(Activity::Journal, || self.store.settle())?;
+                        self.commit(Some(step.clone()), true)?;
+                    }
                 }
                 // The next planned write's `before` goes while the card works.
                 if let Some(at) = self.upcoming.iter().position(|s| *s == step) {
                     self.upcoming.drain(..=at);
                     if let Some(next) = self.upcoming.front().cloned() {
                         self.commit(Some(next.clone()), false)?;
-                        self.ahead = Some(next);
+                        self.ahead = Some((next, self.store.sent()));
                     }
                 }
                 Ok(())
@@ -349,7 +413,11 @@ impl<'s> Journal<'s> {
             steps.push((StepPhase::Before, before));
         }
         let job = self.job;
+        let gate = self.gate.take();
         let work = move |store: &mut Store| {
+            if let Some(gate) = gate {
+                gate()?;
+            }
             let steps: Vec<(StepPhase, &serde_json::Value)> = steps.iter().map(|(p, v)| (*p, v)).collect();
             let state = writing.as_ref().map(|d| (JobState::Writing, d));
             store.record_job_steps(job, state, &steps, now)
@@ -634,7 +702,7 @@ pub(crate) struct EscrowPush(crate::session::PushLater);
 
 impl EscrowPush {
     /// Waits for the registry's answer: accepted, or the error.
-    fn wait(self, runtime: &tokio::runtime::Runtime) -> Result<()> {
+    fn wait(self, runtime: &tokio::runtime::Handle) -> Result<()> {
         timed(Activity::EscrowPush, || self.0.wait(runtime))
     }
 }
@@ -689,7 +757,7 @@ impl Session {
         reader: &str,
         progress: &mut dyn Progress,
     ) -> Result<Issued> {
-        self.issue_with(target, reader, None, None, progress)
+        self.issue_with(target, reader, None, None, None, progress)
     }
 
     /// [`Session::issue`], for a card of a batch when `settings` is given:
@@ -701,6 +769,7 @@ impl Session {
         reader: &str,
         settings: Option<&domain::IssuanceSettings>,
         found: Option<(CardFacts, CardInfo)>,
+        held: Option<HeldCard<'_, '_, '_>>,
         progress: &mut dyn Progress,
     ) -> Result<Issued> {
         // Online first: the CA and escrow need the registry, and the replica must be current.
@@ -745,6 +814,13 @@ impl Session {
         if let Some(job) =
             self.store.jobs_of_device(&device.id.to_string())?.into_iter().find(|j| j.state.is_open())
         {
+            if held.is_some() {
+                // Its card is elsewhere (this one was not found interrupted).
+                return Err(Error::WrongCard(format!(
+                    "device {} has an interrupted job {} on another card: put that card back",
+                    device.id, job.id
+                )));
+            }
             progress.note(&format!("device {} has an interrupted job {}: resuming it", device.id, job.id));
             return self.resume(job.id, reader, progress);
         }
@@ -788,18 +864,23 @@ impl Session {
         let now = OffsetDateTime::now_utc();
         let job_id = Uuid::now_v7();
         let detail = JobDetail { route, certificates: Vec::new(), update: None, settings: settings.cloned() };
+        // Not flushed on its own (an `open` job with nothing on the card
+        // is lost harmlessly with the power): the first write's `before`
+        // commit flushes it, before anything is sent to the card.
         timed(Activity::JobRow, || {
-            self.store.create_job(&Job {
-                id: job_id,
-                kind: JobKind::Issue,
-                device: device.id.to_string(),
-                request: request.as_ref().map(|r| r.id.to_string()),
-                state: JobState::Open,
-                card: serde_json::to_value(&facts).map_err(store::Error::from)?,
-                detail: serde_json::to_value(&detail).map_err(store::Error::from)?,
-                last_error: None,
-                created_at: now,
-                updated_at: now,
+            self.store.unflushed(|s| {
+                s.create_job(&Job {
+                    id: job_id,
+                    kind: JobKind::Issue,
+                    device: device.id.to_string(),
+                    request: request.as_ref().map(|r| r.id.to_string()),
+                    state: JobState::Open,
+                    card: serde_json::to_value(&facts).map_err(store::Error::from)?,
+                    detail: serde_json::to_value(&detail).map_err(store::Error::from)?,
+                    last_error: None,
+                    created_at: now,
+                    updated_at: now,
+                })
             })
         })?;
         self.run_job(
@@ -812,6 +893,7 @@ impl Session {
             secrets,
             false,
             Some(&info),
+            held,
             Some(escrow),
             progress,
         )
@@ -940,6 +1022,7 @@ impl Session {
         secrets: Secrets,
         resumed: bool,
         found: Option<&CardInfo>,
+        held: Option<HeldCard<'_, '_, '_>>,
         escrow: Option<EscrowPush>,
         progress: &mut dyn Progress,
     ) -> Result<Issued> {
@@ -956,6 +1039,7 @@ impl Session {
             &options,
             &secrets,
             found,
+            held,
             escrow,
             progress,
         );
@@ -1003,9 +1087,10 @@ impl Session {
     /// the first write).
     ///
     /// `found`: the card as the caller read it just before. When the card
-    /// in the session is that card (its serial says so), it is not read
-    /// again, and the plan's own read-back (its `Verify` step) stands for
-    /// the read-back at the end: two full card reads fewer.
+    /// in the session is that card (its serial says so, or the caller still
+    /// `held` it in the transaction of that read), it is not read again, and
+    /// the plan's own read-back (its `Verify` step) stands for the read-back
+    /// at the end: two full card reads fewer.
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     pub(crate) fn write_card(
         &mut self,
@@ -1018,17 +1103,21 @@ impl Session {
         options: &PlanOptions,
         secrets: &Secrets,
         found: Option<&CardInfo>,
+        held: Option<HeldCard<'_, '_, '_>>,
         escrow: Option<EscrowPush>,
         progress: &mut dyn Progress,
     ) -> (Result<(piv::personalize::Outcome, OnCard, CardFacts)>, JobDetail) {
         let job_id = job.id;
         let Session { store, runtime, remote, grant, .. } = self;
         let writing = job.state == JobState::Writing;
+        let escrow_failed = std::sync::Arc::new(std::sync::Mutex::new(None::<Error>));
+        let mut escrow = escrow;
         Journal::ahead(store, job_id, detail, writing, |journal| {
             let session_start = std::time::Instant::now();
             let challenges = Challenges::prefetch(runtime, remote, &grant.token, card_profile.slots.len());
-            let outcome = with_card(reader, |atr, card| {
+            let outcome = with_held_or_new(reader, held, |atr, card, held| {
                 let known = match found {
+                    Some(found) if held => Some(found),
                     Some(found) if found.serial.is_some() && card_serial(card)? == found.serial => {
                         Some(found)
                     }
@@ -1048,14 +1137,27 @@ impl Session {
                         )));
                     }
                 }
-                let plan = piv::plan(card_profile, &info, options)?;
+                let mut plan = piv::plan(card_profile, &info, options)?;
+                // The PUK stays the factory one until the very last write
+                // (below): the plan's own PUK step would change nothing.
+                plan.steps.retain(|s| *s != Step::SetPuk);
                 let final_puk = (!secrets.puk.is_factory_default()).then_some(Step::SetPuk);
                 let writes = plan.steps.iter().filter(|s| s.writes_card()).cloned().chain(final_puk);
-                // The secrets are escrowed (accepted) before the job says `writing`.
-                if let Some(escrow) = escrow {
-                    escrow.wait(runtime)?;
-                }
-                journal.borrow_mut().expect(writes).map_err(journal_error)?;
+                // The secrets are escrowed (accepted) before the job says
+                // `writing`: the journal's first commit waits for the push
+                // while the card authenticates.
+                let gate = escrow.take().map(|escrow| -> Gate<'_> {
+                    let failed = std::sync::Arc::clone(&escrow_failed);
+                    let runtime = runtime.handle().clone();
+                    Box::new(move || {
+                        escrow.wait(&runtime).map_err(|e| {
+                            let message = format!("the card's secrets were not escrowed: {e}");
+                            *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                            store::Error::InvalidRecord(message)
+                        })
+                    })
+                });
+                journal.borrow_mut().expect(writes, gate).map_err(journal_error)?;
                 let issuer = RegistryIssuer {
                     runtime,
                     remote,
@@ -1076,7 +1178,14 @@ impl Session {
                     puk: Puk::factory_default(),
                     management_key: secrets.management_key.clone(),
                 };
-                let outcome = Personalizer::run(card, &plan, &during, &issuer, &mut observer)?;
+                let outcome = Personalizer::run(card, &plan, &during, &issuer, &mut observer)
+                    .map_err(Error::from)
+                    .and_then(|o| journal.borrow_mut().pass_gate().map(|()| o).map_err(Error::from));
+                // A refused or failed escrow push is the error to report.
+                let outcome = match escrow_failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                    Some(e) => return Err(e),
+                    None => outcome?,
+                };
                 if !secrets.puk.is_factory_default() {
                     let step = Step::SetPuk;
                     observer.before_write(&step)?;
@@ -1351,6 +1460,7 @@ impl Session {
             &card_profile,
             secrets,
             true,
+            None,
             None,
             None,
             progress,

@@ -181,13 +181,13 @@ impl Session {
         Ok(synced?)
     }
 
-    /// Sends the outbox, without pulling the feed.
+    /// Sends the outbox, without pulling the feed (a batch card's recording).
     fn push(&mut self) -> Result<sync::SyncReport> {
         if self.offline {
             return self.sync();
         }
         let now = OffsetDateTime::now_utc();
-        let pushed = crate::host_time::timed(crate::host_time::Activity::Sync, || {
+        let pushed = crate::host_time::timed(crate::host_time::Activity::Recording, || {
             self.runtime.block_on(self.engine.push_once(&mut self.store, now))
         });
         Ok(pushed?)
@@ -218,7 +218,9 @@ impl Session {
     ) -> Result<Option<serde_json::Value>> {
         let op_id = Uuid::now_v7();
         let entry = sync::outbox_entry(&op, op_id, OffsetDateTime::now_utc()).map_err(store::Error::from)?;
-        crate::host_time::timed(crate::host_time::Activity::Outbox, || self.store.act(entry, local))?;
+        let activity =
+            if pull { crate::host_time::Activity::Outbox } else { crate::host_time::Activity::Recording };
+        crate::host_time::timed(activity, || self.store.act(entry, local))?;
         let synced = if pull { self.sync() } else { self.push() };
         let state = self.store.operation(op_id)?.map(|e| e.state);
         match state {
@@ -381,7 +383,7 @@ impl Session {
     /// operations carrying secrets, which must not be written to disk).
     pub(crate) fn push_direct(&mut self, ops: Vec<OperationKind>) -> Result<()> {
         let push = self.push_later(ops);
-        crate::host_time::timed(crate::host_time::Activity::EscrowPush, || push.wait(&self.runtime))
+        crate::host_time::timed(crate::host_time::Activity::EscrowPush, || push.wait(self.runtime.handle()))
     }
 
     /// [`Session::push_direct`] started on the session's runtime; the
@@ -409,7 +411,7 @@ pub(crate) struct PushLater(tokio::task::JoinHandle<sync::Result<proto::AnswerBa
 
 impl PushLater {
     /// The registry's answer: every operation accepted, or the first refusal.
-    pub(crate) fn wait(self, runtime: &tokio::runtime::Runtime) -> Result<()> {
+    pub(crate) fn wait(self, runtime: &tokio::runtime::Handle) -> Result<()> {
         let answers = runtime
             .block_on(self.0)
             .map_err(|e| Error::Invalid(format!("sending to the registry stopped: {e}")))??;

@@ -340,6 +340,7 @@ impl Session {
             &secrets,
             None,
             None,
+            None,
             progress,
         );
         match outcome {

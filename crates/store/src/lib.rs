@@ -114,6 +114,20 @@ impl Store {
         Ok(Self { conn })
     }
 
+    /// Runs `work` with commits that are not flushed to disk on their own
+    /// (`synchronous = NORMAL`; FULL again afterwards, whatever `work`
+    /// returns). A killed process loses none of them; a power loss may lose
+    /// the last ones, until the next ordinary commit makes them durable too
+    /// (the WAL is written and flushed in order). For commits whose loss is
+    /// harmless until then: a batch card claimed, or a card job created,
+    /// before the first card write's `before` is committed.
+    pub fn unflushed<R>(&mut self, work: impl FnOnce(&mut Self) -> Result<R>) -> Result<R> {
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let result = work(self);
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        result
+    }
+
     /// The schema version of the open database.
     pub fn schema_version(&self) -> Result<u32> {
         schema::version(&self.conn)

@@ -116,3 +116,29 @@ fn the_journal_refuses_what_is_not_json_and_unknown_states() {
     );
     assert!(bad.is_err());
 }
+
+#[test]
+fn unflushed_commits_are_kept_and_full_sync_comes_back_even_after_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("station.db");
+    // Read through the store's own connection: the pragma is per connection.
+    let synchronous = |store: &Store| -> i64 {
+        store.connection().query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap()
+    };
+    {
+        let mut store = Store::open(&path).unwrap();
+        assert_eq!(synchronous(&store), 2, "a store commits with synchronous = FULL");
+        store.unflushed(|s| s.create_job(&job(7, "dev-u"))).unwrap();
+        assert_eq!(synchronous(&store), 2, "FULL again after the unflushed commit");
+        let failed = store.unflushed(|s| {
+            s.create_job(&job(8, "dev-v"))?;
+            Err::<(), _>(store::Error::InvalidRecord("planted failure".into()))
+        });
+        assert!(failed.is_err(), "the work's error is returned");
+        assert_eq!(synchronous(&store), 2, "FULL again after a failed unflushed work");
+    }
+    // A process that ends (here: drops its connection) loses no unflushed commit.
+    let store = Store::open(&path).unwrap();
+    let open: Vec<Uuid> = store.open_jobs().unwrap().iter().map(|j| j.id).collect();
+    assert!(open.contains(&Uuid::from_u128(7)), "the unflushed job row is there after reopening: {open:?}");
+}
