@@ -304,6 +304,34 @@ fn a_held_transaction_makes_other_connections_wait_their_turn() {
 }
 
 #[test]
+fn a_released_transaction_lets_others_in_before_its_owner_ends_it() {
+    let lab = Lab::from_env();
+    let reader = lab.acquire_reader();
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&log);
+    let _card = reader.insert_stub(StubCard::DEFAULT_ATR, move |apdu| {
+        seen.lock().unwrap().push(apdu[1]);
+        vec![0x90, 0x00]
+    });
+    reader.wait_card_present(WAIT);
+    let mut holder = reader.connect();
+    let mut other = reader.connect();
+    let mut tx = holder.transaction().unwrap();
+    tx.transmit(&[0x00, 0x01, 0x00, 0x00]).unwrap();
+    tx.release().unwrap();
+    // Released: the other connection gets through while `tx` is still alive.
+    assert_eq!(other.transmit(&[0x00, 0x0B, 0x00, 0x00]), Ok(vec![0x90, 0x00]));
+    assert_eq!(
+        tx.transmit(&[0x00, 0x02, 0x00, 0x00]),
+        Err(TransportError::Other(Error::Closed.to_string())),
+        "nothing goes through a released transaction"
+    );
+    tx.release().unwrap();
+    tx.end().unwrap();
+    assert_eq!(*log.lock().unwrap(), [0x01, 0x0B], "the released transaction sent nothing more");
+}
+
+#[test]
 fn an_exclusive_connection_elsewhere_is_a_sharing_violation() {
     let lab = Lab::from_env();
     let reader = lab.acquire_reader();

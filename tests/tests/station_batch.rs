@@ -209,6 +209,13 @@ fn feeder(
                 }
             }
         };
+        // The card out, the next one in: returns when the hand started inserting it.
+        let swap = |current: &mut Option<(Arc<Mutex<vcard::Card>>, vcard::vpcd::VpcdCard)>, why: &str| {
+            take_out(current, why);
+            let at = std::time::Instant::now();
+            insert(current);
+            at
+        };
         for feed in rx {
             let (event, at) = match feed {
                 Feed::Event(e, at) => (e, at),
@@ -236,18 +243,14 @@ fn feeder(
                     }
                     done_read = true;
                     if out_asked {
-                        take_out(&mut current, "finished");
-                        inserted_at = std::time::Instant::now();
-                        insert(&mut current);
+                        inserted_at = swap(&mut current, "finished");
                         (done_read, out_asked) = (false, false);
                     }
                 }
                 "remove_card" if at < inserted_at => {}
                 "remove_card" if event["why"] == "finished" && !done_read => out_asked = true,
                 "remove_card" => {
-                    take_out(&mut current, event["why"].as_str().unwrap_or_default());
-                    inserted_at = std::time::Instant::now();
-                    insert(&mut current);
+                    inserted_at = swap(&mut current, event["why"].as_str().unwrap_or_default());
                     (done_read, out_asked) = (false, false);
                 }
                 _ => {}

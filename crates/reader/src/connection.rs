@@ -235,6 +235,14 @@ impl CardTransaction<'_> {
     /// Ends the transaction, leaving the card as it is, and reports errors
     /// that dropping would swallow.
     pub fn end(mut self) -> Result<()> {
+        self.release()
+    }
+
+    /// Ends the transaction now, through a borrow (the owner may end it
+    /// again, which does nothing): other applications may use the card as
+    /// soon as the work that needed it is done. Commands sent afterwards
+    /// fail with [`Error::Closed`].
+    pub fn release(&mut self) -> Result<()> {
         let Some(tx) = self.tx.take() else { return Ok(()) };
         tx.end(Disposition::LeaveCard).map_err(|(_, e)| e.into())
     }

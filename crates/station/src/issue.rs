@@ -1196,6 +1196,11 @@ impl Session {
                     Some(found) => OnCard::written(found, &outcome, &plan),
                     None => OnCard::read(&piv::read_info(card)?),
                 };
+                // The card is done with: other applications (and the
+                // operator's hand) need not wait for its recording.
+                if let Err(e) = card.transport_mut().release() {
+                    tracing::debug!(reader = %reader, error = %e, "ending the card's transaction failed");
+                }
                 Ok((outcome, after, facts))
             });
             let detail = journal.borrow_mut().finish();
