@@ -1640,3 +1640,125 @@ impl Session {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    fn store_with_job(job: Uuid) -> Store {
+        let mut store = Store::open_in_memory().unwrap();
+        let now = OffsetDateTime::now_utc();
+        store
+            .create_job(&Job {
+                id: job,
+                kind: JobKind::Issue,
+                device: "dev".into(),
+                request: None,
+                state: JobState::Escrowed,
+                card: serde_json::json!({}),
+                detail: serde_json::json!({}),
+                last_error: None,
+                created_at: now,
+                updated_at: now,
+            })
+            .unwrap();
+        store
+    }
+
+    fn detail() -> JobDetail {
+        JobDetail { route: IssueRoute::Batch, certificates: Vec::new(), update: None, settings: None }
+    }
+
+    fn chuid() -> Step {
+        Step::WriteChuid { guid: "00".repeat(16), expiry: "20301231".into() }
+    }
+
+    fn ccc() -> Step {
+        Step::WriteCcc { card_identifier: vec![0; 21] }
+    }
+
+    fn certificate() -> Step {
+        Step::WriteCertificate { slot: piv::Slot::Authentication, compress: false }
+    }
+
+    #[test]
+    fn a_failed_gate_keeps_the_job_from_writing_and_its_first_write_unjournaled() {
+        let job = Uuid::from_u128(1);
+        let mut store = store_with_job(job);
+        let refused = Journal::ahead(&mut store, job, detail(), false, |journal| {
+            let gate: Gate<'_> = Box::new(|| Err(store::Error::InvalidRecord("escrow refused".into())));
+            journal.borrow_mut().expect([chuid(), ccc()], Some(gate)).unwrap();
+            let before = journal.borrow_mut().step(StepPhase::Before, &chuid());
+            journal.borrow_mut().finish();
+            before
+        });
+        assert!(refused.is_err(), "the first write must not go out: {refused:?}");
+        assert_eq!(store.job(job).unwrap().unwrap().state, JobState::Escrowed, "never `writing`");
+        assert!(store.job_steps(job).unwrap().is_empty(), "no step journaled");
+    }
+
+    #[test]
+    fn a_passed_gate_turns_the_job_writing_with_its_first_before() {
+        let job = Uuid::from_u128(2);
+        let mut store = store_with_job(job);
+        let passed = Arc::new(AtomicBool::new(false));
+        let seen = Arc::clone(&passed);
+        Journal::ahead(&mut store, job, detail(), false, |journal| {
+            let gate: Gate<'_> = Box::new(move || {
+                seen.store(true, Ordering::SeqCst);
+                Ok(())
+            });
+            journal.borrow_mut().expect([chuid(), ccc()], Some(gate)).unwrap();
+            journal.borrow_mut().step(StepPhase::Before, &chuid()).unwrap();
+            journal.borrow_mut().finish();
+        });
+        assert!(passed.load(Ordering::SeqCst), "the gate ran");
+        assert_eq!(store.job(job).unwrap().unwrap().state, JobState::Writing);
+        let steps = store.job_steps(job).unwrap();
+        assert_eq!(steps.first().map(|s| s.phase), Some(StepPhase::Before), "{steps:?}");
+        assert_eq!(steps[0].step["step"], "write-chuid", "{steps:?}");
+    }
+
+    /// A commit sent after a write's `before` (here a slow one standing for
+    /// a certificate's record) does not hold that write back; a
+    /// certificate's write waits for it.
+    #[test]
+    fn a_write_waits_for_its_own_before_and_a_certificate_write_for_everything() {
+        let job = Uuid::from_u128(3);
+        let mut store = store_with_job(job);
+        let done = Arc::new(AtomicBool::new(false));
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        Journal::ahead(&mut store, job, detail(), false, |journal| {
+            journal.borrow_mut().expect([chuid(), ccc(), certificate()], None).unwrap();
+            journal.borrow_mut().step(StepPhase::Before, &chuid()).unwrap();
+            journal.borrow_mut().step(StepPhase::After, &chuid()).unwrap();
+            let slow_done = Arc::clone(&done);
+            journal
+                .borrow_mut()
+                .store
+                .run(move |_| {
+                    let _ = released.recv_timeout(std::time::Duration::from_secs(20));
+                    slow_done.store(true, Ordering::SeqCst);
+                    Ok(())
+                })
+                .unwrap();
+            journal.borrow_mut().step(StepPhase::Before, &ccc()).unwrap();
+            assert!(!done.load(Ordering::SeqCst), "the CCC's write did not wait for the later commit");
+            journal.borrow_mut().step(StepPhase::After, &ccc()).unwrap();
+            let releaser = std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                let _ = release.send(());
+            });
+            journal.borrow_mut().step(StepPhase::Before, &certificate()).unwrap();
+            assert!(done.load(Ordering::SeqCst), "the certificate's write waited for every commit sent");
+            journal.borrow_mut().finish();
+            releaser.join().unwrap();
+        });
+        let steps = store.job_steps(job).unwrap();
+        let befores: Vec<&serde_json::Value> =
+            steps.iter().filter(|s| s.phase == StepPhase::Before).map(|s| &s.step["step"]).collect();
+        assert_eq!(befores, ["write-chuid", "write-ccc", "write-certificate"], "{steps:?}");
+    }
+}
