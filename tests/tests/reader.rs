@@ -275,17 +275,23 @@ fn a_reset_by_another_application_is_reported_then_recovered() {
     );
 }
 
-#[test]
-fn a_held_transaction_makes_other_connections_wait_their_turn() {
-    let lab = Lab::from_env();
-    let reader = lab.acquire_reader();
+/// A stub card in `reader` answering `90 00`, and the INS of every command it got.
+fn logging_stub(reader: &LabReader) -> (StubCard, Arc<std::sync::Mutex<Vec<u8>>>) {
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = Arc::clone(&log);
-    let _card = reader.insert_stub(StubCard::DEFAULT_ATR, move |apdu| {
+    let card = reader.insert_stub(StubCard::DEFAULT_ATR, move |apdu| {
         seen.lock().unwrap().push(apdu[1]);
         vec![0x90, 0x00]
     });
     reader.wait_card_present(WAIT);
+    (card, log)
+}
+
+#[test]
+fn a_held_transaction_makes_other_connections_wait_their_turn() {
+    let lab = Lab::from_env();
+    let reader = lab.acquire_reader();
+    let (_card, log) = logging_stub(&reader);
     let mut holder = reader.connect();
     // Connected before the transaction: pcsc-lite makes SCardConnect itself
     // wait while another handle holds a transaction.
@@ -307,13 +313,7 @@ fn a_held_transaction_makes_other_connections_wait_their_turn() {
 fn a_released_transaction_lets_others_in_before_its_owner_ends_it() {
     let lab = Lab::from_env();
     let reader = lab.acquire_reader();
-    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let seen = Arc::clone(&log);
-    let _card = reader.insert_stub(StubCard::DEFAULT_ATR, move |apdu| {
-        seen.lock().unwrap().push(apdu[1]);
-        vec![0x90, 0x00]
-    });
-    reader.wait_card_present(WAIT);
+    let (_card, log) = logging_stub(&reader);
     let mut holder = reader.connect();
     let mut other = reader.connect();
     let mut tx = holder.transaction().unwrap();

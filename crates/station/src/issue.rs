@@ -869,18 +869,18 @@ impl Session {
         // commit flushes it, before anything is sent to the card.
         timed(Activity::JobRow, || {
             self.store.unflushed(|s| {
-                s.create_job(&Job {
-                    id: job_id,
-                    kind: JobKind::Issue,
-                    device: device.id.to_string(),
-                    request: request.as_ref().map(|r| r.id.to_string()),
-                    state: JobState::Open,
-                    card: serde_json::to_value(&facts).map_err(store::Error::from)?,
-                    detail: serde_json::to_value(&detail).map_err(store::Error::from)?,
-                    last_error: None,
-                    created_at: now,
-                    updated_at: now,
-                })
+                s.create_job(
+                    &Job::new(
+                        job_id,
+                        JobKind::Issue,
+                        device.id.to_string(),
+                        JobState::Open,
+                        serde_json::to_value(&facts).map_err(store::Error::from)?,
+                        serde_json::to_value(&detail).map_err(store::Error::from)?,
+                        now,
+                    )
+                    .for_request(request.as_ref().map(|r| r.id.to_string())),
+                )
             })
         })?;
         self.run_job(
@@ -1651,18 +1651,15 @@ mod tests {
         let mut store = Store::open_in_memory().unwrap();
         let now = OffsetDateTime::now_utc();
         store
-            .create_job(&Job {
-                id: job,
-                kind: JobKind::Issue,
-                device: "dev".into(),
-                request: None,
-                state: JobState::Escrowed,
-                card: serde_json::json!({}),
-                detail: serde_json::json!({}),
-                last_error: None,
-                created_at: now,
-                updated_at: now,
-            })
+            .create_job(&Job::new(
+                job,
+                JobKind::Issue,
+                "dev",
+                JobState::Escrowed,
+                serde_json::json!({}),
+                serde_json::json!({}),
+                now,
+            ))
             .unwrap();
         store
     }

@@ -182,18 +182,15 @@ fn open_job(store: &mut Store, device: DeviceId, facts: &CardFacts) -> Result<(U
     }
     let id = Uuid::now_v7();
     let now = OffsetDateTime::now_utc();
-    store.create_job(&Job {
+    store.create_job(&Job::new(
         id,
-        kind: JobKind::Unblock,
-        device: device.to_string(),
-        request: None,
-        state: JobState::Writing,
-        card: serde_json::to_value(facts).map_err(store::Error::from)?,
-        detail: serde_json::json!({ "offline": true }),
-        last_error: None,
-        created_at: now,
-        updated_at: now,
-    })?;
+        JobKind::Unblock,
+        device.to_string(),
+        JobState::Writing,
+        serde_json::to_value(facts).map_err(store::Error::from)?,
+        serde_json::json!({ "offline": true }),
+        now,
+    ))?;
     Ok((id, false))
 }
 

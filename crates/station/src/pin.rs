@@ -128,18 +128,15 @@ impl Session {
             }
             None => {
                 let id = Uuid::now_v7();
-                self.store.create_job(&Job {
+                self.store.create_job(&Job::new(
                     id,
-                    kind: JobKind::Unblock,
-                    device: device.id.to_string(),
-                    request: None,
-                    state: JobState::Open,
-                    card: serde_json::to_value(&facts).map_err(store::Error::from)?,
-                    detail: serde_json::json!({ "identity_check": note }),
-                    last_error: None,
-                    created_at: now,
-                    updated_at: now,
-                })?;
+                    JobKind::Unblock,
+                    device.id.to_string(),
+                    JobState::Open,
+                    serde_json::to_value(&facts).map_err(store::Error::from)?,
+                    serde_json::json!({ "identity_check": note }),
+                    now,
+                ))?;
                 id
             }
         };
@@ -233,18 +230,15 @@ impl Session {
         }
         let now = OffsetDateTime::now_utc();
         let job_id = Uuid::now_v7();
-        self.store.create_job(&Job {
-            id: job_id,
-            kind: JobKind::Unblock,
-            device: device.id.to_string(),
-            request: None,
-            state: JobState::Writing,
-            card: serde_json::to_value(&facts).map_err(store::Error::from)?,
-            detail: serde_json::json!({ "change_pin": true }),
-            last_error: None,
-            created_at: now,
-            updated_at: now,
-        })?;
+        self.store.create_job(&Job::new(
+            job_id,
+            JobKind::Unblock,
+            device.id.to_string(),
+            JobState::Writing,
+            serde_json::to_value(&facts).map_err(store::Error::from)?,
+            serde_json::json!({ "change_pin": true }),
+            now,
+        ))?;
         let store = &mut self.store;
         let outcome = with_card(reader, |_, card| {
             card.select()?;

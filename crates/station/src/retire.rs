@@ -158,18 +158,15 @@ impl Session {
             None => {
                 let now = OffsetDateTime::now_utc();
                 let id = Uuid::now_v7();
-                self.store.create_job(&Job {
+                self.store.create_job(&Job::new(
                     id,
-                    kind: JobKind::Erase,
-                    device: device_id.to_string(),
-                    request: None,
-                    state: JobState::Open,
-                    card: serde_json::to_value(&facts).map_err(store::Error::from)?,
-                    detail: serde_json::json!({ "notes": notes }),
-                    last_error: None,
-                    created_at: now,
-                    updated_at: now,
-                })?;
+                    JobKind::Erase,
+                    device_id.to_string(),
+                    JobState::Open,
+                    serde_json::to_value(&facts).map_err(store::Error::from)?,
+                    serde_json::json!({ "notes": notes }),
+                    now,
+                ))?;
                 id
             }
         };

@@ -230,18 +230,15 @@ impl Session {
         let job_id = Uuid::now_v7();
         let detail =
             JobDetail { route: IssueRoute::Single, certificates: Vec::new(), update: None, settings: None };
-        self.store.create_job(&Job {
-            id: job_id,
-            kind: JobKind::Issue,
-            device: id.to_string(),
-            request: None,
-            state: JobState::Open,
-            card: serde_json::to_value(&facts).map_err(store::Error::from)?,
-            detail: serde_json::to_value(&detail).map_err(store::Error::from)?,
-            last_error: None,
-            created_at: now,
-            updated_at: now,
-        })?;
+        self.store.create_job(&Job::new(
+            job_id,
+            JobKind::Issue,
+            id.to_string(),
+            JobState::Open,
+            serde_json::to_value(&facts).map_err(store::Error::from)?,
+            serde_json::to_value(&detail).map_err(store::Error::from)?,
+            now,
+        ))?;
         let secrets = self.new_job_secrets(id, &card_profile, &info, same_card, progress)?;
         self.escrow(id, &secrets)?;
         self.store.update_job(job_id, JobState::Escrowed, None, None, OffsetDateTime::now_utc())?;

@@ -319,18 +319,18 @@ impl Session {
             update: Some(UpdateDetail { reason, profile: request.profile, previous: previous.clone() }),
             settings: None,
         };
-        self.store.create_job(&Job {
-            id: job_id,
-            kind: JobKind::Update,
-            device: device.id.to_string(),
-            request: Some(request.id.to_string()),
-            state: JobState::Open,
-            card: serde_json::to_value(&facts).map_err(store::Error::from)?,
-            detail: serde_json::to_value(&detail).map_err(store::Error::from)?,
-            last_error: None,
-            created_at: now,
-            updated_at: now,
-        })?;
+        self.store.create_job(
+            &Job::new(
+                job_id,
+                JobKind::Update,
+                device.id.to_string(),
+                JobState::Open,
+                serde_json::to_value(&facts).map_err(store::Error::from)?,
+                serde_json::to_value(&detail).map_err(store::Error::from)?,
+                now,
+            )
+            .for_request(Some(request.id.to_string())),
+        )?;
         // 2. New secrets escrowed before the first card write.
         let secrets = Secrets { pin, puk, management_key };
         if previous.is_some() {

@@ -131,6 +131,39 @@ pub struct Job {
     pub updated_at: OffsetDateTime,
 }
 
+impl Job {
+    /// A job in `state`, made `at`, carrying out no request and failed
+    /// never yet (see [`Job::for_request`]).
+    pub fn new(
+        id: Uuid,
+        kind: JobKind,
+        device: impl Into<String>,
+        state: JobState,
+        card: serde_json::Value,
+        detail: serde_json::Value,
+        at: OffsetDateTime,
+    ) -> Job {
+        Job {
+            id,
+            kind,
+            device: device.into(),
+            request: None,
+            state,
+            card,
+            detail,
+            last_error: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    /// The job, carrying out `request`.
+    pub fn for_request(mut self, request: Option<String>) -> Job {
+        self.request = request;
+        self
+    }
+}
+
 /// One journaled step.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobStep {
