@@ -490,35 +490,28 @@ impl Session {
                 crate::host_time::record(Activity::CardRead, read_start.elapsed());
                 let info = info?;
                 let facts = crate::CardFacts::of(reader, atr, &info);
-                Ok(
-                    match self.next_for(
-                        batch,
-                        options,
-                        reader,
-                        (facts, info),
-                        (atr, card),
-                        &mut watcher,
-                        progress,
-                    ) {
-                        Ok(next) => next,
-                        Err(e) => Next::Failed(e),
-                    },
-                )
+                let next =
+                    self.next_for(batch, options, reader, (facts, info), (atr, card), &mut watcher, progress);
+                Ok(next.unwrap_or_else(Next::Failed))
             });
-            let facts = match looked {
+            // The read's transaction is over here: an interrupted job gets a
+            // card session of its own.
+            let settled = match looked {
                 Ok(Next::Encoded(encoded)) => {
                     let (item, outcome) = *encoded;
-                    match self.settle(batch, &item, reader, outcome, progress)? {
-                        Settled::Done(card) => {
-                            self.take_out_finished(&mut watcher, reader, card, stop, progress)?
-                        }
-                        Settled::Failed => {
-                            self.remove_card(&mut watcher, reader, SET_ASIDE, stop, progress)?
-                        }
-                        // Pulled, or the reader reset it: finished when it is (still) there.
-                        Settled::Torn => std::thread::sleep(POLL),
-                    }
+                    self.settle(batch, &item, reader, outcome, progress)?
+                }
+                Ok(Next::Interrupted(item)) => {
+                    self.finish_interrupted(batch, &item, reader, &mut watcher, progress)?
+                }
+                Ok(Next::NotBlank) => {
                     unreadable = 0;
+                    if !self.has_work(batch)? {
+                        progress.event(&BatchEvent::Stopped { reader, why: "no card left to encode" });
+                        return Ok(());
+                    }
+                    let why = "not blank stock: insert a blank card";
+                    self.remove_card(&mut watcher, reader, why, stop, progress)?;
                     continue;
                 }
                 Ok(Next::Failed(e)) => return Err(e),
@@ -531,10 +524,6 @@ impl Session {
                     progress.event(&BatchEvent::Stopped { reader, why: "no card left to encode" });
                     return Ok(());
                 }
-                Ok(Next::Elsewhere(facts)) => {
-                    unreadable = 0;
-                    facts
-                }
                 Err(e) if e.is_tear() || matches!(e, Error::Reader(_)) || unreadable < 3 => {
                     unreadable += 1;
                     std::thread::sleep(POLL);
@@ -542,34 +531,18 @@ impl Session {
                 }
                 Err(e) => {
                     unreadable = 0;
-                    self.remove_card(
-                        &mut watcher,
-                        reader,
-                        &format!("the card cannot be read: {e}"),
-                        stop,
-                        progress,
-                    )?;
+                    let why = format!("the card cannot be read: {e}");
+                    self.remove_card(&mut watcher, reader, &why, stop, progress)?;
                     continue;
                 }
             };
-            // An interrupted job of this batch on this card: finish it first
-            // (its own card session, once the read's transaction is over).
-            if let Some(item) = self.interrupted_here(batch, &facts)? {
-                match self.finish_interrupted(batch, &item, reader, &mut watcher, progress)? {
-                    Settled::Done(card) => {
-                        self.take_out_finished(&mut watcher, reader, card, stop, progress)?
-                    }
-                    Settled::Failed => self.remove_card(&mut watcher, reader, SET_ASIDE, stop, progress)?,
-                    Settled::Torn => std::thread::sleep(POLL),
-                }
-                continue;
+            unreadable = 0;
+            match settled {
+                Settled::Done(card) => self.take_out_finished(&mut watcher, reader, card, stop, progress)?,
+                Settled::Failed => self.remove_card(&mut watcher, reader, SET_ASIDE, stop, progress)?,
+                // Pulled, or the reader reset it: finished when it is (still) there.
+                Settled::Torn => std::thread::sleep(POLL),
             }
-            // Not blank stock (a blank card is encoded in place, above).
-            if !self.has_work(batch)? {
-                progress.event(&BatchEvent::Stopped { reader, why: "no card left to encode" });
-                return Ok(());
-            }
-            self.remove_card(&mut watcher, reader, "not blank stock: insert a blank card", stop, progress)?;
         }
     }
 
@@ -588,8 +561,11 @@ impl Session {
         sink: &dyn BatchProgress,
     ) -> Result<Next> {
         let (facts, info) = found;
-        if !info.looks_blank() || self.interrupted_here(batch, &facts)?.is_some() {
-            return Ok(Next::Elsewhere(facts));
+        if let Some(item) = self.interrupted_here(batch, &facts)? {
+            return Ok(Next::Interrupted(Box::new(item)));
+        }
+        if !info.looks_blank() {
+            return Ok(Next::NotBlank);
         }
         // Not flushed on its own: a claim lost with the power is a card not
         // begun; the job row's and the first write's commits flush it.
@@ -880,9 +856,11 @@ struct Finished {
 enum Next {
     /// Encoded (or tried) for this batch card: to settle.
     Encoded(Box<(BatchItem, Result<(Issued, bool)>)>),
-    /// Not blank stock, or a card with an interrupted job: dealt with
-    /// outside the read's transaction.
-    Elsewhere(crate::CardFacts),
+    /// A card with an interrupted job of this batch: finished in a card
+    /// session of its own, once the read's transaction is over.
+    Interrupted(Box<BatchItem>),
+    /// Not blank stock: to be taken out.
+    NotBlank,
     /// Blank, but every pending card is claimed by another worker now.
     Wait,
     /// Blank, and nothing is left to encode.

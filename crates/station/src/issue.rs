@@ -1111,7 +1111,6 @@ impl Session {
         let Session { store, runtime, remote, grant, .. } = self;
         let writing = job.state == JobState::Writing;
         let escrow_failed = std::sync::Arc::new(std::sync::Mutex::new(None::<Error>));
-        let mut escrow = escrow;
         Journal::ahead(store, job_id, detail, writing, |journal| {
             let session_start = std::time::Instant::now();
             let challenges = Challenges::prefetch(runtime, remote, &grant.token, card_profile.slots.len());
@@ -1146,7 +1145,7 @@ impl Session {
                 // The secrets are escrowed (accepted) before the job says
                 // `writing`: the journal's first commit waits for the push
                 // while the card authenticates.
-                let gate = escrow.take().map(|escrow| -> Gate<'_> {
+                let gate = escrow.map(|escrow| -> Gate<'_> {
                     let failed = std::sync::Arc::clone(&escrow_failed);
                     let runtime = runtime.handle().clone();
                     Box::new(move || {
