@@ -190,7 +190,7 @@ fn seed_001_temporary_cards_order_initialize_assign_withdraw_expire_lock() {
     // Order: only a temporary-card profile, only with Manage temporary cards.
     let (code, message) =
         error_of(&station.as_operator("tom", &["temp", "order", "--profile", &employee]).unwrap());
-    assert_eq!(code, "refused", "{message}");
+    assert_eq!(code, "profile-not-temporary", "{message}");
     assert!(message.contains("not a temporary-card profile"), "{message}");
     let (code, message) =
         error_of(&station.as_operator("ivy", &["temp", "order", "--profile", &temporary]).unwrap());
@@ -288,7 +288,7 @@ fn seed_001_temporary_cards_order_initialize_assign_withdraw_expire_lock() {
             .as_operator("tom", &["temp", "assign", &card, "--person", &alan, "--until", &time_in(-60)])
             .unwrap(),
     );
-    assert_eq!(code, "refused", "a period already over: {message}");
+    assert_eq!(code, "date-not-in-future", "a period already over: {message}");
     let lent = ok(station
         .as_operator("tom", &["temp", "assign", &card, "--person", &alan, "--until", &soon])
         .unwrap());

@@ -188,37 +188,41 @@ impl Display {
 }
 
 impl BatchProgress for Display {
-    fn event(&self, event: &BatchEvent<'_>) {
+    fn event(&self, event: BatchEvent) {
         if self.json {
-            println!("{}", serde_json::to_string(event).unwrap_or_default());
+            let mut json = crate::station::to_json(&event);
+            if let BatchEvent::Done { issued, .. } = &event {
+                json["issued"] = crate::station::with_pin(issued, issued.pin.as_ref());
+            }
+            println!("{json}");
             return;
         }
         match event {
             BatchEvent::InsertCard { reader } => {
-                if let Some(b) = self.bar(reader) {
+                if let Some(b) = self.bar(&reader) {
                     b.set_message("insert a blank card");
                 }
             }
             BatchEvent::RemoveCard { reader, why } => {
-                if let Some(b) = self.bar(reader) {
+                if let Some(b) = self.bar(&reader) {
                     b.set_message(format!("remove the card ({why})"));
                 }
             }
             BatchEvent::Started { reader, request, attempt, resuming, .. } => {
-                if let Some(b) = self.bar(reader) {
+                if let Some(b) = self.bar(&reader) {
                     b.set_position(0);
-                    let what = if *resuming { "finishing" } else { "encoding" };
+                    let what = if resuming { "finishing" } else { "encoding" };
                     b.set_message(format!("{what} request {request} (attempt {attempt})"));
                 }
             }
-            BatchEvent::Step { reader, index, total, what, .. } => {
-                if let Some(b) = self.bar(reader) {
-                    b.set_length(*total as u64);
-                    b.set_position(*index as u64);
-                    b.set_message(what.to_string());
+            BatchEvent::Step { reader, index, total, step, .. } => {
+                if let Some(b) = self.bar(&reader) {
+                    b.set_length(total as u64);
+                    b.set_position(index as u64);
+                    b.set_message(step.to_string());
                 }
             }
-            BatchEvent::Note { reader, what } => self.line(format!("{reader}: {what}")),
+            BatchEvent::Note { reader, notice } => self.line(format!("{reader}: {notice}")),
             BatchEvent::Done { reader, request, issued, .. } => {
                 let pin = issued.pin.as_ref().map(|p| p.expose_secret().to_owned());
                 self.line(format!(
@@ -232,14 +236,16 @@ impl BatchProgress for Display {
                 }
             }
             BatchEvent::Failed { reader, request, error, retried, .. } => self.line(format!(
-                "{reader}: request {request} FAILED: {error}{}",
-                if *retried { " (retried on the next card)" } else { "" }
+                "{reader}: request {request} FAILED: {}{}",
+                error.message,
+                if retried { " (retried on the next card)" } else { "" }
             )),
             BatchEvent::Torn { reader, request, error, .. } => self.line(format!(
-                "{reader}: request {request} interrupted ({error}): put the card back to finish it"
+                "{reader}: request {request} interrupted ({}): put the card back to finish it",
+                error.message
             )),
             BatchEvent::Stopped { reader, why } => {
-                if let Some(b) = self.bar(reader) {
+                if let Some(b) = self.bar(&reader) {
                     b.finish_with_message(format!("stopped: {why}"));
                 }
             }

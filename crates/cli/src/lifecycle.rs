@@ -198,10 +198,7 @@ pub fn run(command: LifecycleCommand, data: &DataDir, json_output: bool) -> Comm
             if done.generated {
                 text.push_str(&format!("new PIN (shown once): {}\n", done.pin.expose_secret()));
             }
-            let mut json = to_json(&done);
-            if !done.generated {
-                json["pin"] = serde_json::Value::Null;
-            }
+            let json = crate::station::with_pin(&done, Some(&done.pin).filter(|_| done.generated));
             Ok(Output { text, json })
         }
         LifecycleCommand::ChangePin { reader } => {

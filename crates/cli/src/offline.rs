@@ -48,12 +48,12 @@ fn read_line(prompt: &str) -> station::Result<Zeroizing<String>> {
     eprint!("{prompt}");
     let mut line = Zeroizing::new(String::new());
     let n = std::io::stdin().lock().read_line(&mut line).map_err(|e| station::Error::Declined {
-        code: "cancelled",
+        code: station::ErrorCode::Cancelled,
         message: format!("cannot read the response code: {e}"),
     })?;
     if n == 0 || line.trim().is_empty() {
         return Err(station::Error::Declined {
-            code: "cancelled",
+            code: station::ErrorCode::Cancelled,
             message: "no response code was typed; nothing was changed".into(),
         });
     }

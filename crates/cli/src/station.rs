@@ -194,59 +194,21 @@ pub enum JobsCommand {
 
 impl From<station::Error> for Failure {
     fn from(e: station::Error) -> Self {
-        if let station::Error::Declined { code, message } = &e {
-            return Failure::new(code, message.clone());
-        }
-        let code: &'static str = match e.code().as_str() {
-            "not-enrolled" => "not-enrolled",
-            "offline" => "offline",
-            "sign-in" => "sign-in",
-            "pin-mismatch" => "pin-mismatch",
-            "card-removed" => "card-removed",
-            "no-card" => "no-card",
-            "reader-gone" => "reader-gone",
-            "card-reset" => "card-reset",
-            "not-found" => "not-found",
-            "wrong-card" => "wrong-card",
-            "bad-input" => "bad-input",
-            "use-case-disabled" => "use-case-disabled",
-            "not-permitted" => "not-permitted",
-            "approver-is-requester" => "approver-is-requester",
-            "approver-is-recipient" => "approver-is-recipient",
-            "requester-is-recipient" => "requester-is-recipient",
-            "actor-is-recipient" => "actor-is-recipient",
-            "own-device" => "own-device",
-            "state-not-allowed" => "state-not-allowed",
-            "approval-required" => "approval-required",
-            "capability-mismatch" => "capability-mismatch",
-            "capabilities-unknown" => "capabilities-unknown",
-            "contact-interface-required" => "contact-interface-required",
-            "profile-is-temporary" => "profile-is-temporary",
-            _ => match &e {
-                station::Error::Refused(_) => "refused",
-                station::Error::Rejected { .. } => "rejected",
-                station::Error::Card(_) => "card-error",
-                _ => "station",
-            },
-        };
-        let message = match &e {
-            station::Error::Rejected { code, message } => format!("the registry refused ({code}): {message}"),
-            other => other.to_string(),
-        };
-        Failure::new(code, message)
+        let view = e.view();
+        Failure::new(view.code.as_str(), view.message)
     }
 }
 
 pub(crate) struct Bar(pub(crate) ProgressBar);
 
 impl Progress for Bar {
-    fn step(&mut self, index: usize, total: usize, what: &str) {
+    fn step(&mut self, index: usize, total: usize, step: &station::CardStep) {
         self.0.set_length(total as u64);
         self.0.set_position(index as u64);
-        self.0.set_message(what.to_owned());
+        self.0.set_message(step.to_string());
     }
-    fn note(&mut self, what: &str) {
-        self.0.println(what);
+    fn note(&mut self, notice: &station::Notice) {
+        self.0.println(notice.to_string());
     }
 }
 
@@ -291,6 +253,16 @@ pub(crate) fn reader_name(wanted: Option<&str>) -> Result<String, Failure> {
 
 pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+/// `v` as JSON with the new PIN shown once under `pin` (station never
+/// serializes a PIN: the terminal that ran the command is its one reveal).
+pub(crate) fn with_pin<T: serde::Serialize>(v: &T, pin: Option<&piv::Pin>) -> serde_json::Value {
+    let mut json = to_json(v);
+    if let Some(object) = json.as_object_mut() {
+        object.insert("pin".into(), pin.map(|p| p.expose_secret().into()).unwrap_or(serde_json::Value::Null));
+    }
+    json
 }
 
 fn request_text(view: &station::RequestView) -> String {
@@ -535,5 +507,6 @@ fn issued_output(issued: station::Issued) -> CommandResult {
     if let Some(pin) = &issued.pin {
         text.push_str(&format!("PIN (shown once): {}\n", pin.expose_secret()));
     }
-    Ok(Output { text, json: to_json(&issued) })
+    let json = with_pin(&issued, issued.pin.as_ref());
+    Ok(Output { text, json })
 }

@@ -138,7 +138,8 @@ pub fn run(command: TempCommand, data: &DataDir, json_output: bool) -> CommandRe
             for w in &done.warnings {
                 text.push_str(&format!("warning: {w}\n"));
             }
-            Ok(Output { text, json: to_json(&done) })
+            let json = crate::station::with_pin(&done, done.pin.as_ref());
+            Ok(Output { text, json })
         }
         TempCommand::Assign { card, person, until } => {
             let until = until.as_deref().map(station::parse_time).transpose()?;

@@ -96,5 +96,6 @@ fn collected_output(c: Collected) -> CommandResult {
     if let Some(pin) = &c.pin {
         text.push_str(&format!("PIN (shown once): {}\n", pin.expose_secret()));
     }
-    Ok(Output { text, json: to_json(&c) })
+    let json = crate::station::with_pin(&c, c.pin.as_ref());
+    Ok(Output { text, json })
 }

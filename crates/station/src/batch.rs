@@ -129,31 +129,80 @@ impl From<BatchItem> for BatchItemView {
     }
 }
 
+/// Why a worker asks for the card in its reader to be taken out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum RemoveReason {
+    /// The card is written: take it out (its recording goes on without it).
+    Finished,
+    /// Not blank stock: a blank card is needed.
+    NotBlank,
+    /// The card cannot be read.
+    Unreadable {
+        /// Why.
+        error: crate::ErrorView,
+    },
+    /// The card failed: set it aside and insert another blank card.
+    SetAside,
+}
+
+impl std::fmt::Display for RemoveReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RemoveReason::Finished => f.write_str("finished"),
+            RemoveReason::NotBlank => f.write_str("not blank stock: insert a blank card"),
+            RemoveReason::Unreadable { error } => write!(f, "the card cannot be read: {}", error.message),
+            RemoveReason::SetAside => f.write_str("the card failed: set it aside, insert another blank card"),
+        }
+    }
+}
+
+/// Why a reader's worker stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The batch was cancelled.
+    Cancelled,
+    /// No card of the batch is left to encode.
+    NothingLeft,
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StopReason::Cancelled => "cancelled",
+            StopReason::NothingLeft => "no card left to encode",
+        })
+    }
+}
+
 /// What happened at one reader, for the progress display (`--json`: one
-/// JSON line each).
+/// JSON line each). Owned, so a client can send it on to a window; a done
+/// card's PIN is in [`Issued::pin`], which is never serialized: the sink
+/// that receives the event is its one reveal.
 #[derive(Debug, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
-pub enum BatchEvent<'a> {
+pub enum BatchEvent {
     /// The reader needs a blank card.
     InsertCard {
         /// Reader.
-        reader: &'a str,
+        reader: String,
     },
     /// The card in the reader is finished (or not usable): take it out.
     RemoveCard {
         /// Reader.
-        reader: &'a str,
+        reader: String,
         /// Why.
-        why: &'a str,
+        why: RemoveReason,
     },
     /// A card of the batch is being encoded.
     Started {
         /// Reader.
-        reader: &'a str,
+        reader: String,
         /// Order in the batch.
         seq: u32,
         /// The request.
-        request: &'a str,
+        request: Uuid,
         /// Attempt (1 or 2).
         attempt: u32,
         /// Finishing an interrupted job rather than starting anew.
@@ -162,44 +211,44 @@ pub enum BatchEvent<'a> {
     /// Step `index` of `total` of the card's encoding.
     Step {
         /// Reader.
-        reader: &'a str,
+        reader: String,
         /// The request.
-        request: &'a str,
+        request: Uuid,
         /// Step.
         index: usize,
         /// Steps.
         total: usize,
         /// What it does.
-        what: &'a str,
+        step: crate::CardStep,
     },
     /// Something the operator should see.
     Note {
         /// Reader.
-        reader: &'a str,
+        reader: String,
         /// What.
-        what: &'a str,
+        notice: crate::Notice,
     },
-    /// A card is done: its PIN (shown once) and certificates.
+    /// A card is done: its certificates (and its PIN, not serialized).
     Done {
         /// Reader.
-        reader: &'a str,
+        reader: String,
         /// Order in the batch.
         seq: u32,
         /// The request.
-        request: &'a str,
-        /// The result (the PIN serialized once).
-        issued: &'a Issued,
+        request: Uuid,
+        /// The result.
+        issued: Box<Issued>,
     },
     /// A card failed (not a tear): production failed recorded.
     Failed {
         /// Reader.
-        reader: &'a str,
+        reader: String,
         /// Order in the batch.
         seq: u32,
         /// The request.
-        request: &'a str,
+        request: Uuid,
         /// What went wrong.
-        error: String,
+        error: crate::ErrorView,
         /// Whether the request is retried on the next card.
         retried: bool,
     },
@@ -207,33 +256,33 @@ pub enum BatchEvent<'a> {
     /// stays open and is finished when the card is back (`batch resume`).
     Torn {
         /// Reader.
-        reader: &'a str,
+        reader: String,
         /// Order in the batch.
         seq: u32,
         /// The request.
-        request: &'a str,
+        request: Uuid,
         /// What happened.
-        error: String,
+        error: crate::ErrorView,
     },
     /// This reader's worker stopped (no pending card, or cancelled).
     Stopped {
         /// Reader.
-        reader: &'a str,
+        reader: String,
         /// Why.
-        why: &'a str,
+        why: StopReason,
     },
 }
 
 /// Receives every card's progress; called from the worker threads.
 pub trait BatchProgress: Sync {
     /// One event.
-    fn event(&self, event: &BatchEvent<'_>);
+    fn event(&self, event: BatchEvent);
 }
 
 /// Per-card steps of one worker as [`Progress`] for the issue job.
 struct CardProgress<'a> {
     reader: &'a str,
-    request: &'a str,
+    request: Uuid,
     sink: &'a dyn BatchProgress,
     watcher: &'a mut Watch,
     /// The operator was asked to take the written card out (before its
@@ -242,16 +291,22 @@ struct CardProgress<'a> {
 }
 
 impl Progress for CardProgress<'_> {
-    fn step(&mut self, index: usize, total: usize, what: &str) {
-        self.sink.event(&BatchEvent::Step { reader: self.reader, request: self.request, index, total, what });
+    fn step(&mut self, index: usize, total: usize, step: &crate::CardStep) {
+        self.sink.event(BatchEvent::Step {
+            reader: self.reader.to_owned(),
+            request: self.request,
+            index,
+            total,
+            step: step.clone(),
+        });
     }
 
-    fn note(&mut self, what: &str) {
-        self.sink.event(&BatchEvent::Note { reader: self.reader, what });
+    fn note(&mut self, notice: &crate::Notice) {
+        self.sink.event(BatchEvent::Note { reader: self.reader.to_owned(), notice: notice.clone() });
     }
 
     fn card_written(&mut self) {
-        if let Err(e) = ask_out(self.watcher, self.reader, "finished", self.sink) {
+        if let Err(e) = ask_out(self.watcher, self.reader, RemoveReason::Finished, self.sink) {
             tracing::debug!(error = %e, "reader changes before asking the card out");
         }
         self.asked_out = true;
@@ -465,16 +520,16 @@ impl Session {
         loop {
             // Cancel stops before the next card.
             if stop.load(Ordering::SeqCst) || self.store.batch_cancelled(batch)? {
-                progress.event(&BatchEvent::Stopped { reader, why: "cancelled" });
+                progress.event(BatchEvent::Stopped { reader: reader.to_owned(), why: StopReason::Cancelled });
                 return Ok(());
             }
             if !card_present(&mut watcher, reader)? {
                 if !self.has_work(batch)? {
-                    progress.event(&BatchEvent::Stopped { reader, why: "no card left to encode" });
+                    progress.event(BatchEvent::Stopped { reader: reader.to_owned(), why: StopReason::NothingLeft });
                     return Ok(());
                 }
                 if !asked_insert {
-                    progress.event(&BatchEvent::InsertCard { reader });
+                    progress.event(BatchEvent::InsertCard { reader: reader.to_owned() });
                     asked_insert = true;
                 }
                 wait_for_change(&mut watcher)?;
@@ -507,11 +562,10 @@ impl Session {
                 Ok(Next::NotBlank) => {
                     unreadable = 0;
                     if !self.has_work(batch)? {
-                        progress.event(&BatchEvent::Stopped { reader, why: "no card left to encode" });
+                        progress.event(BatchEvent::Stopped { reader: reader.to_owned(), why: StopReason::NothingLeft });
                         return Ok(());
                     }
-                    let why = "not blank stock: insert a blank card";
-                    self.remove_card(&mut watcher, reader, why, stop, progress)?;
+                    self.remove_card(&mut watcher, reader, RemoveReason::NotBlank, stop, progress)?;
                     continue;
                 }
                 Ok(Next::Failed(e)) => return Err(e),
@@ -521,7 +575,7 @@ impl Session {
                     continue;
                 }
                 Ok(Next::Finished) => {
-                    progress.event(&BatchEvent::Stopped { reader, why: "no card left to encode" });
+                    progress.event(BatchEvent::Stopped { reader: reader.to_owned(), why: StopReason::NothingLeft });
                     return Ok(());
                 }
                 Err(e) if e.is_tear() || matches!(e, Error::Reader(_)) || unreadable < 3 => {
@@ -531,15 +585,15 @@ impl Session {
                 }
                 Err(e) => {
                     unreadable = 0;
-                    let why = format!("the card cannot be read: {e}");
-                    self.remove_card(&mut watcher, reader, &why, stop, progress)?;
+                    let why = RemoveReason::Unreadable { error: e.view() };
+                    self.remove_card(&mut watcher, reader, why, stop, progress)?;
                     continue;
                 }
             };
             unreadable = 0;
             match settled {
                 Settled::Done(card) => self.take_out_finished(&mut watcher, reader, card, stop, progress)?,
-                Settled::Failed => self.remove_card(&mut watcher, reader, SET_ASIDE, stop, progress)?,
+                Settled::Failed => self.remove_card(&mut watcher, reader, RemoveReason::SetAside, stop, progress)?,
                 // Pulled, or the reader reset it: finished when it is (still) there.
                 Settled::Torn => std::thread::sleep(POLL),
             }
@@ -620,16 +674,17 @@ impl Session {
             .into_iter()
             .find(|j| j.state.is_open())
             .ok_or_else(|| Error::NotFound(format!("no open job for device {}", item.device)))?;
-        sink.event(&BatchEvent::Started {
-            reader,
+        sink.event(BatchEvent::Started {
+            reader: reader.to_owned(),
             seq: item.seq,
-            request: &item.request,
+            request: parse_id(&item.request, "request")?,
             attempt: item.attempts.max(1),
             resuming: true,
         });
         let now = OffsetDateTime::now_utc();
         self.store.update_batch_item(batch, item.seq, BatchItemState::Encoding, Some(job.id), None, now)?;
-        let mut progress = CardProgress { reader, request: &item.request, sink, watcher, asked_out: false };
+        let request_id = parse_id(&item.request, "request")?;
+        let mut progress = CardProgress { reader, request: request_id, sink, watcher, asked_out: false };
         let outcome = self.resume(job.id, reader, &mut progress);
         let asked_out = progress.asked_out;
         self.settle(batch, item, reader, outcome.map(|i| (i, asked_out)), sink)
@@ -648,15 +703,16 @@ impl Session {
         held: crate::card::HeldCard<'_, '_, '_>,
         sink: &dyn BatchProgress,
     ) -> Result<(Issued, bool)> {
-        sink.event(&BatchEvent::Started {
-            reader,
+        sink.event(BatchEvent::Started {
+            reader: reader.to_owned(),
             seq: item.seq,
-            request: &item.request,
+            request: parse_id(&item.request, "request")?,
             attempt: item.attempts,
             resuming: false,
         });
         let (request, settings) = self.prepare_item(options, item)?;
-        let mut progress = CardProgress { reader, request: &item.request, sink, watcher, asked_out: false };
+        let request_id = parse_id(&item.request, "request")?;
+        let mut progress = CardProgress { reader, request: request_id, sink, watcher, asked_out: false };
         let target = IssueTarget::Request(request);
         let issued =
             self.issue_with(target, reader, Some(&settings), Some(found), Some(held), &mut progress)?;
@@ -702,15 +758,16 @@ impl Session {
         let now = OffsetDateTime::now_utc();
         match outcome {
             Ok((issued, asked_out)) => {
-                sink.event(&BatchEvent::Done {
-                    reader,
+                let job = issued.job;
+                sink.event(BatchEvent::Done {
+                    reader: reader.to_owned(),
                     seq: item.seq,
-                    request: &item.request,
-                    issued: &issued,
+                    request: parse_id(&item.request, "request")?,
+                    issued: Box::new(issued),
                 });
                 // Marked done once the card is asked out ([`Session::take_out_finished`]);
                 // a restart in between finds it done (issued, no open job).
-                Ok(Settled::Done(Finished { batch, seq: item.seq, job: issued.job, asked_out }))
+                Ok(Settled::Done(Finished { batch, seq: item.seq, job, asked_out }))
             }
             Err(e) if e.is_tear() => {
                 // The job stays open; the card is finished when it is back.
@@ -725,11 +782,11 @@ impl Session {
                     Some(&message),
                     now,
                 )?;
-                sink.event(&BatchEvent::Torn {
-                    reader,
+                sink.event(BatchEvent::Torn {
+                    reader: reader.to_owned(),
                     seq: item.seq,
-                    request: &item.request,
-                    error: message,
+                    request: parse_id(&item.request, "request")?,
+                    error: e.view(),
                 });
                 Ok(Settled::Torn)
             }
@@ -758,11 +815,11 @@ impl Session {
                 };
                 let job = self.store.jobs_of_device(&item.device)?.last().map(|j| j.id);
                 self.store.update_batch_item(batch, item.seq, state, job, Some(&message), now)?;
-                sink.event(&BatchEvent::Failed {
-                    reader,
+                sink.event(BatchEvent::Failed {
+                    reader: reader.to_owned(),
                     seq: item.seq,
-                    request: &item.request,
-                    error: message,
+                    request: request_live.uuid(),
+                    error: e.view(),
                     retried,
                 });
                 Ok(Settled::Failed)
@@ -781,7 +838,7 @@ impl Session {
         sink: &dyn BatchProgress,
     ) -> Result<()> {
         if !card.asked_out {
-            ask_out(watcher, reader, "finished", sink)?;
+            ask_out(watcher, reader, RemoveReason::Finished, sink)?;
         }
         let now = OffsetDateTime::now_utc();
         self.store.update_batch_item(
@@ -795,7 +852,7 @@ impl Session {
         if let Err(e) = self.sync_as(Activity::CatchUp) {
             tracing::warn!(error = %e, "catching up with the registry between two cards failed");
         }
-        self.wait_removed(watcher, reader, "finished", true, stop, sink)
+        self.wait_removed(watcher, reader, RemoveReason::Finished, true, stop, sink)
     }
 
     /// Waits until the card is out of `reader` (asking once), or the batch stops.
@@ -803,7 +860,7 @@ impl Session {
         &self,
         watcher: &mut Watch,
         reader: &str,
-        why: &str,
+        why: RemoveReason,
         stop: &AtomicBool,
         sink: &dyn BatchProgress,
     ) -> Result<()> {
@@ -816,14 +873,14 @@ impl Session {
         &self,
         watcher: &mut Watch,
         reader: &str,
-        why: &str,
+        why: RemoveReason,
         mut asked: bool,
         stop: &AtomicBool,
         sink: &dyn BatchProgress,
     ) -> Result<()> {
         while card_present(watcher, reader)? {
             if !asked {
-                sink.event(&BatchEvent::RemoveCard { reader, why });
+                sink.event(BatchEvent::RemoveCard { reader: reader.to_owned(), why: why.clone() });
                 asked = true;
             }
             if stop.load(Ordering::SeqCst) {
@@ -880,8 +937,6 @@ enum Settled {
 }
 
 /// What the operator is asked when a card failed.
-const SET_ASIDE: &str = "the card failed: set it aside, insert another blank card";
-
 /// A worker's view of the readers: their state now, and a watcher whose
 /// waits end when a card comes or goes.
 struct Watch {
@@ -891,9 +946,9 @@ struct Watch {
 
 /// Asks the operator to take the card out of `reader`, after taking in the
 /// reader changes seen so far (this card's arrival, not its removal).
-fn ask_out(watch: &mut Watch, reader: &str, why: &str, sink: &dyn BatchProgress) -> Result<()> {
+fn ask_out(watch: &mut Watch, reader: &str, why: RemoveReason, sink: &dyn BatchProgress) -> Result<()> {
     let drained = watch.changes.wait_for_change(Some(Duration::ZERO));
-    sink.event(&BatchEvent::RemoveCard { reader, why });
+    sink.event(BatchEvent::RemoveCard { reader: reader.to_owned(), why });
     drained.map(drop).map_err(Error::from)
 }
 

@@ -3,6 +3,8 @@
 
 use domain::Refusal;
 
+pub use crate::error_code::{ErrorCode, ErrorView, RefusalView};
+
 /// Result of the station.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -58,7 +60,7 @@ pub enum Error {
     #[error("{message}")]
     Declined {
         /// Stable code.
-        code: &'static str,
+        code: ErrorCode,
         /// In words.
         message: String,
     },
@@ -88,36 +90,44 @@ impl From<sync::Error> for Error {
 }
 
 impl Error {
-    /// A stable machine-readable code.
-    pub fn code(&self) -> String {
+    /// The stable code both clients show and the UI maps to its wording.
+    pub fn code(&self) -> ErrorCode {
+        use ErrorCode as C;
         match self {
-            Error::NotEnrolled => "not-enrolled".into(),
-            Error::Refused(r) => r.code().replace('_', "-"),
-            Error::Rejected { code, .. } => code.replace('_', "-"),
-            Error::Offline(_) => "offline".into(),
-            Error::SignIn(_) => "sign-in".into(),
-            Error::Sync(sync::Error::PinMismatch { .. }) | Error::PinMismatch => "pin-mismatch".into(),
-            Error::Sync(_) => "sync".into(),
-            Error::Store(_) => "store".into(),
-            Error::Card(e) => match e.transport() {
-                Some(t) => transport_code(t).into(),
-                None => "card-error".into(),
-            },
-            Error::Reader(e) => match e {
-                reader::Error::CardRemoved => "card-removed",
-                reader::Error::NoCard => "no-card",
-                reader::Error::ReaderGone => "reader-gone",
-                reader::Error::CardReset => "card-reset",
-                reader::Error::NoService => "no-pcsc-service",
-                _ => "pcsc",
-            }
-            .into(),
-            Error::NotFound(_) => "not-found".into(),
-            Error::WrongCard(_) => "wrong-card".into(),
-            Error::Invalid(_) => "bad-input".into(),
-            Error::Io { .. } => "io".into(),
-            Error::Declined { code, .. } => (*code).into(),
+            Error::NotEnrolled => C::NotEnrolled,
+            Error::Refused(r) => ErrorCode::of_refusal(r),
+            Error::Rejected { code, .. } => ErrorCode::of_registry(code),
+            Error::Offline(_) => C::Offline,
+            Error::SignIn(_) => C::SignIn,
+            Error::Sync(sync::Error::PinMismatch { .. }) | Error::PinMismatch => C::PinMismatch,
+            Error::Sync(_) => C::Sync,
+            Error::Store(_) => C::Store,
+            Error::Card(e) => ErrorCode::of_card(e),
+            Error::Reader(e) => ErrorCode::of_reader(e),
+            Error::NotFound(_) => C::NotFound,
+            Error::WrongCard(_) => C::WrongCard,
+            Error::Invalid(_) => C::BadInput,
+            Error::Io { .. } => C::Io,
+            Error::Declined { code, .. } => *code,
         }
+    }
+
+    /// The one serializable shape of this error for every client: the CLI's
+    /// `--json` and the desktop app's IPC.
+    pub fn view(&self) -> ErrorView {
+        let message = match self {
+            Error::Rejected { code, message } => format!("the registry refused ({code}): {message}"),
+            other => other.to_string(),
+        };
+        let refusal = match self {
+            Error::Refused(r) => Some(RefusalView { code: ErrorCode::of_refusal(r), reason: r.to_string() }),
+            _ => None,
+        };
+        let tries = match self {
+            Error::Card(piv::Error::WrongPin { tries } | piv::Error::WrongPuk { tries }) => Some(*tries),
+            _ => None,
+        };
+        ErrorView { code: self.code(), message, refusal, tries }
     }
 
     /// Whether the card left the reader (or the reader went away) mid-job:
@@ -138,19 +148,6 @@ impl Error {
     }
 }
 
-fn transport_code(t: &apdu::TransportError) -> &'static str {
-    use apdu::TransportError as T;
-    match t {
-        T::CardRemoved => "card-removed",
-        T::CardReset => "card-reset",
-        T::ReaderGone => "reader-gone",
-        T::SharingViolation => "card-in-use",
-        T::NoCard => "no-card",
-        T::Timeout => "timeout",
-        T::Other(_) => "card-error",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,15 +156,35 @@ mod tests {
     fn a_pulled_card_is_a_tear_and_a_refusal_keeps_its_code() {
         let pulled = Error::Card(piv::Error::Apdu(apdu::Error::Transport(apdu::TransportError::CardRemoved)));
         assert!(pulled.is_tear());
-        assert_eq!(pulled.code(), "card-removed");
+        assert_eq!(pulled.code(), ErrorCode::CardRemoved);
         assert!(Error::Reader(reader::Error::ReaderGone).is_tear());
         assert!(!Error::Card(piv::Error::AuthenticationFailed).is_tear());
         let refused = Error::Refused(Refusal::ApproverIsRequester);
-        assert_eq!(refused.code(), "approver-is-requester");
+        assert_eq!(refused.code().as_str(), "approver-is-requester");
         assert!(!refused.is_tear());
         let rejected = Error::Rejected { code: "state_not_allowed".into(), message: "no".into() };
-        assert_eq!(rejected.code(), "state-not-allowed");
+        assert_eq!(rejected.code(), ErrorCode::StateNotAllowed);
         let offline: Error = sync::Error::Transport("down".into()).into();
-        assert_eq!(offline.code(), "offline");
+        assert_eq!(offline.code(), ErrorCode::Offline);
+        let unknown = Error::Rejected { code: "brand_new_rule".into(), message: "no".into() };
+        assert_eq!(unknown.code(), ErrorCode::Rejected, "a registry code this station does not know");
+    }
+}
+
+#[cfg(test)]
+mod view_tests {
+    use super::*;
+
+    #[test]
+    fn the_view_carries_tries_and_the_refusal() {
+        let wrong = Error::Card(piv::Error::WrongPin { tries: 2 }).view();
+        assert_eq!((wrong.code, wrong.tries), (ErrorCode::WrongPin, Some(2)));
+        let json = serde_json::to_value(&wrong).unwrap();
+        assert_eq!(json["code"], "wrong-pin");
+        let refused = Error::Refused(Refusal::ApproverIsRequester).view();
+        let refusal = refused.refusal.expect("a refusal keeps its reason");
+        assert_eq!(refusal.code, ErrorCode::ApproverIsRequester);
+        assert!(refused.message.contains("own request"), "{}", refused.message);
+        assert_eq!(refused.tries, None);
     }
 }

@@ -61,23 +61,7 @@ pub enum IssueTarget {
     },
 }
 
-/// Progress of card work, for a progress bar.
-pub trait Progress {
-    /// Step `index` of `total` begins.
-    fn step(&mut self, _index: usize, _total: usize, _what: &str) {}
-    /// Something the operator should see now.
-    fn note(&mut self, _what: &str) {}
-    /// The card holds everything the job writes; what follows (recording
-    /// the issuance at the registry) needs no card, so it may leave the
-    /// reader now (a batch asks for the next one).
-    fn card_written(&mut self) {}
-}
-
-/// No progress display.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SilentProgress;
-
-impl Progress for SilentProgress {}
+pub use crate::progress::{CardStep, Notice, Progress};
 
 /// A certificate the job put on the card.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,7 +93,7 @@ pub struct Issued {
     pub request: Option<RequestId>,
     /// The new PIN: shown once, never stored (Debug redacts it). `None`
     /// only when a recovered card's PIN could not be reset (see `warnings`).
-    #[serde(serialize_with = "expose_pin")]
+    #[serde(skip)] // never serialized: the client that receives it is its one reveal
     pub pin: Option<Pin>,
     /// Certificates on the card.
     pub certificates: Vec<IssuedCertificateView>,
@@ -121,15 +105,6 @@ pub struct Issued {
     pub warnings: Vec<String>,
 }
 
-pub(crate) fn expose_pin<S: serde::Serializer>(
-    pin: &Option<Pin>,
-    s: S,
-) -> std::result::Result<S::Ok, S::Error> {
-    match pin {
-        Some(pin) => s.serialize_str(pin.expose_secret()),
-        None => s.serialize_none(),
-    }
-}
 
 /// A job as listed for the operator (`cardstation jobs`).
 #[derive(Debug, Clone, Serialize)]
@@ -457,7 +432,7 @@ fn journal_error(e: store::Error) -> piv::Error {
 
 impl PersonalizationObserver for Observer<'_, '_> {
     fn progress(&mut self, index: usize, total: usize, step: &Step) {
-        self.progress.step(index, total, &step.describe());
+        self.progress.step(index, total, &CardStep::from(step));
     }
 
     fn before_write(&mut self, step: &Step) -> piv::Result<()> {
@@ -821,7 +796,7 @@ impl Session {
                     device.id, job.id
                 )));
             }
-            progress.note(&format!("device {} has an interrupted job {}: resuming it", device.id, job.id));
+            progress.note(&Notice::ResumingJob { job: job.id });
             return self.resume(job.id, reader, progress);
         }
         self.check_issue(&device, route)?;
@@ -963,7 +938,7 @@ impl Session {
                         .into(),
                 ));
             }
-            progress.note("this card holds an earlier attempt: using its escrowed management key");
+            progress.note(&Notice::EarlierAttempt);
             secrets.management_key = self.escrowed_key(device, card_profile.management_key_algorithm)?;
         }
         Ok(secrets)
@@ -1444,7 +1419,7 @@ impl Session {
             secrets.management_key = self.escrowed_key(device.id, card_profile.management_key_algorithm)?;
             if info.puk_is_default == Some(false) {
                 // Torn in or after the last write (the final PUK): the card is complete.
-                progress.note(&format!("job {job_id}: the card was finished; recording it"));
+                progress.note(&Notice::CardAlreadyFinished { job: job_id });
                 return self.finish_written(job_id, &device, request, detail, reader, &card_profile);
             }
         }
@@ -1454,7 +1429,7 @@ impl Session {
         if job.state == JobState::Open {
             self.store.update_job(job_id, JobState::Escrowed, None, None, OffsetDateTime::now_utc())?;
         }
-        progress.note(&format!("resuming job {job_id}"));
+        progress.note(&Notice::ResumingJob { job: job_id });
         self.run_job(
             job_id,
             &device,

@@ -18,8 +18,11 @@
 //!   failed; the job's certificates that reached no card are revoked).
 //!   No secret is written to disk or logged; `Debug` redacts them.
 //!
-//! The station owns a small tokio runtime and blocks on it, which suits the
-//! synchronous CLI and Tauri commands alike.
+//! A [`Session`] owns a small tokio runtime and blocks on it, which suits
+//! the synchronous CLI; a window holds the station through a [`Desk`]: the
+//! session on a thread of its own, called asynchronously, card jobs on
+//! workers of their own, [`watch_readers`] for reader and card events, and
+//! every error as one serializable [`ErrorView`].
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -27,32 +30,46 @@ mod audit;
 mod batch;
 mod card;
 mod config;
+mod desk;
 mod error;
+mod error_code;
 pub mod host_time;
 mod issue;
 mod offline;
 mod offline_unblock;
 mod pin;
+mod progress;
 pub mod profile;
 mod remote;
 mod retire;
+mod reveal;
 mod session;
 mod temporary;
 mod update;
+mod view;
+mod watch;
 
 pub use audit::{csv_field, parse_time, write_csv, AuditFilter, AuditRow, CSV_HEADER};
-pub use batch::{BatchCounts, BatchEvent, BatchItemView, BatchProgress, BatchView};
+pub use batch::{BatchCounts, BatchEvent, BatchItemView, BatchProgress, BatchView, RemoveReason, StopReason};
 pub use card::{CardFacts, CardView};
 pub use config::{Enrollment, CONFIG_FILE, DB_FILE};
-pub use error::{Error, Result};
-pub use issue::{IssueTarget, Issued, IssuedCertificateView, JobView, Progress, SilentProgress};
+pub use desk::{CardEvent, Desk, OnLock, Seat, DEFAULT_IDLE_LOCK, UNLOCK_ATTEMPTS};
+pub use error::{Error, ErrorCode, ErrorView, RefusalView, Result};
+pub use issue::{IssueTarget, Issued, IssuedCertificateView, JobView};
+pub use progress::{CardStep, JobEvent, Notice, Progress, ProgressEvents, SilentProgress};
 pub use offline::{OfflineVerifier, OFFLINE_FAILURE_LIMIT, OFFLINE_VALIDITY, VERIFIER_FILE};
 pub use offline_unblock::{unblock_offline, AskResponse, OfflineUnblocked, RESPONSE_ATTEMPTS};
 pub use pin::{PinChanged, PinUnblocked};
 pub use retire::{Erased, Retired};
+pub use reveal::{RevealTicket, Revealed, Reveals};
 pub use session::{Decision, NewPerson, RequestView, Session, SignedIn};
 pub use temporary::{Initialized, TemporaryCardView};
 pub use update::{Collected, UpdateReason};
+pub use view::{
+    label, ActionView, Capabilities, CertificateRow, DeviceView, HitView, IssuedView, JobRow, OutboxRow, PersonRef, PersonView,
+    ProfileRow, RequestRow, SearchResults, SignedInView, SyncStatus,
+};
+pub use watch::{watch_readers, CardWatch, ReaderChange, ReaderInfo};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

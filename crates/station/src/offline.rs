@@ -130,7 +130,7 @@ pub(crate) fn remember(data_dir: &Path, username: &str, password: &str, grant: &
     }
 }
 
-fn refused(code: &'static str, message: String) -> Error {
+fn refused(code: crate::ErrorCode, message: String) -> Error {
     Error::Declined { code, message }
 }
 
@@ -150,7 +150,7 @@ pub(crate) fn sign_in(station: Station, username: &str, password: &str, why: &st
         verifiers.operators.remove(username);
         save(&data_dir, &verifiers)?;
         return Err(refused(
-            "offline-expired",
+ crate::ErrorCode::OfflineExpired,
             format!(
                 "the registry is unreachable and the offline sign-in of {username} expired \
                  (an online sign-in is needed every {} days)",
@@ -167,7 +167,7 @@ pub(crate) fn sign_in(station: Station, username: &str, password: &str, why: &st
             verifiers.operators.remove(username);
             save(&data_dir, &verifiers)?;
             return Err(refused(
-                "offline-locked",
+ crate::ErrorCode::OfflineLocked,
                 format!(
                     "wrong password; after {failures} wrong passwords offline sign-in is locked for \
                      {username} until an online sign-in"
@@ -176,7 +176,7 @@ pub(crate) fn sign_in(station: Station, username: &str, password: &str, why: &st
         }
         save(&data_dir, &verifiers)?;
         return Err(refused(
-            "sign-in",
+ crate::ErrorCode::SignIn,
             format!(
                 "sign-in refused (offline): wrong password ({} tries left before offline sign-in locks)",
                 OFFLINE_FAILURE_LIMIT - failures
@@ -250,7 +250,7 @@ mod tests {
     fn code(r: Result<Session>) -> String {
         match r {
             Ok(_) => "signed-in".into(),
-            Err(e) => e.code(),
+            Err(e) => e.code().as_str().to_owned(),
         }
     }
 

@@ -62,7 +62,7 @@ pub struct OfflineUnblocked {
     pub puk_tries_spent: u8,
 }
 
-fn declined(code: &'static str, message: impl Into<String>) -> Error {
+fn declined(code: crate::ErrorCode, message: impl Into<String>) -> Error {
     Error::Declined { code, message: message.into() }
 }
 
@@ -95,7 +95,7 @@ pub fn unblock_offline(
         if let Some(store) = store.as_mut() {
             job = Some(open_job(store, device, &facts)?);
         }
-        progress.step(1, 5, "asking the card for a challenge");
+        progress.step(1, 5, &crate::CardStep::AskChallenge);
         card.select()?;
         let challenge = card.offline_unblock_challenge(&id)?;
         let code = challenge.code();
@@ -107,26 +107,27 @@ pub fn unblock_offline(
                 _ => Ok(()),
             }
         };
-        progress.step(2, 5, "proving the response to the card");
+        progress.step(2, 5, &crate::CardStep::ProveResponse);
         let unmasked =
             card.offline_unblock_prove(challenge.algorithm, &id, &response).map_err(|e| match e {
                 piv::Error::AuthenticationFailed => declined(
-                    "wrong-response",
+ crate::ErrorCode::WrongResponse,
                     "the card refused the response code: it is wrong, or it answers an earlier challenge; \
                  nothing was changed on the card. Read the new challenge to the helpdesk",
                 ),
-                piv::Error::BadSignature(m) => declined("wrong-card", m),
+                piv::Error::BadSignature(m) => declined(
+ crate::ErrorCode::WrongCard, m),
                 other => Error::Card(other),
             })?;
-        progress.step(3, 5, "changing the PUK to the one the registry escrowed");
+        progress.step(3, 5, &crate::CardStep::ChangePuk);
         let spent = change_puk(card, &unmasked.candidates, &unmasked.next, &mut |phase| {
             step(&mut store, phase, "change_puk")
         })?;
-        progress.step(4, 5, "unblocking the PIN");
+        progress.step(4, 5, &crate::CardStep::UnblockPin);
         step(&mut store, StepPhase::Before, "unblock_pin")?;
         card.unblock_pin(&unmasked.next, new_pin)?;
         step(&mut store, StepPhase::After, "unblock_pin")?;
-        progress.step(5, 5, "verifying the new PIN");
+        progress.step(5, 5, &crate::CardStep::VerifyPin);
         card.verify_pin(new_pin)?;
         Ok((device, spent))
     });
@@ -163,7 +164,7 @@ fn read_response(challenge: &Challenge, code: &str, ask: &mut AskResponse<'_>) -
         }
     }
     Err(declined(
-        "bad-code",
+ crate::ErrorCode::BadCode,
         format!(
             "the response code does not check out ({}); nothing was changed",
             problem.unwrap_or_default()
@@ -216,7 +217,7 @@ fn change_puk<T: apdu::Transport>(
         }
     }
     Err(declined(
-        "puk-unknown",
+ crate::ErrorCode::PukUnknown,
         "none of the PUKs the registry named works on this card; ask for an unblock at a station",
     ))
 }
@@ -238,10 +239,12 @@ impl Session {
             ));
         }
         let parsed = Challenge::parse(challenge)
-            .map_err(|e| declined("bad-code", format!("the challenge code: {e}")))?;
+            .map_err(|e| declined(
+ crate::ErrorCode::BadCode, format!("the challenge code: {e}")))?;
         parsed
             .check_device(device.uuid().as_bytes())
-            .map_err(|e| declined("challenge-mismatch", e.to_string()))?;
+            .map_err(|e| declined(
+ crate::ErrorCode::ChallengeMismatch, e.to_string()))?;
         let _ = self.sync();
         if let Ok(record) = self.device(device) {
             domain::rules::check_pin_unblock(&record, &self.actor())?;

@@ -36,7 +36,7 @@ pub struct PinUnblocked {
     /// Whether this finished an interrupted unblock.
     pub resumed: bool,
     /// The new PIN: shown once, never stored (Debug redacts it).
-    #[serde(serialize_with = "expose_pin")]
+    #[serde(skip)] // never serialized: the client that receives it is its one reveal
     pub pin: Pin,
     /// Whether the PIN was generated (else the cardholder chose it).
     pub generated: bool,
@@ -51,9 +51,6 @@ pub struct PinChanged {
     pub job: Uuid,
 }
 
-fn expose_pin<S: serde::Serializer>(pin: &Pin, s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.serialize_str(pin.expose_secret())
-}
 
 /// Journals one card write of a job (before it is sent, after the card answered).
 pub(crate) fn journal_step(store: &mut Store, job: Uuid, phase: StepPhase, step: &str) -> Result<()> {
@@ -123,7 +120,7 @@ impl Session {
         let note: String = identity_check.chars().take(MAX_NOTE).collect();
         let job_id = match open {
             Some(job) => {
-                progress.note(&format!("resuming the interrupted unblock job {}", job.id));
+                progress.note(&crate::Notice::ResumingJob { job: job.id });
                 job.id
             }
             None => {
@@ -154,11 +151,11 @@ impl Session {
                     device.id
                 )));
             }
-            progress.step(1, 2, "unblocking the PIN with the escrowed PUK");
+            progress.step(1, 2, &crate::CardStep::UnblockPin);
             journal_step(store, job_id, StepPhase::Before, "unblock_pin")?;
             card.unblock_pin(&puk, &pin)?;
             journal_step(store, job_id, StepPhase::After, "unblock_pin")?;
-            progress.step(2, 2, "verifying the new PIN");
+            progress.step(2, 2, &crate::CardStep::VerifyPin);
             card.verify_pin(&pin)?;
             Ok(())
         });

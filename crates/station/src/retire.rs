@@ -171,7 +171,7 @@ impl Session {
             }
         };
         if resumed {
-            progress.note(&format!("resuming the interrupted erase job {job_id}"));
+            progress.note(&crate::Notice::ResumingJob { job: job_id });
         }
 
         let wiped = if info.looks_blank() {
@@ -254,15 +254,15 @@ impl Session {
                     )));
                 }
             }
-            progress.step(1, 3, "blocking the PIN");
+            progress.step(1, 3, &crate::CardStep::BlockPin);
             journal_step(store, job_id, StepPhase::Before, "block_pin")?;
             block_pin(card)?;
             journal_step(store, job_id, StepPhase::After, "block_pin")?;
-            progress.step(2, 3, "blocking the PUK");
+            progress.step(2, 3, &crate::CardStep::BlockPuk);
             journal_step(store, job_id, StepPhase::Before, "block_puk")?;
             block_puk(card)?;
             journal_step(store, job_id, StepPhase::After, "block_puk")?;
-            progress.step(3, 3, "resetting the PIV application");
+            progress.step(3, 3, &crate::CardStep::ResetApplication);
             journal_step(store, job_id, StepPhase::Before, "reset")?;
             card.reset()?;
             journal_step(store, job_id, StepPhase::After, "reset")?;

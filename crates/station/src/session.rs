@@ -61,7 +61,7 @@ pub struct RequestView {
 }
 
 /// What an approver does with a request (UC-APPROVE).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, specta::Type)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     /// Approve: the card can be issued.

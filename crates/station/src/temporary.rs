@@ -52,7 +52,7 @@ use uuid::Uuid;
 
 use crate::card::{with_card, CardFacts};
 use crate::error::{Error, Result};
-use crate::issue::{expose_pin, JobDetail, Progress};
+use crate::issue::{JobDetail, Progress};
 use crate::profile::card_profile;
 use crate::session::Session;
 
@@ -77,7 +77,7 @@ pub struct Initialized {
     pub card: TemporaryCard,
     /// The new PIN: shown once, never stored (Debug redacts it). `None` only
     /// when a recovered card's PIN could not be reset (see `warnings`).
-    #[serde(serialize_with = "expose_pin")]
+    #[serde(skip)] // never serialized: the client that receives it is its one reveal
     pub pin: Option<Pin>,
     /// Whether this finished an interrupted job.
     pub resumed: bool,
@@ -211,7 +211,7 @@ impl Session {
         self.sync()?;
         let card = self.temporary_card(id)?;
         if let Some(job) = self.open_temporary_job(id)? {
-            progress.note(&format!("temporary card {id} has an interrupted job {}: resuming it", job.id));
+            progress.note(&crate::Notice::ResumingJob { job: job.id });
             return self.resume_temporary(job, reader, progress);
         }
         let now = OffsetDateTime::now_utc();
@@ -278,7 +278,7 @@ impl Session {
         }
         if card.state != TemporaryCardState::Produced {
             // The registry recorded the initialization before the job closed.
-            progress.note(&format!("job {}: the card was already recorded; resetting its PIN", job.id));
+            progress.note(&crate::Notice::PinResetOnly { job: job.id });
             return self.close_temporary(job.id, id, reader, &card_profile, Vec::new());
         }
         machines::temporary_card::apply(
@@ -298,7 +298,7 @@ impl Session {
                         job.id
                     )));
                 }
-                progress.note(&format!("job {}: the card was finished; recording it", job.id));
+                progress.note(&crate::Notice::CardAlreadyFinished { job: job.id });
                 self.record_initialized(id)?;
                 return self.close_temporary(job.id, id, reader, &card_profile, Vec::new());
             }
@@ -307,7 +307,7 @@ impl Session {
         if job.state == JobState::Open {
             self.store.update_job(job.id, JobState::Escrowed, None, None, OffsetDateTime::now_utc())?;
         }
-        progress.note(&format!("resuming job {}", job.id));
+        progress.note(&crate::Notice::ResumingJob { job: job.id });
         self.run_temporary(job.id, id, reader, &card_profile, secrets, true, progress)
     }
 

@@ -133,7 +133,7 @@ pub struct Collected {
     /// Why.
     pub reason: UpdateReason,
     /// The new PIN: shown once, never stored (Debug redacts it).
-    #[serde(serialize_with = "expose_pin")]
+    #[serde(skip)] // never serialized: the client that receives it is its one reveal
     pub pin: Option<Pin>,
     /// Certificates issued by this job and now on the card.
     pub certificates: Vec<IssuedCertificateView>,
@@ -149,12 +149,6 @@ pub struct Collected {
     pub warnings: Vec<String>,
 }
 
-fn expose_pin<S: serde::Serializer>(pin: &Option<Pin>, s: S) -> std::result::Result<S::Ok, S::Error> {
-    match pin {
-        Some(pin) => s.serialize_str(pin.expose_secret()),
-        None => s.serialize_none(),
-    }
-}
 
 impl From<Collected> for Issued {
     fn from(c: Collected) -> Issued {
@@ -262,7 +256,7 @@ impl Session {
                     job.id
                 )));
             }
-            progress.note(&format!("device {} has an interrupted update {}: resuming it", device.id, job.id));
+            progress.note(&crate::Notice::ResumingJob { job: job.id });
             return self.resume_update(job.clone(), reader, progress);
         }
         let requests = self.store.requests_for_device(device.id)?;
@@ -647,7 +641,7 @@ impl Session {
             self.store.update_job(job.id, JobState::Escrowed, None, None, OffsetDateTime::now_utc())?;
         }
         detail.update = Some(update.clone());
-        progress.note(&format!("resuming update job {}", job.id));
+        progress.note(&crate::Notice::ResumingJob { job: job.id });
         self.run_update(
             job.id,
             &device,

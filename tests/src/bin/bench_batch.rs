@@ -115,14 +115,14 @@ struct Meter {
 }
 
 impl BatchProgress for Meter {
-    fn event(&self, event: &BatchEvent<'_>) {
+    fn event(&self, event: BatchEvent) {
         match event {
             BatchEvent::Failed { reader, error, .. } | BatchEvent::Torn { reader, error, .. } => {
-                self.failures.lock().unwrap_or_else(|p| p.into_inner()).push(format!("{reader}: {error}"));
+                self.failures.lock().unwrap_or_else(|p| p.into_inner()).push(format!("{reader}: {}", error.message));
             }
             BatchEvent::RemoveCard { reader, .. } => {
                 let end = Instant::now();
-                if let Some(h) = self.hands.get(*reader) {
+                if let Some(h) = self.hands.get(&reader) {
                     {
                         let guard = h.current.lock().unwrap_or_else(|p| p.into_inner());
                         if let Some((card, _, inserted)) = guard.as_ref() {

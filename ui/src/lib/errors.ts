@@ -1,0 +1,304 @@
+// Operator wording for every stable error code the backend sends.
+// Each entry answers: what happened, what it changed (usually nothing), what to do next.
+import type { ErrorCode, ErrorView } from "../bindings";
+
+export interface Wording {
+  /** What happened, in one short sentence. */
+  what: string;
+  /** What it changed. */
+  changed: string;
+  /** What to do next. */
+  next: string;
+}
+
+const NOTHING = "Nothing was changed.";
+const CARD_UNCHANGED = "Nothing was written to the card.";
+
+const WORDING: Record<ErrorCode, Wording> = {
+  "not-enrolled": {
+    what: "This workstation is not enrolled with a registry yet.",
+    changed: NOTHING,
+    next: "Ask an administrator to enroll this workstation, then start Cardstation again.",
+  },
+  offline: {
+    what: "The registry cannot be reached, and this needs it.",
+    changed: NOTHING,
+    next: "Check the network and try again; the status bar shows when the registry is back.",
+  },
+  "sign-in": {
+    what: "The user name or password was not accepted.",
+    changed: "You are not signed in.",
+    next: "Check both and try again. Repeated failures lock the account for a while.",
+  },
+  "sign-in-locked": {
+    what: "Sign-in is locked after too many failed attempts.",
+    changed: "You are not signed in.",
+    next: "Wait for the lock to expire or ask an administrator to release it.",
+  },
+  locked: {
+    what: "The session is locked.",
+    changed: NOTHING,
+    next: "Enter your password to continue where you left off.",
+  },
+  "pin-mismatch": {
+    what: "The two PIN entries do not match.",
+    changed: NOTHING,
+    next: "Type the new PIN again, the same way twice.",
+  },
+  "card-removed": {
+    what: "The card was taken out of the reader during the operation.",
+    changed: "The work done so far is recorded; the job can be resumed.",
+    next: "Put the same card back in to resume, or roll the job back.",
+  },
+  "no-card": {
+    what: "There is no card in the reader.",
+    changed: NOTHING,
+    next: "Insert the card and try again.",
+  },
+  "no-reader": {
+    what: "No card reader is connected.",
+    changed: NOTHING,
+    next: "Connect a reader; it appears in the strip at the top.",
+  },
+  "ambiguous-reader": {
+    what: "More than one reader could be meant.",
+    changed: NOTHING,
+    next: "Pick the reader from the strip at the top and try again.",
+  },
+  "reader-gone": {
+    what: "The reader was disconnected.",
+    changed: "Work already done is recorded; the job can be resumed.",
+    next: "Reconnect the reader and insert the card again.",
+  },
+  "card-reset": {
+    what: "The card was reset by another program during the operation.",
+    changed: "Work already done is recorded; the job can be resumed.",
+    next: "Close other programs that use the card, then try again.",
+  },
+  "card-in-use": {
+    what: "Another program is using the card.",
+    changed: NOTHING,
+    next: "Close the other program (for example a middleware tool) and try again.",
+  },
+  timeout: {
+    what: "The operation took too long and was stopped.",
+    changed: "Work already done is recorded.",
+    next: "Try again. If it keeps happening, try another reader.",
+  },
+  "no-pcsc-service": {
+    what: "The smart card service of this computer is not running.",
+    changed: NOTHING,
+    next: "Start the smart card service (PC/SC) or ask IT support, then try again.",
+  },
+  pcsc: {
+    what: "The smart card service reported a problem.",
+    changed: NOTHING,
+    next: "Take the card out, put it back in and try again.",
+  },
+  "card-error": {
+    what: "The card refused a command.",
+    changed: "Work already done is recorded.",
+    next: "Try again; if it fails again, the card may be faulty: use another one.",
+  },
+  "wrong-pin": {
+    what: "The PIN was wrong.",
+    changed: "One PIN try was used.",
+    next: "Ask the cardholder to enter the PIN again carefully.",
+  },
+  "pin-blocked": {
+    what: "The PIN is blocked after too many wrong tries.",
+    changed: NOTHING,
+    next: "Unblock the PIN from the card's view.",
+  },
+  "not-found": {
+    what: "The record was not found.",
+    changed: NOTHING,
+    next: "It may have been removed or not synced yet. Search again.",
+  },
+  "wrong-card": {
+    what: "This is not the card the job is for.",
+    changed: CARD_UNCHANGED,
+    next: "Insert the card the job was started with.",
+  },
+  "bad-input": {
+    what: "Some of the input is not valid.",
+    changed: NOTHING,
+    next: "Correct the highlighted input and try again.",
+  },
+  "use-case-disabled": {
+    what: "This function is switched off for this deployment.",
+    changed: NOTHING,
+    next: "Ask an administrator if you need it.",
+  },
+  "not-permitted": {
+    what: "You do not have the permission for this.",
+    changed: NOTHING,
+    next: "Ask someone who has it, or ask an administrator for the role.",
+  },
+  "approver-is-requester": {
+    what: "You requested this yourself, so you cannot approve it.",
+    changed: NOTHING,
+    next: "Another approver has to decide.",
+  },
+  "approver-is-recipient": {
+    what: "This request is for you, so you cannot approve it.",
+    changed: NOTHING,
+    next: "Another approver has to decide.",
+  },
+  "requester-is-recipient": {
+    what: "You cannot request a card for yourself.",
+    changed: NOTHING,
+    next: "Another operator has to request it.",
+  },
+  "actor-is-recipient": {
+    what: "You cannot do this for yourself.",
+    changed: NOTHING,
+    next: "Another operator has to do it.",
+  },
+  "own-device": {
+    what: "This is the card you signed in with.",
+    changed: NOTHING,
+    next: "Another operator has to do this.",
+  },
+  "state-not-allowed": {
+    what: "The record is not in a state that allows this.",
+    changed: NOTHING,
+    next: "Refresh the view; someone may have changed it in the meantime.",
+  },
+  "approval-required": {
+    what: "This needs approval first.",
+    changed: NOTHING,
+    next: "Wait for an approver, or ask one to decide the request.",
+  },
+  "capability-mismatch": {
+    what: "This card cannot hold what the credential profile needs.",
+    changed: CARD_UNCHANGED,
+    next: "Use a card type that fits the profile, or pick another profile.",
+  },
+  "capabilities-unknown": {
+    what: "The card's capabilities are not known, so the profile cannot be checked.",
+    changed: CARD_UNCHANGED,
+    next: "Use a card from registered stock, or ask an administrator.",
+  },
+  "contact-interface-required": {
+    what: "This needs the card in a contact reader.",
+    changed: CARD_UNCHANGED,
+    next: "Put the card in a contact reader (not contactless) and try again.",
+  },
+  "profile-is-temporary": {
+    what: "That credential profile is for temporary cards only.",
+    changed: NOTHING,
+    next: "Pick a profile for permanent cards.",
+  },
+  refused: {
+    what: "The registry refused the operation.",
+    changed: NOTHING,
+    next: "Read the reason below; correct and try again.",
+  },
+  rejected: {
+    what: "The registry rejected an operation made at this workstation.",
+    changed: "It was undone here as well.",
+    next: "See the Sync view for the reason.",
+  },
+  sync: {
+    what: "Synchronising with the registry failed.",
+    changed: "Your work is kept in the queue and will be sent later.",
+    next: "Check the network; use Retry now in the Sync view.",
+  },
+  store: {
+    what: "The workstation's local database reported a problem.",
+    changed: NOTHING,
+    next: "Try again. If it persists, restart Cardstation and tell IT support.",
+  },
+  io: {
+    what: "A file or device on this computer could not be used.",
+    changed: NOTHING,
+    next: "Try again. If it persists, tell IT support.",
+  },
+  "secret-gone": {
+    what: "The PIN can be shown only once and is no longer available.",
+    changed: NOTHING,
+    next: "If it was not handed over, reset the PIN from the card's view.",
+  },
+  "wrong-response": {
+    what: "The unblock response code is not correct.",
+    changed: NOTHING,
+    next: "Check the code with the cardholder and enter it again.",
+  },
+  "bad-code": {
+    what: "The code is not correct.",
+    changed: NOTHING,
+    next: "Check the code and enter it again.",
+  },
+  "offline-locked": {
+    what: "Offline sign-in is not available for this account.",
+    changed: "You are not signed in.",
+    next: "Sign in once while the registry is reachable; then offline sign-in works again.",
+  },
+  busy: {
+    what: "The workstation is busy with another operation.",
+    changed: NOTHING,
+    next: "Wait for it to finish, then try again.",
+  },
+  internal: {
+    what: "Something unexpected went wrong inside Cardstation.",
+    changed: "Nothing was changed as far as Cardstation can tell.",
+    next: "Try again. If it persists, tell IT support what you were doing.",
+  },
+};
+
+/** Every code the UI knows, for tests and exhaustiveness checks. */
+export const ERROR_CODES = Object.keys(WORDING) as ErrorCode[];
+
+/** Wording for a code; unknown codes (newer backend) get a safe generic text. */
+export function wordingFor(code: string): Wording {
+  return (WORDING as Record<string, Wording | undefined>)[code] ?? WORDING.internal;
+}
+
+export interface DescribedError extends Wording {
+  code: string;
+  /** The backend's own human sentence, shown as detail when it adds something. */
+  detail: string | null;
+  /** Tries left, worded, when the backend counted them. */
+  tries: string | null;
+}
+
+/** Turn an ErrorView into what the operator reads. */
+export function describeError(e: ErrorView): DescribedError {
+  const w = wordingFor(e.code);
+  const message = cleanMessage(e.message);
+  const detail = message !== null && message !== w.what ? message : null;
+  return { ...w, code: e.code, detail, tries: triesText(e.tries) };
+}
+
+export function triesText(tries: number | null): string | null {
+  if (tries === null) return null;
+  if (tries <= 0) return "No tries left.";
+  return tries === 1 ? "1 try left." : `${tries} tries left.`;
+}
+
+/** Refuse to show anything that looks like raw JSON or Rust Debug output. */
+export function cleanMessage(message: string | null | undefined): string | null {
+  if (message === null || message === undefined) return null;
+  const m = message.trim();
+  if (m === "") return null;
+  if (/^[[{]/.test(m)) return null;
+  if (/\b[A-Z][A-Za-z]+\s*\{\s*[a-z_]+:/.test(m)) return null;
+  if (/\b(Some|Ok|Err)\(/.test(m)) return null;
+  return m;
+}
+
+/** Anything thrown that is not an ErrorView: show it as "internal". */
+export function toErrorView(e: unknown): ErrorView {
+  if (isErrorView(e)) return e;
+  return { code: "internal", message: "", refusal: null, tries: null };
+}
+
+export function isErrorView(e: unknown): e is ErrorView {
+  return (
+    typeof e === "object" &&
+    e !== null &&
+    typeof (e as { code?: unknown }).code === "string" &&
+    typeof (e as { message?: unknown }).message === "string"
+  );
+}

@@ -1,0 +1,137 @@
+// The reader strip's model: what is in each reader, folded from CardEvents.
+import type { CardEvent, DeviceView, ErrorView } from "../bindings";
+
+export type ReaderStatus =
+  | "empty"
+  | "reading"
+  | "ours"
+  | "temporary"
+  | "blank"
+  | "foreign"
+  | "unreadable";
+
+export interface ReaderState {
+  name: string;
+  status: ReaderStatus;
+  view: DeviceView | null;
+  error: ErrorView | null;
+  /** Increases with every insertion, so a view can tell "a new card" from "the same card". */
+  insertion: number;
+}
+
+function empty(name: string): ReaderState {
+  return { name, status: "empty", view: null, error: null, insertion: 0 };
+}
+
+function update(
+  readers: ReaderState[],
+  name: string,
+  f: (r: ReaderState) => ReaderState,
+): ReaderState[] {
+  const i = readers.findIndex((r) => r.name === name);
+  // A card event for a reader we did not hear about: add it rather than lose the event.
+  if (i < 0) return [...readers, f(empty(name))];
+  const next = readers.slice();
+  next[i] = f(readers[i] as ReaderState);
+  return next;
+}
+
+export function statusOfView(v: DeviceView): ReaderStatus {
+  return v.kind;
+}
+
+/** Pure reducer for the reader strip. */
+export function applyCardEvent(readers: ReaderState[], ev: CardEvent): ReaderState[] {
+  switch (ev.kind) {
+    case "readers":
+      return ev.readers.map((r) => {
+        const known = readers.find((x) => x.name === r.name);
+        if (!r.card_present) return empty(r.name);
+        if (known && known.status !== "empty") return known;
+        return { ...empty(r.name), status: "reading", insertion: (known?.insertion ?? 0) + 1 };
+      });
+    case "reader_added":
+      if (readers.some((r) => r.name === ev.reader)) return readers;
+      return [...readers, empty(ev.reader)];
+    case "reader_removed":
+      return readers.filter((r) => r.name !== ev.reader);
+    case "card_inserted":
+      return update(readers, ev.reader, (r) => ({
+        ...r,
+        status: "reading",
+        view: null,
+        error: null,
+        insertion: r.insertion + 1,
+      }));
+    case "card_read":
+      return update(readers, ev.reader, (r) => ({
+        ...r,
+        status: statusOfView(ev.view),
+        view: ev.view,
+        error: null,
+        insertion: r.status === "empty" ? r.insertion + 1 : r.insertion,
+      }));
+    case "card_unreadable":
+      return update(readers, ev.reader, (r) => ({
+        ...r,
+        status: "unreadable",
+        view: null,
+        error: ev.error,
+      }));
+    case "card_removed":
+      return update(readers, ev.reader, (r) => ({ ...r, status: "empty", view: null, error: null }));
+  }
+}
+
+/** Replace the view of a reader after a fresh readCard(). */
+export function withView(readers: ReaderState[], reader: string, view: DeviceView): ReaderState[] {
+  return update(readers, reader, (r) => ({ ...r, status: statusOfView(view), view, error: null }));
+}
+
+/**
+ * PC/SC names end in two numbers ("… CCID 00 00"): drop them when both are zero (the first
+ * reader of a kind); "… 01 00" stays whole so two readers of a kind stay distinguishable.
+ */
+export function readerShortName(name: string): string {
+  const s = name.replace(/\s+00\s+00\s*$/, "").trim();
+  return s === "" ? name : s;
+}
+
+/** What the chip says, without any running job. */
+export function chipText(r: ReaderState): string {
+  switch (r.status) {
+    case "empty":
+      return "Empty";
+    case "reading":
+      return "Reading card…";
+    case "unreadable":
+      return "Cannot read this card";
+    case "foreign":
+      return "Card from another system";
+    case "blank":
+      return "Blank card";
+    case "ours": {
+      const v = r.view;
+      if (v?.kind === "ours") return v.holder ? v.holder.name : "Card without holder";
+      return "Card";
+    }
+    case "temporary": {
+      const v = r.view;
+      if (v?.kind === "temporary")
+        return v.holder ? `Temporary: ${v.holder.name}` : "Temporary card, unassigned";
+      return "Temporary card";
+    }
+  }
+}
+
+/** Which reader the Cards view should show when none is chosen: one with a card, else the first. */
+export function defaultReader(readers: ReaderState[], preferred: string | null): string | null {
+  if (preferred !== null && readers.some((r) => r.name === preferred)) return preferred;
+  const withCard = readers.find((r) => r.status !== "empty");
+  return (withCard ?? readers[0])?.name ?? null;
+}
+
+/** Readers holding a blank card, for the issue flow. */
+export function blankReaders(readers: ReaderState[]): ReaderState[] {
+  return readers.filter((r) => r.status === "blank");
+}
