@@ -4,6 +4,7 @@
 /// Every command of the operator window.
 pub const COMMANDS: &[&str] = &[
     "app_status",
+    "registry_online",
     "sign_in",
     "sign_out",
     "unlock",

@@ -57,6 +57,14 @@ pub async fn app_status(app: State<'_, App>) -> Reply<AppStatus> {
     Ok(status)
 }
 
+/// Whether the registry answers now (the sign-in screen's indicator).
+#[tauri::command]
+#[specta::specta]
+pub async fn registry_online(app: State<'_, App>) -> Reply<bool> {
+    let timeout = std::time::Duration::from_secs(3);
+    Ok(app.desk().peek(move |seat| Ok(station::Station::open(seat.data_dir())?.registry_online(timeout))).await?)
+}
+
 /// UC-SIGNIN: online, else offline against the cached verifier.
 #[tauri::command]
 #[specta::specta]

@@ -32,6 +32,7 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
     tauri_specta::Builder::<tauri::Wry>::new()
         .commands(tauri_specta::collect_commands![
             app_status,
+            registry_online,
             sign_in,
             sign_out,
             unlock,

@@ -5,3 +5,4 @@
 pub mod lab;
 pub mod station;
 pub mod tools;
+pub mod window;

@@ -77,7 +77,7 @@ pub fn vcard_bin() -> PathBuf {
 /// # Panics
 /// When the binary was not built (`cargo test` does not build other
 /// packages' binaries; `scripts/test` runs `cargo build --bins` first).
-fn bin_next_to_tests(name: &str) -> PathBuf {
+pub fn bin_next_to_tests(name: &str) -> PathBuf {
     // Test executables live in target/<profile>/deps; binaries one level up.
     let exe = std::env::current_exe().unwrap_or_default();
     let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();

@@ -10,6 +10,8 @@ import * as __TAURI_EVENT from "@tauri-apps/api/event";
 export const commands = {
 	/**  Where the station stands (enrollment, sign-in, lock). */
 	appStatus: () => typedError<AppStatus, ErrorView>(__TAURI_INVOKE("app_status")),
+	/**  Whether the registry answers now (the sign-in screen's indicator). */
+	registryOnline: () => typedError<boolean, ErrorView>(__TAURI_INVOKE("registry_online")),
 	/**  UC-SIGNIN: online, else offline against the cached verifier. */
 	signIn: (username: string, password: string) => typedError<SignedInView, ErrorView>(__TAURI_INVOKE("sign_in", { username, password })),
 	/**  Signs out; unrevealed secrets are forgotten. */
@@ -464,6 +466,22 @@ export type ErrorView = {
 	tries: number | null,
 };
 
+/**  One audit event in a record's history, with names. */
+export type HistoryRow = {
+	/**  When. */
+	at: string,
+	/**  What was done (`issue_card`, `approve_request`, …). */
+	action: string,
+	/**  In words. */
+	action_label: string,
+	/**  The operator, by name. */
+	actor: string,
+	/**  What it was done to, in words. */
+	subject: string,
+	/**  `success`, or the refusal or failure in words. */
+	outcome: string,
+};
+
 /**  One search result. */
 export type HitView = 
 /**  A person. */
@@ -620,6 +638,10 @@ export type PersonView = {
 	devices: HitView[],
 	/**  Requests for them. */
 	requests: RequestRow[],
+	/**  What was done for them, oldest first (needs View audit and the registry). */
+	history: HistoryRow[],
+	/**  Why `history` is empty although there may be some (no permission, offline). */
+	history_note: string | null,
 };
 
 /**  A credential profile to choose. */

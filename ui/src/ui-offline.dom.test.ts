@@ -35,6 +35,7 @@ afterAll(() => {
 it("signs in offline with a banner, and a card inserted during a form only pulses its chip", async () => {
   const user = await until(() => $("signin-username"), "sign-in form");
   await until(() => $("signin-online")?.dataset["online"] === "false", "offline indicator");
+  expect(fake.calls.some((c) => c.cmd === "registry_online")).toBe(true);
   (user as HTMLInputElement).value = "olga";
   user.dispatchEvent(new Event("input", { bubbles: true }));
   const pw = $("signin-password") as HTMLInputElement;
@@ -58,4 +59,15 @@ it("signs in offline with a banner, and a card inserted during a form only pulse
   chip.click();
   await until(() => $("device-blank"), "device view after clicking the chip");
   expect(chip.classList.contains("pulse")).toBe(false);
+});
+
+it("explains an empty history offline", async () => {
+  const user = fake.people[0];
+  if (user === undefined) throw new Error("no people");
+  app.go({ name: "person", id: user.ref.id });
+  await until(() => $("person-name"), "person view");
+  ($("person-tab-history") as HTMLButtonElement).click();
+  const note = await until(() => $("person-history-note"), "history note");
+  expect(note.textContent).toContain("registry");
+  expect($("person-history")).toBeNull();
 });

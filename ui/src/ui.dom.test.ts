@@ -54,6 +54,10 @@ afterAll(() => {
 describe("operator window", () => {
   it("refuses a wrong password with operator wording, then signs in", async () => {
     const user = await until(() => $("signin-username"), "sign-in form");
+    // The indicator asks registryOnline(), not syncStatus() (which needs a session).
+    await until(() => $("signin-online")?.dataset["online"] === "true", "online indicator");
+    expect(fake.calls.some((c) => c.cmd === "registry_online")).toBe(true);
+    expect(fake.calls.some((c) => c.cmd === "sync_status")).toBe(false);
     type(user, "olga");
     type($("signin-password"), "nope");
     click($("signin-submit"));
@@ -73,6 +77,9 @@ describe("operator window", () => {
     await until(() => chips[0]?.textContent?.includes("Anna Berg") ?? false, "holder chip");
     const state = await until(() => $("device-state"), "device state");
     expect(state.textContent).toBe("Active");
+    expect($("device-view")?.dataset["kind"]).toBe("ours");
+    expect($$("cert-row")[0]?.textContent).toContain("PIV Authentication (9A)");
+    expect($$("cert-state")[0]?.textContent).toBe("Valid");
     expect($("action-deactivate")).not.toBeNull();
     expect($("action-erase")).toBeNull();
     click($("why-not"));
@@ -94,6 +101,12 @@ describe("operator window", () => {
     key("Enter", {}, input);
     const name = await until(() => $("person-name"), "person view");
     expect(name.textContent).toBe("Zofia Zimmer");
+    click($("person-tab-history"));
+    const history = $$("history-row");
+    expect(history).toHaveLength(2);
+    expect(history[1]?.textContent).toContain("Card issued");
+    expect(history[1]?.textContent).toContain("Jonas Jensen");
+    expect($("person-history-note")).toBeNull();
     key("Escape", {}, document.body);
     await until(() => $("search-input"), "back to search");
     expect(($("search-input") as HTMLInputElement).value).toBe("zofia zimmer");
@@ -134,8 +147,13 @@ describe("operator window", () => {
     expect($("job-take-out")).not.toBeNull();
     expect($("pin-value")?.textContent?.replace(/\s/g, "")).toBe("40719263");
     expect($("puk-value")).not.toBeNull();
+    expect($("issued-done")?.dataset["reveal"]).toBe("open");
     click($("pin-close"));
     await until(() => $("issue-done"), "done panel");
+    const done = $("issued-done");
+    expect(done?.dataset["reveal"]).toBe("closed");
+    expect(done?.dataset["resumed"]).toBe("false");
+    expect(done?.textContent).toContain("Active");
     expect($("pin-value")).toBeNull();
     expect(document.body.textContent).not.toContain("4071");
     expect(fake.calls.filter((c) => c.cmd === "close_reveal")).toHaveLength(1);
@@ -161,6 +179,8 @@ describe("operator window", () => {
     expect(fake.calls.filter((c) => c.cmd === "resume_job")).toHaveLength(1);
     click($("pin-close"));
     await until(() => $("issue-done"), "done after resume");
+    expect($("issued-done")?.dataset["resumed"]).toBe("true");
+    expect($("issued-resumed")).not.toBeNull();
   });
 
   it("offers an interrupted job on the device view and rolls it back with a reason", async () => {
@@ -204,5 +224,28 @@ describe("operator window", () => {
     expect($$("sync-rejected-row")[0]?.textContent).toContain("already cancelled");
     click($("sync-retry"));
     await until(() => fake.calls.some((c) => c.cmd === "sync_now"), "sync now called");
+    await until(() => !($("sync-retry") as HTMLButtonElement).disabled, "sync finished");
+  });
+
+  it("shows Tauri's own refusal (a bare string) as an internal error, never its raw text", async () => {
+    fake.denied.add("sync_now");
+    click($("sync-retry"));
+    const e = await until(() => $("sync-error"), "sync error");
+    expect(e.dataset["code"]).toBe("internal");
+    expect(e.textContent).toContain("Something unexpected went wrong inside Cardstation.");
+    expect(e.textContent).not.toContain("not allowed");
+    expect($("sync-error-detail")).toBeNull();
+    fake.denied.delete("sync_now");
+  });
+
+  it("says so in the reader strip when the PC/SC service stops, and lists readers when it returns", async () => {
+    fake.serviceDown();
+    const down = await until(() => $("reader-service-down"), "service down note");
+    expect(down.textContent).toContain("smart card service");
+    expect($$("reader-chip")).toHaveLength(0);
+    expect($("reader-none")).toBeNull();
+    fake.serviceUp();
+    await until(() => ($$("reader-chip").length === 2 ? true : null), "readers back");
+    expect($("reader-service-down")).toBeNull();
   });
 });

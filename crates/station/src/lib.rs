@@ -66,7 +66,7 @@ pub use session::{Decision, NewPerson, RequestView, Session, SignedIn};
 pub use temporary::{Initialized, TemporaryCardView};
 pub use update::{Collected, UpdateReason};
 pub use view::{
-    label, ActionView, Capabilities, CertificateRow, DeviceView, HitView, IssuedView, JobRow, OutboxRow, PersonRef, PersonView,
+    label, ActionView, Capabilities, CertificateRow, DeviceView, HistoryRow, HitView, IssuedView, JobRow, OutboxRow, PersonRef, PersonView,
     ProfileRow, RequestRow, SearchResults, SignedInView, SyncStatus,
 };
 pub use watch::{watch_readers, CardWatch, ReaderChange, ReaderInfo};
@@ -126,6 +126,14 @@ impl Station {
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// Whether the registry answers now (its health, over the pinned TLS),
+    /// waiting at most `timeout`: the sign-in screen's online indicator.
+    pub fn registry_online(&self, timeout: Duration) -> bool {
+        let Ok(pin) = self.enrollment.pin() else { return false };
+        let Ok(remote) = remote::Remote::new(&self.enrollment.registry_url, pin, timeout) else { return false };
+        runtime().is_ok_and(|rt| rt.block_on(remote.health()).is_ok())
     }
 
     /// Signs in online (UC-SIGNIN) and pulls the registry's records.

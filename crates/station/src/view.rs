@@ -349,6 +349,27 @@ pub struct PersonView {
     pub devices: Vec<HitView>,
     /// Requests for them.
     pub requests: Vec<RequestRow>,
+    /// What was done for them, oldest first (needs View audit and the registry).
+    pub history: Vec<HistoryRow>,
+    /// Why `history` is empty although there may be some (no permission, offline).
+    pub history_note: Option<String>,
+}
+
+/// One audit event in a record's history, with names.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct HistoryRow {
+    /// When.
+    pub at: String,
+    /// What was done (`issue_card`, `approve_request`, …).
+    pub action: String,
+    /// In words.
+    pub action_label: String,
+    /// The operator, by name.
+    pub actor: String,
+    /// What it was done to, in words.
+    pub subject: String,
+    /// `success`, or the refusal or failure in words.
+    pub outcome: String,
 }
 
 /// A credential profile to choose.
@@ -627,7 +648,14 @@ impl Session {
         let person = self.person(id)?;
         let devices = self.store.devices_of(id)?.iter().map(|d| self.device_hit(d)).collect();
         let requests = self.store.requests_for_person(id)?.iter().map(|r| self.request_row(r)).collect();
+        let filter = crate::AuditFilter { person: Some(id.to_string()), ..Default::default() };
+        let (history, history_note) = match self.audit(&filter) {
+            Ok(rows) => (rows.into_iter().map(history_row).collect(), None),
+            Err(e) => (Vec::new(), Some(e.to_string())),
+        };
         Ok(PersonView {
+            history,
+            history_note,
             person: PersonRef { id: id.uuid(), name: person.display_name() },
             status_label: label(&wire_name(&person.status)),
             email: person.email,
@@ -713,6 +741,17 @@ impl Session {
             pending,
             rejected,
         })
+    }
+}
+
+fn history_row(row: crate::AuditRow) -> HistoryRow {
+    HistoryRow {
+        at: rfc3339(row.at),
+        action_label: label(&row.action.replace('.', " ")),
+        action: row.action,
+        actor: if row.operator.is_empty() { "the registry".into() } else { row.operator },
+        subject: row.object,
+        outcome: row.outcome,
     }
 }
 

@@ -1,25 +1,39 @@
 // A stand-in backend for `npm run dev` in a plain browser and for the UI's DOM tests.
 // It answers the IPC commands with made-up records through @tauri-apps/api/mocks; it is
 // never part of the production build (main.ts imports it only in dev outside Tauri).
-import { emit } from "@tauri-apps/api/event";
 import { mockIPC } from "@tauri-apps/api/mocks";
-import type {
-  ActionView,
-  AppStatus,
-  CardEvent,
-  CardStep,
-  DeviceView,
-  ErrorCode,
-  ErrorView,
-  HitView,
-  JobEvent,
-  JobView,
-  PersonRef,
-  ProfileRow,
-  RequestRow,
-  SignedInView,
-  SyncStatus,
+import {
+  events,
+  type ActionView,
+  type CardEvent,
+  type CardStep,
+  type commands,
+  type DeviceView,
+  type ErrorCode,
+  type ErrorView,
+  type HistoryRow,
+  type HitView,
+  type IssuedView,
+  type JobEvent,
+  type JobRow,
+  type PersonRef,
+  type ProfileRow,
+  type RequestRow,
+  type SignedInView,
+  type SyncStatus,
 } from "../bindings";
+import type { Answer } from "../lib/contract";
+
+type Commands = typeof commands;
+type Args = Record<string, unknown>;
+/**
+ * One handler per generated command, answering exactly what the command declares: a command
+ * added to `bindings.ts` fails the type check here until the stand-in answers it.
+ */
+type Handlers = { [K in keyof Commands]: (args: Args) => Promise<Answer<K>> };
+
+/** "signIn" → "sign_in": the IPC name tauri-specta derives from the Rust function. */
+const ipcName = (command: string): string => command.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 const FIRST = ["Anna", "Bruno", "Chiara", "Dmitri", "Elif", "Farah", "Gustav", "Hana", "Ivo", "Jonas", "Kirsten", "Lars", "Maja", "Nils", "Olga", "Pieter", "Quentin", "Rosa", "Sanna", "Tomas", "Ulla", "Viktor", "Wiebke", "Xenia", "Yusuf", "Zofia"];
 const LAST = ["Berg", "Costa", "Dahl", "Eriksen", "Fischer", "Garcia", "Holm", "Ivanova", "Jensen", "Kowalski", "Lindqvist", "Moreau", "Novak", "Olsen", "Petrov", "Quist", "Rossi", "Schmidt", "Tanaka", "Urban", "Vogel", "Weber", "Yilmaz", "Zeller", "Andersson", "Bakker", "Conti", "Duarte", "Engel", "Forsberg", "Greco", "Haas", "Ito", "Jovanovic", "Keller", "Laine", "Meyer", "Nieminen", "Ortiz", "Popescu", "Quinn", "Richter", "Silva", "Thomsen", "Uhl", "Varga", "Wolff", "Young", "Zima", "Aalto", "Brandt", "Claes", "Dietrich", "Ek", "Falk", "Gruber", "Hansen", "Isaksen", "Jakobsen", "Kraus", "Lund", "Mertens", "Nyberg", "Otto", "Pohl", "Roth", "Sauer", "Teller", "Unger", "Voss", "Winter", "Zimmer", "Adler", "Beck", "Conrad", "Dorn", "Eberhardt", "Frank", "Graf", "Horn", "Jung", "Kuhn", "Lang", "Marx", "Naumann", "Ott", "Peters", "Ritter", "Stein", "Thiel", "Ulrich", "Vetter", "Walter", "Ziegler", "Arnold", "Bauer", "Christensen", "Dreyer", "Ernst", "Fuchs", "Gerber", "Hein", "Jost", "Kramer", "Lehmann", "Martin", "Neumann", "Pfeiffer", "Reuter", "Schulz", "Thomas", "Vogt", "Wagner"];
@@ -88,17 +102,19 @@ export class FakeBackend {
       display_name: "Olga Operator",
       offline: opts.offline ?? false,
       permissions: ["Request cards", "Approve requests", "Issue cards"],
-      can: { search: true, request: true, approve: true, issue: true, direct_issue: false, batch: false, temporary: false, update: true, pin: true, retire: true, audit: false, admin: false },
+      can: { search: true, request: true, approve: true, issue: true, direct_issue: false, batch: false, temporary: false, update: true, pin: true, retire: true, audit: true, admin: false },
       use_cases: ["signin", "read", "search", "request", "approve", "issue"],
       open_jobs: 0,
       idle_lock_seconds: 300,
     };
     this.signedIn = opts.signedIn ?? false;
+    this.registryUp = !(opts.offline ?? false);
     this.sync = {
       online: !(opts.offline ?? false),
       last_sync: new Date(Date.now() - 4 * 60_000).toISOString(),
-      pending: [{ op_id: uuid(1, 0xc), kind_label: "Approve request", subject: "Bruno Costa", queued_at: new Date(Date.now() - 60_000).toISOString(), state: "pending", reason: null }],
-      rejected: [{ op_id: uuid(2, 0xc), kind_label: "Cancel device", subject: "Chiara Dahl's card", queued_at: new Date(Date.now() - 3_600_000).toISOString(), state: "rejected", reason: "The card was already cancelled at another workstation." }],
+      last_error: opts.offline ? "The registry did not answer." : null,
+      pending: [{ op_id: uuid(1, 0xc), kind_label: "Approve request", queued_at: new Date(Date.now() - 60_000).toISOString(), state: "pending", reason: null }],
+      rejected: [{ op_id: uuid(2, 0xc), kind_label: "Cancel device", queued_at: new Date(Date.now() - 3_600_000).toISOString(), state: "rejected", reason: "The card was already cancelled at another workstation." }],
     };
     const p = (i: number): Person => this.people[i] as Person;
     const olga: PersonRef = { id: this.session.operator, name: this.session.display_name };
@@ -147,8 +163,8 @@ export class FakeBackend {
       holder: person.ref,
       profile_name: "Staff PIV (contact)",
       certificates: [
-        { slot: "9a", subject: `CN=${person.ref.name}`, serial: "4F:21:9C:01", state: "valid", not_after: "2028-03-01T00:00:00Z" },
-        { slot: "9c", subject: `CN=${person.ref.name}`, serial: "4F:21:9C:02", state: "valid", not_after: "2028-03-01T00:00:00Z" },
+        { slot: "PIV Authentication (9A)", subject: `CN=${person.ref.name}`, serial: "4F:21:9C:01", state: "valid", state_label: "Valid", not_after: "2028-03-01T00:00:00Z" },
+        { slot: "Digital Signature (9C)", subject: `CN=${person.ref.name}`, serial: "4F:21:9C:02", state: "valid", state_label: "Valid", not_after: "2028-03-01T00:00:00Z" },
       ],
       pin_tries: 3,
       puk_tries: 3,
@@ -204,11 +220,27 @@ export class FakeBackend {
     this.cardEvent({ kind: "card_removed", reader });
   }
 
-  /** The backend's idle lock fires. */
+  /** The backend's idle lock fires (the generated `session-locked` event). */
   lock(): void {
     this.locked = true;
-    void emit("session_locked", null);
+    void events.sessionLocked.emit();
   }
+
+  /** The PC/SC service stops: readers go away until `serviceUp`. */
+  serviceDown(): void {
+    this.cardEvent({ kind: "service_down" });
+  }
+
+  /** The PC/SC service is back: every reader as it is now. */
+  serviceUp(): void {
+    this.cardEvent({ kind: "readers", readers: this.readers.map((r) => ({ name: r.name, card_present: r.view !== null })) });
+    for (const r of this.readers) if (r.view) this.cardEvent({ kind: "card_read", reader: r.name, view: r.view });
+  }
+
+  /** Whether the registry answers (the sign-in screen's indicator). */
+  registryUp: boolean;
+  /** Commands Tauri refuses before they reach the app (ACL denial): they reject with a string. */
+  readonly denied = new Set<string>();
 
   pushSync(s: SyncStatus): void {
     this.sync = s;
@@ -236,11 +268,11 @@ export class FakeBackend {
   private steps(): CardStep[] {
     return [
       { step: "authenticate" },
-      { step: "set_management_key" },
-      { step: "generate_key", slot: "9a", algorithm: "ecc_p256" },
+      { step: "set_management_key", algorithm: "AES-192" },
+      { step: "generate_key", slot: "9a", algorithm: "ECC P-256" },
       { step: "prove_and_certify", slot: "9a" },
       { step: "write_certificate", slot: "9a" },
-      { step: "generate_key", slot: "9c", algorithm: "ecc_p256" },
+      { step: "generate_key", slot: "9c", algorithm: "ECC P-256" },
       { step: "prove_and_certify", slot: "9c" },
       { step: "write_certificate", slot: "9c" },
       { step: "write_chuid" },
@@ -271,7 +303,7 @@ export class FakeBackend {
     this.insert(reader, view);
   }
 
-  private async runJob(request: RequestRow, reader: string, progress: number, job: string, from = 0): Promise<unknown> {
+  private async runJob(request: RequestRow, reader: string, progress: number, job: string, from = 0): Promise<IssuedView> {
     const steps = this.steps();
     let sent = 0;
     if (from > 0) this.send(progress, sent++, { kind: "notice", notice: { notice: "resuming_job", job } } satisfies JobEvent);
@@ -300,140 +332,172 @@ export class FakeBackend {
     return {
       job,
       device_id: view.kind === "ours" ? view.device_id : "",
+      state_label: "Active",
       holder: request.person,
       certificates: view.kind === "ours" ? view.certificates : [],
+      resumed: from > 0,
       warnings: [],
       reveal: { id: ticket },
     };
   }
 
-  handle(cmd: string, args: Record<string, unknown>): Promise<unknown> {
-    this.calls.push({ cmd, args });
-    const s = (k: string): string => String(args[k] ?? "");
-    const channelId = (k: string): number => (args[k] as { id: number }).id;
-    switch (cmd) {
-      case "app_status":
-        return this.later<AppStatus>({
-          enrolled: true,
-          registry_url: "https://registry.example.org:8443",
-          workstation: "Badge office, desk 3",
-          signed_in: this.signedIn ? this.session : null,
-          locked: this.locked,
-        });
-      case "sign_in":
-        if (s("username") === "locked") return this.fail(err("sign-in-locked", "Too many failed attempts; try again in 15 minutes."));
-        if (s("password") !== "secret") return this.fail(err("sign-in", "User name or password not accepted."));
-        this.signedIn = true;
-        return this.later(this.session);
-      case "sign_out":
-        this.signedIn = false;
-        return this.later(null);
-      case "unlock":
-        if (s("password") !== "secret") return this.fail(err("sign-in", "Password not accepted."));
-        this.locked = false;
-        return this.later(this.session);
-      case "touch":
-        return Promise.resolve(null);
-      case "watch_cards":
-        this.cardChannel = channelId("events");
-        this.cardIndex = 0;
-        setTimeout(() => {
-          this.cardEvent({ kind: "readers", readers: this.readers.map((r) => ({ name: r.name, card_present: r.view !== null })) });
-          for (const r of this.readers) if (r.view) this.cardEvent({ kind: "card_read", reader: r.name, view: r.view });
-        }, 0);
-        return Promise.resolve(null);
-      case "watch_sync":
-        this.syncChannel = channelId("events");
-        this.syncIndex = 0;
-        return Promise.resolve(null);
-      case "read_card": {
-        const r = this.readers.find((x) => x.name === s("reader"));
-        if (!r) return this.fail(err("reader-gone", "The reader is gone."));
-        if (!r.view) return this.fail(err("no-card", "No card in the reader."));
-        return this.later(r.view);
-      }
-      case "search": {
-        const hits = this.hits(s("query"));
-        const limit = Number(args["limit"] ?? 200);
-        return this.later({ hits: hits.slice(0, limit), more: hits.length > limit });
-      }
-      case "person": {
-        const p = this.people.find((x) => x.ref.id === s("id"));
-        if (!p) return this.fail(err("not-found", "No such person."));
-        return this.later({
-          person: p.ref,
-          email: p.email,
-          employee_id: p.employee_id,
-          status_label: "Active",
-          devices: p === this.people[0] ? [{ kind: "device", id: uuid(7, 0xe), serial: "5A1B2C3D", state_label: "Active", holder: p.ref, profile_name: "Staff PIV (contact)" }] : [],
-          requests: this.requests.filter((r) => r.person?.id === p.ref.id),
-          history: [{ at: new Date(Date.now() - 7 * 86_400_000).toISOString(), action: "Card issued", actor: "Jonas Jensen", subject: `${p.ref.name}'s card`, detail: "Staff PIV (contact), version 3" }],
-        });
-      }
-      case "requests": {
-        const state = args["state"] as string | null;
-        return this.later(this.requests.filter((r) => state === null || r.state === state));
-      }
-      case "profiles":
-        return this.later(this.profiles);
-      case "request_card": {
-        const p = this.people.find((x) => x.ref.id === s("person"));
-        const prof = this.profiles.find((x) => x.id === s("profile"));
-        if (!p || !prof) return this.fail(err("not-found", "No such person or profile."));
-        const row = this.newRequest(p, prof, prof.needs_approval ? "pending_approval" : "approved", { id: this.session.operator, name: this.session.display_name });
-        row.reason = (args["notes"] as string | null) ?? null;
-        this.requests.push(row);
-        return this.later(row);
-      }
-      case "decide": {
-        const r = this.requests.find((x) => x.id === s("request"));
-        if (!r) return this.fail(err("not-found", "No such request."));
-        const d = s("decision");
-        if (d === "approve" && !r.can_approve.allowed) return this.fail(err("approver-is-requester", "You requested this yourself."));
-        r.state = d === "approve" ? "approved" : d === "reject" ? "rejected" : "cancelled";
-        r.state_label = d === "approve" ? "Approved" : d === "reject" ? "Rejected" : "Cancelled";
-        r.reason = (args["reason"] as string | null) ?? r.reason;
-        if (d === "approve") r.approver = { id: this.session.operator, name: this.session.display_name };
-        return this.later({ ...r });
-      }
-      case "issue": {
-        const r = this.requests.find((x) => x.id === s("request"));
-        if (!r) return this.fail(err("not-found", "No such request."));
-        return this.runJob(r, s("reader"), channelId("progress"), uuid(this.seq++, 0xf));
-      }
-      case "reveal_secret": {
-        const t = this.tickets.get(s("ticket"));
-        this.tickets.delete(s("ticket"));
-        if (!t) return this.fail(err("secret-gone", "The PIN was already shown."));
-        return this.later(t);
-      }
-      case "close_reveal":
-        this.tickets.delete(s("ticket"));
-        return this.later(null);
-      case "jobs":
-        return this.later([] as JobView[]);
-      case "resume_job": {
-        const t = this.torn;
-        if (t === null || t.job !== s("job")) return this.fail(err("not-found", "No such job."));
-        return this.runJob(t.request, s("reader"), channelId("progress"), t.job, t.done);
-      }
-      case "rollback_job": {
-        const t = this.torn;
-        if (t === null || t.job !== s("job")) return this.fail(err("not-found", "No such job."));
-        this.torn = null;
-        const rolled: JobView = { id: t.job, kind: "issue", kind_label: "Issue card", state: "rolled_back", device: uuid(7, 0xe), writes_done: t.done, interrupted: null, last_error: null, created_at: new Date().toISOString() };
-        return this.later(rolled);
-      }
-      case "sync_status":
-        return this.later(this.sync);
-      case "sync_now":
-        this.sync = { ...this.sync, last_sync: new Date().toISOString() };
-        return this.later(this.sync);
-      default:
-        return this.fail(err("internal", `Unknown command ${cmd}.`));
+  private history(p: Person): { history: HistoryRow[]; history_note: string | null } {
+    if (!this.session.can.audit) {
+      return { history: [], history_note: "Your role does not include View audit, so what was done for this person is not shown." };
     }
+    if (this.session.offline) return { history: [], history_note: "History needs the registry, which cannot be reached now." };
+    return {
+      history: [
+        { at: new Date(Date.now() - 8 * 86_400_000).toISOString(), action: "request_card", action_label: "Card requested", actor: "Jonas Jensen", subject: `${p.ref.name}: Staff PIV (contact)`, outcome: "success" },
+        { at: new Date(Date.now() - 7 * 86_400_000).toISOString(), action: "issue_card", action_label: "Card issued", actor: "Jonas Jensen", subject: `${p.ref.name}'s card`, outcome: "success" },
+      ],
+      history_note: null,
+    };
+  }
+
+  private readonly handlers: Handlers = {
+    appStatus: () =>
+      this.later({
+        enrolled: true,
+        registry_url: "https://registry.example.org:8443",
+        workstation: "Badge office, desk 3",
+        signed_in: this.signedIn ? this.session : null,
+        locked: this.locked,
+      }),
+    registryOnline: () => this.later(this.registryUp),
+    signIn: (args) => {
+      if (str(args, "username") === "locked") return this.fail(err("sign-in-locked", "Too many failed attempts; try again in 15 minutes."));
+      if (str(args, "password") !== "secret") return this.fail(err("sign-in", "User name or password not accepted."));
+      this.signedIn = true;
+      return this.later(this.session);
+    },
+    signOut: () => {
+      this.signedIn = false;
+      return this.later(null);
+    },
+    unlock: (args) => {
+      if (str(args, "password") !== "secret") return this.fail(err("sign-in", "Password not accepted."));
+      this.locked = false;
+      return this.later(this.session);
+    },
+    touch: () => Promise.resolve(),
+    watchCards: (args) => {
+      this.cardChannel = channelId(args, "events");
+      this.cardIndex = 0;
+      setTimeout(() => this.serviceUp(), 0);
+      return Promise.resolve();
+    },
+    watchSync: (args) => {
+      this.syncChannel = channelId(args, "events");
+      this.syncIndex = 0;
+      return Promise.resolve(null);
+    },
+    readCard: (args) => {
+      const r = this.readers.find((x) => x.name === str(args, "reader"));
+      if (!r) return this.fail(err("reader-gone", "The reader is gone."));
+      if (!r.view) return this.fail(err("no-card", "No card in the reader."));
+      return this.later(r.view);
+    },
+    search: (args) => {
+      const hits = this.hits(str(args, "query"));
+      const limit = Number(args["limit"] ?? 200);
+      return this.later({ hits: hits.slice(0, limit), more: hits.length > limit });
+    },
+    person: (args) => {
+      const p = this.people.find((x) => x.ref.id === str(args, "id"));
+      if (!p) return this.fail(err("not-found", "No such person."));
+      const devices: HitView[] = p === this.people[0] ? [{ kind: "device", id: uuid(7, 0xe), serial: "5A1B2C3D", state_label: "Active", holder: p.ref, profile_name: "Staff PIV (contact)" }] : [];
+      return this.later({
+        person: p.ref,
+        email: p.email,
+        employee_id: p.employee_id,
+        status_label: "Active",
+        devices,
+        requests: this.requests.filter((r) => r.person?.id === p.ref.id),
+        ...this.history(p),
+      });
+    },
+    requests: (args) => {
+      const state = args["state"] as string | null;
+      return this.later(this.requests.filter((r) => state === null || r.state === state));
+    },
+    profiles: () => this.later(this.profiles),
+    requestCard: (args) => {
+      const p = this.people.find((x) => x.ref.id === str(args, "person"));
+      const prof = this.profiles.find((x) => x.id === str(args, "profile"));
+      if (!p || !prof) return this.fail(err("not-found", "No such person or profile."));
+      const row = this.newRequest(p, prof, prof.needs_approval ? "pending_approval" : "approved", { id: this.session.operator, name: this.session.display_name });
+      row.reason = (args["notes"] as string | null) ?? null;
+      this.requests.push(row);
+      return this.later(row);
+    },
+    decide: (args) => {
+      const r = this.requests.find((x) => x.id === str(args, "request"));
+      if (!r) return this.fail(err("not-found", "No such request."));
+      const d = str(args, "decision");
+      if (d === "approve" && !r.can_approve.allowed) {
+        return this.fail({ ...err("approver-is-requester", "refused"), refusal: { code: "approver-is-requester", reason: "You requested this yourself." } });
+      }
+      r.state = d === "approve" ? "approved" : d === "reject" ? "rejected" : "cancelled";
+      r.state_label = d === "approve" ? "Approved" : d === "reject" ? "Rejected" : "Cancelled";
+      r.reason = (args["reason"] as string | null) ?? r.reason;
+      if (d === "approve") r.approver = { id: this.session.operator, name: this.session.display_name };
+      return this.later({ ...r });
+    },
+    issue: (args) => {
+      const r = this.requests.find((x) => x.id === str(args, "request"));
+      if (!r) return this.fail(err("not-found", "No such request."));
+      return this.runJob(r, str(args, "reader"), channelId(args, "progress"), uuid(this.seq++, 0xf));
+    },
+    revealSecret: (args) => {
+      const t = this.tickets.get(str(args, "ticket"));
+      this.tickets.delete(str(args, "ticket"));
+      if (!t) return this.fail(err("secret-gone", "The PIN was already shown."));
+      return this.later(t);
+    },
+    closeReveal: (args) => {
+      this.tickets.delete(str(args, "ticket"));
+      return Promise.resolve();
+    },
+    jobs: () => {
+      const t = this.torn;
+      const rows: JobRow[] = t === null ? [] : [this.jobRow(t.job, "interrupted", t.done)];
+      return this.later(rows);
+    },
+    resumeJob: (args) => {
+      const t = this.torn;
+      if (t === null || t.job !== str(args, "job")) return this.fail(err("not-found", "No such job."));
+      return this.runJob(t.request, str(args, "reader"), channelId(args, "progress"), t.job, t.done);
+    },
+    rollbackJob: (args) => {
+      const t = this.torn;
+      if (t === null || t.job !== str(args, "job")) return this.fail(err("not-found", "No such job."));
+      this.torn = null;
+      return this.later(this.jobRow(t.job, "rolled_back", t.done));
+    },
+    syncStatus: () => this.later(this.sync),
+    syncNow: () => {
+      this.sync = { ...this.sync, last_sync: new Date().toISOString(), last_error: null };
+      return this.later(this.sync);
+    },
+  };
+
+  private jobRow(id: string, state: string, done: number): JobRow {
+    return { id, kind: "issue", kind_label: "Issue card", state, device: uuid(7, 0xe), writes_done: done, interrupted: state === "interrupted" ? "card removed" : null, last_error: null, created_at: new Date().toISOString() };
+  }
+
+  handle(cmd: string, args: Args): Promise<unknown> {
+    this.calls.push({ cmd, args });
+    // Like Tauri itself: an ACL denial or an unknown command rejects with a free-form string.
+    if (this.denied.has(cmd)) return Promise.reject(`${cmd} not allowed. Permissions associated with this command: []`);
+    const name = (Object.keys(this.handlers) as (keyof Commands)[]).find((k) => ipcName(k) === cmd);
+    if (name === undefined) return Promise.reject(`Command ${cmd} not found`);
+    return this.handlers[name](args);
   }
 }
+
+const str = (args: Args, k: string): string => String(args[k] ?? "");
+const channelId = (args: Args, k: string): number => (args[k] as { id: number }).id;
 
 /** Install the fake backend behind @tauri-apps/api. */
 export function installFakeBackend(opts: FakeOptions): FakeBackend {

@@ -1,18 +1,18 @@
 // The window's live state: session, route, readers, running card jobs, sync.
 // Components read it; only the functions here talk to the backend's watch channels.
 import { Channel } from "@tauri-apps/api/core";
-import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import {
   commands,
+  events,
   type AppStatus,
   type CardEvent,
   type ErrorView,
   type SignedInView,
   type SyncStatus,
 } from "../bindings";
-import { call, errorOf, fire } from "./api";
+import { call, errorOf, fire, plain } from "./api";
 import { IdleClock } from "./idle";
-import { applyCardEvent, withView, type ReaderState } from "./readers";
+import { applyCardEvent, serviceDownAfter, withView, type ReaderState } from "./readers";
 import { insertionEffect, isTypingTarget, sameRoute, type FocusInfo, type Route } from "./routes";
 import type { StepProgress } from "./steps";
 
@@ -36,6 +36,10 @@ class AppState {
   private history: Route[] = [];
 
   readers = $state<ReaderState[]>([]);
+  /** The PC/SC service is not running (`service_down`): the strip says so instead of "no reader". */
+  serviceDown = $state(false);
+  /** watchCards itself failed (e.g. the command is not allowed): the strip says so. */
+  watchError = $state<ErrorView | null>(null);
   /** Readers whose chip pulses: a card arrived while the operator was busy. */
   pulsing = $state<string[]>([]);
   /** Reader last shown in the Cards view. */
@@ -70,17 +74,13 @@ class AppState {
     } catch (e) {
       this.startError = errorOf(e);
     }
-    // The brief names the event `session_locked`; tauri-specta names a `SessionLocked` event
-    // `session-locked`. Listen to both until the generated `events` object is used.
-    for (const name of ["session_locked", "session-locked"]) {
-      try {
-        const u: UnlistenFn = await listen<null>(name, () => {
-          if (this.session !== null) this.locked = true;
-        });
-        this.stops.push(() => u());
-      } catch {
-        // Outside Tauri (unit tests, plain browser): no events.
-      }
+    try {
+      const u = await events.sessionLocked.listen(() => {
+        if (this.session !== null) this.locked = true;
+      });
+      this.stops.push(() => u());
+    } catch {
+      // Outside Tauri (unit tests, plain browser): no events.
     }
     const tick = setInterval(() => {
       this.now = Date.now();
@@ -126,6 +126,8 @@ class AppState {
       this.locked = false;
       this.idle = null;
       this.readers = [];
+      this.serviceDown = false;
+      this.watchError = null;
       this.running = {};
       this.pulsing = [];
       this.sync = null;
@@ -156,8 +158,11 @@ class AppState {
     sync.onmessage = (s) => {
       this.sync = s;
     };
-    fire(commands.watchCards(cards));
-    fire(commands.watchSync(sync));
+    this.watchError = null;
+    plain(commands.watchCards(cards)).catch((e: unknown) => {
+      this.watchError = errorOf(e);
+    });
+    fire(call(commands.watchSync(sync)));
     await Promise.allSettled([
       call(commands.syncStatus()).then((s) => {
         if (this.sync === null) this.sync = s;
@@ -168,10 +173,13 @@ class AppState {
   onCardEvent(ev: CardEvent): void {
     const before = this.readers.find((r) => r.name === ("reader" in ev ? ev.reader : ""));
     this.readers = applyCardEvent(this.readers, ev);
+    this.serviceDown = serviceDownAfter(this.serviceDown, ev);
     if (ev.kind === "card_inserted" || (ev.kind === "card_read" && (before === undefined || before.status === "empty"))) {
       this.cardArrived(ev.reader);
     } else if (ev.kind === "card_removed" || ev.kind === "reader_removed") {
       this.pulsing = this.pulsing.filter((r) => r !== ev.reader);
+    } else if (ev.kind === "service_down") {
+      this.pulsing = [];
     }
   }
 

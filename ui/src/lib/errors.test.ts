@@ -1,21 +1,33 @@
 import { describe, expect, it } from "vitest";
-import type { ErrorCode } from "../bindings";
-import { AppError, call, errorOf } from "./api";
+import type { ErrorCode, ErrorView } from "../bindings";
+import { AppError, call, errorOf, plain } from "./api";
 import { cleanMessage, describeError, ERROR_CODES, triesText, wordingFor } from "./errors";
 
-const ALL: ErrorCode[] = [
+// Written out on purpose (not derived from ERROR_CODES): `Missing` below fails the type check
+// when the generated ErrorCode union gains a code this list lacks.
+const ALL = [
   "not-enrolled", "offline", "sign-in", "sign-in-locked", "locked", "pin-mismatch", "card-removed",
   "no-card", "no-reader", "ambiguous-reader", "reader-gone", "card-reset", "card-in-use", "timeout",
-  "no-pcsc-service", "pcsc", "card-error", "wrong-pin", "pin-blocked", "not-found", "wrong-card",
-  "bad-input", "use-case-disabled", "not-permitted", "approver-is-requester", "approver-is-recipient",
-  "requester-is-recipient", "actor-is-recipient", "own-device", "state-not-allowed",
-  "approval-required", "capability-mismatch", "capabilities-unknown", "contact-interface-required",
-  "profile-is-temporary", "refused", "rejected", "sync", "store", "io", "secret-gone",
-  "wrong-response", "bad-code", "offline-locked", "busy", "internal",
-];
+  "card-unresponsive", "no-pcsc-service", "pcsc", "card-error", "wrong-pin", "pin-blocked",
+  "wrong-puk", "puk-blocked", "authentication-failed", "card-full", "malformed-card-data",
+  "not-supported", "certificate", "profile", "not-found", "wrong-card", "bad-input",
+  "use-case-disabled", "not-permitted", "operator-required", "system-only", "own-device",
+  "actor-is-recipient", "approver-is-requester", "approver-is-recipient", "requester-is-recipient",
+  "not-requester", "not-the-cardholder", "state-not-allowed", "capability-mismatch",
+  "capabilities-unknown", "contact-interface-required", "profile-not-temporary",
+  "profile-is-temporary", "approval-required", "not-yet-expired", "stop-date-passed",
+  "date-not-in-future", "invalid-batch", "invalid-task", "task-removed", "invalid-email", "refused",
+  "rejected", "sync", "store", "io", "secret-gone", "wrong-response", "bad-code", "puk-unknown",
+  "challenge-mismatch", "offline-locked", "offline-expired", "cancelled", "busy",
+  "audit-chain-broken", "internal",
+] as const satisfies readonly ErrorCode[];
+type Missing = Exclude<ErrorCode, (typeof ALL)[number]>;
+const everyCodeListed: [Missing] extends [never] ? true : Missing = true;
 
 describe("error wording", () => {
   it("covers every code of the contract with all three parts", () => {
+    expect(everyCodeListed).toBe(true);
+    expect(ERROR_CODES).toHaveLength(ALL.length);
     expect(new Set(ERROR_CODES)).toEqual(new Set(ALL));
     for (const code of ALL) {
       const w = wordingFor(code);
@@ -34,6 +46,16 @@ describe("error wording", () => {
     expect(d.what).toBe("The PIN was wrong.");
     expect(d.detail).toBe("The PIN was refused by the card.");
     expect(d.tries).toBe("2 tries left.");
+  });
+
+  it("prefers the domain's reason to the message", () => {
+    const d = describeError({
+      code: "own-device",
+      message: "refused",
+      refusal: { code: "own-device", reason: "This is the card Olga Operator signed in with." },
+      tries: null,
+    });
+    expect(d.detail).toBe("This is the card Olga Operator signed in with.");
   });
 
   it("never shows raw JSON or Rust Debug text", () => {
@@ -61,6 +83,30 @@ describe("api.call", () => {
       await call(Promise.resolve({ status: "error" as const, error: err }));
     } catch (e) {
       expect(errorOf(e)).toEqual(err);
+    }
+  });
+
+  it("maps a Tauri string rejection (ACL denial, unknown command) to internal without its text", async () => {
+    // tauri-specta's typedError hands the string on as `error`.
+    const denied = "command sign_in not allowed by ACL" as unknown as ErrorView;
+    try {
+      await call(Promise.resolve({ status: "error" as const, error: denied }));
+      expect.unreachable();
+    } catch (e) {
+      expect(errorOf(e)).toEqual({ code: "internal", message: "", refusal: null, tries: null });
+    }
+    try {
+      await plain(Promise.reject(new Error("x")));
+      expect.unreachable();
+    } catch (e) {
+      expect(errorOf(e).code).toBe("internal");
+    }
+    try {
+      await plain(Promise.reject("Command close_reveal not found"));
+      expect.unreachable();
+    } catch (e) {
+      expect(errorOf(e).message).toBe("");
+      expect(describeError(errorOf(e)).detail).toBeNull();
     }
   });
 

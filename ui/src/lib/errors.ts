@@ -41,9 +41,9 @@ const WORDING: Record<ErrorCode, Wording> = {
     next: "Enter your password to continue where you left off.",
   },
   "pin-mismatch": {
-    what: "The two PIN entries do not match.",
-    changed: NOTHING,
-    next: "Type the new PIN again, the same way twice.",
+    what: "The registry's certificate is not the one this workstation was enrolled with.",
+    changed: "Nothing was sent to the registry.",
+    next: "Do not go on: the network may be intercepted. Tell IT support; the workstation may need enrolling again.",
   },
   "card-removed": {
     what: "The card was taken out of the reader during the operation.",
@@ -81,9 +81,14 @@ const WORDING: Record<ErrorCode, Wording> = {
     next: "Close the other program (for example a middleware tool) and try again.",
   },
   timeout: {
-    what: "The operation took too long and was stopped.",
+    what: "The card did not answer in time, so the operation was stopped.",
     changed: "Work already done is recorded.",
     next: "Try again. If it keeps happening, try another reader.",
+  },
+  "card-unresponsive": {
+    what: "The card does not answer.",
+    changed: "Nothing more was written to the card.",
+    next: "Take the card out, put it back in the right way round and try again; if it still does not answer, use another card.",
   },
   "no-pcsc-service": {
     what: "The smart card service of this computer is not running.",
@@ -110,6 +115,46 @@ const WORDING: Record<ErrorCode, Wording> = {
     changed: NOTHING,
     next: "Unblock the PIN from the card's view.",
   },
+  "wrong-puk": {
+    what: "The PUK was wrong.",
+    changed: "One PUK try was used.",
+    next: "Check the PUK and enter it again carefully; when no tries are left the PIN can no longer be unblocked.",
+  },
+  "puk-blocked": {
+    what: "The PUK is blocked after too many wrong tries.",
+    changed: NOTHING,
+    next: "The PIN can no longer be unblocked on this card: erase it and issue it again.",
+  },
+  "authentication-failed": {
+    what: "The card refused its management key.",
+    changed: CARD_UNCHANGED,
+    next: "Check this is the card the record belongs to; if it is, it may have been changed elsewhere: tell IT support.",
+  },
+  "card-full": {
+    what: "The card's memory is full.",
+    changed: "Nothing more was written to the card.",
+    next: "Use a card with more memory, or a profile with fewer certificates.",
+  },
+  "malformed-card-data": {
+    what: "The data on the card could not be read.",
+    changed: NOTHING,
+    next: "The card may be damaged or written by another system: try again, then use another card.",
+  },
+  "not-supported": {
+    what: "The card does not support what was asked.",
+    changed: CARD_UNCHANGED,
+    next: "Use a card type that supports it, or ask an administrator.",
+  },
+  certificate: {
+    what: "A certificate could not be made or checked.",
+    changed: "No certificate was added for this step.",
+    next: "Try again; if it persists, tell IT support (the certificate authority may need attention).",
+  },
+  profile: {
+    what: "The credential profile cannot be used.",
+    changed: NOTHING,
+    next: "Pick another profile, or ask an administrator to check this one.",
+  },
   "not-found": {
     what: "The record was not found.",
     changed: NOTHING,
@@ -134,6 +179,26 @@ const WORDING: Record<ErrorCode, Wording> = {
     what: "You do not have the permission for this.",
     changed: NOTHING,
     next: "Ask someone who has it, or ask an administrator for the role.",
+  },
+  "operator-required": {
+    what: "Only a signed-in operator can do this.",
+    changed: NOTHING,
+    next: "Sign in and try again.",
+  },
+  "system-only": {
+    what: "Only the registry records this; it cannot be done at a workstation.",
+    changed: NOTHING,
+    next: "Nothing to do here: the registry does it by itself.",
+  },
+  "not-requester": {
+    what: "Only the operator who made the request can withdraw it.",
+    changed: NOTHING,
+    next: "Ask them to withdraw it, or have an approver reject it.",
+  },
+  "not-the-cardholder": {
+    what: "Only the cardholder can do this.",
+    changed: NOTHING,
+    next: "Have the cardholder do it themselves.",
   },
   "approver-is-requester": {
     what: "You requested this yourself, so you cannot approve it.",
@@ -185,10 +250,50 @@ const WORDING: Record<ErrorCode, Wording> = {
     changed: CARD_UNCHANGED,
     next: "Put the card in a contact reader (not contactless) and try again.",
   },
+  "profile-not-temporary": {
+    what: "That credential profile is not for temporary cards.",
+    changed: NOTHING,
+    next: "Pick a temporary-card profile.",
+  },
   "profile-is-temporary": {
     what: "That credential profile is for temporary cards only.",
     changed: NOTHING,
     next: "Pick a profile for permanent cards.",
+  },
+  "not-yet-expired": {
+    what: "This has not expired yet.",
+    changed: NOTHING,
+    next: "Wait until it expires, or cancel it instead.",
+  },
+  "stop-date-passed": {
+    what: "The stop date has passed.",
+    changed: NOTHING,
+    next: "Choose a new stop date, or make a new request.",
+  },
+  "date-not-in-future": {
+    what: "The date must be in the future.",
+    changed: NOTHING,
+    next: "Pick a later date and try again.",
+  },
+  "invalid-batch": {
+    what: "The batch order is not valid.",
+    changed: NOTHING,
+    next: "Check the batch's people, profile and number of cards, then try again.",
+  },
+  "invalid-task": {
+    what: "The provisioning task is not valid.",
+    changed: NOTHING,
+    next: "Check the task's details and try again.",
+  },
+  "task-removed": {
+    what: "The provisioning task was removed.",
+    changed: NOTHING,
+    next: "Refresh the list: another operator or the registry removed it.",
+  },
+  "invalid-email": {
+    what: "The email address is not valid.",
+    changed: NOTHING,
+    next: "Correct the address and try again.",
   },
   refused: {
     what: "The registry refused the operation.",
@@ -226,19 +331,44 @@ const WORDING: Record<ErrorCode, Wording> = {
     next: "Check the code with the cardholder and enter it again.",
   },
   "bad-code": {
-    what: "The code is not correct.",
+    what: "The unblock code is not in the right form.",
     changed: NOTHING,
-    next: "Check the code and enter it again.",
+    next: "Check the code with the cardholder and enter it again.",
+  },
+  "puk-unknown": {
+    what: "None of the PUKs the registry holds works on this card.",
+    changed: "The card may have used up PUK tries.",
+    next: "The PIN cannot be unblocked on this card: erase it and issue it again, or tell IT support.",
+  },
+  "challenge-mismatch": {
+    what: "The challenge belongs to another card.",
+    changed: NOTHING,
+    next: "Ask the cardholder for the challenge their own card shows, and start again.",
   },
   "offline-locked": {
-    what: "Offline sign-in is not available for this account.",
+    what: "Offline sign-in is locked for this account.",
     changed: "You are not signed in.",
     next: "Sign in once while the registry is reachable; then offline sign-in works again.",
   },
+  "offline-expired": {
+    what: "Offline sign-in has expired for this account.",
+    changed: "You are not signed in.",
+    next: "Sign in once while the registry is reachable; then offline sign-in works again.",
+  },
+  cancelled: {
+    what: "The operation was cancelled.",
+    changed: "Nothing more was done after the cancel.",
+    next: "Start it again when you are ready.",
+  },
   busy: {
-    what: "The workstation is busy with another operation.",
+    what: "Another card job is running at this workstation.",
     changed: NOTHING,
     next: "Wait for it to finish, then try again.",
+  },
+  "audit-chain-broken": {
+    what: "The audit log does not verify: records may have been altered.",
+    changed: NOTHING,
+    next: "Stop card work and tell your security officer.",
   },
   internal: {
     what: "Something unexpected went wrong inside Cardstation.",
@@ -247,7 +377,10 @@ const WORDING: Record<ErrorCode, Wording> = {
   },
 };
 
-/** Every code the UI knows, for tests and exhaustiveness checks. */
+/**
+ * Every code the UI knows. `WORDING` is a `Record<ErrorCode, …>` over the generated union, so a
+ * code added on the Rust side fails the type check here until it has wording.
+ */
 export const ERROR_CODES = Object.keys(WORDING) as ErrorCode[];
 
 /** Wording for a code; unknown codes (newer backend) get a safe generic text. */
@@ -263,10 +396,14 @@ export interface DescribedError extends Wording {
   tries: string | null;
 }
 
-/** Turn an ErrorView into what the operator reads. */
+/**
+ * Turn an ErrorView into what the operator reads. The domain's own reason (`refusal.reason`) is
+ * the most specific sentence there is, so it is the detail when present; else the message.
+ */
 export function describeError(e: ErrorView): DescribedError {
   const w = wordingFor(e.code);
-  const message = cleanMessage(e.message);
+  const reason = cleanMessage(e.refusal?.reason);
+  const message = reason ?? cleanMessage(e.message);
   const detail = message !== null && message !== w.what ? message : null;
   return { ...w, code: e.code, detail, tries: triesText(e.tries) };
 }
@@ -288,9 +425,17 @@ export function cleanMessage(message: string | null | undefined): string | null 
   return m;
 }
 
-/** Anything thrown that is not an ErrorView: show it as "internal". */
+/**
+ * Anything thrown that is not an ErrorView (a Tauri string such as an ACL denial or an unknown
+ * command, an Error from the IPC layer): show it as "internal", without its raw text.
+ */
 export function toErrorView(e: unknown): ErrorView {
-  if (isErrorView(e)) return e;
+  if (isErrorView(e)) {
+    // Optional parts the UI reads are normalised, so a partial object cannot break a screen.
+    const refusal = isRefusal(e.refusal) ? e.refusal : null;
+    const tries = typeof e.tries === "number" ? e.tries : null;
+    return { code: e.code, message: e.message, refusal, tries };
+  }
   return { code: "internal", message: "", refusal: null, tries: null };
 }
 
@@ -300,5 +445,14 @@ export function isErrorView(e: unknown): e is ErrorView {
     e !== null &&
     typeof (e as { code?: unknown }).code === "string" &&
     typeof (e as { message?: unknown }).message === "string"
+  );
+}
+
+function isRefusal(r: unknown): r is NonNullable<ErrorView["refusal"]> {
+  return (
+    typeof r === "object" &&
+    r !== null &&
+    typeof (r as { code?: unknown }).code === "string" &&
+    typeof (r as { reason?: unknown }).reason === "string"
   );
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { DeviceView } from "../bindings";
-import { applyCardEvent, chipText, defaultReader, readerShortName, type ReaderState } from "./readers";
+import type { CardEvent, DeviceView } from "../bindings";
+import { applyCardEvent, chipText, defaultReader, readerShortName, serviceDownAfter, type ReaderState } from "./readers";
 
 const ours: DeviceView = {
   kind: "ours", reader: "R1", serial: "1", device_id: "d", state: "active", state_label: "Active",
@@ -33,6 +33,21 @@ describe("reader strip reducer", () => {
     expect(r.map((x) => [x.name, chipText(x)])).toEqual([["R1", "Empty"], ["R9", "Blank card"]]);
     r = applyCardEvent(r, { kind: "reader_removed", reader: "R1" });
     expect(r.map((x) => x.name)).toEqual(["R9"]);
+  });
+
+  it("drops every reader while the PC/SC service is down, until readers are listed again", () => {
+    let r = applyCardEvent([], { kind: "readers", readers: [{ name: "A", card_present: true }] });
+    let down = false;
+    const ev = { kind: "service_down" } as const;
+    r = applyCardEvent(r, ev);
+    down = serviceDownAfter(down, ev);
+    expect(r).toEqual([]);
+    expect(down).toBe(true);
+    expect(serviceDownAfter(down, { kind: "card_removed", reader: "A" })).toBe(true);
+    const back: CardEvent = { kind: "readers", readers: [{ name: "A", card_present: false }] };
+    r = applyCardEvent(r, back);
+    expect(serviceDownAfter(down, back)).toBe(false);
+    expect(r.map((x) => x.status)).toEqual(["empty"]);
   });
 
   it("picks a default reader", () => {

@@ -80,7 +80,20 @@ export function applyCardEvent(readers: ReaderState[], ev: CardEvent): ReaderSta
       }));
     case "card_removed":
       return update(readers, ev.reader, (r) => ({ ...r, status: "empty", view: null, error: null }));
+    case "service_down":
+      // Without the PC/SC service there are no readers; a `readers` event lists them again.
+      return [];
   }
+}
+
+/**
+ * Whether the PC/SC service is down after `ev`: set by `service_down`, cleared by any event that
+ * shows readers again (the backend sends `readers` first when the service returns).
+ */
+export function serviceDownAfter(down: boolean, ev: CardEvent): boolean {
+  if (ev.kind === "service_down") return true;
+  if (ev.kind === "readers" || ev.kind === "reader_added") return false;
+  return down;
 }
 
 /** Replace the view of a reader after a fresh readCard(). */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { HitView, SearchResults } from "../bindings";
+import { AppError } from "./api";
 import { hitText, isSearchable, normalizeQuery, SearchController, type SearchState, type Timers } from "./search";
 
 class FakeTimers implements Timers {
@@ -84,7 +85,7 @@ describe("SearchController", () => {
   it("keeps the error of a failed search", async () => {
     const t = new FakeTimers();
     const view = { code: "offline" as const, message: "x", refusal: null, tries: null };
-    const c = new SearchController(() => Promise.reject({ view }), () => {}, t, 100);
+    const c = new SearchController(() => Promise.reject(new AppError(view)), () => {}, t, 100);
     c.input("abc");
     c.flush();
     await Promise.resolve();
@@ -104,7 +105,6 @@ describe("hitText", () => {
       .toEqual({ kind: "Card", title: "Anna's card", detail: "Staff · Active · serial 123" });
     expect(hitText({ kind: "request", id: "r", kind_label: "New card", state_label: "Approved", person: { id: "p", name: "Bo" }, profile_name: "Staff" }).title)
       .toBe("New card for Bo");
-    expect(hitText({ kind: "temporary", id: "t", serial: null, state_label: "Unassigned", holder: null }).detail).toBe("Unassigned");
     expect(hitText({ kind: "person", id: "p", name: "Cy", email: "cy@x", employee_id: null, devices: 2, requests: 1 }).detail)
       .toBe("cy@x · 2 cards · 1 request");
   });

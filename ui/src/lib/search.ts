@@ -1,5 +1,6 @@
 // Search-as-you-type: debounce, drop stale answers, keep the last good result on screen.
 import type { ErrorView, HitView, SearchResults } from "../bindings";
+import { errorOf } from "./api";
 
 export const SEARCH_LIMIT = 200;
 export const SEARCH_DEBOUNCE_MS = 180;
@@ -99,11 +100,7 @@ export class SearchController {
       this.set({ shownQuery: query, hits: r.hits, more: r.more, loading: false, error: null });
     } catch (e) {
       if (mine !== this.seq) return;
-      const error: ErrorView =
-        typeof e === "object" && e !== null && "view" in e
-          ? (e as { view: ErrorView }).view
-          : { code: "internal", message: "", refusal: null, tries: null };
-      this.set({ loading: false, error });
+      this.set({ loading: false, error: errorOf(e) });
     }
   }
 
@@ -136,14 +133,6 @@ export function hitText(h: HitView): { kind: string; title: string; detail: stri
         kind: "Request",
         title: h.person ? `${h.kind_label} for ${h.person.name}` : h.kind_label,
         detail: [h.profile_name, h.state_label].join(" · "),
-      };
-    case "temporary":
-      return {
-        kind: "Temporary card",
-        title: h.holder ? `Temporary card with ${h.holder.name}` : "Temporary card, in the drawer",
-        detail: [h.state_label, h.serial ? `serial ${h.serial}` : null]
-          .filter((x): x is string => !!x)
-          .join(" · "),
       };
   }
 }

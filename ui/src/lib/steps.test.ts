@@ -3,7 +3,7 @@ import type { CardStep, Notice } from "../bindings";
 import { algorithmName, applyJobEvent, emptyProgress, noticeText, percentDone, slotName, stepCounter, stepLabel } from "./steps";
 
 const STEPS: CardStep[] = [
-  { step: "authenticate" }, { step: "set_management_key" }, { step: "set_retries", pin: 3, puk: 5 },
+  { step: "authenticate" }, { step: "set_management_key", algorithm: "AES-192" }, { step: "set_retries", pin: 3, puk: 5 },
   { step: "set_pin" }, { step: "set_puk" }, { step: "generate_key", slot: "9a", algorithm: "ecc_p256" },
   { step: "prove_and_certify", slot: "9a" }, { step: "check_certificate", slot: "9c" },
   { step: "write_certificate", slot: "9d" }, { step: "delete_certificate", slot: "9e" },
@@ -27,6 +27,14 @@ describe("step names", () => {
     expect(slotName("digital_signature")).toBe("9C signature");
     expect(slotName("82")).toBe("82");
     expect(algorithmName("EccP384")).toBe("ECC P-384");
+    expect(algorithmName("ECC P-256")).toBe("ECC P-256");
+    expect(algorithmName("RSA 2048")).toBe("RSA 2048");
+    expect(stepLabel({ step: "set_management_key", algorithm: "AES-192" })).toBe(
+      "Setting the card's own management key (AES-192)",
+    );
+    expect(stepLabel({ step: "generate_key", slot: "9a", algorithm: "ECC P-256" })).toBe(
+      "Generating the 9A authentication key (ECC P-256)",
+    );
   });
 
   it("words every notice", () => {

@@ -29,7 +29,10 @@ export function slotName(slot: string): string {
   }
 }
 
-/** "ecc_p256" → "ECC P-256", "rsa2048" → "RSA 2048". */
+/**
+ * The backend words algorithms already ("ECC P-256", "AES-192"); older spellings ("ecc_p256",
+ * "rsa2048") are worded the same way, so either reads well.
+ */
 export function algorithmName(algorithm: string): string {
   const a = algorithm.trim().toLowerCase().replace(/[-_ ]/g, "");
   const ecc = /^(?:ecc|ec|ecdsa)?p(256|384|521)$/.exec(a);
@@ -45,7 +48,7 @@ export function stepLabel(step: CardStep): string {
     case "authenticate":
       return "Unlocking the card for changes";
     case "set_management_key":
-      return "Setting the card's own management key";
+      return `Setting the card's own management key (${algorithmName(step.algorithm)})`;
     case "set_retries":
       return `Setting PIN tries to ${step.pin} and PUK tries to ${step.puk}`;
     case "set_pin":
