@@ -62,7 +62,10 @@ pub async fn app_status(app: State<'_, App>) -> Reply<AppStatus> {
 #[specta::specta]
 pub async fn registry_online(app: State<'_, App>) -> Reply<bool> {
     let timeout = std::time::Duration::from_secs(3);
-    Ok(app.desk().peek(move |seat| Ok(station::Station::open(seat.data_dir())?.registry_online(timeout))).await?)
+    Ok(app
+        .desk()
+        .peek(move |seat| Ok(station::Station::open(seat.data_dir())?.registry_online(timeout)))
+        .await?)
 }
 
 /// UC-SIGNIN: online, else offline against the cached verifier.
@@ -300,7 +303,6 @@ async fn signed_in_view(app: &App) -> Reply<SignedInView> {
 }
 
 fn parse_state(text: &str) -> Result<domain::RequestState, ErrorView> {
-    serde_json::from_value(serde_json::Value::String(text.to_owned())).map_err(|_| {
-        ErrorView::new(station::ErrorCode::BadInput, format!("{text:?} is not a request state"))
-    })
+    serde_json::from_value(serde_json::Value::String(text.to_owned()))
+        .map_err(|_| ErrorView::new(station::ErrorCode::BadInput, format!("{text:?} is not a request state")))
 }

@@ -20,6 +20,8 @@ use serde_json::{json, Value};
 
 /// How long the window may take to show what a test waits for.
 pub const UI_WAIT: Duration = Duration::from_secs(60);
+/// How long one WebDriver call may take (a wait for an element included).
+const CALL_WAIT: Duration = Duration::from_secs(75);
 
 /// The `cardstation-app` binary next to the test executable.
 pub fn app_bin() -> PathBuf {
@@ -37,7 +39,7 @@ pub fn screenshot_dir() -> PathBuf {
 
 struct Display {
     name: String,
-    _xvfb: Option<Child>,
+    _xvfb: Option<(Child, std::process::ChildStdout)>,
 }
 
 /// The display every window of this process uses.
@@ -77,7 +79,7 @@ fn start_display() -> Result<Display> {
             let _ = child.kill();
             continue;
         }
-        return Ok(Display { name, _xvfb: Some(child) });
+        return Ok(Display { name, _xvfb: Some((child, out)) });
     }
     bail!("no free X display number between :90 and :139")
 }
@@ -150,21 +152,30 @@ impl AppWindow {
         Ok(window)
     }
 
-    /// Runs `f` against the WebDriver client.
+    /// Runs `f` against the WebDriver client. A WebDriver call that does
+    /// not answer within [`UI_WAIT`] fails the test rather than hanging it.
     pub fn block<T>(&self, f: impl std::future::Future<Output = T>) -> T {
-        self.runtime.block_on(f)
+        let timed = self.runtime.block_on(async { tokio::time::timeout(CALL_WAIT, f).await });
+        match timed {
+            Ok(value) => value,
+            Err(_) => panic!("the window's WebDriver did not answer within {CALL_WAIT:?}"),
+        }
     }
 
     /// Waits until an element matches `css`, and returns it.
     pub fn wait_for(&self, css: &str) -> Result<Element> {
-        self.block(async {
+        let found = self.block(async {
             self.client
                 .wait()
                 .at_most(UI_WAIT)
                 .for_element(Locator::Css(css))
                 .await
                 .with_context(|| format!("waiting for {css}"))
-        })
+        });
+        if found.is_err() {
+            let _ = self.screenshot("timeout");
+        }
+        found
     }
 
     /// Waits until the element `css` shows text containing `text`; returns its text.
@@ -182,16 +193,20 @@ impl AppWindow {
                     }
                 }
             }
-            self.block(tokio::time::sleep(Duration::from_millis(100)));
+            self.block(async { tokio::time::sleep(Duration::from_millis(100)).await });
         }
         let _ = self.screenshot("timeout");
         bail!("{css} never showed {text:?} (last: {last:?})")
     }
 
-    /// The attribute `name` of the first element matching `css`.
+    /// The attribute `name` of the first element matching `css`. (Read by
+    /// a script: this WebKitWebDriver never answers Get Element Attribute.)
     pub fn attr(&self, css: &str, name: &str) -> Result<Option<String>> {
-        let e = self.wait_for(css)?;
-        Ok(self.block(e.attr(name))?)
+        self.wait_for(css)?;
+        let script =
+            "const e = document.querySelector(arguments[0]); return e ? e.getAttribute(arguments[1]) : null;";
+        let value = self.block(self.client.execute(script, vec![json!(css), json!(name)]))?;
+        Ok(value.as_str().map(str::to_owned))
     }
 
     /// Clicks the element `css` (waiting for it).
@@ -203,11 +218,11 @@ impl AppWindow {
     /// Types `text` into the element `css` (waiting for it).
     pub fn type_into(&self, css: &str, text: &str) -> Result<()> {
         let e = self.wait_for(css)?;
-        self.block(async {
-            e.clear().await?;
-            e.send_keys(text).await
-        })
-        .with_context(|| format!("typing into {css}"))
+        // Emptied by a script (this WebKitWebDriver never answers Element Clear).
+        let empty = "const e = document.querySelector(arguments[0]); e.value = ''; \
+                     e.dispatchEvent(new Event('input', { bubbles: true }));";
+        self.block(self.client.execute(empty, vec![json!(css)]))?;
+        self.block(e.send_keys(text)).with_context(|| format!("typing into {css}"))
     }
 
     /// Presses a key (WebDriver key code, e.g. `"\u{E007}"` for Enter) in the focused element.
@@ -236,13 +251,21 @@ impl AppWindow {
         Ok(self.block(self.client.execute_async(script, vec![json!(command), args]))?)
     }
 
-    /// Saves a screenshot as `<screenshot dir>/<name>-<what>.png`.
+    /// Saves a screenshot of the display as `<screenshot dir>/<name>-<what>.png`
+    /// (ImageMagick's `import`: this WebKitWebDriver's own screenshot stalls
+    /// once the page has changed).
     pub fn screenshot(&self, what: &str) -> Result<PathBuf> {
-        let png = self.block(self.client.screenshot())?;
         let dir = screenshot_dir();
         std::fs::create_dir_all(&dir)?;
         let path = dir.join(format!("{}-{what}.png", self.name));
-        std::fs::write(&path, png)?;
+        let shot = Command::new("import")
+            .args(["-display", display()?, "-window", "root"])
+            .arg(&path)
+            .output()
+            .context("running ImageMagick's import")?;
+        if !shot.status.success() {
+            bail!("import failed: {}", String::from_utf8_lossy(&shot.stderr));
+        }
         Ok(path)
     }
 }

@@ -525,7 +525,10 @@ impl Session {
             }
             if !card_present(&mut watcher, reader)? {
                 if !self.has_work(batch)? {
-                    progress.event(BatchEvent::Stopped { reader: reader.to_owned(), why: StopReason::NothingLeft });
+                    progress.event(BatchEvent::Stopped {
+                        reader: reader.to_owned(),
+                        why: StopReason::NothingLeft,
+                    });
                     return Ok(());
                 }
                 if !asked_insert {
@@ -562,7 +565,10 @@ impl Session {
                 Ok(Next::NotBlank) => {
                     unreadable = 0;
                     if !self.has_work(batch)? {
-                        progress.event(BatchEvent::Stopped { reader: reader.to_owned(), why: StopReason::NothingLeft });
+                        progress.event(BatchEvent::Stopped {
+                            reader: reader.to_owned(),
+                            why: StopReason::NothingLeft,
+                        });
                         return Ok(());
                     }
                     self.remove_card(&mut watcher, reader, RemoveReason::NotBlank, stop, progress)?;
@@ -575,7 +581,10 @@ impl Session {
                     continue;
                 }
                 Ok(Next::Finished) => {
-                    progress.event(BatchEvent::Stopped { reader: reader.to_owned(), why: StopReason::NothingLeft });
+                    progress.event(BatchEvent::Stopped {
+                        reader: reader.to_owned(),
+                        why: StopReason::NothingLeft,
+                    });
                     return Ok(());
                 }
                 Err(e) if e.is_tear() || matches!(e, Error::Reader(_)) || unreadable < 3 => {
@@ -593,7 +602,9 @@ impl Session {
             unreadable = 0;
             match settled {
                 Settled::Done(card) => self.take_out_finished(&mut watcher, reader, card, stop, progress)?,
-                Settled::Failed => self.remove_card(&mut watcher, reader, RemoveReason::SetAside, stop, progress)?,
+                Settled::Failed => {
+                    self.remove_card(&mut watcher, reader, RemoveReason::SetAside, stop, progress)?
+                }
                 // Pulled, or the reader reset it: finished when it is (still) there.
                 Settled::Torn => std::thread::sleep(POLL),
             }

@@ -183,7 +183,10 @@ impl Desk {
         rx.recv().map_err(|_| gone())?
     }
 
-    async fn run<R: Send + 'static>(&self, work: impl FnOnce(&mut Seat) -> Result<R> + Send + 'static) -> Result<R> {
+    async fn run<R: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Seat) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.send(Box::new(move |seat| {
             let _ = tx.send(work(seat));
@@ -375,7 +378,10 @@ impl Desk {
     /// Watches readers and cards for the window: every change, and each
     /// inserted card read through the session (UC-READ) while signed in
     /// and unlocked. Ends when the returned watch is stopped or dropped.
-    pub fn watch_cards(self: &Arc<Self>, mut sink: impl FnMut(CardEvent) + Send + 'static) -> crate::CardWatch {
+    pub fn watch_cards(
+        self: &Arc<Self>,
+        mut sink: impl FnMut(CardEvent) + Send + 'static,
+    ) -> crate::CardWatch {
         let desk = Arc::downgrade(self);
         crate::watch_readers(move |change| {
             let inserted = match &change {
@@ -436,7 +442,10 @@ fn start_watchdog(shared: Weak<Shared>) {
                 }
                 Duration::from_secs(1)
             } else {
-                shared.idle_lock.saturating_sub(idle).clamp(Duration::from_millis(100), Duration::from_secs(1))
+                shared
+                    .idle_lock
+                    .saturating_sub(idle)
+                    .clamp(Duration::from_millis(100), Duration::from_secs(1))
             }
         } else {
             Duration::from_secs(1)
@@ -497,7 +506,10 @@ mod tests {
             on_lock: Mutex::new(None),
         });
         let first = ReaderClaim::take(&shared, "Virtual PCD 00 00").unwrap();
-        assert_eq!(ReaderClaim::take(&shared, "Virtual PCD 00 00").err().map(|e| e.code()), Some(ErrorCode::Busy));
+        assert_eq!(
+            ReaderClaim::take(&shared, "Virtual PCD 00 00").err().map(|e| e.code()),
+            Some(ErrorCode::Busy)
+        );
         assert!(shared.busy(), "card work keeps the session from locking");
         let other = ReaderClaim::take(&shared, "Virtual PCD 00 01");
         assert!(other.is_ok(), "another reader is free");

@@ -105,7 +105,6 @@ pub struct Issued {
     pub warnings: Vec<String>,
 }
 
-
 /// A job as listed for the operator (`cardstation jobs`).
 #[derive(Debug, Clone, Serialize)]
 pub struct JobView {

@@ -38,8 +38,8 @@ mod issue;
 mod offline;
 mod offline_unblock;
 mod pin;
-mod progress;
 pub mod profile;
+mod progress;
 mod remote;
 mod retire;
 mod reveal;
@@ -56,18 +56,18 @@ pub use config::{Enrollment, CONFIG_FILE, DB_FILE};
 pub use desk::{CardEvent, Desk, OnLock, Seat, DEFAULT_IDLE_LOCK, UNLOCK_ATTEMPTS};
 pub use error::{Error, ErrorCode, ErrorView, RefusalView, Result};
 pub use issue::{IssueTarget, Issued, IssuedCertificateView, JobView};
-pub use progress::{CardStep, JobEvent, Notice, Progress, ProgressEvents, SilentProgress};
 pub use offline::{OfflineVerifier, OFFLINE_FAILURE_LIMIT, OFFLINE_VALIDITY, VERIFIER_FILE};
 pub use offline_unblock::{unblock_offline, AskResponse, OfflineUnblocked, RESPONSE_ATTEMPTS};
 pub use pin::{PinChanged, PinUnblocked};
+pub use progress::{CardStep, JobEvent, Notice, Progress, ProgressEvents, SilentProgress};
 pub use retire::{Erased, Retired};
 pub use reveal::{RevealTicket, Revealed, Reveals};
 pub use session::{Decision, NewPerson, RequestView, Session, SignedIn};
 pub use temporary::{Initialized, TemporaryCardView};
 pub use update::{Collected, UpdateReason};
 pub use view::{
-    label, ActionView, Capabilities, CertificateRow, DeviceView, HistoryRow, HitView, IssuedView, JobRow, OutboxRow, PersonRef, PersonView,
-    ProfileRow, RequestRow, SearchResults, SignedInView, SyncStatus,
+    label, ActionView, Capabilities, CertificateRow, DeviceView, HistoryRow, HitView, IssuedView, JobRow,
+    OutboxRow, PersonRef, PersonView, ProfileRow, RequestRow, SearchResults, SignedInView, SyncStatus,
 };
 pub use watch::{watch_readers, CardWatch, ReaderChange, ReaderInfo};
 
@@ -132,7 +132,9 @@ impl Station {
     /// waiting at most `timeout`: the sign-in screen's online indicator.
     pub fn registry_online(&self, timeout: Duration) -> bool {
         let Ok(pin) = self.enrollment.pin() else { return false };
-        let Ok(remote) = remote::Remote::new(&self.enrollment.registry_url, pin, timeout) else { return false };
+        let Ok(remote) = remote::Remote::new(&self.enrollment.registry_url, pin, timeout) else {
+            return false;
+        };
         runtime().is_ok_and(|rt| rt.block_on(remote.health()).is_ok())
     }
 

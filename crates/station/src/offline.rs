@@ -150,7 +150,7 @@ pub(crate) fn sign_in(station: Station, username: &str, password: &str, why: &st
         verifiers.operators.remove(username);
         save(&data_dir, &verifiers)?;
         return Err(refused(
- crate::ErrorCode::OfflineExpired,
+            crate::ErrorCode::OfflineExpired,
             format!(
                 "the registry is unreachable and the offline sign-in of {username} expired \
                  (an online sign-in is needed every {} days)",
@@ -167,7 +167,7 @@ pub(crate) fn sign_in(station: Station, username: &str, password: &str, why: &st
             verifiers.operators.remove(username);
             save(&data_dir, &verifiers)?;
             return Err(refused(
- crate::ErrorCode::OfflineLocked,
+                crate::ErrorCode::OfflineLocked,
                 format!(
                     "wrong password; after {failures} wrong passwords offline sign-in is locked for \
                      {username} until an online sign-in"
@@ -176,7 +176,7 @@ pub(crate) fn sign_in(station: Station, username: &str, password: &str, why: &st
         }
         save(&data_dir, &verifiers)?;
         return Err(refused(
- crate::ErrorCode::SignIn,
+            crate::ErrorCode::SignIn,
             format!(
                 "sign-in refused (offline): wrong password ({} tries left before offline sign-in locks)",
                 OFFLINE_FAILURE_LIMIT - failures

@@ -111,12 +111,11 @@ pub fn unblock_offline(
         let unmasked =
             card.offline_unblock_prove(challenge.algorithm, &id, &response).map_err(|e| match e {
                 piv::Error::AuthenticationFailed => declined(
- crate::ErrorCode::WrongResponse,
+                    crate::ErrorCode::WrongResponse,
                     "the card refused the response code: it is wrong, or it answers an earlier challenge; \
                  nothing was changed on the card. Read the new challenge to the helpdesk",
                 ),
-                piv::Error::BadSignature(m) => declined(
- crate::ErrorCode::WrongCard, m),
+                piv::Error::BadSignature(m) => declined(crate::ErrorCode::WrongCard, m),
                 other => Error::Card(other),
             })?;
         progress.step(3, 5, &crate::CardStep::ChangePuk);
@@ -164,7 +163,7 @@ fn read_response(challenge: &Challenge, code: &str, ask: &mut AskResponse<'_>) -
         }
     }
     Err(declined(
- crate::ErrorCode::BadCode,
+        crate::ErrorCode::BadCode,
         format!(
             "the response code does not check out ({}); nothing was changed",
             problem.unwrap_or_default()
@@ -217,7 +216,7 @@ fn change_puk<T: apdu::Transport>(
         }
     }
     Err(declined(
- crate::ErrorCode::PukUnknown,
+        crate::ErrorCode::PukUnknown,
         "none of the PUKs the registry named works on this card; ask for an unblock at a station",
     ))
 }
@@ -239,12 +238,10 @@ impl Session {
             ));
         }
         let parsed = Challenge::parse(challenge)
-            .map_err(|e| declined(
- crate::ErrorCode::BadCode, format!("the challenge code: {e}")))?;
+            .map_err(|e| declined(crate::ErrorCode::BadCode, format!("the challenge code: {e}")))?;
         parsed
             .check_device(device.uuid().as_bytes())
-            .map_err(|e| declined(
- crate::ErrorCode::ChallengeMismatch, e.to_string()))?;
+            .map_err(|e| declined(crate::ErrorCode::ChallengeMismatch, e.to_string()))?;
         let _ = self.sync();
         if let Ok(record) = self.device(device) {
             domain::rules::check_pin_unblock(&record, &self.actor())?;

@@ -51,7 +51,6 @@ pub struct PinChanged {
     pub job: Uuid,
 }
 
-
 /// Journals one card write of a job (before it is sent, after the card answered).
 pub(crate) fn journal_step(store: &mut Store, job: Uuid, phase: StepPhase, step: &str) -> Result<()> {
     store.record_job_step(job, phase, &serde_json::json!({ "step": step }), OffsetDateTime::now_utc())?;

@@ -113,7 +113,9 @@ impl std::fmt::Display for CardStep {
             CardStep::SetRetries { pin, puk } => write!(f, "set retry counters (PIN {pin}, PUK {puk})"),
             CardStep::SetPin => f.write_str("set the PIN"),
             CardStep::SetPuk => f.write_str("set the PUK"),
-            CardStep::GenerateKey { slot, algorithm } => write!(f, "generate a {algorithm} key in slot {slot}"),
+            CardStep::GenerateKey { slot, algorithm } => {
+                write!(f, "generate a {algorithm} key in slot {slot}")
+            }
             CardStep::ProveAndCertify { slot } => write!(f, "prove possession and certify slot {slot}"),
             CardStep::CheckCertificate { slot } => write!(f, "check the certificate of slot {slot}"),
             CardStep::WriteCertificate { slot } => write!(f, "write the certificate of slot {slot}"),
@@ -163,7 +165,9 @@ impl std::fmt::Display for Notice {
             Notice::EarlierAttempt => {
                 f.write_str("this card holds an earlier attempt: using its escrowed management key")
             }
-            Notice::CardAlreadyFinished { job } => write!(f, "job {job}: the card was finished; recording it"),
+            Notice::CardAlreadyFinished { job } => {
+                write!(f, "job {job}: the card was finished; recording it")
+            }
             Notice::PinResetOnly { job } => {
                 write!(f, "job {job}: the card was already recorded; resetting its PIN")
             }

@@ -149,7 +149,6 @@ pub struct Collected {
     pub warnings: Vec<String>,
 }
 
-
 impl From<Collected> for Issued {
     fn from(c: Collected) -> Issued {
         Issued {

@@ -505,7 +505,10 @@ impl Session {
         SignedInView {
             operator: signed.operator.uuid(),
             username: username.to_owned(),
-            display_name: self.person(signed.person).map(|p| p.display_name()).unwrap_or_else(|_| username.into()),
+            display_name: self
+                .person(signed.person)
+                .map(|p| p.display_name())
+                .unwrap_or_else(|_| username.into()),
             offline: self.is_offline(),
             permissions: titles,
             can,
@@ -528,7 +531,8 @@ impl Session {
     /// A request as listed, with what this operator may do with it now.
     pub fn request_row(&self, request: &Request) -> RequestRow {
         let (actor, now) = (self.actor(), OffsetDateTime::now_utc());
-        let check = |command: RequestCommand| machines::request::apply(request, &command, &actor, now).map(|_| ());
+        let check =
+            |command: RequestCommand| machines::request::apply(request, &command, &actor, now).map(|_| ());
         RequestRow {
             id: request.id.uuid(),
             kind: wire_name(&request.kind),
@@ -557,7 +561,16 @@ impl Session {
     pub fn device_view(&self, reader: &str) -> Result<DeviceView> {
         Ok(match self.read_card(reader)? {
             CardView::Ours {
-                card, device, owner, profile, certificates, open_requests, actions, pending_updates, open_job, info,
+                card,
+                device,
+                owner,
+                profile,
+                certificates,
+                open_requests,
+                actions,
+                pending_updates,
+                open_job,
+                info,
             } => DeviceView::Ours {
                 reader: card.reader,
                 serial: card.serial,
@@ -565,7 +578,9 @@ impl Session {
                 state: device.state.name().into(),
                 state_label: label(device.state.name()),
                 holder: owner.map(|p| PersonRef { id: p.id.uuid(), name: p.display_name() }),
-                profile_name: profile.map(|p| p.settings.name).unwrap_or_else(|| self.profile_name(device.profile.id)),
+                profile_name: profile
+                    .map(|p| p.settings.name)
+                    .unwrap_or_else(|| self.profile_name(device.profile.id)),
                 certificates: certificates.iter().map(certificate_row).collect(),
                 pin_tries: info.pin_retries.map(|r| r.remaining).or(match info.pin {
                     piv::PinStatus::Tries(n) => Some(n),
@@ -591,7 +606,9 @@ impl Session {
                 let approved = self.request_rows(Some(domain::RequestState::Approved), 200)?;
                 DeviceView::Blank { reader: card.reader, serial: card.serial, issuable: approved }
             }
-            CardView::Foreign { card, .. } => DeviceView::Foreign { reader: card.reader, serial: card.serial },
+            CardView::Foreign { card, .. } => {
+                DeviceView::Foreign { reader: card.reader, serial: card.serial }
+            }
         })
     }
 

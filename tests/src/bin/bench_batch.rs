@@ -118,7 +118,10 @@ impl BatchProgress for Meter {
     fn event(&self, event: BatchEvent) {
         match event {
             BatchEvent::Failed { reader, error, .. } | BatchEvent::Torn { reader, error, .. } => {
-                self.failures.lock().unwrap_or_else(|p| p.into_inner()).push(format!("{reader}: {}", error.message));
+                self.failures
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(format!("{reader}: {}", error.message));
             }
             BatchEvent::RemoveCard { reader, .. } => {
                 let end = Instant::now();
