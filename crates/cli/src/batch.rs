@@ -190,9 +190,20 @@ impl Display {
 impl BatchProgress for Display {
     fn event(&self, event: BatchEvent) {
         if self.json {
+            // One JSON line per event, reasons and errors in words as before
+            // (`code` beside a failure's message).
             let mut json = crate::station::to_json(&event);
-            if let BatchEvent::Done { issued, .. } = &event {
-                json["issued"] = crate::station::with_pin(issued, issued.pin.as_ref());
+            match &event {
+                BatchEvent::Done { issued, .. } => {
+                    json["issued"] = crate::station::with_pin(issued, issued.pin.as_ref());
+                }
+                BatchEvent::RemoveCard { why, .. } => json["why"] = why.to_string().into(),
+                BatchEvent::Stopped { why, .. } => json["why"] = why.to_string().into(),
+                BatchEvent::Failed { error, .. } | BatchEvent::Torn { error, .. } => {
+                    json["code"] = error.code.as_str().into();
+                    json["error"] = error.message.clone().into();
+                }
+                _ => {}
             }
             println!("{json}");
             return;
