@@ -178,7 +178,7 @@ puk: number } |
 { step: "generate_key"; 
 /**  Slot, e.g. "9a". */
 slot: string; 
-/**  Algorithm, e.g. "ECC P-256". */
+/**  Algorithm, as profiles name it, e.g. "ecc-p256". */
 algorithm: string } | 
 /**  Prove possession of the new key and have the registry CA certify it. */
 { step: "prove_and_certify"; 

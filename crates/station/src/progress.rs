@@ -31,7 +31,7 @@ pub enum CardStep {
     GenerateKey {
         /// Slot, e.g. "9a".
         slot: String,
-        /// Algorithm, e.g. "ECC P-256".
+        /// Algorithm, as profiles name it, e.g. "ecc-p256".
         algorithm: String,
     },
     /// Prove possession of the new key and have the registry CA certify it.
@@ -250,7 +250,7 @@ mod tests {
             touch_policy: None,
         };
         let typed = CardStep::from(&step);
-        assert_eq!(typed, CardStep::GenerateKey { slot: "9a".into(), algorithm: "ECC P-256".into() });
+        assert_eq!(typed, CardStep::GenerateKey { slot: "9a".into(), algorithm: "ecc-p256".into() });
         let json = serde_json::to_value(&typed).unwrap();
         assert_eq!(json["step"], "generate_key");
         assert_eq!(typed.to_string(), step.describe(), "the CLI's words stay the plan's");
