@@ -54,6 +54,26 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             sync_status,
             sync_now,
             watch_sync,
+            batch_queue,
+            batches,
+            create_batch,
+            run_batch,
+            cancel_batch,
+            retry_failed,
+            temporary_cards,
+            initialize_temporary,
+            assign_temporary,
+            return_temporary,
+            request_update,
+            collect_updates,
+            unblock_pin,
+            change_pin,
+            retire,
+            erase_card,
+            respond_offline_unblock,
+            audit,
+            audit_chain,
+            export_audit,
         ])
         .events(tauri_specta::collect_events![SessionLocked])
         // One TypeScript type per Rust type: these views are only sent or only received.
@@ -101,6 +121,7 @@ pub fn run() -> Result<(), String> {
     let app = App::open(&data_dir(), idle_lock()).map_err(|e| e.message)?;
     let builder = bindings();
     tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
         .invoke_handler(builder.invoke_handler())
         .setup(move |tauri_app| {
             builder.mount_events(tauri_app);

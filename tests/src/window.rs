@@ -109,7 +109,9 @@ impl AppWindow {
     pub fn open(name: &str, data: &Path, idle_lock_seconds: u32) -> Result<AppWindow> {
         let display = display()?;
         let (port, native) = (free_port()?, free_port()?);
-        let driver = Command::new("tauri-driver")
+        // A process group of its own: WebKitWebDriver and the app it starts
+        // end with it (see Drop).
+        let driver = std::os::unix::process::CommandExt::process_group(&mut Command::new("tauri-driver"), 0)
             .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
             .env("DISPLAY", display)
             .env("CARDSTATION_DATA", data)
@@ -274,6 +276,11 @@ impl Drop for AppWindow {
     fn drop(&mut self) {
         let client = self.client.clone();
         let _ = self.runtime.block_on(client.close());
+        // The driver's whole group: tauri-driver, WebKitWebDriver, the app.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }

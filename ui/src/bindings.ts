@@ -57,6 +57,67 @@ export const commands = {
 	syncNow: () => typedError<SyncStatus, ErrorView>(__TAURI_INVOKE("sync_now")),
 	/**  Streams where sync stands to the window whenever it may have changed. */
 	watchSync: (events: Channel<SyncStatus>) => typedError<null, ErrorView>(__TAURI_INVOKE("watch_sync", { events })),
+	/**  Approved card requests a batch can take. */
+	batchQueue: () => typedError<RequestRow[], ErrorView>(__TAURI_INVOKE("batch_queue")),
+	/**  This station's batches, newest first. */
+	batches: () => typedError<BatchBoard[], ErrorView>(__TAURI_INVOKE("batches")),
+	/**  A batch of the selected approved `requests` with `options`. */
+	createBatch: (requests: string[], options: BatchOptionsInput) => typedError<BatchBoard, ErrorView>(__TAURI_INVOKE("create_batch", { requests, options })),
+	/**
+	 *  Encodes batch `batch` on `readers` until no card is pending or it is
+	 *  cancelled; finishes interrupted cards found in a reader (also after a
+	 *  restart of the app). Each reader's events go to `events`.
+	 */
+	runBatch: (batch: string, readers: string[], events: Channel<BoardEvent>) => typedError<BatchBoard, ErrorView>(__TAURI_INVOKE("run_batch", { batch, readers, events })),
+	/**  Stops batch `batch` before its next card; cards being written finish. */
+	cancelBatch: (batch: string) => typedError<BatchBoard, ErrorView>(__TAURI_INVOKE("cancel_batch", { batch })),
+	/**  Puts the failed cards of `batch` back for one more attempt (run it again). */
+	retryFailed: (batch: string) => typedError<BatchBoard, ErrorView>(__TAURI_INVOKE("retry_failed", { batch })),
+	/**  Temporary cards in `state` (`produced`, `unassigned`, `assigned`…; all when null). */
+	temporaryCards: (state: string | null) => typedError<TemporaryRow[], ErrorView>(__TAURI_INVOKE("temporary_cards", { state })),
+	/**  Initializes produced temporary card `card` in `reader` (`produced → unassigned`). */
+	initializeTemporary: (card: string, reader: string, progress: Channel<JobEvent>) => typedError<CardOutcome, ErrorView>(__TAURI_INVOKE("initialize_temporary", { card, reader, progress })),
+	/**  Lends temporary card `card` to `person` until `until` (YYYY-MM-DD or RFC 3339; the profile's period when null). */
+	assignTemporary: (card: string, person: string, until: string | null) => typedError<TemporaryRow, ErrorView>(__TAURI_INVOKE("assign_temporary", { card, person, until })),
+	/**  Takes temporary card `card` back for `reason` (`no_longer_needed`, `lost`…). */
+	returnTemporary: (card: string, reason: string) => typedError<TemporaryRow, ErrorView>(__TAURI_INVOKE("return_temporary", { card, reason })),
+	/**
+	 *  UC-UPDATE: asks for an update of card `device` (`apply_latest_updates`
+	 *  or `reprovision_all_content`, optionally to another `profile`).
+	 */
+	requestUpdate: (device: string, reason: string, profile: string | null, notes: string | null) => typedError<RequestRow, ErrorView>(__TAURI_INVOKE("request_update", { device, reason, profile, notes })),
+	/**  UC-UPDATE: collects the approved updates of the card in `reader`. */
+	collectUpdates: (reader: string, progress: Channel<JobEvent>) => typedError<CardOutcome, ErrorView>(__TAURI_INVOKE("collect_updates", { reader, progress })),
+	/**
+	 *  UC-PIN: unblocks the PIN of the card in `reader` with its escrowed PUK,
+	 *  after the operator checked the cardholder's identity (`identity_check`).
+	 */
+	unblockPin: (reader: string, identityCheck: string, progress: Channel<JobEvent>) => typedError<CardOutcome, ErrorView>(__TAURI_INVOKE("unblock_pin", { reader, identityCheck, progress })),
+	/**  UC-PIN: changes the PIN of the card in `reader` (the cardholder types both). */
+	changePin: (reader: string, currentPin: string, newPin: string) => typedError<CardOutcome, ErrorView>(__TAURI_INVOKE("change_pin", { reader, currentPin, newPin })),
+	/**
+	 *  UC-RETIRE on card record `device`: `deactivate`, `reactivate`, or
+	 *  `cancel` with `reason` (`lost`, `stolen`, `damaged`, `no_longer_needed`).
+	 */
+	retire: (device: string, action: string, reason: string | null, notes: string | null) => typedError<CardOutcome, ErrorView>(__TAURI_INVOKE("retire", { device, action, reason, notes })),
+	/**  UC-RETIRE: erases the card in `reader` back to blank stock (its record retired). */
+	eraseCard: (reader: string, notes: string | null, progress: Channel<JobEvent>) => typedError<CardOutcome, ErrorView>(__TAURI_INVOKE("erase_card", { reader, notes, progress })),
+	/**
+	 *  UC-PIN offline, the helpdesk's side: the response code for the
+	 *  challenge the cardholder of card `device` read out, with how their
+	 *  identity was checked. The code is shown once, to be read back.
+	 */
+	respondOfflineUnblock: (device: string, challenge: string, identityCheck: string) => typedError<OfflineResponse, ErrorView>(__TAURI_INVOKE("respond_offline_unblock", { device, challenge, identityCheck })),
+	/**  The audit events matching `query`, with the charts. */
+	audit: (query: AuditQuery) => typedError<AuditReport, ErrorView>(__TAURI_INVOKE("audit", { query })),
+	/**  The registry verifies the whole audit chain. */
+	auditChain: () => typedError<ChainView, ErrorView>(__TAURI_INVOKE("audit_chain")),
+	/**
+	 *  Exports the events matching `query` as CSV to a file the operator
+	 *  chooses in the system's save dialog; returns where, or null when the
+	 *  dialog was dismissed.
+	 */
+	exportAudit: (query: AuditQuery) => typedError<string | null, ErrorView>(__TAURI_INVOKE("export_audit", { query })),
 };
 
 /** Events */
@@ -90,6 +151,201 @@ export type AppStatus = {
 	/**  The session is idle-locked. */
 	locked: boolean,
 };
+
+/**  One audit event as listed. */
+export type AuditEntry = {
+	/**  Position in the chain. */
+	seq: number,
+	/**  When (RFC 3339). */
+	at: string,
+	/**  Who acted, by name. */
+	operator: string,
+	/**  The action's name. */
+	action: string,
+	/**  In words. */
+	action_label: string,
+	/**  What it was done to, in words. */
+	object: string,
+	/**  The person concerned, by name. */
+	person: string | null,
+	/**  `success`, or why not. */
+	outcome: string,
+	/**  Whether it succeeded. */
+	success: boolean,
+	/**  Notes. */
+	notes: string | null,
+};
+
+/**  Which audit events to show, as a window sets it. */
+export type AuditQuery = {
+	/**  The operator who acted (name, username, email or id; part of it). */
+	operator: string | null,
+	/**  The person concerned (part of a name, email or id). */
+	person: string | null,
+	/**  The card concerned. */
+	device: string | null,
+	/**  Part of the action's name. */
+	action: string | null,
+	/**  From (RFC 3339 or YYYY-MM-DD). */
+	since: string | null,
+	/**  Until, exclusive. */
+	until: string | null,
+};
+
+/**  The audit screen: the events, the chain's verification, the charts. */
+export type AuditReport = {
+	/**  Matching events, oldest first. */
+	entries: AuditEntry[],
+	/**  Cards issued per day among them. */
+	issued_per_day: DayCount[],
+	/**  Batch throughput per reader at this station. */
+	batch_readers: ReaderThroughput[],
+};
+
+/**  A batch on the board. */
+export type BatchBoard = {
+	/**  Its id. */
+	id: string,
+	/**  Created (RFC 3339). */
+	created_at: string,
+	/**  The options chosen. */
+	options: BatchOptionsInput,
+	/**  Cancel asked: no new card starts until it is resumed. */
+	cancelled: boolean,
+	/**  Cards per state. */
+	pending: number,
+	/**  Being encoded, or interrupted (finished when the card is back). */
+	encoding: number,
+	/**  Encoded. */
+	done: number,
+	/**  Failed after the retry. */
+	failed: number,
+	/**  Not encoded: the request can no longer be issued. */
+	cancelled_cards: number,
+	/**  The cards, in order. */
+	cards: BatchCardRow[],
+};
+
+/**  One card of a batch on the board. */
+export type BatchCardRow = {
+	/**  Order in the batch. */
+	seq: number,
+	/**  The request. */
+	request: string,
+	/**  The cardholder. */
+	holder: PersonRef | null,
+	/**  The credential profile's name. */
+	profile_name: string,
+	/**  `pending`, `encoding`, `done`, `failed`, `cancelled`. */
+	state: string,
+	/**  In words. */
+	state_label: string,
+	/**  The reader it was encoded in. */
+	reader: string | null,
+	/**  Attempts started. */
+	attempts: number,
+	/**  Why it last failed, in words. */
+	last_error: string | null,
+};
+
+/**
+ *  A batch's options as a window sets them (seed 003); `None` keeps each
+ *  card's profile setting.
+ */
+export type BatchOptionsInput = {
+	/**  Generated PIN length. */
+	pin_length: number | null,
+	/**  PUK length. */
+	puk_length: number | null,
+	/**  Certificates to issue, by slot (`piv_authentication`, `digital_signature`…). */
+	certificates: string[] | null,
+	/**  `issued` or `active`. */
+	card_end_state: string | null,
+	/**  `on_hold` or `valid`. */
+	certificate_end_state: string | null,
+};
+
+/**
+ *  What happened at one reader, for the board. A finished card's PIN is
+ *  behind `reveal`.
+ */
+export type BoardEvent = 
+/**  The reader needs a blank card. */
+{ event: "insert_card"; 
+/**  Reader. */
+reader: string } | 
+/**  Take the card out. */
+{ event: "remove_card"; 
+/**  Reader. */
+reader: string; 
+/**  Why. */
+why: RemoveReason; 
+/**  Why, in words. */
+message: string } | 
+/**  A card of the batch is being encoded. */
+{ event: "started"; 
+/**  Reader. */
+reader: string; 
+/**  Order in the batch. */
+seq: number; 
+/**  The cardholder. */
+holder: PersonRef | null; 
+/**  Attempt (1 or 2). */
+attempt: number; 
+/**  Finishing an interrupted job. */
+resuming: boolean } | 
+/**  Step `index` of `total` (from 1). */
+{ event: "step"; 
+/**  Reader. */
+reader: string; 
+/**  Step. */
+index: number; 
+/**  Steps. */
+total: number; 
+/**  What it does. */
+step: CardStep } | 
+/**  Something the operator should see. */
+{ event: "note"; 
+/**  Reader. */
+reader: string; 
+/**  What. */
+notice: Notice } | 
+/**  A card is done. */
+{ event: "done"; 
+/**  Reader. */
+reader: string; 
+/**  Order in the batch. */
+seq: number; 
+/**  The cardholder. */
+holder: PersonRef | null; 
+/**  Its new PIN's one reveal. */
+reveal: RevealTicket | null; 
+/**  Things the operator should know. */
+warnings: string[] } | 
+/**  A card failed (not a tear). */
+{ event: "failed"; 
+/**  Reader. */
+reader: string; 
+/**  Order in the batch. */
+seq: number; 
+/**  What went wrong. */
+error: ErrorView; 
+/**  Retried on the next card. */
+retried: boolean } | 
+/**  The card was pulled mid-encoding: put it back to finish it. */
+{ event: "torn"; 
+/**  Reader. */
+reader: string; 
+/**  Order in the batch. */
+seq: number; 
+/**  What happened. */
+error: ErrorView } | 
+/**  This reader's worker stopped. */
+{ event: "stopped"; 
+/**  Reader. */
+reader: string; 
+/**  Why. */
+why: StopReason };
 
 /**  What the signed-in operator may reach: navigation shows only these. */
 export type Capabilities = {
@@ -149,12 +405,42 @@ view: DeviceView } |
 reader: string; 
 /**  Why. */
 error: ErrorView } | 
+/**
+ *  The card just inserted is in a reader a card job holds (a batch):
+ *  it is that job's, and is not read for the window.
+ */
+{ kind: "card_in_use"; 
+/**  The reader. */
+reader: string } | 
 /**  A card was taken out. */
 { kind: "card_removed"; 
 /**  The reader. */
 reader: string } | 
 /**  The PC/SC service is not running; readers come back when it does. */
 { kind: "service_down" };
+
+/**
+ *  What a card action left: the card's state, its holder, a new PIN's one
+ *  reveal, and what the operator should know.
+ */
+export type CardOutcome = {
+	/**  What was done, in words ("Updates collected", "Card deactivated"…). */
+	summary: string,
+	/**  The card record (device or temporary card). */
+	device_id: string,
+	/**  Its state now. */
+	state: string,
+	/**  In words. */
+	state_label: string,
+	/**  The cardholder. */
+	holder: PersonRef | null,
+	/**  Whether an interrupted job was finished. */
+	resumed: boolean,
+	/**  Things the operator should know. */
+	warnings: string[],
+	/**  A new PIN's one reveal. */
+	reveal: RevealTicket | null,
+};
 
 /**  One step of card work, as it begins. */
 export type CardStep = 
@@ -235,6 +521,26 @@ export type CertificateRow = {
 	not_after: string,
 };
 
+/**  The registry's verification of the whole audit chain. */
+export type ChainView = {
+	/**  Every event verifies. */
+	intact: boolean,
+	/**  Events checked. */
+	events: number,
+	/**  The first event that does not verify. */
+	broken_at: number | null,
+	/**  Why, in words. */
+	reason: string | null,
+};
+
+/**  Cards issued on one day (the audit chart). */
+export type DayCount = {
+	/**  YYYY-MM-DD (UTC). */
+	day: string,
+	/**  Cards issued. */
+	cards: number,
+};
+
 /**  What an approver does with a request (UC-APPROVE). */
 export type Decision = 
 /**  Approve: the card can be issued. */
@@ -274,6 +580,11 @@ pending_updates: number;
 open_requests: RequestRow[]; 
 /**  Actions now, with reasons for those not allowed. */
 actions: ActionView[]; 
+/**
+ *  Card work with the card present (update, collect, PIN), with
+ *  reasons for what is not allowed (seed 000's rules among them).
+ */
+card_work: ActionView[]; 
 /**  An interrupted job: resume or roll back. */
 open_job: JobRow | null } | 
 /**  A temporary card of this deployment. */
@@ -299,7 +610,12 @@ reader: string;
 /**  Vendor serial. */
 serial: string | null; 
 /**  Approved requests this operator can issue on it. */
-issuable: RequestRow[] } | 
+issuable: RequestRow[]; 
+/**
+ *  A job interrupted on this very card before it carried our
+ *  identity (pulled early): resume or roll back, not issue again.
+ */
+open_job: JobRow | null } | 
 /**  A PIV card from elsewhere. */
 { kind: "foreign"; 
 /**  The reader. */
@@ -313,6 +629,8 @@ export type ErrorCode =
 "not-enrolled" | 
 /**  The registry is unreachable and this needs it. */
 "offline" | 
+/**  The registry is unreachable: the action is queued and sent when it is back. */
+"queued" | 
 /**  Sign-in refused (wrong user or password, session ended). */
 "sign-in" | 
 /**  Too many wrong passwords: sign-in is locked for a while. */
@@ -548,7 +866,7 @@ export type IssuedView = {
 
 /**  A progress event as a window receives it. */
 export type JobEvent = 
-/**  Step `index` of `total` begins. */
+/**  Step `index` (from 1) of `total` begins. */
 { kind: "step"; 
 /**  1-based. */
 index: number; 
@@ -601,6 +919,12 @@ job: string } |
 { notice: "pin_reset_only"; 
 /**  The job. */
 job: string };
+
+/**  The response code for the cardholder's offline unblock tool. */
+export type OfflineResponse = {
+	/**  Groups of base32, read out to the cardholder once. */
+	response: string,
+};
 
 /**  One queued or answered operation. */
 export type OutboxRow = {
@@ -666,6 +990,16 @@ export type ReaderInfo = {
 	card_present: boolean,
 };
 
+/**  What one reader did in this station's batches (the audit chart). */
+export type ReaderThroughput = {
+	/**  The reader. */
+	reader: string,
+	/**  Cards encoded. */
+	cards: number,
+	/**  Cards per hour between its first and last card (none for one card). */
+	cards_per_hour: number | null,
+};
+
 /**  A refusal by the domain's rules, as a client shows it. */
 export type RefusalView = {
 	/**  Its code. */
@@ -673,6 +1007,19 @@ export type RefusalView = {
 	/**  Why, in words. */
 	reason: string,
 };
+
+/**  Why a worker asks for the card in its reader to be taken out. */
+export type RemoveReason = 
+/**  The card is written: take it out (its recording goes on without it). */
+{ reason: "finished" } | 
+/**  Not blank stock: a blank card is needed. */
+{ reason: "not_blank" } | 
+/**  The card cannot be read. */
+{ reason: "unreadable"; 
+/**  Why. */
+error: ErrorView } | 
+/**  The card failed: set it aside and insert another blank card. */
+{ reason: "set_aside" };
 
 /**  A request as listed, with what this operator may do with it. */
 export type RequestRow = {
@@ -758,6 +1105,13 @@ export type SignedInView = {
 	idle_lock_seconds: number,
 };
 
+/**  Why a reader's worker stopped. */
+export type StopReason = 
+/**  The batch was cancelled. */
+"cancelled" | 
+/**  No card of the batch is left to encode. */
+"nothing_left";
+
 /**  Where sync stands. */
 export type SyncStatus = {
 	/**  The last sync attempt reached the registry. */
@@ -770,6 +1124,26 @@ export type SyncStatus = {
 	pending: OutboxRow[],
 	/**  Refused by the registry (rolled back here). */
 	rejected: OutboxRow[],
+};
+
+/**  A temporary card as listed (seed 001). */
+export type TemporaryRow = {
+	/**  Its record. */
+	id: string,
+	/**  Printed serial. */
+	serial: string | null,
+	/**  Its profile's name. */
+	profile_name: string,
+	/**  `ordered`, `produced`, `unassigned`, `assigned`… */
+	state: string,
+	/**  In words. */
+	state_label: string,
+	/**  Who holds it. */
+	holder: PersonRef | null,
+	/**  Lent until (RFC 3339). */
+	assigned_until: string | null,
+	/**  The holder's permanent card's state, in words. */
+	permanent_card: string | null,
 };
 
 /* Tauri Specta runtime */

@@ -80,10 +80,10 @@ describe("operator window", () => {
     expect($("device-view")?.dataset["kind"]).toBe("ours");
     expect($$("cert-row")[0]?.textContent).toContain("PIV Authentication (9A)");
     expect($$("cert-state")[0]?.textContent).toBe("Valid");
-    expect($("action-deactivate")).not.toBeNull();
-    expect($("action-erase")).toBeNull();
-    click($("why-not"));
-    expect($("why-not-erase")?.textContent).toContain("Erasing needs the Erase permission.");
+    // Deactivate, cancel, erase are card work now: allowed ones enabled, refused ones with their reason.
+    expect(($("card-action-deactivate") as HTMLButtonElement).disabled).toBe(false);
+    expect(($("card-action-erase") as HTMLButtonElement).disabled).toBe(true);
+    expect($("card-work-why-erase")?.textContent).toContain("Erasing needs the Erase permission.");
     expect($$("cert-row")).toHaveLength(2);
   });
 

@@ -400,6 +400,36 @@ impl Session {
         self.batch(id)
     }
 
+    /// Puts the failed cards of batch `id` back to pending, for one more
+    /// attempt each at the next run (their request must still be issuable:
+    /// the run approves a production-failed card again first). Returns how
+    /// many were put back.
+    pub fn retry_failed(&mut self, id: Uuid) -> Result<usize> {
+        self.batch(id)?;
+        self.sync()?;
+        let now = OffsetDateTime::now_utc();
+        let mut retried = 0;
+        for item in self.store.batch_items(id)? {
+            if item.state != BatchItemState::Failed {
+                continue;
+            }
+            let request = self.request(RequestId::new(parse_id(&item.request, "request")?))?;
+            if !matches!(request.state, RequestState::Approved | RequestState::Failed) {
+                continue;
+            }
+            self.store.update_batch_item(
+                id,
+                item.seq,
+                BatchItemState::Pending,
+                item.job,
+                item.last_error.as_deref(),
+                now,
+            )?;
+            retried += 1;
+        }
+        Ok(retried)
+    }
+
     /// A second session for a worker thread: its own store connection on
     /// the same database, its own runtime and registry connections, the
     /// same signed-in operator (no new sign-in).

@@ -216,7 +216,16 @@ impl Desk {
         reader: &str,
         work: impl FnOnce(&mut Session) -> Result<R> + Send + 'static,
     ) -> Result<R> {
-        let claim = ReaderClaim::take(&self.shared, reader)?;
+        self.readers_job(&[reader.to_owned()], work).await
+    }
+
+    /// [`Desk::card_job`] holding several readers (a batch run).
+    pub async fn readers_job<R: Send + 'static>(
+        &self,
+        readers: &[String],
+        work: impl FnOnce(&mut Session) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let claim = ReaderClaim::take(&self.shared, readers)?;
         let mut worker = self.with_session(|s| s.worker()).await?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         std::thread::Builder::new()
@@ -231,6 +240,11 @@ impl Desk {
         let outcome = rx.await.map_err(|_| gone())?;
         self.touch();
         outcome
+    }
+
+    /// Whether a card job holds `reader` now.
+    pub fn is_busy(&self, reader: &str) -> bool {
+        lock(&self.shared.busy_readers).contains(reader)
     }
 
     /// Signs in (online, else offline; UC-SIGNIN) and keeps the session.
@@ -351,6 +365,12 @@ pub enum CardEvent {
         /// Why.
         error: crate::ErrorView,
     },
+    /// The card just inserted is in a reader a card job holds (a batch):
+    /// it is that job's, and is not read for the window.
+    CardInUse {
+        /// The reader.
+        reader: String,
+    },
     /// A card was taken out.
     CardRemoved {
         /// The reader.
@@ -384,47 +404,64 @@ impl Desk {
     ) -> crate::CardWatch {
         let desk = Arc::downgrade(self);
         crate::watch_readers(move |change| {
-            let inserted = match &change {
-                crate::ReaderChange::CardInserted { reader } => Some(reader.clone()),
-                _ => None,
+            // Cards to read: one just put in, or every card already in a
+            // reader when the watch starts (at sign-in, after a PC/SC restart).
+            let to_read: Vec<String> = match &change {
+                crate::ReaderChange::CardInserted { reader } => vec![reader.clone()],
+                crate::ReaderChange::Readers { readers } => {
+                    readers.iter().filter(|r| r.card_present).map(|r| r.name.clone()).collect()
+                }
+                _ => Vec::new(),
             };
             sink(change.into());
-            let Some(reader) = inserted else { return };
             let Some(desk) = desk.upgrade() else { return };
             if !desk.is_signed_in() || desk.is_locked() {
                 return;
             }
-            let name = reader.clone();
-            let read = desk.call_blocking(move |seat| seat.session()?.device_view(&name));
-            sink(match read {
-                Ok(view) => CardEvent::CardRead { reader, view: Box::new(view) },
-                Err(e) => CardEvent::CardUnreadable { reader, error: e.view() },
-            });
+            for reader in to_read {
+                // A card in a reader a job holds is that job's: reading it
+                // too would only slow the job down.
+                if desk.is_busy(&reader) {
+                    sink(CardEvent::CardInUse { reader });
+                    continue;
+                }
+                let name = reader.clone();
+                let read = desk.call_blocking(move |seat| seat.session()?.device_view(&name));
+                sink(match read {
+                    Ok(view) => CardEvent::CardRead { reader, view: Box::new(view) },
+                    Err(e) => CardEvent::CardUnreadable { reader, error: e.view() },
+                });
+            }
         })
     }
 }
 
-/// A reader taken by a card job until the claim is dropped.
+/// Readers taken by a card job until the claim is dropped.
 struct ReaderClaim {
     shared: Arc<Shared>,
-    reader: String,
+    readers: Vec<String>,
 }
 
 impl ReaderClaim {
-    fn take(shared: &Arc<Shared>, reader: &str) -> Result<ReaderClaim> {
-        if !lock(&shared.busy_readers).insert(reader.to_owned()) {
+    fn take(shared: &Arc<Shared>, readers: &[String]) -> Result<ReaderClaim> {
+        let mut busy = lock(&shared.busy_readers);
+        if let Some(taken) = readers.iter().find(|r| busy.contains(*r)) {
             return Err(Error::Declined {
                 code: ErrorCode::Busy,
-                message: format!("a card job is already running on {reader}: wait for it to finish"),
+                message: format!("a card job is already running on {taken}: wait for it to finish"),
             });
         }
-        Ok(ReaderClaim { shared: Arc::clone(shared), reader: reader.to_owned() })
+        busy.extend(readers.iter().cloned());
+        Ok(ReaderClaim { shared: Arc::clone(shared), readers: readers.to_vec() })
     }
 }
 
 impl Drop for ReaderClaim {
     fn drop(&mut self) {
-        lock(&self.shared.busy_readers).remove(&self.reader);
+        let mut busy = lock(&self.shared.busy_readers);
+        for reader in &self.readers {
+            busy.remove(reader);
+        }
     }
 }
 
@@ -505,15 +542,21 @@ mod tests {
             busy_readers: Mutex::default(),
             on_lock: Mutex::new(None),
         });
-        let first = ReaderClaim::take(&shared, "Virtual PCD 00 00").unwrap();
+        let names = |list: &[&str]| list.iter().map(|r| (*r).to_owned()).collect::<Vec<_>>();
+        let first = ReaderClaim::take(&shared, &names(&["Virtual PCD 00 00"])).unwrap();
         assert_eq!(
-            ReaderClaim::take(&shared, "Virtual PCD 00 00").err().map(|e| e.code()),
+            ReaderClaim::take(&shared, &names(&["Virtual PCD 00 00"])).err().map(|e| e.code()),
             Some(ErrorCode::Busy)
         );
         assert!(shared.busy(), "card work keeps the session from locking");
-        let other = ReaderClaim::take(&shared, "Virtual PCD 00 01");
-        assert!(other.is_ok(), "another reader is free");
+        let batch = ReaderClaim::take(&shared, &names(&["Virtual PCD 00 01", "Virtual PCD 00 00"]));
+        assert!(batch.is_err(), "a batch cannot take a reader a job holds");
+        assert!(!lock(&shared.busy_readers).contains("Virtual PCD 00 01"), "a refused claim takes nothing");
+        let other = ReaderClaim::take(&shared, &names(&["Virtual PCD 00 01", "Virtual PCD 00 02"]));
+        assert!(other.is_ok(), "other readers are free");
         drop(first);
-        assert!(ReaderClaim::take(&shared, "Virtual PCD 00 00").is_ok());
+        assert!(ReaderClaim::take(&shared, &names(&["Virtual PCD 00 00"])).is_ok());
+        drop(other);
+        assert!(!shared.busy(), "every claim released");
     }
 }

@@ -25,6 +25,10 @@ pub enum Error {
         /// Its reason, in words.
         message: String,
     },
+    /// The registry could not be reached: the action is kept in this
+    /// station's queue and sent when it is back.
+    #[error("the registry cannot be reached: {0}")]
+    Queued(String),
     /// The registry could not be reached, and this needs it (CA, escrow).
     #[error("the registry is unreachable and this needs it online: {0}")]
     Offline(String),
@@ -98,6 +102,7 @@ impl Error {
             Error::Refused(r) => ErrorCode::of_refusal(r),
             Error::Rejected { code, .. } => ErrorCode::of_registry(code),
             Error::Offline(_) => C::Offline,
+            Error::Queued(_) => C::Queued,
             Error::SignIn(_) => C::SignIn,
             Error::Sync(sync::Error::PinMismatch { .. }) | Error::PinMismatch => C::PinMismatch,
             Error::Sync(_) => C::Sync,

@@ -42,6 +42,8 @@ error_codes! {
     NotEnrolled = "not-enrolled",
     /// The registry is unreachable and this needs it.
     Offline = "offline",
+    /// The registry is unreachable: the action is queued and sent when it is back.
+    Queued = "queued",
     /// Sign-in refused (wrong user or password, session ended).
     SignIn = "sign-in",
     /// Too many wrong passwords: sign-in is locked for a while.

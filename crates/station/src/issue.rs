@@ -431,7 +431,8 @@ fn journal_error(e: store::Error) -> piv::Error {
 
 impl PersonalizationObserver for Observer<'_, '_> {
     fn progress(&mut self, index: usize, total: usize, step: &Step) {
-        self.progress.step(index, total, &CardStep::from(step));
+        // piv counts steps from 0; a progress display from 1.
+        self.progress.step(index + 1, total, &CardStep::from(step));
     }
 
     fn before_write(&mut self, step: &Step) -> piv::Result<()> {

@@ -28,6 +28,7 @@
 
 mod audit;
 mod batch;
+mod board;
 mod card;
 mod config;
 mod desk;
@@ -37,6 +38,7 @@ pub mod host_time;
 mod issue;
 mod offline;
 mod offline_unblock;
+mod outcome;
 mod pin;
 pub mod profile;
 mod progress;
@@ -51,6 +53,7 @@ mod watch;
 
 pub use audit::{csv_field, parse_time, write_csv, AuditFilter, AuditRow, CSV_HEADER};
 pub use batch::{BatchCounts, BatchEvent, BatchItemView, BatchProgress, BatchView, RemoveReason, StopReason};
+pub use board::{BatchBoard, BatchCardRow, BatchOptionsInput, BoardEvent, BoardNames};
 pub use card::{CardFacts, CardView};
 pub use config::{Enrollment, CONFIG_FILE, DB_FILE};
 pub use desk::{CardEvent, Desk, OnLock, Seat, DEFAULT_IDLE_LOCK, UNLOCK_ATTEMPTS};
@@ -58,6 +61,10 @@ pub use error::{Error, ErrorCode, ErrorView, RefusalView, Result};
 pub use issue::{IssueTarget, Issued, IssuedCertificateView, JobView};
 pub use offline::{OfflineVerifier, OFFLINE_FAILURE_LIMIT, OFFLINE_VALIDITY, VERIFIER_FILE};
 pub use offline_unblock::{unblock_offline, AskResponse, OfflineUnblocked, RESPONSE_ATTEMPTS};
+pub use outcome::{
+    return_reason, temporary_state, AuditEntry, AuditQuery, AuditReport, CardOutcome, ChainView, DayCount,
+    ReaderThroughput, TemporaryRow,
+};
 pub use pin::{PinChanged, PinUnblocked};
 pub use progress::{CardStep, JobEvent, Notice, Progress, ProgressEvents, SilentProgress};
 pub use retire::{Erased, Retired};

@@ -177,7 +177,7 @@ impl std::fmt::Display for Notice {
 
 /// Progress of card work, for a progress display.
 pub trait Progress {
-    /// Step `index` of `total` begins.
+    /// Step `index` (from 1) of `total` begins.
     fn step(&mut self, _index: usize, _total: usize, _step: &CardStep) {}
     /// Something the operator should see now.
     fn note(&mut self, _notice: &Notice) {}
@@ -191,7 +191,7 @@ pub trait Progress {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum JobEvent {
-    /// Step `index` of `total` begins.
+    /// Step `index` (from 1) of `total` begins.
     Step {
         /// 1-based.
         index: u32,

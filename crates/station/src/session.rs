@@ -227,8 +227,10 @@ impl Session {
             Some(OpState::Accepted { result, .. }) => Ok(result),
             Some(OpState::Rejected { code, reason, .. }) => Err(Error::Rejected { code, message: reason }),
             _ => Err(match synced {
-                Err(e) => Error::Offline(format!("{e}; the action is queued and will be sent when online")),
-                Ok(_) => Error::Offline("the registry has not answered yet; the action is queued".into()),
+                Err(_) => Error::Queued("queued, will be sent when the registry is back".into()),
+                Ok(_) => {
+                    Error::Queued("the registry has not answered yet: queued, will be sent again".into())
+                }
             }),
         }
     }

@@ -95,24 +95,9 @@ pub struct ActionView {
 }
 
 impl ActionView {
-    fn of(action: &str, label: &str, check: std::result::Result<(), domain::Refusal>) -> ActionView {
-        ActionView {
-            action: action.into(),
-            label: label.into(),
-            allowed: check.is_ok(),
-            reason: check.err().map(|r| r.to_string()),
-        }
-    }
-}
-
-impl From<&CardAction> for ActionView {
-    fn from(a: &CardAction) -> Self {
-        ActionView {
-            action: a.command.name().into(),
-            label: capitalised(&a.command.to_string()),
-            allowed: a.refusal.is_none(),
-            reason: a.refusal.as_ref().map(ToString::to_string),
-        }
+    /// `action`, allowed unless `check` gives the reason why not (in words, names resolved).
+    pub(crate) fn of(action: &str, label: &str, check: std::result::Result<(), String>) -> ActionView {
+        ActionView { action: action.into(), label: label.into(), allowed: check.is_ok(), reason: check.err() }
     }
 }
 
@@ -200,6 +185,9 @@ pub enum DeviceView {
         open_requests: Vec<RequestRow>,
         /// Actions now, with reasons for those not allowed.
         actions: Vec<ActionView>,
+        /// Card work with the card present (update, collect, PIN), with
+        /// reasons for what is not allowed (seed 000's rules among them).
+        card_work: Vec<ActionView>,
         /// An interrupted job: resume or roll back.
         open_job: Option<JobRow>,
     },
@@ -228,6 +216,9 @@ pub enum DeviceView {
         serial: Option<String>,
         /// Approved requests this operator can issue on it.
         issuable: Vec<RequestRow>,
+        /// A job interrupted on this very card before it carried our
+        /// identity (pulled early): resume or roll back, not issue again.
+        open_job: Option<JobRow>,
     },
     /// A PIV card from elsewhere.
     Foreign {
@@ -518,6 +509,30 @@ impl Session {
         }
     }
 
+    /// A refusal in words, with the profile a permission is about named
+    /// (the domain's own text names it by id).
+    pub fn explain(&self, refusal: &domain::Refusal) -> String {
+        match refusal {
+            domain::Refusal::NotPermitted { permission: Permission::Profile { permission, profile } } => {
+                format!(
+                    "you do not have the permission {} on the credential profile {}",
+                    permission.title(),
+                    self.profile_name(*profile)
+                )
+            }
+            other => other.to_string(),
+        }
+    }
+
+    /// A card action as offered, with its reason when not allowed.
+    fn action_view(&self, a: &CardAction) -> ActionView {
+        let check = match &a.refusal {
+            Some(r) => Err(self.explain(r)),
+            None => Ok(()),
+        };
+        ActionView::of(a.command.name(), &capitalised(&a.command.to_string()), check)
+    }
+
     /// A person named (an unknown id says so rather than showing itself).
     pub fn person_ref(&self, id: PersonId) -> PersonRef {
         let name = self.person(id).map(|p| p.display_name()).unwrap_or_else(|_| "unknown person".into());
@@ -531,8 +546,9 @@ impl Session {
     /// A request as listed, with what this operator may do with it now.
     pub fn request_row(&self, request: &Request) -> RequestRow {
         let (actor, now) = (self.actor(), OffsetDateTime::now_utc());
-        let check =
-            |command: RequestCommand| machines::request::apply(request, &command, &actor, now).map(|_| ());
+        let check = |command: RequestCommand| {
+            machines::request::apply(request, &command, &actor, now).map(|_| ()).map_err(|r| self.explain(&r))
+        };
         RequestRow {
             id: request.id.uuid(),
             kind: wire_name(&request.kind),
@@ -589,8 +605,9 @@ impl Session {
                 }),
                 puk_tries: info.puk_retries.map(|r| r.remaining),
                 pending_updates: count(pending_updates.len()),
+                card_work: self.card_work(&device, pending_updates.len()),
                 open_requests: open_requests.iter().map(|r| self.request_row(r)).collect(),
-                actions: actions.iter().map(ActionView::from).collect(),
+                actions: actions.iter().map(|a| self.action_view(a)).collect(),
                 open_job: open_job.and_then(|j| self.job_row(j)),
             },
             CardView::Temporary { card, temporary, holder, open_job, .. } => DeviceView::Temporary {
@@ -603,8 +620,13 @@ impl Session {
                 open_job: open_job.and_then(|j| self.job_row(j)),
             },
             CardView::Blank { card, .. } => {
+                let open_job = self
+                    .jobs(false)?
+                    .into_iter()
+                    .find(|j| j.card.as_ref().is_some_and(|started| card.same_card(started)))
+                    .map(JobRow::from);
                 let approved = self.request_rows(Some(domain::RequestState::Approved), 200)?;
-                DeviceView::Blank { reader: card.reader, serial: card.serial, issuable: approved }
+                DeviceView::Blank { reader: card.reader, serial: card.serial, issuable: approved, open_job }
             }
             CardView::Foreign { card, .. } => {
                 DeviceView::Foreign { reader: card.reader, serial: card.serial }

@@ -32,6 +32,16 @@ fn main() -> Result<()> {
     app.click("[data-testid=nav-sync]")?;
     app.wait_for("[data-testid=sync-retry]")?;
     app.screenshot("6-sync")?;
+    app.click("[data-testid=nav-batch]")?;
+    app.click("[data-testid=batch-new]")?;
+    app.wait_for("[data-testid=batch-queue-row], [data-testid=batch-queue-empty]")?;
+    app.screenshot("7-batch-new")?;
+    app.click("[data-testid=nav-temporary]")?;
+    app.wait_for("[data-testid=temp-table], [data-testid=temp-empty]")?;
+    app.screenshot("8-temporary-cards")?;
+    app.click("[data-testid=nav-audit]")?;
+    app.wait_for("[data-testid=audit-table], [data-testid=audit-empty]")?;
+    app.screenshot("9-audit")?;
     println!("screenshots in {}", e2e::window::screenshot_dir().display());
     Ok(())
 }

@@ -116,6 +116,10 @@ class AppState {
     this.session = view;
     this.locked = false;
     this.idle = new IdleClock(view.idle_lock_seconds, Date.now());
+    // Cards put in while the session was locked were not read: read them now.
+    for (const r of this.readers) {
+      if (r.status === "reading") this.reread(r.name).catch(() => undefined);
+    }
   }
 
   async signOut(): Promise<void> {
@@ -146,6 +150,8 @@ class AppState {
 
   get countdown(): number | null {
     if (this.idle === null || this.locked) return null;
+    // The backend does not lock while a card job runs (a batch lasts minutes): no countdown then.
+    if (Object.keys(this.running).length > 0) return null;
     return this.idle.countdown(this.now);
   }
 

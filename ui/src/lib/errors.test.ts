@@ -6,7 +6,7 @@ import { cleanMessage, describeError, ERROR_CODES, triesText, wordingFor } from 
 // Written out on purpose (not derived from ERROR_CODES): `Missing` below fails the type check
 // when the generated ErrorCode union gains a code this list lacks.
 const ALL = [
-  "not-enrolled", "offline", "sign-in", "sign-in-locked", "locked", "pin-mismatch", "card-removed",
+  "not-enrolled", "offline", "queued", "sign-in", "sign-in-locked", "locked", "pin-mismatch", "card-removed",
   "no-card", "no-reader", "ambiguous-reader", "reader-gone", "card-reset", "card-in-use", "timeout",
   "card-unresponsive", "no-pcsc-service", "pcsc", "card-error", "wrong-pin", "pin-blocked",
   "wrong-puk", "puk-blocked", "authentication-failed", "card-full", "malformed-card-data",

@@ -20,6 +20,11 @@ const WORDING: Record<ErrorCode, Wording> = {
     changed: NOTHING,
     next: "Ask an administrator to enroll this workstation, then start Cardstation again.",
   },
+  queued: {
+    what: "The registry cannot be reached: this is queued here.",
+    changed: "It is kept in this station's queue and sent when the registry is back.",
+    next: "Carry on. The status bar counts what is queued; Sync shows each item.",
+  },
   offline: {
     what: "The registry cannot be reached, and this needs it.",
     changed: NOTHING,
@@ -331,9 +336,9 @@ const WORDING: Record<ErrorCode, Wording> = {
     next: "Check the code with the cardholder and enter it again.",
   },
   "bad-code": {
-    what: "The unblock code is not in the right form.",
+    what: "The unblock code does not check out: a character was probably misheard or mistyped, or one is missing.",
     changed: NOTHING,
-    next: "Check the code with the cardholder and enter it again.",
+    next: "Read the code back to the cardholder group by group, compare it with what their tool shows, and type it again.",
   },
   "puk-unknown": {
     what: "None of the PUKs the registry holds works on this card.",
@@ -341,9 +346,9 @@ const WORDING: Record<ErrorCode, Wording> = {
     next: "The PIN cannot be unblocked on this card: erase it and issue it again, or tell IT support.",
   },
   "challenge-mismatch": {
-    what: "The challenge belongs to another card.",
+    what: "The challenge code was made by another card, not the one shown here.",
     changed: NOTHING,
-    next: "Ask the cardholder for the challenge their own card shows, and start again.",
+    next: "Check with the cardholder which card is in their tool (its serial number) and read the challenge again; if it is another of their cards, open that card's record instead.",
   },
   "offline-locked": {
     what: "Offline sign-in is locked for this account.",

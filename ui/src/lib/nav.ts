@@ -1,7 +1,7 @@
 // Navigation rail: which items exist for this operator, and their shortcuts.
 import type { Capabilities } from "../bindings";
 
-export type NavId = "cards" | "search" | "requests" | "new-request" | "jobs" | "sync";
+export type NavId = "cards" | "search" | "requests" | "new-request" | "jobs" | "sync" | "batch" | "audit" | "temporary";
 
 export interface NavItem {
   id: NavId;
@@ -27,6 +27,9 @@ const ALL: { item: NavItem; shown: (c: Capabilities) => boolean }[] = [
     item: { id: "jobs", label: "Card jobs", code: "KeyJ", hint: "Alt+J" },
     shown: (c) => c.issue || c.direct_issue || c.update || c.pin || c.retire,
   },
+  { item: { id: "batch", label: "Batch", code: "KeyB", hint: "Alt+B" }, shown: (c) => c.batch },
+  { item: { id: "temporary", label: "Temporary cards", code: "KeyT", hint: "Alt+T" }, shown: (c) => c.temporary },
+  { item: { id: "audit", label: "Audit", code: "KeyA", hint: "Alt+A" }, shown: (c) => c.audit },
   { item: { id: "sync", label: "Sync", code: "KeyY", hint: "Alt+Y" }, shown: () => true },
 ];
 

@@ -4,6 +4,7 @@ import type { CardEvent, DeviceView, ErrorView } from "../bindings";
 export type ReaderStatus =
   | "empty"
   | "reading"
+  | "in_use"
   | "ours"
   | "temporary"
   | "blank"
@@ -71,6 +72,8 @@ export function applyCardEvent(readers: ReaderState[], ev: CardEvent): ReaderSta
         error: null,
         insertion: r.status === "empty" ? r.insertion + 1 : r.insertion,
       }));
+    case "card_in_use":
+      return update(readers, ev.reader, (r) => ({ ...r, status: "in_use", view: null, error: null }));
     case "card_unreadable":
       return update(readers, ev.reader, (r) => ({
         ...r,
@@ -101,13 +104,59 @@ export function withView(readers: ReaderState[], reader: string, view: DeviceVie
   return update(readers, reader, (r) => ({ ...r, status: statusOfView(view), view, error: null }));
 }
 
+/** A reader's name for its chip: the model (may be cut with an ellipsis) and the slot (never cut). */
+export interface ReaderLabel {
+  model: string;
+  /** pcsc-lite's "00 01" (reader and slot numbers) or Windows' " 1"; "" when the name has none. */
+  slot: string;
+}
+
+// pcsc-lite: "Model [interface] (serial) 00 01"; Windows: "Model 1".
+const SLOT = /\s+(\d{2}\s+\d{2}|\d{1,2})\s*$/;
+
 /**
- * PC/SC names end in two numbers ("… CCID 00 00"): drop them when both are zero (the first
- * reader of a kind); "… 01 00" stays whole so two readers of a kind stay distinguishable.
+ * How far a chip shortens a reader's model name: 0 drops the bracketed interface and serial and
+ * the "+"-joined interface list ("OTP+FIDO+CCID"); 1 drops only the brackets; 2 keeps it whole.
+ * The slot numbers are always kept: they are what tells "Virtual PCD 00 00" from "… 00 01".
+ */
+function label(name: string, level: 0 | 1 | 2): ReaderLabel {
+  const m = SLOT.exec(name);
+  const slot = m ? (m[1] ?? "").replace(/\s+/g, " ") : "";
+  let model = (m ? name.slice(0, m.index) : name).trim();
+  if (level <= 1) model = model.replace(/\s*\[[^\]]*\]/g, "").replace(/\s*\([^)]*\)/g, "").trim();
+  if (level === 0) model = model.split(/\s+/).filter((w) => !/^[A-Za-z0-9]+(\+[A-Za-z0-9]+)+$/.test(w)).join(" ");
+  if (model === "") return { model: (m ? name.slice(0, m.index) : name).trim() || name, slot };
+  return { model, slot };
+}
+
+const joined = (l: ReaderLabel): string => (l.slot === "" ? l.model : `${l.model} ${l.slot}`);
+
+/**
+ * A reader's name, shortened for its chip without losing what tells it apart from a reader of
+ * the same kind: "Yubico YubiKey OTP+FIDO+CCID 00 00" → "Yubico YubiKey 00 00",
+ * "Virtual PCD 00 01" → "Virtual PCD 00 01".
  */
 export function readerShortName(name: string): string {
-  const s = name.replace(/\s+00\s+00\s*$/, "").trim();
-  return s === "" ? name : s;
+  return joined(label(name, 0));
+}
+
+/**
+ * Chip labels for every reader in the strip: each as short as it can be while no two readers
+ * read the same (two YubiKeys that differ only in their interfaces keep them).
+ */
+export function readerLabels(names: readonly string[]): Map<string, ReaderLabel> {
+  const out = new Map<string, ReaderLabel>();
+  for (const name of names) {
+    for (const level of [0, 1, 2] as const) {
+      const mine = label(name, level);
+      const clash = names.some((other) => other !== name && joined(label(other, level)) === joined(mine));
+      if (!clash || level === 2) {
+        out.set(name, level === 2 && clash ? { model: name, slot: "" } : mine);
+        break;
+      }
+    }
+  }
+  return out;
 }
 
 /** What the chip says, without any running job. */
@@ -117,6 +166,8 @@ export function chipText(r: ReaderState): string {
       return "Empty";
     case "reading":
       return "Reading card…";
+    case "in_use":
+      return "Card in use by a job";
     case "unreadable":
       return "Cannot read this card";
     case "foreign":

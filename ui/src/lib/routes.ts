@@ -1,5 +1,6 @@
 // Screens and the rules around moving between them.
 import type { HitView, PersonRef, RequestRow } from "../bindings";
+import type { CardJobSpec } from "./cardwork";
 import type { Job } from "./contract";
 
 export type Route =
@@ -11,11 +12,17 @@ export type Route =
   | { name: "new-request"; person: PersonRef | null }
   | { name: "issue"; request: RequestRow | null; reader: string | null; resume: Job | null }
   | { name: "jobs" }
-  | { name: "sync" };
+  | { name: "sync" }
+  | { name: "temporary" }
+  | { name: "card-job"; reader: string | null; job: CardJobSpec }
+  /** Offline PIN unblock (card not at the station); `card` names it (profile, serial). */
+  | { name: "offline-unblock"; device: string; holder: PersonRef | null; card: string }
+  | { name: "audit" }
+  | { name: "batch"; batch: string | null; creating: boolean };
 
 /** Screens where the operator is entering something: a card insertion must not take them away. */
 export function isFormRoute(r: Route): boolean {
-  return r.name === "new-request" || r.name === "issue";
+  return r.name === "new-request" || r.name === "issue" || r.name === "batch" || r.name === "card-job" || r.name === "offline-unblock";
 }
 
 export interface FocusInfo {
@@ -47,6 +54,7 @@ export function navOf(r: Route): string {
     case "search":
     case "person":
     case "record":
+    case "offline-unblock":
       return "search";
     case "requests":
     case "issue":
@@ -57,6 +65,14 @@ export function navOf(r: Route): string {
       return "jobs";
     case "sync":
       return "sync";
+    case "audit":
+      return "audit";
+    case "batch":
+      return "batch";
+    case "temporary":
+      return "temporary";
+    case "card-job":
+      return r.job.kind === "initialize" ? "temporary" : "cards";
   }
 }
 
@@ -76,7 +92,7 @@ export function isTypingTarget(t: EventTarget | null): boolean {
 
 /** Where a nav item leads. */
 export function routeForNav(
-  id: "cards" | "search" | "requests" | "new-request" | "jobs" | "sync",
+  id: "cards" | "search" | "requests" | "new-request" | "jobs" | "sync" | "batch" | "audit" | "temporary",
   approver: boolean,
   lastReader: string | null,
 ): Route {
@@ -93,6 +109,12 @@ export function routeForNav(
       return { name: "jobs" };
     case "sync":
       return { name: "sync" };
+    case "audit":
+      return { name: "audit" };
+    case "temporary":
+      return { name: "temporary" };
+    case "batch":
+      return { name: "batch", batch: null, creating: false };
   }
 }
 
@@ -109,6 +131,12 @@ export function routeKey(r: Route): string {
       return "requests";
     case "issue":
       return `issue:${r.request?.id ?? ""}:${r.resume?.id ?? ""}`;
+    case "batch":
+      return `batch:${r.batch ?? (r.creating ? "new" : "")}`;
+    case "card-job":
+      return `card-job:${r.job.nonce}`;
+    case "offline-unblock":
+      return `offline-unblock:${r.device}`;
     default:
       return r.name;
   }

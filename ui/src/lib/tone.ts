@@ -35,6 +35,9 @@ const TONES: Record<string, Tone> = {
   pending: "info",
   accepted: "ok",
   queued: "info",
+  // batch cards
+  encoding: "info",
+  done: "ok",
 };
 
 export function toneOf(state: string): Tone {

@@ -13,6 +13,14 @@ use uuid::Uuid;
 
 use crate::App;
 
+mod audit;
+mod batch;
+mod cards;
+
+pub use audit::*;
+pub use batch::*;
+pub use cards::*;
+
 /// A command's answer.
 pub type Reply<T> = Result<T, ErrorView>;
 
@@ -152,15 +160,11 @@ pub async fn request_card(
     profile: Uuid,
     notes: Option<String>,
 ) -> Reply<RequestRow> {
-    let row = app
-        .desk()
-        .with_session(move |s| {
-            let view = s.request_card(person.into(), profile.into(), None, notes)?;
-            Ok(s.request_row(&view.request))
-        })
-        .await;
-    app.push_sync_status().await;
-    Ok(row?)
+    app.act(move |s, _| {
+        let view = s.request_card(person.into(), profile.into(), None, notes)?;
+        Ok(s.request_row(&view.request))
+    })
+    .await
 }
 
 /// UC-APPROVE: approve, reject or cancel a request.
@@ -172,15 +176,11 @@ pub async fn decide(
     decision: Decision,
     reason: Option<String>,
 ) -> Reply<RequestRow> {
-    let row = app
-        .desk()
-        .with_session(move |s| {
-            let view = s.decide(request.into(), decision, reason)?;
-            Ok(s.request_row(&view.request))
-        })
-        .await;
-    app.push_sync_status().await;
-    Ok(row?)
+    app.act(move |s, _| {
+        let view = s.decide(request.into(), decision, reason)?;
+        Ok(s.request_row(&view.request))
+    })
+    .await
 }
 
 /// UC-ISSUE: encodes the blank card in `reader` for approved `request`,
@@ -193,21 +193,12 @@ pub async fn issue(
     reader: String,
     progress: Channel<JobEvent>,
 ) -> Reply<IssuedView> {
-    let desk = app.desk().clone();
     let name = reader.clone();
-    let issued = desk
-        .card_job(&reader, move |s| {
-            let mut events = ProgressEvents(|e| {
-                let _ = progress.send(e);
-            });
-            let issued = s.issue(IssueTarget::Request(request.into()), &name, &mut events)?;
-            Ok(issued)
-        })
-        .await;
-    app.push_sync_status().await;
-    let issued = issued?;
-    let keeper = desk.clone();
-    Ok(desk.with_session(move |s| Ok(s.issued_view(&issued, keeper.reveals()))).await?)
+    app.card_work(&reader, move |s, reveals| {
+        let issued = s.issue(IssueTarget::Request(request.into()), &name, &mut progress_to(progress))?;
+        Ok(s.issued_view(&issued, reveals))
+    })
+    .await
 }
 
 /// Shows a generated PIN once.
@@ -240,29 +231,19 @@ pub async fn resume_job(
     reader: String,
     progress: Channel<JobEvent>,
 ) -> Reply<IssuedView> {
-    let desk = app.desk().clone();
     let name = reader.clone();
-    let issued = desk
-        .card_job(&reader, move |s| {
-            let mut events = ProgressEvents(|e| {
-                let _ = progress.send(e);
-            });
-            s.resume(job, &name, &mut events)
-        })
-        .await;
-    app.push_sync_status().await;
-    let issued = issued?;
-    let keeper = desk.clone();
-    Ok(desk.with_session(move |s| Ok(s.issued_view(&issued, keeper.reveals()))).await?)
+    app.card_work(&reader, move |s, reveals| {
+        let issued = s.resume(job, &name, &mut progress_to(progress))?;
+        Ok(s.issued_view(&issued, reveals))
+    })
+    .await
 }
 
 /// Rolls interrupted job `job` back (production failed).
 #[tauri::command]
 #[specta::specta]
 pub async fn rollback_job(app: State<'_, App>, job: Uuid, reason: String) -> Reply<JobRow> {
-    let row = app.desk().with_session(move |s| s.rollback(job, &reason).map(JobRow::from)).await;
-    app.push_sync_status().await;
-    Ok(row?)
+    app.act(move |s, _| s.rollback(job, &reason).map(JobRow::from)).await
 }
 
 /// Where sync stands.
@@ -303,6 +284,18 @@ async fn signed_in_view(app: &App) -> Reply<SignedInView> {
 }
 
 fn parse_state(text: &str) -> Result<domain::RequestState, ErrorView> {
+    wire(text, "a request state")
+}
+
+/// A value from its wire name (`snake_case`), or a typed refusal naming what was expected.
+fn wire<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, ErrorView> {
     serde_json::from_value(serde_json::Value::String(text.to_owned()))
-        .map_err(|_| ErrorView::new(station::ErrorCode::BadInput, format!("{text:?} is not a request state")))
+        .map_err(|_| ErrorView::new(station::ErrorCode::BadInput, format!("{text:?} is not {what}")))
+}
+
+/// Progress of a card job, sent on to the window's channel.
+fn progress_to(channel: Channel<JobEvent>) -> ProgressEvents<impl FnMut(JobEvent)> {
+    ProgressEvents(move |e| {
+        let _ = channel.send(e);
+    })
 }
