@@ -15,6 +15,8 @@ pub const COMMANDS: &[&str] = &[
     "person",
     "requests",
     "profiles",
+    "administration",
+    "revise_profile",
     "request_card",
     "decide",
     "issue",

@@ -43,6 +43,8 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             person,
             requests,
             profiles,
+            administration,
+            revise_profile,
             request_card,
             decide,
             issue,

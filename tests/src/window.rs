@@ -42,6 +42,12 @@ struct Display {
     _xvfb: Option<(Child, std::process::ChildStdout)>,
 }
 
+/// The display every window of this process uses (an Xvfb of its own
+/// unless `DISPLAY` names one), for other programs to share.
+pub fn display_name() -> Result<&'static str> {
+    display()
+}
+
 /// The display every window of this process uses.
 fn display() -> Result<&'static str> {
     static DISPLAY: OnceLock<std::result::Result<Display, String>> = OnceLock::new();

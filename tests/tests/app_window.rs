@@ -111,6 +111,23 @@ fn sign_in_failure_wording_and_a_permission_refused_at_the_backend() {
     assert!(answer["error"]["message"].as_str().unwrap().contains("Can Approve"), "{answer}");
     let listed = ok(w.station.as_operator("abe", &["requests", "--state", "pending_approval"]).unwrap());
     assert!(listed.to_string().contains(&request), "still waiting for an approver: {listed}");
+
+    // Nor may rita administer: no Admin item, and revising a profile over IPC
+    // is refused by the backend; the registry still has version 1.
+    assert!(texts(&app, "[data-testid=nav-admin]").is_empty(), "no Admin item without Administer");
+    let form = w.registry.latest_profile(&w.employee).unwrap()["settings"].clone();
+    let answer = app
+        .invoke(
+            "revise_profile",
+            json!({ "profile": w.employee, "expectedVersion": 1, "form": {
+                "name": "Employee", "validate_issuance": false, "pin_min_length": 6, "pin_max_length": 8,
+                "pin_retries": 9, "puk_length": 8, "puk_retries": 3, "card_validity_days": 30,
+                "card_ends_active": true, "certificates_end_valid": true } }),
+        )
+        .unwrap();
+    assert_eq!(answer["error"]["code"], "not-permitted", "{answer}");
+    let after = w.registry.latest_profile(&w.employee).unwrap();
+    assert_eq!((after["version"].as_u64(), &after["settings"]), (Some(1), &form), "nothing changed");
 }
 
 #[test]

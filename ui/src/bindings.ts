@@ -32,6 +32,10 @@ export const commands = {
 	requests: (state: string | null) => typedError<RequestRow[], ErrorView>(__TAURI_INVOKE("requests", { state })),
 	/**  The credential profiles. */
 	profiles: () => typedError<ProfileRow[], ErrorView>(__TAURI_INVOKE("profiles")),
+	/**  The Admin screen. */
+	administration: () => typedError<AdminView, ErrorView>(__TAURI_INVOKE("administration")),
+	/**  Saves `form` as the next version of `profile` (edited from `expected_version`). */
+	reviseProfile: (profile: string, expectedVersion: number, form: ProfileForm) => typedError<AdminView, ErrorView>(__TAURI_INVOKE("revise_profile", { profile, expectedVersion, form })),
 	/**  UC-REQUEST: a card for `person` with `profile`. */
 	requestCard: (person: string, profile: string, notes: string | null) => typedError<RequestRow, ErrorView>(__TAURI_INVOKE("request_card", { person, profile, notes })),
 	/**  UC-APPROVE: approve, reject or cancel a request. */
@@ -763,6 +767,12 @@ export type ErrorCode =
 "offline-locked" | 
 /**  Offline sign-in expired. */
 "offline-expired" | 
+/**  The credential profile's settings are not valid (UC-ADMIN). */
+"invalid-profile" | 
+/**  The edited profile is the same as its current version. */
+"unchanged-profile" | 
+/**  The profile was saved by someone else meanwhile. */
+"version-conflict" | 
 /**  The operator cancelled. */
 "cancelled" | 
 /**  Another card job is running here. */
@@ -1180,4 +1190,82 @@ function makeEvent<TListen, TEmit = TListen>(name: string, serialize?: (payload:
 
     return Object.assign(fn, base);
 }
+
+
+/**  What the Admin screen shows. */
+export type AdminView = {
+	/**  Every credential profile, by name. */
+	profiles: ProfileAdminView[],
+	/**  Revising a profile: allowed now, or why not. */
+	revise: ActionView,
+	/**  Every use case of SPEC §5 and whether this deployment has it on. */
+	use_cases: UseCaseRow[],
+	/**  The signed-in operator's global permissions, held or not. */
+	permissions: PermissionRow[],
+};
+
+/**  One credential profile for administration. */
+export type ProfileAdminView = {
+	/**  Id shared by all versions. */
+	id: string,
+	/**  Name of the latest version. */
+	name: string,
+	/**  Latest version. */
+	version: number,
+	/**  What the latest version encodes, in words. */
+	facts: ProfileFacts,
+	/**  The latest version's editable settings (the form starts from these). */
+	form: ProfileForm,
+	/**  Every version, newest first, with the cards on it and what it changed. */
+	versions: ProfileVersionRow[],
+	/**  This operator's per-profile permissions on it (`Can Request`, …). */
+	your_permissions: string[],
+};
+
+/**  A profile's settings in words. */
+export type ProfileFacts = {
+	interfaces: string,
+	slots: string[],
+	management_key: string,
+	pin: string,
+	puk: string,
+	approval: string,
+	end_states: string,
+	card_validity_days: number,
+	temporary: boolean,
+};
+
+/**  The settings an administrator edits in the window. */
+export type ProfileForm = {
+	name: string,
+	validate_issuance: boolean,
+	pin_min_length: number,
+	pin_max_length: number,
+	pin_retries: number,
+	puk_length: number,
+	puk_retries: number,
+	card_validity_days: number,
+	card_ends_active: boolean,
+	certificates_end_valid: boolean,
+};
+
+/**  One version of a profile. */
+export type ProfileVersionRow = {
+	version: number,
+	cards: number,
+	changes: string[],
+};
+
+/**  One use case and whether it is on. */
+export type UseCaseRow = {
+	id: string,
+	title: string,
+	enabled: boolean,
+};
+
+/**  One global permission and whether this operator holds it. */
+export type PermissionRow = {
+	title: string,
+	held: boolean,
+};
 

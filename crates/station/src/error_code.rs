@@ -176,6 +176,12 @@ error_codes! {
     OfflineLocked = "offline-locked",
     /// Offline sign-in expired.
     OfflineExpired = "offline-expired",
+    /// The credential profile's settings are not valid (UC-ADMIN).
+    InvalidProfile = "invalid-profile",
+    /// The edited profile is the same as its current version.
+    UnchangedProfile = "unchanged-profile",
+    /// The profile was saved by someone else meanwhile.
+    VersionConflict = "version-conflict",
     /// The operator cancelled.
     Cancelled = "cancelled",
     /// Another card job is running here.

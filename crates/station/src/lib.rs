@@ -26,6 +26,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod admin;
 mod audit;
 mod batch;
 mod board;
@@ -51,6 +52,7 @@ mod update;
 mod view;
 mod watch;
 
+pub use admin::{AdminView, PermissionRow, ProfileAdminView, ProfileFacts, ProfileForm, ProfileVersionRow, UseCaseRow};
 pub use audit::{csv_field, parse_time, write_csv, AuditFilter, AuditRow, CSV_HEADER};
 pub use batch::{BatchCounts, BatchEvent, BatchItemView, BatchProgress, BatchView, RemoveReason, StopReason};
 pub use board::{BatchBoard, BatchCardRow, BatchOptionsInput, BoardEvent, BoardNames};

@@ -347,6 +347,32 @@ impl Store {
         doc.map(|d| record::decode(&d)).transpose()
     }
 
+    /// Every version of every credential profile, each profile's versions
+    /// newest first (UC-ADMIN).
+    pub fn profile_versions(&self) -> Result<Vec<CredentialProfile>> {
+        let docs: Vec<String> = self
+            .conn
+            .prepare_cached("SELECT doc FROM profiles ORDER BY profile_id, version DESC")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        docs.iter().map(|d| record::decode(d)).collect()
+    }
+
+    /// How many cards in service (issued, active, inactive, locked) carry
+    /// each version of `profile`: `(version, cards)`, oldest version first.
+    pub fn cards_per_profile_version(&self, profile: ProfileId) -> Result<Vec<(u32, u64)>> {
+        let rows = self
+            .conn
+            .prepare_cached(
+                "SELECT profile_version, COUNT(*) FROM devices WHERE profile_id = ?1 AND state IN \
+                 ('issued', 'active', 'inactive', 'temporarily_inactive', 'locked') \
+                 GROUP BY profile_version ORDER BY profile_version",
+            )?
+            .query_map([profile.to_string()], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, u64>(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
     fn docs<R: Record>(&self, sql: &str, arg: &str) -> Result<Vec<R>> {
         let docs: Vec<String> = self
             .conn

@@ -13,10 +13,12 @@ use uuid::Uuid;
 
 use crate::App;
 
+mod admin;
 mod audit;
 mod batch;
 mod cards;
 
+pub use admin::*;
 pub use audit::*;
 pub use batch::*;
 pub use cards::*;

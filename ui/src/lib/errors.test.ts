@@ -18,7 +18,8 @@ const ALL = [
   "profile-is-temporary", "approval-required", "not-yet-expired", "stop-date-passed",
   "date-not-in-future", "invalid-batch", "invalid-task", "task-removed", "invalid-email", "refused",
   "rejected", "sync", "store", "io", "secret-gone", "wrong-response", "bad-code", "puk-unknown",
-  "challenge-mismatch", "offline-locked", "offline-expired", "cancelled", "busy",
+  "challenge-mismatch", "offline-locked", "offline-expired", "invalid-profile", "unchanged-profile",
+  "version-conflict", "cancelled", "busy",
   "audit-chain-broken", "internal",
 ] as const satisfies readonly ErrorCode[];
 type Missing = Exclude<ErrorCode, (typeof ALL)[number]>;

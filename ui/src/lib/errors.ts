@@ -160,6 +160,21 @@ const WORDING: Record<ErrorCode, Wording> = {
     changed: NOTHING,
     next: "Pick another profile, or ask an administrator to check this one.",
   },
+  "invalid-profile": {
+    what: "These credential profile settings cannot be used.",
+    changed: "Nothing was saved; the profile stays at its current version.",
+    next: "Read the reason below, correct that setting and save again.",
+  },
+  "unchanged-profile": {
+    what: "Nothing in the form differs from the current version.",
+    changed: "Nothing was saved; no new version was made.",
+    next: "Change a setting and save again, or cancel.",
+  },
+  "version-conflict": {
+    what: "Someone else saved this credential profile while you were editing it.",
+    changed: "Your edits were not saved; the profile is at their newer version.",
+    next: "Cancel, open the profile again to see the newer version, and make your edits there.",
+  },
   "not-found": {
     what: "The record was not found.",
     changed: NOTHING,

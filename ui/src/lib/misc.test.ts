@@ -38,12 +38,16 @@ describe("nav", () => {
   it("shows only permitted items", () => {
     expect(navItems(none).map((i) => i.id)).toEqual(["cards", "sync"]);
     expect(navItems({ ...none, search: true, approve: true }).map((i) => i.id)).toEqual(["cards", "search", "requests", "sync"]);
+    // Admin only with the capability, last before Sync.
+    expect(navItems({ ...none, audit: true, admin: true }).map((i) => i.id)).toEqual(["cards", "audit", "admin", "sync"]);
   });
   it("maps Alt+key to items", () => {
     const items = navItems({ ...none, request: true });
     expect(navForKey(items, { altKey: true, ctrlKey: false, metaKey: false, code: "KeyN" })).toBe("new-request");
     expect(navForKey(items, { altKey: false, ctrlKey: false, metaKey: false, code: "KeyN" })).toBeNull();
     expect(navForKey(items, { altKey: true, ctrlKey: false, metaKey: false, code: "KeyS" })).toBeNull();
+    expect(navForKey(items, { altKey: true, ctrlKey: false, metaKey: false, code: "KeyM" })).toBeNull();
+    expect(navForKey(navItems({ ...none, admin: true }), { altKey: true, ctrlKey: false, metaKey: false, code: "KeyM" })).toBe("admin");
   });
 });
 
@@ -56,6 +60,8 @@ describe("routes", () => {
     expect(insertionEffect({ name: "new-request", person: null }, idle, false)).toBe("pulse");
     expect(insertionEffect({ name: "issue", request: null, reader: null, resume: null }, idle, false)).toBe("pulse");
     expect(insertionEffect({ name: "jobs" }, idle, true)).toBe("pulse");
+    // The admin form's checkboxes and radio buttons do not count as typed-in: the screen pulses.
+    expect(insertionEffect({ name: "admin" }, idle, false)).toBe("pulse");
   });
   it("knows typing targets and nav of routes", () => {
     expect(isTypingTarget({ tagName: "INPUT", type: "text" } as unknown as EventTarget)).toBe(true);
@@ -68,6 +74,8 @@ describe("routes", () => {
     expect(routeForNav("requests", true, null)).toEqual({ name: "requests", state: "pending_approval", focus: null });
     expect(routeForNav("requests", false, null)).toEqual({ name: "requests", state: "approved", focus: null });
     expect(routeForNav("cards", false, "R1")).toEqual({ name: "cards", reader: "R1" });
+    expect(routeForNav("admin", false, null)).toEqual({ name: "admin" });
+    expect(navOf({ name: "admin" })).toBe("admin");
     // a filter change on Requests keeps the same screen; another person is another screen
     expect(routeKey({ name: "requests", state: "approved", focus: null })).toBe(routeKey({ name: "requests", state: null, focus: "x" }));
     expect(routeKey({ name: "person", id: "a" })).not.toBe(routeKey({ name: "person", id: "b" }));

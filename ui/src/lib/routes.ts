@@ -2,6 +2,7 @@
 import type { HitView, PersonRef, RequestRow } from "../bindings";
 import type { CardJobSpec } from "./cardwork";
 import type { Job } from "./contract";
+import type { NavId } from "./nav";
 
 export type Route =
   | { name: "cards"; reader: string | null }
@@ -18,11 +19,17 @@ export type Route =
   /** Offline PIN unblock (card not at the station); `card` names it (profile, serial). */
   | { name: "offline-unblock"; device: string; holder: PersonRef | null; card: string }
   | { name: "audit" }
+  /** UC-ADMIN: credential profiles (edited here), use cases and permissions (shown). */
+  | { name: "admin" }
   | { name: "batch"; batch: string | null; creating: boolean };
 
-/** Screens where the operator is entering something: a card insertion must not take them away. */
+/**
+ * Screens where the operator is entering something: a card insertion must not take them away.
+ * Admin is one: its profile form holds checkboxes and radio buttons, which the focus check
+ * below cannot see as typed-in.
+ */
 export function isFormRoute(r: Route): boolean {
-  return r.name === "new-request" || r.name === "issue" || r.name === "batch" || r.name === "card-job" || r.name === "offline-unblock";
+  return r.name === "new-request" || r.name === "issue" || r.name === "batch" || r.name === "card-job" || r.name === "offline-unblock" || r.name === "admin";
 }
 
 export interface FocusInfo {
@@ -67,6 +74,8 @@ export function navOf(r: Route): string {
       return "sync";
     case "audit":
       return "audit";
+    case "admin":
+      return "admin";
     case "batch":
       return "batch";
     case "temporary":
@@ -92,7 +101,7 @@ export function isTypingTarget(t: EventTarget | null): boolean {
 
 /** Where a nav item leads. */
 export function routeForNav(
-  id: "cards" | "search" | "requests" | "new-request" | "jobs" | "sync" | "batch" | "audit" | "temporary",
+  id: NavId,
   approver: boolean,
   lastReader: string | null,
 ): Route {
@@ -111,6 +120,8 @@ export function routeForNav(
       return { name: "sync" };
     case "audit":
       return { name: "audit" };
+    case "admin":
+      return { name: "admin" };
     case "temporary":
       return { name: "temporary" };
     case "batch":

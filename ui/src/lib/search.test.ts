@@ -1,25 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { HitView, SearchResults } from "../bindings";
 import { AppError } from "./api";
-import { hitText, isSearchable, normalizeQuery, SearchController, type SearchState, type Timers } from "./search";
-
-class FakeTimers implements Timers {
-  queue = new Map<number, () => void>();
-  next = 1;
-  set(fn: () => void): unknown {
-    const id = this.next++;
-    this.queue.set(id, fn);
-    return id;
-  }
-  clear(h: unknown): void {
-    this.queue.delete(h as number);
-  }
-  runAll(): void {
-    const fns = [...this.queue.values()];
-    this.queue.clear();
-    fns.forEach((f) => f());
-  }
-}
+import { hitText, isSearchable, normalizeQuery, SearchController } from "./search";
 
 const person = (name: string): HitView => ({ kind: "person", id: name, name, email: null, employee_id: null, devices: 1, requests: 0 });
 
@@ -29,65 +11,73 @@ function deferred<T>() {
   return { promise, resolve };
 }
 
+/** A search backend whose answers the test gives, one call at a time. */
+function recorder() {
+  const calls: { q: string; d: ReturnType<typeof deferred<SearchResults>> }[] = [];
+  const run = (q: string) => {
+    const d = deferred<SearchResults>();
+    calls.push({ q, d });
+    return d.promise;
+  };
+  const answer = async (i: number, r: SearchResults) => {
+    const c = calls[i];
+    if (c === undefined) throw new Error(`no search ${i}`);
+    c.d.resolve(r);
+    await c.d.promise;
+    await Promise.resolve();
+  };
+  return { calls, run, answer };
+}
+
 describe("SearchController", () => {
-  it("debounces: only the last input is searched", async () => {
-    const t = new FakeTimers();
-    const runs: string[] = [];
-    const c = new SearchController(async (q) => {
-      runs.push(q);
-      return { hits: [person(q)], more: false };
-    }, () => {}, t, 100);
+  it("searches at once; while one runs, only the latest input goes next", async () => {
+    const { calls, run, answer } = recorder();
+    const c = new SearchController(run, () => {});
     c.input("an");
+    expect(calls.map((x) => x.q)).toEqual(["an"]);
     c.input("ann");
     c.input("anna ");
-    expect(t.queue.size).toBe(1);
+    expect(calls).toHaveLength(1);
     expect(c.current.loading).toBe(true);
-    t.runAll();
-    await Promise.resolve();
-    await Promise.resolve();
-    expect(runs).toEqual(["anna"]);
-    expect(c.current.hits).toHaveLength(1);
+    await answer(0, { hits: [person("Anders")], more: false });
+    expect(calls.map((x) => x.q)).toEqual(["an", "anna"]);
+    expect(c.current.shownQuery).toBe(""); // the answer to a query typed past is not shown
+    await answer(1, { hits: [person("Anna")], more: false });
     expect(c.current.shownQuery).toBe("anna");
+    expect(c.current.hits).toHaveLength(1);
     expect(c.current.loading).toBe(false);
   });
 
-  it("ignores an answer that arrives after a newer query", async () => {
-    const t = new FakeTimers();
-    const slow = deferred<SearchResults>();
-    const fast = deferred<SearchResults>();
-    const pending = [slow, fast];
-    const states: SearchState[] = [];
-    const c = new SearchController(() => (pending.shift() as typeof slow).promise, (s) => states.push(s), t, 100);
-    c.input("ol");
-    t.runAll();
-    c.input("olga");
-    t.runAll();
-    fast.resolve({ hits: [person("Olga")], more: false });
-    await fast.promise;
-    await Promise.resolve();
-    slow.resolve({ hits: [person("Olaf"), person("Olivia")], more: true });
-    await slow.promise;
-    await Promise.resolve();
-    expect(c.current.hits.map((h) => (h.kind === "person" ? h.name : ""))).toEqual(["Olga"]);
-    expect(c.current.more).toBe(false);
-  });
-
-  it("clears on a too-short query and cancels the pending search", () => {
-    const t = new FakeTimers();
-    const c = new SearchController(async () => ({ hits: [], more: false }), () => {}, t, 100);
+  it("clears on a too-short query and drops the answer still on its way", async () => {
+    const d = deferred<SearchResults>();
+    const c = new SearchController(() => d.promise, () => {});
     c.input("abc");
     c.input("a");
-    expect(t.queue.size).toBe(0);
     expect(c.current.loading).toBe(false);
+    d.resolve({ hits: [person("Abe")], more: false });
+    await d.promise;
+    await Promise.resolve();
     expect(c.current.hits).toEqual([]);
+    expect(c.current.shownQuery).toBe("");
+  });
+
+  it("searches again for a query typed back while its first answer was dropped", async () => {
+    const { calls, run, answer } = recorder();
+    const c = new SearchController(run, () => {});
+    c.input("abc");
+    c.input("a");
+    c.input("abc");
+    await answer(0, { hits: [], more: false });
+    expect(calls.map((x) => x.q)).toEqual(["abc", "abc"]);
+    await answer(1, { hits: [person("Abc")], more: false });
+    expect(c.current.shownQuery).toBe("abc");
   });
 
   it("keeps the error of a failed search", async () => {
-    const t = new FakeTimers();
     const view = { code: "offline" as const, message: "x", refusal: null, tries: null };
-    const c = new SearchController(() => Promise.reject(new AppError(view)), () => {}, t, 100);
+    const c = new SearchController(() => Promise.reject(new AppError(view)), () => {});
     c.input("abc");
-    c.flush();
+    await Promise.resolve();
     await Promise.resolve();
     await Promise.resolve();
     expect(c.current.error).toEqual(view);

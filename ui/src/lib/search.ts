@@ -1,9 +1,8 @@
-// Search-as-you-type: debounce, drop stale answers, keep the last good result on screen.
+// Search-as-you-type: at once, one query at a time, stale answers dropped, the last good result kept on screen.
 import type { ErrorView, HitView, SearchResults } from "../bindings";
 import { errorOf } from "./api";
 
 export const SEARCH_LIMIT = 200;
-export const SEARCH_DEBOUNCE_MS = 180;
 export const SEARCH_MIN_CHARS = 2;
 
 export interface SearchState {
@@ -28,30 +27,22 @@ export function isSearchable(q: string): boolean {
   return normalizeQuery(q).length >= SEARCH_MIN_CHARS;
 }
 
-export interface Timers {
-  set(fn: () => void, ms: number): unknown;
-  clear(handle: unknown): void;
-}
-
-export const browserTimers: Timers = {
-  set: (fn, ms) => setTimeout(fn, ms),
-  clear: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
-};
-
 /**
- * Runs `run(query)` after the operator stops typing; answers to older queries are ignored.
- * `onChange` receives every new state.
+ * Search-as-you-type without a debounce: a query goes to the station at
+ * once (a search over a million people takes milliseconds), one at a time;
+ * what is typed while one runs waits, and only the latest of it goes next.
+ * Answers to queries the operator has typed past are dropped. `onChange`
+ * receives every new state.
  */
 export class SearchController {
   private state: SearchState = initialSearch();
-  private timer: unknown = null;
+  private inFlight = false;
+  private next: string | null = null;
   private seq = 0;
 
   constructor(
     private readonly run: (query: string) => Promise<SearchResults>,
     private readonly onChange: (s: SearchState) => void,
-    private readonly timers: Timers = browserTimers,
-    private readonly delayMs: number = SEARCH_DEBOUNCE_MS,
   ) {}
 
   get current(): SearchState {
@@ -66,48 +57,60 @@ export class SearchController {
   /** The input changed. */
   input(raw: string): void {
     const query = normalizeQuery(raw);
-    if (this.timer !== null) this.timers.clear(this.timer);
-    this.timer = null;
     if (!isSearchable(query)) {
       this.seq++;
+      this.next = null;
       this.set({ query, shownQuery: "", hits: [], more: false, loading: false, error: null });
       return;
     }
-    if (query === this.state.shownQuery && !this.state.loading) {
-      this.set({ query });
+    if (query === this.state.shownQuery && !this.inFlight) {
+      this.set({ query, loading: false });
       return;
     }
     this.set({ query, loading: true });
-    this.timer = this.timers.set(() => {
-      this.timer = null;
-      void this.fire(query);
-    }, this.delayMs);
+    this.request(query);
   }
 
-  /** Search now (Enter before the debounce ran out, or "search again"). */
+  /** Search again now (Enter, or "search again" after an error). */
   flush(): void {
-    if (this.timer !== null) this.timers.clear(this.timer);
-    this.timer = null;
-    if (isSearchable(this.state.query)) void this.fire(this.state.query);
+    if (isSearchable(this.state.query)) this.request(this.state.query);
+  }
+
+  private request(query: string): void {
+    if (this.inFlight) {
+      this.next = query;
+      return;
+    }
+    void this.fire(query);
   }
 
   private async fire(query: string): Promise<void> {
     const mine = ++this.seq;
-    this.set({ loading: true });
+    this.inFlight = true;
+    let answer: { ok: SearchResults } | { err: unknown };
     try {
-      const r = await this.run(query);
-      if (mine !== this.seq) return;
-      this.set({ shownQuery: query, hits: r.hits, more: r.more, loading: false, error: null });
+      answer = { ok: await this.run(query) };
     } catch (e) {
-      if (mine !== this.seq) return;
-      this.set({ loading: false, error: errorOf(e) });
+      answer = { err: e };
+    }
+    this.inFlight = false;
+    const next = this.next;
+    this.next = null;
+    if (next !== null && (next !== query || mine !== this.seq)) {
+      void this.fire(next);
+      return;
+    }
+    if (mine !== this.seq) return;
+    if ("ok" in answer) {
+      this.set({ shownQuery: query, hits: answer.ok.hits, more: answer.ok.more, loading: false, error: null });
+    } else {
+      this.set({ loading: false, error: errorOf(answer.err) });
     }
   }
 
   dispose(): void {
-    if (this.timer !== null) this.timers.clear(this.timer);
-    this.timer = null;
     this.seq++;
+    this.next = null;
   }
 }
 

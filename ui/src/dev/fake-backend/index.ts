@@ -5,6 +5,7 @@
 import { mockIPC } from "@tauri-apps/api/mocks";
 import type { AuditEntry, SyncStatus, TemporaryRow } from "../../bindings";
 import type { Answer } from "../../lib/contract";
+import { adminHandlers } from "./admin";
 import { auditEntries, auditHandlers } from "./audit";
 import { batchHandlers } from "./batch";
 import { cardsHandlers, serviceDown, serviceUp } from "./cards";
@@ -41,6 +42,7 @@ export class FakeBackend extends FakeState {
     ...temporaryHandlers(this),
     ...cardWorkHandlers(this),
     ...offlineHandlers(this),
+    ...adminHandlers(this),
   };
 
   /** The backend's idle lock fires (the generated `session-locked` event). */

@@ -1,5 +1,5 @@
 // Types, made-up names and small helpers shared by every area of the stand-in backend (no state).
-import type { ActionView, CardStep, commands, DeviceView, ErrorCode, ErrorView, PersonRef } from "../../bindings";
+import type { ActionView, CardStep, commands, DeviceView, ErrorCode, ErrorView, PersonRef, ProfileAdminView, ProfileFacts } from "../../bindings";
 import type { Answer } from "../../lib/contract";
 
 export type Commands = typeof commands;
@@ -19,6 +19,12 @@ export interface Person {
   ref: PersonRef;
   email: string;
   employee_id: string;
+}
+
+/** A credential profile as the admin area keeps it: its view, and what the form never edits. */
+export interface FakeProfile {
+  fixed: Pick<ProfileFacts, "interfaces" | "slots" | "management_key" | "temporary">;
+  view: ProfileAdminView;
 }
 
 /** A card of ours, as a reader holds it. */

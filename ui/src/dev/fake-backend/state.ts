@@ -13,7 +13,7 @@ import type {
   SyncStatus,
   TemporaryRow,
 } from "../../bindings";
-import { allowed, FIRST, LAST, refused, STATE_LABELS, uuid, type FakeOptions, type Person } from "./shared";
+import { allowed, FIRST, LAST, refused, STATE_LABELS, uuid, type FakeOptions, type FakeProfile, type Person } from "./shared";
 
 export class FakeState {
   readonly people: Person[] = [];
@@ -62,6 +62,11 @@ export class FakeState {
   /** Audit events, made on first use (audit.ts). */
   auditLog: AuditEntry[] | null = null;
 
+  /** Credential profiles with their versions, made on first use (admin.ts). */
+  adminProfiles: FakeProfile[] | null = null;
+  /** Revising profiles is refused with this reason (console: `fake.adminRefusal = "Administration is switched off"`). */
+  adminRefusal: string | null = null;
+
   /** Batches of this station, oldest first. */
   readonly batches: BatchBoard[] = [];
   /** This batch card fails its first attempt (and is retried), for tests and demos. */
@@ -84,8 +89,8 @@ export class FakeState {
       username: "olga",
       display_name: "Olga Operator",
       offline: opts.offline ?? false,
-      permissions: ["Request cards", "Approve requests", "Issue cards"],
-      can: { search: true, request: true, approve: true, issue: true, direct_issue: false, batch: true, temporary: true, update: true, pin: true, retire: true, audit: true, admin: false },
+      permissions: ["Request cards", "Approve requests", "Issue cards", "Administer"],
+      can: { search: true, request: true, approve: true, issue: true, direct_issue: false, batch: true, temporary: true, update: true, pin: true, retire: true, audit: true, admin: true },
       use_cases: ["signin", "read", "search", "request", "approve", "issue"],
       open_jobs: 0,
       idle_lock_seconds: 300,
