@@ -7,7 +7,9 @@
 //! * sign-in failure wording, then a command invoked over IPC without the
 //!   permission: refused by the backend with `not-permitted`, nothing changed;
 //! * seed 002 through the window: request (form) → approve (queue) → issue
-//!   onto a blank card (stepper, PIN revealed once) → OpenSC signs with it.
+//!   onto a blank card (stepper, PIN revealed once) → OpenSC signs with it;
+//! * UC-ADMIN: a profile revised in the window is the registry's next
+//!   version; an edit crossing another administrator's is refused.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use e2e::lab::{Lab, WAIT};
@@ -275,31 +277,55 @@ fn seed_003_batch_on_four_readers_with_a_card_pulled_mid_write_and_recovered() {
     app.wait_text("[data-testid=batch-run]", "on 4 readers").unwrap();
 
     // The operator's hands: a blank card in each reader, taken out when the
-    // board says so, the next one in when it asks; on one reader the card is
-    // pulled mid-write and put back when the board says it was pulled.
-    let mut cards: Vec<Option<(std::sync::Arc<std::sync::Mutex<vcard::Card>>, vcard::vpcd::VpcdCard)>> =
-        readers.iter().map(|_| None).collect();
+    // board says so, the next one in when it asks. The first card on one
+    // reader is pulled mid-write: it leaves the reader at its first object
+    // write (after the management key, PIN and 9A key are on it) and stays
+    // out until the hands put it back, when the board says it was pulled.
+    type Held = (std::sync::Arc<std::sync::Mutex<vcard::Card>>, vcard::vpcd::VpcdCard);
+    let mut cards: Vec<Option<Held>> = readers.iter().map(|_| None).collect();
     let mut serial = 7_400_000 + (std::process::id() % 1000) * 100;
     let torn_reader = 0usize;
-    // The torn reader's cards take a contact card's time, so the hand sees
-    // the card mid-write; the others run at the lab's speed.
-    let mut insert_blank = |k: usize, cards: &mut Vec<_>| {
+    let mut torn_card: Option<std::sync::Arc<std::sync::Mutex<vcard::Card>>> = None;
+    let mut insert_blank = |k: usize, tear: bool| -> Held {
         serial += 1;
         let mut config = vcard::CardConfig::new(serial);
-        if k == torn_reader {
-            config = config.with_latency(vcard::Latency::contact_card());
+        let options = vcard::vpcd::VpcdOptions { reconnect: !tear, ..Default::default() };
+        if tear {
+            // A contact card's time, so the board shows it mid-write.
+            config =
+                config.with_latency(vcard::Latency::contact_card()).with_faults(vcard::Faults::tear_at(0xDB));
         }
         let card = std::sync::Arc::new(std::sync::Mutex::new(vcard::Card::factory_fresh(config)));
-        let plugged = readers[k].insert(std::sync::Arc::clone(&card));
+        let plugged = readers[k].insert_with(std::sync::Arc::clone(&card), options);
         readers[k].wait_card_present(WAIT);
-        cards[k] = Some((card, plugged));
+        (card, plugged)
     };
     for k in 0..readers.len() {
-        insert_blank(k, &mut cards);
+        let held = insert_blank(k, k == torn_reader);
+        if k == torn_reader {
+            torn_card = Some(std::sync::Arc::clone(&held.0));
+        }
+        cards[k] = Some(held);
     }
+    let torn_card = torn_card.unwrap();
+    let is_torn_card = |held: &Held| std::sync::Arc::ptr_eq(&held.0, &torn_card);
+    // The torn card back in its reader (once).
+    let put_back = |cards: &mut Vec<Option<Held>>| {
+        let reader = &readers[torn_reader];
+        if cards[torn_reader].as_ref().is_some_and(|h| is_torn_card(h) && !h.1.is_inserted()) {
+            let (card, plugged) = cards[torn_reader].take().unwrap();
+            drop(plugged);
+            reader.wait_card_absent(WAIT);
+            let plugged = reader.insert(std::sync::Arc::clone(&card));
+            reader.wait_card_present(WAIT);
+            cards[torn_reader] = Some((card, plugged));
+            return true;
+        }
+        false
+    };
     app.click("[data-testid=batch-run]").unwrap();
-    let mut pulled: Option<std::sync::Arc<std::sync::Mutex<vcard::Card>>> = None;
     let mut torn_seq = String::new();
+    let mut put_back_done = false;
     let mut recovered: Option<std::sync::Arc<std::sync::Mutex<vcard::Card>>> = None;
     let mut screenshot_taken = false;
     let mut resumes = 0;
@@ -320,11 +346,12 @@ fn seed_003_batch_on_four_readers_with_a_card_pulled_mid_write_and_recovered() {
         // reader, and Resume finishes it (the journal knows where it stopped).
         if !running && encoding > 0 {
             assert!(resumes < 2, "resume did not finish the pulled card: {:?}", board_panels(&app));
-            if let Some(card) = pulled.take() {
-                let plugged = readers[torn_reader].insert(std::sync::Arc::clone(&card));
-                readers[torn_reader].wait_card_present(WAIT);
-                cards[torn_reader] = Some((card, plugged));
+            if torn_seq.is_empty() {
+                torn_seq = texts_attr(&app, "[data-testid=batch-card-row][data-state=encoding]", "seq")
+                    .pop()
+                    .unwrap_or_default();
             }
+            put_back_done |= put_back(&mut cards);
             app.screenshot("batch-resume").unwrap();
             app.wait_text("[data-testid=batch-run]", "Resume").unwrap();
             app.click("[data-testid=batch-run]").unwrap();
@@ -335,37 +362,32 @@ fn seed_003_batch_on_four_readers_with_a_card_pulled_mid_write_and_recovered() {
         let panels = board_panels(&app);
         for (k, reader) in readers.iter().enumerate() {
             let Some((status, seq, step)) = panels.get(&reader.name) else { continue };
+            let holds_torn_card = cards[k].as_ref().is_some_and(is_torn_card);
             match status.as_str() {
-                "encoding" if k == torn_reader && torn_seq.is_empty() && *step >= 5 => {
+                "encoding" if holds_torn_card && torn_seq.is_empty() && *step >= 1 => {
+                    torn_seq = seq.clone();
                     if !screenshot_taken {
                         app.screenshot("batch-running").unwrap();
                         screenshot_taken = true;
                     }
-                    let (card, plugged) = cards[k].take().unwrap();
-                    plugged.remove();
-                    reader.wait_card_absent(WAIT);
-                    pulled = Some(card);
-                    torn_seq = seq.clone();
                 }
-                "torn" if k == torn_reader => {
-                    if let Some(card) = pulled.take() {
-                        app.screenshot("batch-torn").unwrap();
-                        let plugged = reader.insert(std::sync::Arc::clone(&card));
-                        reader.wait_card_present(WAIT);
-                        cards[k] = Some((card, plugged));
+                "torn" if holds_torn_card && !put_back_done => {
+                    if torn_seq.is_empty() {
+                        torn_seq = seq.clone();
                     }
+                    app.screenshot("batch-torn").unwrap();
+                    put_back_done = put_back(&mut cards);
                 }
                 "remove" if cards[k].is_some() => {
-                    let (card, plugged) = cards[k].take().unwrap();
-                    plugged.remove();
-                    reader.wait_card_absent(WAIT);
-                    let back = k == torn_reader && !torn_seq.is_empty() && pulled.is_none();
-                    if back && recovered.is_none() && card.lock().unwrap().object(0x5F_C102).is_some() {
-                        recovered = Some(card);
+                    let held = cards[k].take().unwrap();
+                    if is_torn_card(&held) && held.0.lock().unwrap().object(0x5F_C102).is_some() {
+                        recovered = Some(std::sync::Arc::clone(&held.0));
                     }
+                    held.1.remove();
+                    reader.wait_card_absent(WAIT);
                 }
-                "insert" if cards[k].is_none() && (k != torn_reader || pulled.is_none()) => {
-                    insert_blank(k, &mut cards);
+                "insert" if cards[k].is_none() => {
+                    cards[k] = Some(insert_blank(k, false));
                 }
                 _ => {}
             }
@@ -373,15 +395,19 @@ fn seed_003_batch_on_four_readers_with_a_card_pulled_mid_write_and_recovered() {
         app.wait_for("[data-testid=batch-counts]").unwrap();
     }
     app.screenshot("batch-done").unwrap();
-    assert!(!torn_seq.is_empty(), "a card was pulled mid-write");
+    assert!(put_back_done, "the card pulled mid-write was put back");
+    assert!(!torn_seq.is_empty(), "the board showed the pulled card");
     for (k, reader) in readers.iter().enumerate() {
-        if let Some((card, plugged)) = cards[k].take() {
-            plugged.remove();
-            reader.wait_card_absent(WAIT);
+        if let Some(held) = cards[k].take() {
             // The last card finished may still be in its reader.
-            if k == torn_reader && recovered.is_none() && card.lock().unwrap().object(0x5F_C102).is_some() {
-                recovered = Some(card);
+            if is_torn_card(&held)
+                && recovered.is_none()
+                && held.0.lock().unwrap().object(0x5F_C102).is_some()
+            {
+                recovered = Some(std::sync::Arc::clone(&held.0));
             }
+            held.1.remove();
+            reader.wait_card_absent(WAIT);
         }
     }
 
@@ -407,6 +433,14 @@ fn seed_003_batch_on_four_readers_with_a_card_pulled_mid_write_and_recovered() {
     assert_eq!(read["kind"], "ours", "{read}");
     assert_eq!(read["device"]["state"], "active", "{read}");
     opensc_signs(&reader.name, &pin, "9a", "01");
+}
+
+/// The `data-NAME` of every element matching `css`.
+fn texts_attr(app: &AppWindow, css: &str, name: &str) -> Vec<String> {
+    let script =
+        "return [...document.querySelectorAll(arguments[0])].map(e => e.dataset[arguments[1]] || '')";
+    serde_json::from_value(app.block(app.client.execute(script, vec![json!(css), json!(name)])).unwrap())
+        .unwrap_or_default()
 }
 
 /// The text of every element matching `css`.
@@ -672,4 +706,58 @@ fn the_registry_killed_mid_session_queues_the_work_and_the_sync_after_its_restar
     let listed = ok(station.as_operator("abe", &["requests", "--state", "pending_approval"]).unwrap());
     assert!(listed.to_string().contains(&grace), "the queued request reached the registry: {listed}");
     drop(registry);
+}
+
+/// Clicks the first element matching `css` whose text contains `text`.
+fn click_text(app: &AppWindow, css: &str, text: &str) {
+    app.wait_text(css, text).unwrap();
+    let script = "const [css, text] = arguments; \
+                  const e = [...document.querySelectorAll(css)].find(e => e.textContent.includes(text)); \
+                  e.click(); return null;";
+    app.block(app.client.execute(script, vec![json!(css), json!(text)])).unwrap();
+}
+
+#[test]
+fn an_administrator_revises_a_profile_in_the_window_and_a_crossing_edit_is_refused() {
+    let _one = one_window();
+    let w = world();
+    let before = w.registry.latest_profile(&w.employee).unwrap();
+    let app = AppWindow::open("admin", &w.station.data, 300).unwrap();
+    app.sign_in("admin", PASSWORD).unwrap();
+    app.wait_for("[data-testid=status-operator]").unwrap();
+    app.click("[data-testid=nav-admin]").unwrap();
+    click_text(&app, "[data-testid=admin-profile-row]", "Employee");
+    app.wait_text("[data-testid=admin-profile-facts]", "Requests need approval").unwrap();
+
+    app.click("[data-testid=admin-edit]").unwrap();
+    app.type_into("[data-testid=admin-form-pin_retries]", "5").unwrap();
+    app.click("[data-testid=admin-form-validate_issuance]").unwrap();
+    app.click("[data-testid=admin-save]").unwrap();
+    app.wait_text("[data-testid=admin-saved]", "version 2").unwrap();
+    let versions = app.wait_text("[data-testid=admin-versions]", "5 tries").unwrap();
+    assert!(versions.contains("Requests need approval → No approval"), "{versions}");
+    app.screenshot("admin-saved").unwrap();
+
+    // The registry holds version 2 with exactly those changes.
+    let after = w.registry.latest_profile(&w.employee).unwrap();
+    assert_eq!(after["version"], 2, "{after}");
+    assert_eq!(after["settings"]["pin"]["retries"], 5);
+    assert_eq!(after["settings"]["validate_issuance"], false);
+    let mut expected = before["settings"].clone();
+    expected["pin"]["retries"] = json!(5);
+    expected["validate_issuance"] = json!(false);
+    assert_eq!(after["settings"], expected, "nothing else changed");
+
+    // Another administrator saves version 3 at the registry meanwhile: the
+    // window's edit from version 2 is refused, and nothing of it is kept.
+    w.registry.revise_profile(&w.employee, |s| s["card_validity_days"] = json!(700)).unwrap();
+    app.click("[data-testid=admin-edit]").unwrap();
+    app.type_into("[data-testid=admin-form-pin_retries]", "4").unwrap();
+    app.click("[data-testid=admin-save]").unwrap();
+    app.wait_for("[data-testid=admin-save-error][data-code=version-conflict]").unwrap();
+    let shown = app.wait_text("[data-testid=admin-save-error]", "Someone else saved").unwrap();
+    assert!(!shown.contains("version_conflict") && !shown.contains('{'), "operator wording: {shown}");
+    app.screenshot("admin-conflict").unwrap();
+    let latest = w.registry.latest_profile(&w.employee).unwrap();
+    assert_eq!((latest["version"].as_u64(), &latest["settings"]["pin"]["retries"]), (Some(3), &json!(5)));
 }

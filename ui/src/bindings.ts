@@ -142,6 +142,18 @@ export type ActionView = {
 	reason: string | null,
 };
 
+/**  What the Admin screen shows. */
+export type AdminView = {
+	/**  Every credential profile, by name. */
+	profiles: ProfileAdminView[],
+	/**  Revising a profile: allowed now, or why not. */
+	revise: ActionView,
+	/**  Every use case of SPEC §5 and whether this deployment has it on. */
+	use_cases: UseCaseRow[],
+	/**  The signed-in operator's global permissions, held or not. */
+	permissions: PermissionRow[],
+};
+
 /**  The station as the window finds it at start. */
 export type AppStatus = {
 	/**  Enrolled with a registry. */
@@ -950,6 +962,14 @@ export type OutboxRow = {
 	reason: string | null,
 };
 
+/**  One global permission and whether this operator holds it. */
+export type PermissionRow = {
+	/**  "Unblock PIN". */
+	title: string,
+	/**  Held by one of this operator's roles. */
+	held: boolean,
+};
+
 /**  A person named. */
 export type PersonRef = {
 	/**  Their id (for links). */
@@ -978,6 +998,74 @@ export type PersonView = {
 	history_note: string | null,
 };
 
+/**  One credential profile for administration. */
+export type ProfileAdminView = {
+	/**  Id shared by all versions. */
+	id: string,
+	/**  Name of the latest version. */
+	name: string,
+	/**  Latest version. */
+	version: number,
+	/**  What the latest version encodes, in words. */
+	facts: ProfileFacts,
+	/**  The latest version's editable settings (the form starts from these). */
+	form: ProfileForm,
+	/**  Every version, newest first, with the cards on it and what it changed. */
+	versions: ProfileVersionRow[],
+	/**  This operator's per-profile permissions on it (`Can Request`, …). */
+	your_permissions: string[],
+};
+
+/**  A profile's settings in words. */
+export type ProfileFacts = {
+	/**  Card interfaces required. */
+	interfaces: string,
+	/**  Each slot: "PIV Authentication (9A): ECC P-256, CN={name}, 365 days". */
+	slots: string[],
+	/**  "AES-256". */
+	management_key: string,
+	/**  "6–8 digits, 3 tries". */
+	pin: string,
+	/**  "8 digits, 3 tries". */
+	puk: string,
+	/**  "Requests need approval" or "No approval". */
+	approval: string,
+	/**  "Cards end active, certificates valid". */
+	end_states: string,
+	/**  Card validity in days. */
+	card_validity_days: number,
+	/**  A temporary-card profile. */
+	temporary: boolean,
+};
+
+/**
+ *  The settings an administrator edits in the window. Slots, algorithms
+ *  and interfaces stay as they are: changing them reprovisions every card,
+ *  which is a new profile's job.
+ */
+export type ProfileForm = {
+	/**  Display name. */
+	name: string,
+	/**  "Validate Issuance": requests need approval. */
+	validate_issuance: boolean,
+	/**  Shortest PIN. */
+	pin_min_length: number,
+	/**  Longest PIN (and the length of generated PINs). */
+	pin_max_length: number,
+	/**  PIN tries before it blocks. */
+	pin_retries: number,
+	/**  PUK length. */
+	puk_length: number,
+	/**  PUK tries before it blocks. */
+	puk_retries: number,
+	/**  Card validity in days. */
+	card_validity_days: number,
+	/**  Cards end `active` (else `issued`, activated later). */
+	card_ends_active: boolean,
+	/**  Certificates end `valid` (else on hold). */
+	certificates_end_valid: boolean,
+};
+
 /**  A credential profile to choose. */
 export type ProfileRow = {
 	/**  Id. */
@@ -990,6 +1078,16 @@ export type ProfileRow = {
 	needs_approval: boolean,
 	/**  A temporary-card profile. */
 	temporary: boolean,
+};
+
+/**  One version of a profile. */
+export type ProfileVersionRow = {
+	/**  Version number. */
+	version: number,
+	/**  Cards in service encoded with it (known to this station). */
+	cards: number,
+	/**  What it changed from the version before, in words (empty for version 1). */
+	changes: string[],
 };
 
 /**  A reader and whether it holds a card. */
@@ -1156,6 +1254,16 @@ export type TemporaryRow = {
 	permanent_card: string | null,
 };
 
+/**  One use case and whether it is on. */
+export type UseCaseRow = {
+	/**  `UC-ISSUE`. */
+	id: string,
+	/**  "Issue card". */
+	title: string,
+	/**  On in this deployment. */
+	enabled: boolean,
+};
+
 /* Tauri Specta runtime */
 async function typedError<T, E>(result: Promise<T>): Promise<{ status: "ok"; data: T } | { status: "error"; error: E }> {
     try {
@@ -1190,82 +1298,4 @@ function makeEvent<TListen, TEmit = TListen>(name: string, serialize?: (payload:
 
     return Object.assign(fn, base);
 }
-
-
-/**  What the Admin screen shows. */
-export type AdminView = {
-	/**  Every credential profile, by name. */
-	profiles: ProfileAdminView[],
-	/**  Revising a profile: allowed now, or why not. */
-	revise: ActionView,
-	/**  Every use case of SPEC §5 and whether this deployment has it on. */
-	use_cases: UseCaseRow[],
-	/**  The signed-in operator's global permissions, held or not. */
-	permissions: PermissionRow[],
-};
-
-/**  One credential profile for administration. */
-export type ProfileAdminView = {
-	/**  Id shared by all versions. */
-	id: string,
-	/**  Name of the latest version. */
-	name: string,
-	/**  Latest version. */
-	version: number,
-	/**  What the latest version encodes, in words. */
-	facts: ProfileFacts,
-	/**  The latest version's editable settings (the form starts from these). */
-	form: ProfileForm,
-	/**  Every version, newest first, with the cards on it and what it changed. */
-	versions: ProfileVersionRow[],
-	/**  This operator's per-profile permissions on it (`Can Request`, …). */
-	your_permissions: string[],
-};
-
-/**  A profile's settings in words. */
-export type ProfileFacts = {
-	interfaces: string,
-	slots: string[],
-	management_key: string,
-	pin: string,
-	puk: string,
-	approval: string,
-	end_states: string,
-	card_validity_days: number,
-	temporary: boolean,
-};
-
-/**  The settings an administrator edits in the window. */
-export type ProfileForm = {
-	name: string,
-	validate_issuance: boolean,
-	pin_min_length: number,
-	pin_max_length: number,
-	pin_retries: number,
-	puk_length: number,
-	puk_retries: number,
-	card_validity_days: number,
-	card_ends_active: boolean,
-	certificates_end_valid: boolean,
-};
-
-/**  One version of a profile. */
-export type ProfileVersionRow = {
-	version: number,
-	cards: number,
-	changes: string[],
-};
-
-/**  One use case and whether it is on. */
-export type UseCaseRow = {
-	id: string,
-	title: string,
-	enabled: boolean,
-};
-
-/**  One global permission and whether this operator holds it. */
-export type PermissionRow = {
-	title: string,
-	held: boolean,
-};
 

@@ -7,8 +7,8 @@
 //! (`cardstation-registry role …`, `init`); the window says so.
 
 use domain::{
-    CardEndState, CertificateEndState, CredentialProfile, GlobalPermission, KeyAlgorithm, ManagementKeyAlgorithm,
-    Permission, ProfileId, ProfilePermission, ProfileSettings, UseCase,
+    CardEndState, CertificateEndState, CredentialProfile, GlobalPermission, KeyAlgorithm,
+    ManagementKeyAlgorithm, Permission, ProfileId, ProfilePermission, ProfileSettings, Refusal, UseCase,
 };
 use proto::{OperationKind, ReviseProfile};
 use serde::{Deserialize, Serialize};
@@ -129,8 +129,11 @@ impl ProfileForm {
         out.puk.retries = self.puk_retries;
         out.card_validity_days = self.card_validity_days;
         out.card_end_state = if self.card_ends_active { CardEndState::Active } else { CardEndState::Issued };
-        out.certificate_end_state =
-            if self.certificates_end_valid { CertificateEndState::Valid } else { CertificateEndState::OnHold };
+        out.certificate_end_state = if self.certificates_end_valid {
+            CertificateEndState::Valid
+        } else {
+            CertificateEndState::OnHold
+        };
         out
     }
 }
@@ -141,7 +144,7 @@ pub struct ProfileVersionRow {
     /// Version number.
     pub version: u32,
     /// Cards in service encoded with it (known to this station).
-    pub cards: u64,
+    pub cards: u32,
     /// What it changed from the version before, in words (empty for version 1).
     pub changes: Vec<String>,
 }
@@ -171,13 +174,19 @@ impl Session {
     pub fn administration(&self) -> Result<AdminView> {
         let actor = self.actor();
         actor.require(Permission::global(GlobalPermission::Administer))?;
-        let revise = ActionView::of("revise_profile", "Save as a new version", self.may_revise());
+        let revise = ActionView::of(
+            "revise_profile",
+            "Save as a new version",
+            self.may_revise().map_err(|r| r.to_string()),
+        );
         let mut profiles = Vec::new();
         let all = self.store.profile_versions()?;
         for versions in all.chunk_by(|a, b| a.id == b.id) {
-            profiles.push(self.profile_admin_view(versions)?);
+            if let Some((latest, older)) = versions.split_first() {
+                profiles.push(self.profile_admin_view(latest, older)?);
+            }
         }
-        profiles.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+        profiles.sort_by_key(|p| p.name.to_lowercase());
         let use_cases = UseCase::ALL
             .iter()
             .map(|u| UseCaseRow {
@@ -188,7 +197,10 @@ impl Session {
             .collect();
         let permissions = GlobalPermission::ALL
             .iter()
-            .map(|p| PermissionRow { title: p.title().to_owned(), held: self.grant.permissions.permits(Permission::global(*p)) })
+            .map(|p| PermissionRow {
+                title: p.title().to_owned(),
+                held: self.grant.permissions.permits(Permission::global(*p)),
+            })
             .collect();
         Ok(AdminView { profiles, revise, use_cases, permissions })
     }
@@ -196,8 +208,13 @@ impl Session {
     /// UC-ADMIN: saves `form` as version `expected_version + 1` of `profile`.
     /// Another edit in between (here or at the registry) is a
     /// `version-conflict`; invalid or unchanged settings change nothing.
-    pub fn revise_profile(&mut self, profile: ProfileId, expected_version: u32, form: &ProfileForm) -> Result<AdminView> {
-        self.may_revise().map_err(|reason| Error::Declined { code: ErrorCode::Refused, message: reason })?;
+    pub fn revise_profile(
+        &mut self,
+        profile: ProfileId,
+        expected_version: u32,
+        form: &ProfileForm,
+    ) -> Result<AdminView> {
+        self.may_revise()?;
         let latest = self
             .store
             .latest_profile(profile)?
@@ -217,28 +234,50 @@ impl Session {
             expected_version,
             settings: revised.settings.clone(),
         });
-        self.submit(op, |tx| Ok(tx.put(&revised)?))?;
+        let name = revised.settings.name.clone();
+        self.submit(op, |tx| Ok(tx.put(&revised)?)).map_err(|e| match e {
+            Error::Rejected { code, .. } if ErrorCode::of_registry(&code) == ErrorCode::VersionConflict => {
+                Error::Declined {
+                    code: ErrorCode::VersionConflict,
+                    message: format!(
+                        "{name} was saved at the registry by someone else since version {expected_version}: \
+                         reload and edit again"
+                    ),
+                }
+            }
+            other => other,
+        })?;
         self.administration()
     }
 
     /// Whether this operator may revise profiles now, or why not.
-    fn may_revise(&self) -> std::result::Result<(), String> {
+    fn may_revise(&self) -> std::result::Result<(), Refusal> {
         let actor = self.actor();
-        actor.require(Permission::global(GlobalPermission::Administer)).map_err(|r| r.to_string())?;
-        actor.require_use_case(UseCase::Admin).map_err(|r| r.to_string())
+        actor.require(Permission::global(GlobalPermission::Administer))?;
+        actor.require_use_case(UseCase::Admin)
     }
 
-    /// `versions`: one profile's, newest first.
-    fn profile_admin_view(&self, versions: &[CredentialProfile]) -> Result<ProfileAdminView> {
-        let latest = &versions[0];
+    /// One profile: its `latest` version and the `older` ones, newest first.
+    fn profile_admin_view(
+        &self,
+        latest: &CredentialProfile,
+        older: &[CredentialProfile],
+    ) -> Result<ProfileAdminView> {
         let cards = self.store.cards_per_profile_version(latest.id)?;
+        let versions: Vec<&CredentialProfile> = std::iter::once(latest).chain(older).collect();
         let rows = versions
             .iter()
             .enumerate()
             .map(|(i, v)| ProfileVersionRow {
                 version: v.version,
-                cards: cards.iter().find(|(n, _)| *n == v.version).map_or(0, |(_, c)| *c),
-                changes: versions.get(i + 1).map(|older| changes(&older.settings, &v.settings)).unwrap_or_default(),
+                cards: cards
+                    .iter()
+                    .find(|(n, _)| *n == v.version)
+                    .map_or(0, |(_, c)| u32::try_from(*c).unwrap_or(u32::MAX)),
+                changes: versions
+                    .get(i + 1)
+                    .map(|before| changes(&before.settings, &v.settings))
+                    .unwrap_or_default(),
             })
             .collect();
         let your_permissions = ProfilePermission::ALL
@@ -344,7 +383,11 @@ fn changes(old: &ProfileSettings, new: &ProfileSettings) -> Vec<String> {
     note("Approval", facts(old).approval, facts(new).approval);
     note("PIN", facts(old).pin, facts(new).pin);
     note("PUK", facts(old).puk, facts(new).puk);
-    note("Card validity", format!("{} days", old.card_validity_days), format!("{} days", new.card_validity_days));
+    note(
+        "Card validity",
+        format!("{} days", old.card_validity_days),
+        format!("{} days", new.card_validity_days),
+    );
     note("End states", facts(old).end_states, facts(new).end_states);
     note("Interfaces", facts(old).interfaces, facts(new).interfaces);
     note("Management key", facts(old).management_key, facts(new).management_key);

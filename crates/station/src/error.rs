@@ -121,6 +121,10 @@ impl Error {
     /// `--json` and the desktop app's IPC.
     pub fn view(&self) -> ErrorView {
         let message = match self {
+            // A code of its own says which rule; an unknown one is kept for the log.
+            Error::Rejected { code, message } if ErrorCode::parse(code).is_some() => {
+                format!("the registry refused: {message}")
+            }
             Error::Rejected { code, message } => format!("the registry refused ({code}): {message}"),
             other => other.to_string(),
         };

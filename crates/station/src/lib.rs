@@ -52,7 +52,9 @@ mod update;
 mod view;
 mod watch;
 
-pub use admin::{AdminView, PermissionRow, ProfileAdminView, ProfileFacts, ProfileForm, ProfileVersionRow, UseCaseRow};
+pub use admin::{
+    AdminView, PermissionRow, ProfileAdminView, ProfileFacts, ProfileForm, ProfileVersionRow, UseCaseRow,
+};
 pub use audit::{csv_field, parse_time, write_csv, AuditFilter, AuditRow, CSV_HEADER};
 pub use batch::{BatchCounts, BatchEvent, BatchItemView, BatchProgress, BatchView, RemoveReason, StopReason};
 pub use board::{BatchBoard, BatchCardRow, BatchOptionsInput, BoardEvent, BoardNames};

@@ -706,24 +706,16 @@ impl Session {
 
     /// The credential profiles (latest versions), by name.
     pub fn profile_rows(&self) -> Result<Vec<ProfileRow>> {
-        let docs: Vec<String> = self
-            .store
-            .connection()
-            .prepare(
-                "SELECT doc FROM profiles p WHERE version = \
-                 (SELECT MAX(version) FROM profiles q WHERE q.profile_id = p.profile_id)",
-            )
-            .and_then(|mut stmt| stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>())
-            .map_err(store::Error::from)?;
-        let mut rows: Vec<ProfileRow> = docs
-            .iter()
-            .filter_map(|doc| serde_json::from_str::<domain::CredentialProfile>(doc).ok())
+        let versions = self.store.profile_versions()?;
+        let mut rows: Vec<ProfileRow> = versions
+            .chunk_by(|a, b| a.id == b.id)
+            .filter_map(|all| all.first())
             .map(|p| ProfileRow {
                 id: p.id.uuid(),
                 version: p.version,
                 needs_approval: p.settings.validate_issuance,
                 temporary: p.settings.is_temporary,
-                name: p.settings.name,
+                name: p.settings.name.clone(),
             })
             .collect();
         rows.sort_by(|a, b| a.name.cmp(&b.name));

@@ -118,8 +118,16 @@ fn pss(pids: &[u32]) -> Vec<(String, f64)> {
     pids.iter()
         .filter_map(|pid| {
             let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
-            let kib: f64 = rollup.lines().find_map(|l| l.strip_prefix("Pss:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
-            let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_owned();
+            let kib: f64 = rollup
+                .lines()
+                .find_map(|l| l.strip_prefix("Pss:"))?
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .ok()?;
+            let name =
+                std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_owned();
             Some((name, kib / 1024.0))
         })
         .collect()
@@ -300,7 +308,9 @@ fn insert_to_view(app: &AppWindow, lab: &Lab, inserts: usize) -> Result<()> {
             let inserted = now_ms();
             let plugged = reader.insert(Arc::clone(&card));
             let noticed = watcher.join().map_err(|_| anyhow::anyhow!("the watcher panicked"))?;
-            let shown = poll(app, "return window.__benchSeen;", Duration::from_secs(30))?.as_f64().context("a time")?;
+            let shown = poll(app, "return window.__benchSeen;", Duration::from_secs(30))?
+                .as_f64()
+                .context("a time")?;
             let busy = card.lock().unwrap_or_else(|p| p.into_inner()).stats().busy.as_secs_f64() * 1000.0;
             let total = shown - inserted;
             let notice = noticed - inserted;
