@@ -300,12 +300,12 @@ fn seed_003_batch_on_four_readers_with_a_card_pulled_mid_write_and_recovered() {
         readers[k].wait_card_present(WAIT);
         (card, plugged)
     };
-    for k in 0..readers.len() {
+    for (k, slot) in cards.iter_mut().enumerate() {
         let held = insert_blank(k, k == torn_reader);
         if k == torn_reader {
             torn_card = Some(std::sync::Arc::clone(&held.0));
         }
-        cards[k] = Some(held);
+        *slot = Some(held);
     }
     let torn_card = torn_card.unwrap();
     let is_torn_card = |held: &Held| std::sync::Arc::ptr_eq(&held.0, &torn_card);

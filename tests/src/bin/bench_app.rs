@@ -13,8 +13,13 @@
 //!   waits for it), the card's own busy time, and the rest (ours).
 //! * **Search at 1 M people**: keystroke → results rendered (the next
 //!   frame after the shown query changes), p50 / p99.
+//! * **A batch through the window**: N approved requests on 4 readers from
+//!   the batch board, cards on the contact-card latency model, the hands
+//!   swapping cards the moment the board asks (a script in the page wakes
+//!   them on the board's change): cards per hour, for `scripts/bench-batch`
+//!   (the same station batch engine without a window) to be set beside.
 //!
-//! `bench_app [--people N] [--starts N] [--inserts N] [--keystrokes N]`
+//! `bench_app [--people N] [--starts N] [--inserts N] [--keystrokes N] [--batch N]`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::collections::HashMap;
@@ -33,10 +38,11 @@ struct Args {
     starts: usize,
     inserts: usize,
     keystrokes: usize,
+    batch: usize,
 }
 
 fn args() -> Result<Args> {
-    let mut out = Args { people: 1_000_000, starts: 5, inserts: 10, keystrokes: 200 };
+    let mut out = Args { people: 1_000_000, starts: 5, inserts: 10, keystrokes: 200, batch: 40 };
     let all: Vec<String> = std::env::args().skip(1).collect();
     let mut it = all.iter();
     while let Some(flag) = it.next() {
@@ -46,7 +52,8 @@ fn args() -> Result<Args> {
             "--starts" => out.starts = value.parse()?,
             "--inserts" => out.inserts = value.parse()?,
             "--keystrokes" => out.keystrokes = value.parse()?,
-            other => bail!("unknown option {other} (--people, --starts, --inserts, --keystrokes)"),
+            "--batch" => out.batch = value.parse()?,
+            other => bail!("unknown option {other} (--people, --starts, --inserts, --keystrokes, --batch)"),
         }
     }
     Ok(out)
@@ -353,7 +360,8 @@ fn search(app: &AppWindow, people: u64, keystrokes: usize) -> Result<()> {
     let mut typed = 0;
     let mut word = 0u64;
     while typed < keystrokes {
-        let text = if word % 2 == 0 { GIVEN[(word % 12) as usize].to_owned() } else { family(word * 37) };
+        let text =
+            if word.is_multiple_of(2) { GIVEN[(word % 12) as usize].to_owned() } else { family(word * 37) };
         word += 1;
         script(
             app,
@@ -381,11 +389,123 @@ fn search(app: &AppWindow, people: u64, keystrokes: usize) -> Result<()> {
     Ok(())
 }
 
+/// Waits (in the page) until the board differs from `seen`, at most 5 s;
+/// returns `[panels, counts, running]`.
+const BOARD_CHANGE: &str = "const [seen, done] = [arguments[0], arguments[arguments.length - 1]]; \
+    const snap = () => { \
+      const panels = [...document.querySelectorAll('[data-testid=batch-reader]')] \
+        .map(e => [e.dataset.reader, e.dataset.status, e.dataset.seq || '']); \
+      const c = document.querySelector('[data-testid=batch-counts]'); \
+      const counts = c ? [c.dataset.done, c.dataset.pending, c.dataset.encoding, c.dataset.failed].map(Number) : [0, 0, 0, 0]; \
+      const board = document.querySelector('[data-testid=batch-board]'); \
+      return [panels, counts, board ? board.dataset.running === 'true' : false]; }; \
+    const now = snap(); \
+    if (JSON.stringify(now) !== seen) { done(now); return; } \
+    const obs = new MutationObserver(() => { const s = snap(); \
+      if (JSON.stringify(s) !== seen) { obs.disconnect(); clearTimeout(t); done(s); } }); \
+    const t = setTimeout(() => { obs.disconnect(); done(snap()); }, 5000); \
+    obs.observe(document.body, { subtree: true, childList: true, attributes: true });";
+
+type Board = (Vec<(String, String, String)>, (u32, u32, u32, u32), bool);
+
+fn ui_batch(
+    app: &AppWindow,
+    station: &TestStation,
+    registry: &TestRegistry,
+    lab: &Lab,
+    cards: usize,
+) -> Result<()> {
+    let profile = registry.profile(&e2e::station::profile("Bench badge", false))?;
+    for i in 0..cards {
+        let person = station
+            .as_operator(
+                "admin",
+                &["person", "add", "--given-name", &format!("Bench{i}"), "--family-name", "Holder"],
+            )?
+            .expect_ok()?
+            .json();
+        let id = person["id"].as_str().context("a person id")?;
+        station.as_operator("admin", &["request", "--person", id, "--profile", &profile])?.expect_ok()?;
+    }
+    let readers: Vec<e2e::lab::LabReader> = (0..4).map(|_| lab.acquire_reader()).collect();
+    let ours: Vec<String> = readers.iter().map(|r| r.name.clone()).collect();
+    app.click("[data-testid=nav-batch]")?;
+    app.click("[data-testid=batch-new]")?;
+    app.wait_text("[data-testid=batch-queue-row]", "Bench0 Holder")?;
+    app.click("[data-testid=batch-select-all]")?;
+    app.click("[data-testid=batch-create]")?;
+    app.wait_for("[data-testid=batch-run-reader]")?;
+    let untick = "const ours = arguments[0]; \
+                  for (const e of document.querySelectorAll('[data-testid=batch-run-reader]')) \
+                  if (e.checked !== ours.includes(e.dataset.reader)) e.click(); return null;";
+    script(app, untick, vec![serde_json::json!(ours)])?;
+    app.wait_text("[data-testid=batch-run]", "on 4 readers")?;
+
+    type Held = (Arc<Mutex<vcard::Card>>, vcard::vpcd::VpcdCard);
+    let mut serial = 95_000_000u32;
+    let mut blank = |reader: &e2e::lab::LabReader| -> Held {
+        serial += 1;
+        let config = vcard::CardConfig::new(serial).with_latency(vcard::Latency::contact_card());
+        let card = Arc::new(Mutex::new(vcard::Card::factory_fresh(config)));
+        let plugged = reader.insert(Arc::clone(&card));
+        (card, plugged)
+    };
+    let mut held: Vec<Option<Held>> = readers.iter().map(|r| Some(blank(r))).collect();
+    for r in &readers {
+        r.wait_card_present(WAIT);
+    }
+    let started = Instant::now();
+    app.click("[data-testid=batch-run]")?;
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(60 * 30);
+    loop {
+        if Instant::now() > deadline {
+            bail!("the batch did not finish within 30 minutes");
+        }
+        let v = app.block(app.client.execute_async(BOARD_CHANGE, vec![Value::String(seen.clone())]))?;
+        seen = v.to_string();
+        let (panels, (done, pending, encoding, failed), running): Board = serde_json::from_value(v)?;
+        if failed > 0 {
+            bail!("{failed} cards failed in the window's batch");
+        }
+        if done as usize == cards && pending == 0 && encoding == 0 && !running {
+            break;
+        }
+        for (k, reader) in readers.iter().enumerate() {
+            let Some((_, status, _)) = panels.iter().find(|(name, _, _)| *name == reader.name) else {
+                continue;
+            };
+            match status.as_str() {
+                "remove" if held[k].is_some() => {
+                    if let Some((_, plugged)) = held[k].take() {
+                        plugged.remove();
+                    }
+                }
+                "insert" if held[k].is_none() => held[k] = Some(blank(reader)),
+                _ => {}
+            }
+        }
+    }
+    let wall = started.elapsed().as_secs_f64();
+    println!(
+        "batch through the window: {cards} cards on 4 readers in {wall:.1} s = {:.0} cards/h (compare: scripts/bench-batch --cards {cards} --readers 4; target ≥ 95% of it)",
+        cards as f64 * 3600.0 / wall
+    );
+    for (k, reader) in readers.iter().enumerate() {
+        if let Some((_, plugged)) = held[k].take() {
+            plugged.remove();
+            reader.wait_card_absent(WAIT);
+        }
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args = args()?;
     let lab = Lab::from_env();
     let work = tempfile::tempdir()?;
     let registry = TestRegistry::start(&work.path().join("registry"))?;
+    registry.use_case("request", true)?;
     let station = TestStation::enroll(&work.path().join("station"), &registry)?;
     station.as_operator("admin", &["sync"])?.expect_ok()?;
     let filling = Instant::now();
@@ -396,6 +516,9 @@ fn main() -> Result<()> {
     let app_mib = idle_memory(&app)?;
     insert_to_view(&app, &lab, args.inserts)?;
     search(&app, args.people, args.keystrokes)?;
+    if args.batch > 0 {
+        ui_batch(&app, &station, &registry, &lab, args.batch)?;
+    }
     drop(app);
     let empty_mib = empty_window_memory()?;
     println!("idle memory: {:.2}× the empty window (target ≤ 1.25×)", app_mib / empty_mib);
