@@ -177,6 +177,9 @@ mod tests {
         assert_eq!(offline.code(), ErrorCode::Offline);
         let unknown = Error::Rejected { code: "brand_new_rule".into(), message: "no".into() };
         assert_eq!(unknown.code(), ErrorCode::Rejected, "a registry code this station does not know");
+        // The message an operator reads names the rule's code only when the code field cannot.
+        assert_eq!(rejected.view().message, "the registry refused: no");
+        assert_eq!(unknown.view().message, "the registry refused (brand_new_rule): no");
     }
 }
 
