@@ -18,7 +18,8 @@ use proto::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::error::{Error, Result};
+use crate::decline::{check_text, not_found, refuse, Decline};
+use crate::error::Result;
 use crate::escrow::EscrowSeal;
 use crate::storage::Tx;
 
@@ -31,31 +32,6 @@ pub struct Caller {
     pub person: PersonId,
     /// Permissions and use cases in force, for the domain's decisions.
     pub actor: Actor,
-}
-
-/// Why an operation is not applied.
-#[derive(Debug)]
-pub(crate) enum Decline {
-    /// Refused: answered `Rejected` and recorded.
-    Refused { code: String, message: String },
-    /// The registry failed: the transaction is rolled back, the client retries.
-    Failed(Error),
-}
-
-impl From<Refusal> for Decline {
-    fn from(r: Refusal) -> Self {
-        Decline::Refused { code: r.code().to_owned(), message: r.to_string() }
-    }
-}
-
-impl From<Error> for Decline {
-    fn from(e: Error) -> Self {
-        Decline::Failed(e)
-    }
-}
-
-pub(crate) fn refuse<T>(code: &str, message: impl Into<String>) -> Result<T, Decline> {
-    Err(Decline::Refused { code: code.to_owned(), message: message.into() })
 }
 
 /// What an accepted operation writes.
@@ -201,22 +177,6 @@ fn notes_of(op: &OperationKind) -> Option<String> {
         }
         _ => None,
     }
-}
-
-const MAX_TEXT: usize = 1000;
-
-pub(crate) fn check_text(field: &str, text: &str, required: bool) -> Result<(), Decline> {
-    if required && text.trim().is_empty() {
-        return refuse("invalid", format!("{field} is empty"));
-    }
-    if text.len() > MAX_TEXT {
-        return refuse("invalid", format!("{field} is longer than {MAX_TEXT} bytes"));
-    }
-    Ok(())
-}
-
-pub(crate) fn not_found<T>(what: &str, id: impl std::fmt::Display) -> Result<T, Decline> {
-    refuse("not_found", format!("{what} {id} does not exist"))
 }
 
 fn plan(

@@ -17,6 +17,7 @@
 pub mod admin;
 pub mod certificates;
 pub mod decide;
+mod decline;
 mod error;
 pub mod escrow;
 pub mod http;

@@ -22,7 +22,7 @@ use domain::{
 use proto::{ChangeTemporaryCard, OrderTemporaryCard, Record};
 use time::OffsetDateTime;
 
-use crate::decide::{check_text, not_found, refuse, Decline};
+use crate::decline::{check_text, not_found, refuse, Decline};
 use crate::storage::Tx;
 
 /// Orders a temporary card with a temporary-card profile (no slots).

@@ -47,19 +47,6 @@ const POLL: Duration = Duration::from_millis(250);
 /// Attempts per card: the first, and one retry after a failure.
 const ATTEMPTS: u32 = 2;
 
-/// The piv profile for one card: the profile's, with a batch's settings
-/// applied (PIN and PUK length, the chosen slots only).
-pub(crate) fn with_settings(mut profile: piv::Profile, settings: Option<&IssuanceSettings>) -> piv::Profile {
-    if let Some(s) = settings {
-        profile.pin.length = s.pin_length;
-        profile.puk.length = s.puk_length;
-        let chosen: Vec<piv::Slot> =
-            s.certificates.iter().map(|slot| crate::profile::card_slot(*slot)).collect();
-        profile.slots.retain(|p| chosen.contains(&p.slot));
-    }
-    profile
-}
-
 /// A batch as shown to the operator.
 #[derive(Debug, Clone, Serialize)]
 pub struct BatchView {

@@ -810,7 +810,7 @@ impl Session {
             }
         }
         let profile = self.profile_version(device.profile.id, device.profile.version)?;
-        let card_profile = crate::batch::with_settings(card_profile(&profile), settings);
+        let card_profile = crate::profile::with_settings(card_profile(&profile), settings);
 
         // The card as found (read by the caller, or now); only blank stock
         // or this device's own card. The card session checks it is still
@@ -1411,7 +1411,7 @@ impl Session {
         self.check_issue(&device, detail.route)?;
         let request = job.request.as_deref().and_then(|r| Uuid::parse_str(r).ok()).map(RequestId::new);
         let profile = self.profile_version(device.profile.id, device.profile.version)?;
-        let card_profile = crate::batch::with_settings(card_profile(&profile), detail.settings.as_ref());
+        let card_profile = crate::profile::with_settings(card_profile(&profile), detail.settings.as_ref());
         let mut rng = rand::rngs::OsRng;
         let (_, info) = crate::card::read(reader)?;
         let mut secrets = Secrets::generate(&card_profile, &mut rng)?;

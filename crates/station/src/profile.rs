@@ -75,6 +75,21 @@ pub fn card_profile(profile: &CredentialProfile) -> piv::Profile {
     }
 }
 
+/// The piv profile for one card: the profile's, with a batch's settings
+/// applied (PIN and PUK length, the chosen slots only).
+pub(crate) fn with_settings(
+    mut profile: piv::Profile,
+    settings: Option<&domain::IssuanceSettings>,
+) -> piv::Profile {
+    if let Some(s) = settings {
+        profile.pin.length = s.pin_length;
+        profile.puk.length = s.puk_length;
+        let chosen: Vec<piv::Slot> = s.certificates.iter().map(|slot| card_slot(*slot)).collect();
+        profile.slots.retain(|p| chosen.contains(&p.slot));
+    }
+    profile
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
