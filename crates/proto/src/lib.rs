@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod admin;
 mod answer;
 mod audit;
 mod auth;
@@ -22,6 +23,7 @@ mod operation;
 mod problem;
 mod secret;
 
+pub use admin::{AccessDirectory, OperatorEntry, SaveRole, SetOperatorRoles, SetUseCases};
 pub use answer::{Answer, AnswerBatch, OperationResult};
 pub use audit::{AuditPage, AuditQuery, ChainReport};
 pub use auth::{Login, SessionGrant};

@@ -85,6 +85,12 @@ pub enum OperationKind {
     ChangeTemporaryCard(ChangeTemporaryCard),
     /// Put a card whose production failed back to approved for another attempt (UC-ISSUE, UC-BATCH).
     RetryIssuance(RetryIssuance),
+    /// Create or change a role (UC-ADMIN).
+    SaveRole(crate::admin::SaveRole),
+    /// Set the roles an operator holds (UC-ADMIN).
+    SetOperatorRoles(crate::admin::SetOperatorRoles),
+    /// Switch use cases on or off (UC-ADMIN).
+    SetUseCases(crate::admin::SetUseCases),
 }
 
 impl OperationKind {
@@ -107,6 +113,9 @@ impl OperationKind {
             OperationKind::OrderTemporaryCard(_) => "order_temporary_card",
             OperationKind::ChangeTemporaryCard(_) => "change_temporary_card",
             OperationKind::RetryIssuance(_) => "retry_issuance",
+            OperationKind::SaveRole(_) => "save_role",
+            OperationKind::SetOperatorRoles(_) => "set_operator_roles",
+            OperationKind::SetUseCases(_) => "set_use_cases",
         }
     }
 }

@@ -40,6 +40,7 @@ struct Plan {
     records: Vec<Record>,
     escrow: Option<(DeviceId, EscrowKind, Vec<u8>)>,
     discard_escrow: Option<DeviceId>,
+    access: Option<crate::access::AccessChange>,
 }
 
 /// Appends an audit event to the chain inside the transaction.
@@ -112,6 +113,9 @@ pub fn apply_operation(
             if let Some((device, kind, sealed)) = &plan.escrow {
                 tx.put_escrow(*device, *kind, sealed, now)?;
             }
+            if let Some(change) = &plan.access {
+                change.apply(tx)?;
+            }
             let answer =
                 Answer::Accepted { op_id: op.op_id, result: OperationResult { records: plan.records } };
             (answer, AuditOutcome::Success)
@@ -154,6 +158,9 @@ fn object_of(op: &OperationKind) -> AuditObject {
         OperationKind::OrderTemporaryCard(o) => AuditObject::Device(o.card),
         OperationKind::ChangeTemporaryCard(c) => AuditObject::Device(c.card),
         OperationKind::RetryIssuance(r) => AuditObject::Device(r.device),
+        OperationKind::SaveRole(r) => AuditObject::Role(r.role.id),
+        OperationKind::SetOperatorRoles(r) => AuditObject::Operator(r.operator),
+        OperationKind::SetUseCases(_) => AuditObject::None,
     }
 }
 
@@ -175,6 +182,21 @@ fn notes_of(op: &OperationKind) -> Option<String> {
                 None => command,
             })
         }
+        OperationKind::SaveRole(r) => Some(crate::access::role_note(&r.role)),
+        OperationKind::SetOperatorRoles(r) => Some(format!(
+            "roles: {}",
+            r.roles
+                .iter()
+                .take(crate::access::MAX_ROLES_PER_OPERATOR)
+                .map(|id| id.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        OperationKind::SetUseCases(u) => Some(format!(
+            "on: {}; approval step {}",
+            u.enabled.iter().map(|c| c.spec_id()).collect::<Vec<_>>().join(", "),
+            if u.approval_step { "on" } else { "off" }
+        )),
         _ => None,
     }
 }
@@ -245,6 +267,11 @@ fn plan(
                 latest.revise(p.settings.clone()).or_else(|e| refuse("invalid_profile", e.to_string()))?;
             plan.records.push(Record::Profile(revised));
         }
+        OperationKind::SaveRole(r) => plan.access = Some(crate::access::save_role(tx, actor, r)?),
+        OperationKind::SetOperatorRoles(r) => {
+            plan.access = Some(crate::access::set_operator_roles(tx, actor, r)?);
+        }
+        OperationKind::SetUseCases(u) => plan.access = Some(crate::access::set_use_cases(tx, actor, u)?),
         OperationKind::RequestCard(r) => {
             if let Some(notes) = &r.notes {
                 check_text("notes", notes, false)?;

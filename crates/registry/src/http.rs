@@ -12,9 +12,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use proto::{
-    Answer, AnswerBatch, AuditPage, AuditQuery, CertificateChallenge, CertificateIssued, ChainReport,
-    ChangesPage, ChangesQuery, EscrowFetch, EscrowKind, EscrowSecret, Health, IssueCertificate, Login,
-    OfflineUnblockChallenge, OfflineUnblockResponse, OperationBatch, Problem, SessionGrant, MAX_BATCH,
+    AccessDirectory, Answer, AnswerBatch, AuditPage, AuditQuery, CertificateChallenge, CertificateIssued,
+    ChainReport, ChangesPage, ChangesQuery, EscrowFetch, EscrowKind, EscrowSecret, Health, IssueCertificate,
+    Login, OfflineUnblockChallenge, OfflineUnblockResponse, OperationBatch, Problem, SessionGrant, MAX_BATCH,
 };
 use serde::de::DeserializeOwned;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -183,6 +183,7 @@ pub fn app(registry: Registry) -> Router {
         .route("/v1/sessions", post(login).delete(logout))
         .route("/v1/operations", post(operations))
         .route("/v1/changes", get(changes))
+        .route("/v1/admin/access", get(access_directory))
         .route("/v1/audit", get(audit))
         .route("/v1/audit/verify", get(audit_verify))
         .route("/v1/devices/{device}/escrow/{kind}", get(escrow).post(escrow_noted))
@@ -359,6 +360,16 @@ async fn changes(
     let page =
         blocking(move || registry.changes(&authed.caller, query.since.as_deref(), query.limit)).await?;
     Ok(Json(page))
+}
+
+/// Roles, operator accounts and the use cases on (UC-ADMIN, Administer).
+#[utoipa::path(get, path = "/v1/admin/access", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = AccessDirectory), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn access_directory(
+    State(registry): State<Registry>,
+    authed: Authed,
+) -> Result<Json<AccessDirectory>, ApiError> {
+    Ok(Json(blocking(move || registry.access_directory(&authed.caller)).await?))
 }
 
 /// A page of the audit trail (View audit).
@@ -544,7 +555,7 @@ impl Modify for TaggedVariants {
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(title = "Cardstation registry", description = "The authoritative record of people, devices, credential profiles, requests and the audit trail (SPEC §1, §6, §7)."),
-    paths(health, openapi, login, logout, operations, changes, audit, audit_verify, escrow, escrow_noted,
+    paths(health, openapi, login, logout, operations, changes, access_directory, audit, audit_verify, escrow, escrow_noted,
         offline_unblock,
         certificate_challenge, issue_certificate, crl, ca_certificate),
     modifiers(&BearerAuth, &TaggedVariants)

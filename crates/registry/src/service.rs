@@ -438,6 +438,13 @@ impl Registry {
         outcome
     }
 
+    /// Roles, operators and use cases, for an administrator (UC-ADMIN).
+    pub fn access_directory(&self, caller: &Caller) -> Served<proto::AccessDirectory> {
+        caller.actor.require_use_case(UseCase::Admin).map_err(Fault::Forbidden)?;
+        caller.actor.require(Permission::global(GlobalPermission::Administer)).map_err(Fault::Forbidden)?;
+        Ok(storage::read(self.storage(), |tx| crate::access::directory(tx))?)
+    }
+
     /// Whether the database answers.
     pub fn health(&self) -> Served<()> {
         Ok(storage::read(self.storage(), |tx| tx.settings().map(drop))?)

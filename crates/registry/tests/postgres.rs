@@ -68,6 +68,7 @@ on_postgres!(
     permission_matrix,
     malformed_input_is_a_4xx_problem,
     profile_revisions_conflict,
+    roles_and_use_cases,
     certificate_issuance,
     certificate_revocation_and_crl,
     expired_sessions_are_purged,

@@ -252,6 +252,12 @@ pub trait Tx {
     fn put_role(&mut self, role: &Role) -> Result<()>;
     /// Gives an operator a role.
     fn grant_role(&mut self, operator: OperatorId, role: RoleId) -> Result<()>;
+    /// Takes a role away from an operator.
+    fn revoke_role(&mut self, operator: OperatorId, role: RoleId) -> Result<()>;
+    /// Every role, by name.
+    fn roles(&mut self) -> Result<Vec<Role>>;
+    /// Every operator account, by username.
+    fn operators(&mut self) -> Result<Vec<OperatorAccount>>;
     /// Inserts a session.
     fn insert_session(&mut self, session: &SessionRecord) -> Result<()>;
     /// A session by token hash.

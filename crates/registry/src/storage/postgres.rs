@@ -867,6 +867,31 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
+    fn revoke_role(&mut self, operator: OperatorId, role: RoleId) -> Result<()> {
+        self.conn.execute(
+            "DELETE FROM operator_roles WHERE operator_id = $1 AND role_id = $2",
+            &[&operator.uuid(), &role.uuid()],
+        )?;
+        Ok(())
+    }
+
+    fn roles(&mut self) -> Result<Vec<Role>> {
+        let rows = self.conn.query("SELECT body::text FROM roles ORDER BY name", &[])?;
+        rows.iter().map(|r| decode(&get::<String>(r, 0)?)).collect()
+    }
+
+    fn operators(&mut self) -> Result<Vec<OperatorAccount>> {
+        let rows = self.conn.query(
+            "SELECT id, person_id, username, password_hash, enabled FROM operators ORDER BY username",
+            &[],
+        )?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.extend(self.account(Some(row))?);
+        }
+        Ok(out)
+    }
+
     fn insert_session(&mut self, s: &SessionRecord) -> Result<()> {
         self.conn.execute(
             "INSERT INTO sessions (token_hash, operator_id, workstation, created_at, expires_at)

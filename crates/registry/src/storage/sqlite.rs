@@ -588,6 +588,37 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn revoke_role(&mut self, operator: OperatorId, role: RoleId) -> Result<()> {
+        self.conn.execute(
+            "DELETE FROM operator_roles WHERE operator_id = ?1 AND role_id = ?2",
+            params![operator.to_string(), role.to_string()],
+        )?;
+        Ok(())
+    }
+
+    fn roles(&mut self) -> Result<Vec<Role>> {
+        let mut stmt = self.conn.prepare_cached("SELECT body FROM roles ORDER BY name")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for body in rows {
+            out.push(decode(&body?)?);
+        }
+        Ok(out)
+    }
+
+    fn operators(&mut self) -> Result<Vec<OperatorAccount>> {
+        let usernames: Vec<String> = {
+            let mut stmt = self.conn.prepare_cached("SELECT username FROM operators ORDER BY username")?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect::<std::result::Result<_, _>>()?
+        };
+        let mut out = Vec::with_capacity(usernames.len());
+        for username in usernames {
+            out.extend(self.account(&format!("{ACCOUNT_COLUMNS} WHERE username = ?1"), &username)?);
+        }
+        Ok(out)
+    }
+
     fn insert_session(&mut self, s: &SessionRecord) -> Result<()> {
         self.conn
             .prepare_cached(

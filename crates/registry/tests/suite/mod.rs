@@ -799,6 +799,7 @@ pub async fn permission_matrix(factory: Factory) {
     let endpoints: Vec<(Method, String, &[&str])> = vec![
         (Method::GET, "/v1/changes".into(), &ROLES),
         (Method::GET, "/v1/audit".into(), &["auditor", "admin"]),
+        (Method::GET, "/v1/admin/access".into(), &["admin"]),
         (Method::GET, "/v1/audit/verify".into(), &["auditor", "admin"]),
         (Method::GET, format!("/v1/devices/{device}/escrow/management_key"), &["issuer", "admin"]),
         (Method::GET, format!("/v1/devices/{device}/escrow/puk"), &["admin"]),
@@ -1122,6 +1123,125 @@ pub async fn profile_revisions_conflict(factory: Factory) {
     match record(&second, "profile").first() {
         Some(proto::Record::Profile(p)) => assert_eq!(p.version, 3),
         other => panic!("{other:?}"),
+    }
+}
+
+async fn access_directory(f: &Fixture, role: &str) -> proto::AccessDirectory {
+    let (status, body) = f.call(Method::GET, "/v1/admin/access", Some(f.token(role)), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    serde_json::from_value(body).unwrap()
+}
+
+/// UC-ADMIN over the network: roles, who holds them and the use cases,
+/// changed by operations (Administer only), read back from the directory,
+/// in force at the next request, and never leaving nobody to administer.
+pub async fn roles_and_use_cases(factory: Factory) {
+    let f = Fixture::new(factory).await;
+    let before = access_directory(&f, "admin").await;
+    assert_eq!(
+        before.roles.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        ["Administrators", "approver", "auditor", "issuer", "requester", "retirer"],
+        "every role, by name"
+    );
+    let nobody = before.operators.iter().find(|o| o.username == "nobody").unwrap().clone();
+    assert!(nobody.roles.is_empty());
+    let administrators = before.roles.iter().find(|r| r.name == "Administrators").unwrap().clone();
+
+    // A non-administrator can change nothing, and nothing changes.
+    let unblockers =
+        Role::new(RoleId::new(Uuid::now_v7()), "Unblockers").with_global(GlobalPermission::UnblockPin);
+    let save = |role: &Role| OperationKind::SaveRole(proto::SaveRole { role: role.clone() });
+    for role in ["nobody", "issuer", "auditor"] {
+        let answer = f.op(role, save(&unblockers)).await;
+        assert_eq!(answer.rejection_code(), Some("not_permitted"), "{role}: {answer:?}");
+        let answer = f
+            .op(
+                role,
+                OperationKind::SetOperatorRoles(proto::SetOperatorRoles {
+                    operator: nobody.id,
+                    roles: vec![],
+                }),
+            )
+            .await;
+        assert_eq!(answer.rejection_code(), Some("not_permitted"), "{role}: {answer:?}");
+    }
+    let answer = f
+        .op("issuer", OperationKind::SetUseCases(proto::SetUseCases { enabled: vec![], approval_step: true }))
+        .await;
+    assert_eq!(answer.rejection_code(), Some("not_permitted"));
+    assert_eq!(before, access_directory(&f, "admin").await, "refusals change no role, holder or setting");
+
+    // A new role, given to `nobody`, is in force at their next request.
+    assert!(f.op("admin", save(&unblockers)).await.is_accepted());
+    let renamed = Role { name: "  Issuer  ".into(), ..unblockers.clone() };
+    assert_eq!(
+        f.op("admin", save(&renamed)).await.rejection_code(),
+        Some("already_exists"),
+        "names are unique"
+    );
+    assert_eq!(f.op("admin", save(&unblockers)).await.rejection_code(), Some("unchanged"));
+    let ghost = Role::new(RoleId::new(Uuid::now_v7()), "Ghost profile").with_profile_permission(
+        ProfilePermission::CanRequest,
+        ProfileScope::Only([ProfileId::new(Uuid::now_v7())].into()),
+    );
+    assert_eq!(f.op("admin", save(&ghost)).await.rejection_code(), Some("not_found"));
+    let (status, _) = f.call(Method::GET, "/v1/audit", Some(f.token("nobody")), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let auditors = before.roles.iter().find(|r| r.name == "auditor").unwrap().id;
+    let grant = |roles: Vec<RoleId>| {
+        OperationKind::SetOperatorRoles(proto::SetOperatorRoles { operator: nobody.id, roles })
+    };
+    assert!(f.op("admin", grant(vec![unblockers.id, auditors])).await.is_accepted());
+    let (status, body) = f.call(Method::GET, "/v1/audit", Some(f.token("nobody")), None).await;
+    assert_eq!(status, StatusCode::OK, "a granted role counts at once: {body}");
+    assert_eq!(
+        f.op("admin", grant(vec![RoleId::new(Uuid::now_v7())])).await.rejection_code(),
+        Some("not_found")
+    );
+    let after = access_directory(&f, "admin").await;
+    let held = &after.operators.iter().find(|o| o.id == nobody.id).unwrap().roles;
+    assert_eq!(
+        held.iter().copied().collect::<std::collections::BTreeSet<_>>(),
+        [unblockers.id, auditors].into()
+    );
+    assert!(after.roles.contains(&unblockers));
+    assert!(f.op("admin", grant(vec![unblockers.id])).await.is_accepted());
+    let (status, _) = f.call(Method::GET, "/v1/audit", Some(f.token("nobody")), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a role taken away counts at once");
+
+    // Nobody would administer: refused, whichever way it is tried.
+    let admin_id = after.operators.iter().find(|o| o.username == "admin").unwrap().id;
+    let demote =
+        OperationKind::SetOperatorRoles(proto::SetOperatorRoles { operator: admin_id, roles: vec![] });
+    assert_eq!(f.op("admin", demote.clone()).await.rejection_code(), Some("last_administrator"));
+    let emptied = Role { global: Default::default(), ..administrators.clone() };
+    assert_eq!(f.op("admin", save(&emptied)).await.rejection_code(), Some("last_administrator"));
+    // With a second administrator, the first may step down.
+    let deputy = Role::new(RoleId::new(Uuid::now_v7()), "Deputies").with_global(GlobalPermission::Administer);
+    assert!(f.op("admin", save(&deputy)).await.is_accepted());
+    assert!(f.op("admin", grant(vec![deputy.id])).await.is_accepted());
+    assert!(f.op("admin", demote).await.is_accepted(), "another administrator remains");
+    let (status, _) = f.call(Method::GET, "/v1/admin/access", Some(f.token("admin")), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the former administrator reads no directory");
+
+    // Use cases: in force at once; sign-in and administration stay on.
+    let mut on: Vec<domain::UseCase> =
+        domain::UseCase::ALL.into_iter().filter(|u| *u != domain::UseCase::Audit).collect();
+    let set = |enabled: Vec<domain::UseCase>| {
+        OperationKind::SetUseCases(proto::SetUseCases { enabled, approval_step: true })
+    };
+    assert!(f.op("nobody", set(on.clone())).await.is_accepted(), "the deputy switches audit off");
+    let (status, body) = f.call(Method::GET, "/v1/audit", Some(f.token("auditor")), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "audit is off: {body}");
+    on.retain(|u| *u != domain::UseCase::Admin);
+    assert_eq!(f.op("nobody", set(on)).await.rejection_code(), Some("use_case_required"));
+    let now = access_directory(&f, "nobody").await;
+    assert!(now.approval_step && !now.use_cases.contains(&domain::UseCase::Audit));
+
+    // Every accepted change is in the audit trail with its actor.
+    let trail = f.dump();
+    for action in ["op.save_role", "op.set_operator_roles", "op.set_use_cases"] {
+        assert!(trail.lines().any(|l| l.contains(action) && l.contains("success")), "{action} is audited");
     }
 }
 
