@@ -36,6 +36,14 @@ export const commands = {
 	administration: () => typedError<AdminView, ErrorView>(__TAURI_INVOKE("administration")),
 	/**  Saves `form` as the next version of `profile` (edited from `expected_version`). */
 	reviseProfile: (profile: string, expectedVersion: number, form: ProfileForm) => typedError<AdminView, ErrorView>(__TAURI_INVOKE("revise_profile", { profile, expectedVersion, form })),
+	/**  Roles, operators and use cases, from the registry. */
+	access: () => typedError<AccessView, ErrorView>(__TAURI_INVOKE("access")),
+	/**  Creates or changes a role. */
+	saveRole: (form: RoleForm) => typedError<AccessView, ErrorView>(__TAURI_INVOKE("save_role", { form })),
+	/**  Gives an operator exactly `roles`. */
+	setOperatorRoles: (operator: string, roles: string[]) => typedError<AccessView, ErrorView>(__TAURI_INVOKE("set_operator_roles", { operator, roles })),
+	/**  Switches use cases on and off. */
+	setUseCases: (form: UseCaseForm) => typedError<AccessView, ErrorView>(__TAURI_INVOKE("set_use_cases", { form })),
 	/**  UC-REQUEST: a card for `person` with `profile`. */
 	requestCard: (person: string, profile: string, notes: string | null) => typedError<RequestRow, ErrorView>(__TAURI_INVOKE("request_card", { person, profile, notes })),
 	/**  UC-APPROVE: approve, reject or cancel a request. */
@@ -130,6 +138,26 @@ export const events = {
 };
 
 /* Types */
+/**  The Access tab: roles, operators, use cases. */
+export type AccessView = {
+	/**  Every role, by name. */
+	roles: RoleView[],
+	/**  Every operator account, by name. */
+	operators: OperatorRow[],
+	/**  Every use case of SPEC §5, on or off. */
+	use_cases: UseCaseSwitch[],
+	/**  Every card request needs an approval (seed 002). */
+	approval_step: boolean,
+	/**  The permissions a role can grant everywhere. */
+	global_permissions: Choice[],
+	/**  The permissions a role grants per credential profile. */
+	profile_permissions: Choice[],
+	/**  The credential profiles a per-profile grant can name. */
+	profiles: ProfileChoice[],
+	/**  Changing any of it: allowed now, or why not. */
+	change: ActionView,
+};
+
 /**  An action on a record, allowed or with the reason it is not. */
 export type ActionView = {
 	/**  Stable name, e.g. `deactivate`. */
@@ -549,6 +577,14 @@ export type ChainView = {
 	reason: string | null,
 };
 
+/**  A permission or use case as a form offers it. */
+export type Choice = {
+	/**  Its name on the wire (`unblock_pin`). */
+	key: string,
+	/**  In words ("Unblock PIN"). */
+	title: string,
+};
+
 /**  Cards issued on one day (the audit chart). */
 export type DayCount = {
 	/**  YYYY-MM-DD (UTC). */
@@ -785,6 +821,14 @@ export type ErrorCode =
 "unchanged-profile" | 
 /**  The profile was saved by someone else meanwhile. */
 "version-conflict" | 
+/**  A role (or other named thing) of that name exists already. */
+"already-exists" | 
+/**  The change would change nothing. */
+"unchanged" | 
+/**  Afterwards no enabled operator could administer (UC-ADMIN). */
+"last-administrator" | 
+/**  Sign-in and administration cannot be switched off. */
+"use-case-required" | 
 /**  The operator cancelled. */
 "cancelled" | 
 /**  Another card job is running here. */
@@ -948,6 +992,24 @@ export type OfflineResponse = {
 	response: string,
 };
 
+/**  One operator account. */
+export type OperatorRow = {
+	/**  Account id. */
+	id: string,
+	/**  Sign-in name. */
+	username: string,
+	/**  The person's name. */
+	name: string,
+	/**  Whether the account may sign in. */
+	enabled: boolean,
+	/**  The roles held, by id (the form's ticks). */
+	roles: string[],
+	/**  The roles held, by name. */
+	role_names: string[],
+	/**  The signed-in operator. */
+	is_you: boolean,
+};
+
 /**  One queued or answered operation. */
 export type OutboxRow = {
 	/**  The operation. */
@@ -1016,6 +1078,14 @@ export type ProfileAdminView = {
 	your_permissions: string[],
 };
 
+/**  A credential profile a grant can name. */
+export type ProfileChoice = {
+	/**  Profile id. */
+	id: string,
+	/**  Its name. */
+	name: string,
+};
+
 /**  A profile's settings in words. */
 export type ProfileFacts = {
 	/**  Card interfaces required. */
@@ -1064,6 +1134,16 @@ export type ProfileForm = {
 	card_ends_active: boolean,
 	/**  Certificates end `valid` (else on hold). */
 	certificates_end_valid: boolean,
+};
+
+/**  One per-profile permission of a role. */
+export type ProfileGrant = {
+	/**  The permission, by key (`can_collect`). */
+	permission: string,
+	/**  On every profile, present and future. */
+	every_profile: boolean,
+	/**  Otherwise, on these. */
+	profiles: string[],
 };
 
 /**  A credential profile to choose. */
@@ -1177,6 +1257,32 @@ export type Revealed = {
 	puk: string | null,
 };
 
+/**  A role as the administrator edits it. */
+export type RoleForm = {
+	/**  The role changed; none to create one. */
+	id: string | null,
+	/**  Its name (unique, case aside). */
+	name: string,
+	/**  Global permissions granted, by key. */
+	global: string[],
+	/**  Per-profile permissions granted. */
+	per_profile: ProfileGrant[],
+};
+
+/**  One role. */
+export type RoleView = {
+	/**  Role id. */
+	id: string,
+	/**  Its name. */
+	name: string,
+	/**  What it grants, in words ("Can Collect: Employee, Contractor"). */
+	grants: string[],
+	/**  Who holds it, by name. */
+	holders: string[],
+	/**  The edit form, filled with the role as it is. */
+	form: RoleForm,
+};
+
 /**  Search results: the first `limit`, and whether there are more. */
 export type SearchResults = {
 	/**  The hits. */
@@ -1254,6 +1360,14 @@ export type TemporaryRow = {
 	permanent_card: string | null,
 };
 
+/**  The use cases as the administrator sets them. */
+export type UseCaseForm = {
+	/**  Every use case on, by key. */
+	enabled: string[],
+	/**  Every card request needs an approval. */
+	approval_step: boolean,
+};
+
 /**  One use case and whether it is on. */
 export type UseCaseRow = {
 	/**  `UC-ISSUE`. */
@@ -1262,6 +1376,20 @@ export type UseCaseRow = {
 	title: string,
 	/**  On in this deployment. */
 	enabled: boolean,
+};
+
+/**  One use case and whether it is on. */
+export type UseCaseSwitch = {
+	/**  Its name on the wire (`issue`). */
+	key: string,
+	/**  `UC-ISSUE`. */
+	id: string,
+	/**  "Issue card". */
+	title: string,
+	/**  On in this deployment. */
+	enabled: boolean,
+	/**  Sign-in and administration cannot be switched off. */
+	required: boolean,
 };
 
 /* Tauri Specta runtime */

@@ -3,8 +3,7 @@
 //! it queues like any other action when the registry is away), the
 //! deployment's use cases and the signed-in operator's own permissions.
 //!
-//! Roles and use-case switches are read-only here: the registry changes them
-//! (`cardstation-registry role …`, `init`); the window says so.
+//! Roles, who holds them and the use-case switches are `access`'s.
 
 use domain::{
     CardEndState, CertificateEndState, CredentialProfile, GlobalPermission, KeyAlgorithm,

@@ -182,6 +182,14 @@ error_codes! {
     UnchangedProfile = "unchanged-profile",
     /// The profile was saved by someone else meanwhile.
     VersionConflict = "version-conflict",
+    /// A role (or other named thing) of that name exists already.
+    AlreadyExists = "already-exists",
+    /// The change would change nothing.
+    Unchanged = "unchanged",
+    /// Afterwards no enabled operator could administer (UC-ADMIN).
+    LastAdministrator = "last-administrator",
+    /// Sign-in and administration cannot be switched off.
+    UseCaseRequired = "use-case-required",
     /// The operator cancelled.
     Cancelled = "cancelled",
     /// Another card job is running here.

@@ -26,6 +26,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod access;
 mod admin;
 mod audit;
 mod batch;
@@ -52,6 +53,7 @@ mod update;
 mod view;
 mod watch;
 
+pub use access::{AccessView, Choice, OperatorRow, ProfileChoice, ProfileGrant, RoleForm, RoleView, UseCaseForm, UseCaseSwitch};
 pub use admin::{
     AdminView, PermissionRow, ProfileAdminView, ProfileFacts, ProfileForm, ProfileVersionRow, UseCaseRow,
 };

@@ -98,6 +98,12 @@ impl Remote {
         decode(r).await
     }
 
+    /// `GET /v1/admin/access`: roles, operators and use cases (Administer).
+    pub(crate) async fn access(&self, token: &SessionToken) -> Result<proto::AccessDirectory> {
+        let r = self.http.get(format!("{}/v1/admin/access", self.base)).bearer_auth(token.expose()).send().await;
+        decode(r).await
+    }
+
     /// `POST /v1/devices/{id}/offline-unblock`: the helpdesk's response code.
     pub(crate) async fn offline_unblock(
         &self,

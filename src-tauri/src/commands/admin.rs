@@ -1,7 +1,8 @@
-//! UC-ADMIN: credential profiles (versions, revise), use cases and the
-//! operator's permissions. Station checks Administer; the window only shows.
+//! UC-ADMIN: credential profiles (versions, revise), roles and who holds
+//! them, use cases. Station and the registry check Administer; the window
+//! only shows.
 
-use station::{AdminView, ProfileForm};
+use station::{AccessView, AdminView, ProfileForm, RoleForm, UseCaseForm};
 use tauri::State;
 use uuid::Uuid;
 
@@ -25,4 +26,32 @@ pub async fn revise_profile(
     form: ProfileForm,
 ) -> Reply<AdminView> {
     app.act(move |s, _| s.revise_profile(domain::ProfileId::new(profile), expected_version, &form)).await
+}
+
+/// Roles, operators and use cases, from the registry.
+#[tauri::command]
+#[specta::specta]
+pub async fn access(app: State<'_, App>) -> Reply<AccessView> {
+    Ok(app.desk().with_session(|s| s.access()).await?)
+}
+
+/// Creates or changes a role.
+#[tauri::command]
+#[specta::specta]
+pub async fn save_role(app: State<'_, App>, form: RoleForm) -> Reply<AccessView> {
+    app.act(move |s, _| s.save_role(&form)).await
+}
+
+/// Gives an operator exactly `roles`.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_operator_roles(app: State<'_, App>, operator: Uuid, roles: Vec<Uuid>) -> Reply<AccessView> {
+    app.act(move |s, _| s.set_operator_roles(operator, &roles)).await
+}
+
+/// Switches use cases on and off.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_use_cases(app: State<'_, App>, form: UseCaseForm) -> Reply<AccessView> {
+    app.act(move |s, _| s.set_use_cases(&form)).await
 }
