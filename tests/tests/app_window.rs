@@ -130,6 +130,23 @@ fn sign_in_failure_wording_and_a_permission_refused_at_the_backend() {
     assert_eq!(answer["error"]["code"], "not-permitted", "{answer}");
     let after = w.registry.latest_profile(&w.employee).unwrap();
     assert_eq!((after["version"].as_u64(), &after["settings"]), (Some(1), &form), "nothing changed");
+    // Nor give herself a role, nor switch a use case off.
+    let before = w.registry.get_json("admin", "/v1/admin/access").unwrap();
+    let rita =
+        before["operators"].as_array().unwrap().iter().find(|o| o["username"] == "rita").unwrap().clone();
+    let everything: Vec<Value> =
+        before["roles"].as_array().unwrap().iter().map(|r| r["id"].clone()).collect();
+    let answer =
+        app.invoke("set_operator_roles", json!({ "operator": rita["id"], "roles": everything })).unwrap();
+    assert_eq!(answer["error"]["code"], "not-permitted", "{answer}");
+    let answer = app
+        .invoke(
+            "set_use_cases",
+            json!({ "form": { "enabled": ["sign_in", "admin"], "approval_step": true } }),
+        )
+        .unwrap();
+    assert_eq!(answer["error"]["code"], "not-permitted", "{answer}");
+    assert_eq!(before, w.registry.get_json("admin", "/v1/admin/access").unwrap(), "nothing changed");
 }
 
 #[test]
@@ -760,4 +777,89 @@ fn an_administrator_revises_a_profile_in_the_window_and_a_crossing_edit_is_refus
     app.screenshot("admin-conflict").unwrap();
     let latest = w.registry.latest_profile(&w.employee).unwrap();
     assert_eq!((latest["version"].as_u64(), &latest["settings"]["pin"]["retries"]), (Some(3), &json!(5)));
+}
+
+/// The registry's directory of roles, operators and use cases, as its administrator reads it.
+fn access_directory(w: &World) -> Value {
+    w.registry.get_json("admin", "/v1/admin/access").unwrap()
+}
+
+#[test]
+fn an_administrator_grants_a_new_role_and_switches_a_use_case_off_in_the_window_and_cannot_lock_everyone_out()
+{
+    let _one = one_window();
+    let w = world();
+    let app = AppWindow::open("access", &w.station.data, 300).unwrap();
+    app.sign_in("admin", PASSWORD).unwrap();
+    app.wait_for("[data-testid=status-operator]").unwrap();
+    app.click("[data-testid=nav-admin]").unwrap();
+    app.click("[data-testid=admin-tab-access]").unwrap();
+    app.wait_for("[data-testid=access-view] [data-testid=access-role-row][data-role-name=Issuers]").unwrap();
+
+    // A new role: Unblock PIN everywhere, Can Request on Employee only.
+    app.click("[data-testid=access-role-new]").unwrap();
+    app.type_into("[data-testid=access-role-name]", "Unblockers").unwrap();
+    app.click("[data-testid=access-global][data-key=unblock_pin]").unwrap();
+    app.click("[data-testid=access-grant-scope][data-key=can_request][data-scope=only]").unwrap();
+    app.click("[data-testid=access-grant-profile][data-key=can_request][data-profile-name=Employee]")
+        .unwrap();
+    app.click("[data-testid=access-role-save]").unwrap();
+    app.wait_text("[data-testid=access-saved]", "Unblockers").unwrap();
+    let row =
+        app.wait_text("[data-testid=access-role-row][data-role-name=Unblockers]", "Unblock PIN").unwrap();
+    assert!(row.contains("Can Request: Employee"), "grants in words, profiles by name: {row}");
+
+    // Given to rita, beside the role she has.
+    app.click("[data-testid=access-operator-edit][data-username=rita]").unwrap();
+    app.click("[data-testid=access-operator-role][data-role-name=Unblockers]").unwrap();
+    app.click("[data-testid=access-operator-save]").unwrap();
+    app.wait_text("[data-testid=access-saved]", "rita").unwrap();
+    app.wait_text(
+        "[data-testid=access-operator-row][data-username=rita] [data-testid=access-operator-roles]",
+        "Unblockers",
+    )
+    .unwrap();
+    app.screenshot("admin-access").unwrap();
+
+    // The registry holds exactly that.
+    let directory = access_directory(&w);
+    let role =
+        directory["roles"].as_array().unwrap().iter().find(|r| r["name"] == "Unblockers").unwrap().clone();
+    assert_eq!(role["global"], json!(["unblock_pin"]), "{role}");
+    assert_eq!(role["per_profile"], json!({ "can_request": { "kind": "only", "profiles": [w.employee] } }));
+    let rita =
+        directory["operators"].as_array().unwrap().iter().find(|o| o["username"] == "rita").unwrap().clone();
+    assert_eq!(rita["roles"].as_array().unwrap().len(), 2, "{rita}");
+    assert!(rita["roles"].as_array().unwrap().contains(&role["id"]), "{rita}");
+
+    // The administrator cannot take the last Administer away: refused in
+    // words, and the registry keeps it.
+    app.click("[data-testid=access-operator-edit][data-username=admin]").unwrap();
+    app.click("[data-testid=access-operator-role][data-role-name=Administrators]").unwrap();
+    app.click("[data-testid=access-operator-save]").unwrap();
+    app.wait_for("[data-testid=access-error][data-code=last-administrator]").unwrap();
+    let shown = app.wait_text("[data-testid=access-error]", "Administer").unwrap();
+    assert!(!shown.contains("last_administrator") && !shown.contains('{'), "operator wording: {shown}");
+    app.screenshot("admin-access-refused").unwrap();
+    app.click("[data-testid=access-operator-cancel]").unwrap();
+    let admin = access_directory(&w)["operators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["username"] == "admin")
+        .unwrap()["roles"]
+        .clone();
+    assert_eq!(admin.as_array().map(Vec::len), Some(1), "the administrator keeps their role: {admin}");
+
+    // Use cases: sign-in cannot be switched off; audit can, and is at once.
+    let locked = app.attr("[data-testid=access-use-case][data-key=sign_in]", "disabled").unwrap();
+    assert!(locked.is_some(), "sign-in is always on");
+    app.click("[data-testid=access-use-case][data-key=audit]").unwrap();
+    app.click("[data-testid=access-use-cases-save]").unwrap();
+    app.wait_text("[data-testid=access-saved]", "Use cases").unwrap();
+    let on = access_directory(&w)["use_cases"].clone();
+    assert!(
+        !on.as_array().unwrap().contains(&json!("audit")) && on.as_array().unwrap().contains(&json!("issue")),
+        "{on}"
+    );
 }

@@ -432,3 +432,71 @@ fn no_secret_on_disk(registry: &TestRegistry, station: &TestStation, device: &st
 fn hex_decode(text: &str) -> Vec<u8> {
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
 }
+
+/// UC-ADMIN from the CLI: a role made and granted by the administrator is
+/// in force at the operator's next sign-in; switching Request card off
+/// refuses the request; nobody can take the last Administer away; an
+/// operator without Administer changes nothing.
+#[test]
+fn an_administrator_grants_roles_and_switches_use_cases_from_the_cli() {
+    let work = tempfile::tempdir().unwrap();
+    let registry = TestRegistry::start(&work.path().join("registry")).unwrap();
+    registry.operator("nora", "Newcomer", &[]).unwrap();
+    registry.use_case("request", true).unwrap();
+    let employee = registry.profile(&profile("Employee", false)).unwrap();
+    let station = TestStation::enroll(&work.path().join("station"), &registry).unwrap();
+    let person = ok(station
+        .as_operator("admin", &["person", "add", "--given-name", "Ada", "--family-name", "Lovelace"])
+        .unwrap())["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let request = ["request", "--person", person.as_str(), "--profile", employee.as_str()];
+    let (code, _) = error_of(&station.as_operator("nora", &request).unwrap());
+    assert_eq!(code, "not-permitted", "no role yet");
+
+    let made = ok(station
+        .as_operator(
+            "admin",
+            &["admin", "role", "--name", "Requesters", "--on-profile", &format!("can_request={employee}")],
+        )
+        .unwrap());
+    let role = made["roles"].as_array().unwrap().iter().find(|r| r["name"] == "Requesters").unwrap().clone();
+    assert_eq!(role["grants"], serde_json::json!(["Can Request: Employee"]), "{role}");
+    let (code, _) = error_of(
+        &station
+            .as_operator("nora", &["admin", "grant", "--operator", "nora", "--role", "Requesters"])
+            .unwrap(),
+    );
+    assert_eq!(code, "not-permitted", "nora cannot grant herself a role");
+    let granted = ok(station
+        .as_operator("admin", &["admin", "grant", "--operator", "nora", "--role", "Requesters"])
+        .unwrap());
+    let nora =
+        granted["operators"].as_array().unwrap().iter().find(|o| o["username"] == "nora").unwrap().clone();
+    assert_eq!(nora["role_names"], serde_json::json!(["Requesters"]), "{nora}");
+    let asked = ok(station.as_operator("nora", &request).unwrap());
+    assert_eq!(asked["request"]["state"], "approved", "{asked}");
+
+    // Request card off: refused at once, whatever the role.
+    let switched = ok(station.as_operator("admin", &["admin", "use-case", "request", "off"]).unwrap());
+    assert!(switched["use_cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|u| u["key"] == "request" && u["enabled"] == false));
+    let (code, message) = error_of(&station.as_operator("nora", &request).unwrap());
+    assert_eq!(code, "use-case-disabled", "{message}");
+    let (code, _) =
+        error_of(&station.as_operator("admin", &["admin", "use-case", "sign_in", "off"]).unwrap());
+    assert_eq!(code, "use-case-required");
+
+    // The last administrator keeps Administer.
+    let (code, message) =
+        error_of(&station.as_operator("admin", &["admin", "grant", "--operator", "admin"]).unwrap());
+    assert_eq!(code, "last-administrator", "{message}");
+    let access = ok(station.as_operator("admin", &["admin", "access"]).unwrap());
+    let admin =
+        access["operators"].as_array().unwrap().iter().find(|o| o["username"] == "admin").unwrap().clone();
+    assert_eq!(admin["role_names"], serde_json::json!(["Administrators"]), "{admin}");
+}

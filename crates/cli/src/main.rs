@@ -3,6 +3,7 @@
 //! `{code, message}` error (JSON on stdout when `--json`).
 #![forbid(unsafe_code)]
 
+mod admin;
 mod batch;
 mod card;
 mod connect;
@@ -54,6 +55,9 @@ enum Top {
     /// Offline PIN unblock by challenge–response: the cardholder away, the helpdesk online.
     #[command(subcommand)]
     UnblockOffline(offline::UnblockOfflineCommand),
+    /// Administration: roles, who holds them, use cases (UC-ADMIN, Administer).
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
 }
 
 fn main() {
@@ -70,6 +74,7 @@ fn main() {
         Top::Update(command) => update::run(command, &cli.data, cli.json),
         Top::Batch(command) => batch::run(command, &cli.data, cli.json),
         Top::UnblockOffline(command) => offline::run(command, &cli.data, cli.json),
+        Top::Admin(command) => admin::run(command, &cli.data, cli.json),
     };
     match outcome {
         Ok(value) => {
@@ -107,3 +112,14 @@ pub struct Output {
 
 /// The result of a command.
 pub type CommandResult = Result<Output, Failure>;
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks over every command (they otherwise
+    /// fire only when a debug build parses that command).
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -170,10 +170,12 @@ impl Session {
     /// UC-ADMIN: switches use cases on and off.
     pub fn set_use_cases(&mut self, form: &UseCaseForm) -> Result<AccessView> {
         self.may_change_access()?;
-        let enabled = form.enabled.iter().map(|k| parse_key::<UseCase>(k, "use case")).collect::<Result<_>>()?;
-        self.submit(OperationKind::SetUseCases(SetUseCases { enabled, approval_step: form.approval_step }), |_| {
-            Ok(())
-        })?;
+        let enabled =
+            form.enabled.iter().map(|k| parse_key::<UseCase>(k, "use case")).collect::<Result<_>>()?;
+        self.submit(
+            OperationKind::SetUseCases(SetUseCases { enabled, approval_step: form.approval_step }),
+            |_| Ok(()),
+        )?;
         self.access()
     }
 
@@ -200,7 +202,8 @@ impl Session {
                 Some(person) if !person.display_name().trim().is_empty() => person.display_name(),
                 _ => entry.username.clone(),
             };
-            let mut held: Vec<String> = entry.roles.iter().filter_map(|r| role_names.get(r).cloned()).collect();
+            let mut held: Vec<String> =
+                entry.roles.iter().filter_map(|r| role_names.get(r).cloned()).collect();
             held.sort_by_key(|n| n.to_lowercase());
             operators.push(OperatorRow {
                 id: entry.id.uuid(),
@@ -252,7 +255,11 @@ impl Session {
                 .map(|p| Choice { key: key(p), title: p.title().to_owned() })
                 .collect(),
             profiles,
-            change: ActionView::of("change_access", "Save", self.may_change_access().map_err(|r| r.to_string())),
+            change: ActionView::of(
+                "change_access",
+                "Save",
+                self.may_change_access().map_err(|r| r.to_string()),
+            ),
         })
     }
 }
@@ -313,7 +320,9 @@ fn grants_in_words(role: &Role, profiles: &BTreeMap<Uuid, String>) -> Vec<String
             ProfileScope::All => "every profile".to_owned(),
             ProfileScope::Only(ids) => ids
                 .iter()
-                .map(|id| profiles.get(&id.uuid()).cloned().unwrap_or_else(|| "a profile not synced yet".into()))
+                .map(|id| {
+                    profiles.get(&id.uuid()).cloned().unwrap_or_else(|| "a profile not synced yet".into())
+                })
                 .collect::<Vec<_>>()
                 .join(", "),
         };

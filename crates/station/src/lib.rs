@@ -53,7 +53,10 @@ mod update;
 mod view;
 mod watch;
 
-pub use access::{AccessView, Choice, OperatorRow, ProfileChoice, ProfileGrant, RoleForm, RoleView, UseCaseForm, UseCaseSwitch};
+pub use access::{
+    AccessView, Choice, OperatorRow, ProfileChoice, ProfileGrant, RoleForm, RoleView, UseCaseForm,
+    UseCaseSwitch,
+};
 pub use admin::{
     AdminView, PermissionRow, ProfileAdminView, ProfileFacts, ProfileForm, ProfileVersionRow, UseCaseRow,
 };

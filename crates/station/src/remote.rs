@@ -100,7 +100,8 @@ impl Remote {
 
     /// `GET /v1/admin/access`: roles, operators and use cases (Administer).
     pub(crate) async fn access(&self, token: &SessionToken) -> Result<proto::AccessDirectory> {
-        let r = self.http.get(format!("{}/v1/admin/access", self.base)).bearer_auth(token.expose()).send().await;
+        let r =
+            self.http.get(format!("{}/v1/admin/access", self.base)).bearer_auth(token.expose()).send().await;
         decode(r).await
     }
 

@@ -1,0 +1,143 @@
+//! UC-ADMIN from the command line: who may do what (roles, the roles each
+//! operator holds) and the use cases on, over the same station calls as the
+//! app's Access tab. Names in, names out: roles and operators by name.
+
+use station::{AccessView, ProfileGrant, RoleForm, UseCaseForm};
+use uuid::Uuid;
+
+use crate::failure::Failure;
+use crate::station::{sign_in, to_json, DataDir};
+use crate::{CommandResult, Output};
+
+/// The administration commands.
+#[derive(Debug, clap::Subcommand)]
+pub enum AdminCommand {
+    /// Roles with their grants, operators with their roles, use cases.
+    Access,
+    /// Create a role, or replace the grants of the role of that name.
+    Role {
+        /// Role name.
+        #[arg(long)]
+        name: String,
+        /// A global permission granted (`unblock_pin`, `view_audit`, …); repeatable.
+        #[arg(long = "global")]
+        global: Vec<String>,
+        /// A per-profile permission on every profile (`can_collect`, …); repeatable.
+        #[arg(long = "every-profile")]
+        every_profile: Vec<String>,
+        /// A per-profile permission on one profile, `PERMISSION=PROFILE_ID`; repeatable.
+        #[arg(long = "on-profile", value_parser = parse_on_profile)]
+        on_profile: Vec<(String, Uuid)>,
+    },
+    /// Give an operator exactly these roles (by name; none takes every role away).
+    Grant {
+        /// The operator's sign-in name.
+        #[arg(long)]
+        operator: String,
+        /// Role names; repeatable.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
+    /// Switch a use case on or off (`audit`, `request`, …), or the approval step (`approval_step`).
+    UseCase {
+        /// The use case's key, or `approval_step`.
+        key: String,
+        /// `on` or `off`.
+        #[arg(value_parser = parse_switch, action = clap::ArgAction::Set)]
+        state: bool,
+    },
+}
+
+fn parse_on_profile(text: &str) -> Result<(String, Uuid), String> {
+    let (permission, profile) = text.split_once('=').ok_or("expected PERMISSION=PROFILE_ID")?;
+    let profile = Uuid::parse_str(profile).map_err(|e| format!("{profile:?} is not a profile id: {e}"))?;
+    Ok((permission.to_owned(), profile))
+}
+
+fn parse_switch(text: &str) -> Result<bool, String> {
+    match text {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        other => Err(format!("{other:?}: expected on or off")),
+    }
+}
+
+/// Runs one administration command.
+pub fn run(command: AdminCommand, data: &DataDir, _json: bool) -> CommandResult {
+    let mut session = sign_in(data)?;
+    let view = match command {
+        AdminCommand::Access => session.access()?,
+        AdminCommand::Role { name, global, every_profile, on_profile } => {
+            let current = session.access()?;
+            let id = current.roles.iter().find(|r| r.name.eq_ignore_ascii_case(name.trim())).map(|r| r.id);
+            let mut per_profile: Vec<ProfileGrant> = every_profile
+                .into_iter()
+                .map(|permission| ProfileGrant { permission, every_profile: true, profiles: vec![] })
+                .collect();
+            for (permission, profile) in on_profile {
+                match per_profile.iter_mut().find(|g| g.permission == permission) {
+                    Some(grant) => grant.profiles.push(profile),
+                    None => per_profile.push(ProfileGrant {
+                        permission,
+                        every_profile: false,
+                        profiles: vec![profile],
+                    }),
+                }
+            }
+            session.save_role(&RoleForm { id, name, global, per_profile })?
+        }
+        AdminCommand::Grant { operator, roles } => {
+            let current = session.access()?;
+            let account = current
+                .operators
+                .iter()
+                .find(|o| o.username == operator)
+                .ok_or_else(|| Failure::new("not-found", format!("no operator named {operator:?}")))?;
+            let mut ids = Vec::new();
+            for name in &roles {
+                let role = current
+                    .roles
+                    .iter()
+                    .find(|r| r.name.eq_ignore_ascii_case(name))
+                    .ok_or_else(|| Failure::new("not-found", format!("no role named {name:?}")))?;
+                ids.push(role.id);
+            }
+            session.set_operator_roles(account.id, &ids)?
+        }
+        AdminCommand::UseCase { key, state } => {
+            let current = session.access()?;
+            let mut form = UseCaseForm {
+                enabled: current.use_cases.iter().filter(|u| u.enabled).map(|u| u.key.clone()).collect(),
+                approval_step: current.approval_step,
+            };
+            if key == "approval_step" {
+                form.approval_step = state;
+            } else if !current.use_cases.iter().any(|u| u.key == key) {
+                return Err(Failure::new("invalid", format!("{key:?} is not a use case")));
+            } else {
+                form.enabled.retain(|k| *k != key);
+                if state {
+                    form.enabled.push(key);
+                }
+            }
+            session.set_use_cases(&form)?
+        }
+    };
+    Ok(Output { text: access_text(&view), json: to_json(&view) })
+}
+
+fn access_text(view: &AccessView) -> String {
+    let mut text = String::from("roles:\n");
+    for role in &view.roles {
+        text.push_str(&format!("  {}: {}\n", role.name, role.grants.join("; ")));
+    }
+    text.push_str("operators:\n");
+    for o in &view.operators {
+        let disabled = if o.enabled { "" } else { " (disabled)" };
+        text.push_str(&format!("  {} ({}){disabled}: {}\n", o.name, o.username, o.role_names.join(", ")));
+    }
+    let on: Vec<&str> = view.use_cases.iter().filter(|u| u.enabled).map(|u| u.key.as_str()).collect();
+    text.push_str(&format!("use cases on: {}\n", on.join(", ")));
+    text.push_str(&format!("approval step: {}\n", if view.approval_step { "on" } else { "off" }));
+    text
+}
