@@ -1,7 +1,7 @@
 // @vitest-environment happy-dom
 // The Admin screen (UC-ADMIN) against the stand-in backend: profiles opened from the keyboard, a
 // profile saved as its next version, the backend's refusals in words, Esc, a conflict, queued while
-// offline, use cases and permissions, and the rail without the admin capability.
+// offline, this operator's permissions, and the rail without the admin capability.
 import { flushSync, mount, unmount } from "svelte";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import App from "./App.svelte";
@@ -226,17 +226,15 @@ describe("admin screen", () => {
     fake.sync.online = true;
   });
 
-  it("shows use cases and permissions, read-only, and where they are changed", () => {
-    const useCases = $$("admin-use-case-row");
-    expect(useCases).toHaveLength(18);
-    const prov = useCases.find((r) => r.textContent?.includes("UC-PROV"));
-    expect(prov?.dataset["enabled"]).toBe("false");
-    expect(prov?.textContent).toContain("Off");
-    expect(useCases.find((r) => r.textContent?.includes("UC-ADMIN"))?.textContent).toContain("On");
+  it("shows this operator's permissions under the profiles; use cases are switched in the Access tab", () => {
+    expect($("admin-tab-profiles")?.getAttribute("aria-selected")).toBe("true");
     const perms = $$("admin-permission-row");
     expect(perms.find((r) => r.textContent?.includes("Administer"))?.dataset["held"]).toBe("true");
     expect(perms.find((r) => r.textContent?.includes("Manage provisioning tasks"))?.textContent).toContain("No");
-    expect($("admin-registry-note")?.textContent).toContain("Roles and use-case switches are changed at the registry (cardstation-registry); this screen shows them.");
+    // The read-only table and its "changed at the registry" note are gone: the Access tab changes them.
+    expect($$("admin-use-case-row")).toHaveLength(0);
+    expect($("admin-registry-note")).toBeNull();
+    expect($("admin-view")?.textContent).not.toContain("changed at the registry");
   });
 
   it("shows why Edit is refused beside it", async () => {

@@ -19,7 +19,8 @@ const ALL = [
   "date-not-in-future", "invalid-batch", "invalid-task", "task-removed", "invalid-email", "refused",
   "rejected", "sync", "store", "io", "secret-gone", "wrong-response", "bad-code", "puk-unknown",
   "challenge-mismatch", "offline-locked", "offline-expired", "invalid-profile", "unchanged-profile",
-  "version-conflict", "cancelled", "busy",
+  "version-conflict", "already-exists", "unchanged", "last-administrator", "use-case-required",
+  "cancelled", "busy",
   "audit-chain-broken", "internal",
 ] as const satisfies readonly ErrorCode[];
 type Missing = Exclude<ErrorCode, (typeof ALL)[number]>;

@@ -175,6 +175,26 @@ const WORDING: Record<ErrorCode, Wording> = {
     changed: "Your edits were not saved; the profile is at their newer version.",
     next: "Cancel, open the profile again to see the newer version, and make your edits there.",
   },
+  "already-exists": {
+    what: "Something of that name exists already.",
+    changed: NOTHING,
+    next: "Choose another name, or open the existing one and change it there.",
+  },
+  unchanged: {
+    what: "This is already so: saving would change nothing.",
+    changed: NOTHING,
+    next: "Change something and save again, or cancel.",
+  },
+  "last-administrator": {
+    what: "Nobody could administer afterwards.",
+    changed: NOTHING,
+    next: "Keep Administer on at least one enabled operator: give it to someone else first, then take it away here.",
+  },
+  "use-case-required": {
+    what: "Sign-in and administration cannot be switched off.",
+    changed: NOTHING,
+    next: "Leave them on and switch off only other use cases.",
+  },
   "not-found": {
     what: "The record was not found.",
     changed: NOTHING,

@@ -5,6 +5,7 @@
 import { mockIPC } from "@tauri-apps/api/mocks";
 import type { AuditEntry, SyncStatus, TemporaryRow } from "../../bindings";
 import type { Answer } from "../../lib/contract";
+import { accessHandlers } from "./access";
 import { adminHandlers } from "./admin";
 import { auditEntries, auditHandlers } from "./audit";
 import { batchHandlers } from "./batch";
@@ -43,6 +44,7 @@ export class FakeBackend extends FakeState {
     ...cardWorkHandlers(this),
     ...offlineHandlers(this),
     ...adminHandlers(this),
+    ...accessHandlers(this),
   };
 
   /** The backend's idle lock fires (the generated `session-locked` event). */

@@ -1,5 +1,5 @@
 // Types, made-up names and small helpers shared by every area of the stand-in backend (no state).
-import type { ActionView, CardStep, commands, DeviceView, ErrorCode, ErrorView, PersonRef, ProfileAdminView, ProfileFacts } from "../../bindings";
+import type { ActionView, CardStep, commands, DeviceView, ErrorCode, ErrorView, PersonRef, ProfileAdminView, ProfileFacts, ProfileGrant } from "../../bindings";
 import type { Answer } from "../../lib/contract";
 
 export type Commands = typeof commands;
@@ -25,6 +25,15 @@ export interface Person {
 export interface FakeProfile {
   fixed: Pick<ProfileFacts, "interfaces" | "slots" | "management_key" | "temporary">;
   view: ProfileAdminView;
+}
+
+/** Roles, operator accounts and use-case switches as the access area keeps them (the registry's directory). */
+export interface FakeAccess {
+  roles: { id: string; name: string; global: string[]; per_profile: ProfileGrant[] }[];
+  operators: { id: string; username: string; name: string; enabled: boolean; roles: string[] }[];
+  /** The use cases on, by key. */
+  useCases: string[];
+  approvalStep: boolean;
 }
 
 /** A card of ours, as a reader holds it. */

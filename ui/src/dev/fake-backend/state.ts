@@ -13,7 +13,7 @@ import type {
   SyncStatus,
   TemporaryRow,
 } from "../../bindings";
-import { allowed, FIRST, LAST, refused, STATE_LABELS, uuid, type FakeOptions, type FakeProfile, type Person } from "./shared";
+import { allowed, FIRST, LAST, refused, STATE_LABELS, uuid, type FakeAccess, type FakeOptions, type FakeProfile, type Person } from "./shared";
 
 export class FakeState {
   readonly people: Person[] = [];
@@ -66,6 +66,11 @@ export class FakeState {
   adminProfiles: FakeProfile[] | null = null;
   /** Revising profiles is refused with this reason (console: `fake.adminRefusal = "Administration is switched off"`). */
   adminRefusal: string | null = null;
+
+  /** Roles, operators and use cases, made on first use (access.ts). */
+  accessData: FakeAccess | null = null;
+  /** Changing access is refused with this reason (console: `fake.accessRefusal = "Administration is switched off"`). */
+  accessRefusal: string | null = null;
 
   /** Batches of this station, oldest first. */
   readonly batches: BatchBoard[] = [];
