@@ -808,6 +808,7 @@ fn an_administrator_grants_a_new_role_and_switches_a_use_case_off_in_the_window_
     let row =
         app.wait_text("[data-testid=access-role-row][data-role-name=Unblockers]", "Unblock PIN").unwrap();
     assert!(row.contains("Can Request: Employee"), "grants in words, profiles by name: {row}");
+    app.screenshot("admin-access-role").unwrap();
 
     // Given to rita, beside the role she has.
     app.click("[data-testid=access-operator-edit][data-username=rita]").unwrap();
