@@ -217,7 +217,8 @@ impl Session {
         pull: bool,
     ) -> Result<Option<serde_json::Value>> {
         let op_id = Uuid::now_v7();
-        let entry = sync::outbox_entry(&op, op_id, OffsetDateTime::now_utc()).map_err(store::Error::from)?;
+        let entry = sync::outbox_entry(&op, op_id, OffsetDateTime::now_utc(), Some(self.grant.operator))
+            .map_err(store::Error::from)?;
         let activity =
             if pull { crate::host_time::Activity::Outbox } else { crate::host_time::Activity::Recording };
         crate::host_time::timed(activity, || self.store.act(entry, local))?;

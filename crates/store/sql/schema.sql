@@ -215,7 +215,10 @@ CREATE TABLE outbox (
     answered_at TEXT CHECK ((state = 'pending') = (answered_at IS NULL)),
     -- v2: push attempts so far, and the last transport error (not a rejection).
     attempts    INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
-    last_error  TEXT
+    last_error  TEXT,
+    -- v5: the operator who acted; the operation is pushed only in their
+    -- session. NULL: queued before v5, pushed by whoever syncs.
+    operator    TEXT CHECK (operator IS NULL OR length(operator) = 36)
 ) STRICT;
 CREATE INDEX outbox_pending ON outbox (state, seq);
 

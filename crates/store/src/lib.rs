@@ -233,6 +233,25 @@ impl Store {
         self.entries(&sql, i64::try_from(limit).unwrap_or(i64::MAX))
     }
 
+    /// Up to `limit` pending operations that `operator` may push, oldest
+    /// first: their own, and those queued before operators were recorded.
+    /// Another operator's wait for that operator's own session.
+    pub fn pending_of(&self, operator: Uuid, limit: usize) -> Result<Vec<OutboxEntry>> {
+        let sql = format!(
+            "SELECT {} FROM outbox WHERE state = 'pending' AND (operator IS NULL OR operator = ?2)
+             ORDER BY seq LIMIT ?1",
+            outbox::ENTRY_COLUMNS
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut rows =
+            stmt.query(rusqlite::params![i64::try_from(limit).unwrap_or(i64::MAX), operator.to_string()])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(outbox::entry_from_row(row)?);
+        }
+        Ok(out)
+    }
+
     /// Every outbox entry, in push order.
     pub fn operations(&self) -> Result<Vec<OutboxEntry>> {
         let sql = format!("SELECT {} FROM outbox WHERE seq > ?1 ORDER BY seq", outbox::ENTRY_COLUMNS);

@@ -42,6 +42,8 @@ pub struct NewOperation {
     pub payload: serde_json::Value,
     /// When the operator acted.
     pub created_at: OffsetDateTime,
+    /// The operator who acted: the operation is pushed only in their session.
+    pub operator: Option<Uuid>,
 }
 
 /// Where an operation stands with the registry.
@@ -121,6 +123,8 @@ pub struct OutboxEntry {
     pub attempts: u32,
     /// The last transport error, if the last attempt failed.
     pub last_error: Option<String>,
+    /// The operator who acted (none: queued by a version that did not record it).
+    pub operator: Option<Uuid>,
 }
 
 /// Sync status of one record, from the latest operation that touched it.
@@ -202,13 +206,21 @@ impl Local<'_> {
 /// Inserts the outbox entry of a new action; returns its `seq`.
 pub(crate) fn enqueue(tx: &Transaction<'_>, op: &NewOperation) -> Result<i64> {
     let payload = serde_json::to_string(&op.payload)?;
-    tx.prepare_cached("INSERT INTO outbox (op_id, kind, payload, created_at) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![op.op_id.to_string(), op.kind, payload, time_text::format(op.created_at)])?;
+    tx.prepare_cached(
+        "INSERT INTO outbox (op_id, kind, payload, created_at, operator) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        op.op_id.to_string(),
+        op.kind,
+        payload,
+        time_text::format(op.created_at),
+        op.operator.map(|o| o.to_string())
+    ])?;
     Ok(tx.last_insert_rowid())
 }
 
 pub(crate) const ENTRY_COLUMNS: &str =
-    "seq, op_id, kind, payload, created_at, state, reason_code, reason, result, answered_at, attempts, last_error";
+    "seq, op_id, kind, payload, created_at, state, reason_code, reason, result, answered_at, attempts, last_error, operator";
 
 pub(crate) fn entry_from_row(row: &rusqlite::Row<'_>) -> Result<OutboxEntry> {
     let op_id: String = row.get(1)?;
@@ -234,6 +246,10 @@ pub(crate) fn entry_from_row(row: &rusqlite::Row<'_>) -> Result<OutboxEntry> {
         other => return Err(Error::InvalidRecord(format!("outbox state {other:?}"))),
     };
     let attempts: i64 = row.get(10)?;
+    let operator = row
+        .get::<_, Option<String>>(12)?
+        .map(|o| Uuid::parse_str(&o).map_err(|e| Error::InvalidRecord(format!("outbox operator: {e}"))))
+        .transpose()?;
     Ok(OutboxEntry {
         seq: row.get(0)?,
         op_id,
@@ -243,6 +259,7 @@ pub(crate) fn entry_from_row(row: &rusqlite::Row<'_>) -> Result<OutboxEntry> {
         state,
         attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
         last_error: row.get(11)?,
+        operator,
     })
 }
 

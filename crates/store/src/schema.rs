@@ -13,7 +13,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::error::{Error, Result};
 
 /// The schema version this program writes.
-pub const CURRENT_VERSION: u32 = 4;
+pub const CURRENT_VERSION: u32 = 5;
 
 /// The current schema, for fresh databases.
 pub const CURRENT: &str = include_str!("../sql/schema.sql");
@@ -23,6 +23,7 @@ pub const FROZEN: &[(u32, &str)] = &[
     (1, include_str!("../sql/frozen/v1.sql")),
     (2, include_str!("../sql/frozen/v2.sql")),
     (3, include_str!("../sql/frozen/v3.sql")),
+    (4, include_str!("../sql/frozen/v4.sql")),
 ];
 
 /// Migration scripts: `(version reached, script)`, in order.
@@ -30,6 +31,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (2, include_str!("../sql/migrations/002_request_search.sql")),
     (3, include_str!("../sql/migrations/003_journal.sql")),
     (4, include_str!("../sql/migrations/004_batches.sql")),
+    (5, include_str!("../sql/migrations/005_outbox_operator.sql")),
 ];
 
 /// The schema version recorded in the database (0: empty database).

@@ -315,3 +315,22 @@ fn a_batch_of_answers_is_recorded_all_or_nothing() {
     store.note_attempts(&[op_id(3)], Some("reset")).unwrap();
     assert_eq!(store.operation(op_id(3)).unwrap().unwrap().attempts, 1);
 }
+
+#[test]
+fn each_operator_pushes_only_their_own_queued_operations_and_unrecorded_ones() {
+    let mut store = Store::open_in_memory().unwrap();
+    let (abe, rita) = (uuid::Uuid::from_u128(1), uuid::Uuid::from_u128(2));
+    let mut by_abe = op(1, "approve_request");
+    by_abe.operator = Some(abe);
+    let mut by_rita = op(2, "request_card");
+    by_rita.operator = Some(rita);
+    let legacy = op(3, "create_person");
+    for new in [by_abe, by_rita, legacy] {
+        store.act(new, |_| Ok::<(), Error>(())).unwrap();
+    }
+    let seqs = |entries: Vec<store::OutboxEntry>| entries.iter().map(|e| e.op_id).collect::<Vec<_>>();
+    assert_eq!(seqs(store.pending_of(rita, 10).unwrap()), [op_id(2), op_id(3)]);
+    assert_eq!(seqs(store.pending_of(abe, 10).unwrap()), [op_id(1), op_id(3)]);
+    assert_eq!(store.operation(op_id(1)).unwrap().unwrap().operator, Some(abe), "the operator is kept");
+    assert_eq!(store.queue_len().unwrap(), 3, "the queue counts everyone's");
+}

@@ -200,7 +200,7 @@ fn v3_jobs_survive_the_upgrade_and_batches_can_be_stored() {
     .unwrap();
     drop(conn);
     let mut store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 4);
+    assert_eq!(store.schema_version().unwrap(), schema::CURRENT_VERSION);
     let open = store.open_jobs().unwrap();
     assert_eq!(open.len(), 1, "the v3 job survives");
     assert_eq!(open[0].device, "dev-1");
@@ -231,4 +231,25 @@ fn v3_jobs_survive_the_upgrade_and_batches_can_be_stored() {
     assert_eq!(items[0].state, store::BatchItemState::Done);
     assert_eq!(items[0].job, Some(open[0].id));
     assert_eq!(items[1].reader.as_deref(), Some("reader B"));
+}
+
+#[test]
+fn a_v4_queued_operation_survives_with_no_operator_and_any_operator_may_push_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v4.db");
+    let conn = released(&path, 4);
+    conn.execute(
+        "INSERT INTO outbox (op_id, kind, payload, created_at) VALUES (?1, 'create_person', '{}', '2026-01-01T00:00:00Z')",
+        [op_id(1).to_string()],
+    )
+    .unwrap();
+    drop(conn);
+    let mut store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), schema::CURRENT_VERSION);
+    let queued = store.pending_of(uuid::Uuid::from_u128(9), 10).unwrap();
+    assert_eq!((queued.len(), queued[0].operator), (1, None), "queued before v5: anyone's to push");
+    let mut mine = op(2, "request_card");
+    mine.operator = Some(uuid::Uuid::from_u128(9));
+    store.act(mine, |_| Ok::<(), Error>(())).unwrap();
+    assert_eq!(store.pending_of(uuid::Uuid::from_u128(8), 10).unwrap().len(), 1, "not someone else's");
 }

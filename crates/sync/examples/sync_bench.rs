@@ -59,7 +59,7 @@ async fn main() {
             status: PersonStatus::Active,
         };
         let op = OperationKind::CreatePerson(CreatePerson::of(&person));
-        let new = sync::outbox_entry(&op, Uuid::now_v7(), OffsetDateTime::now_utc()).unwrap();
+        let new = sync::outbox_entry(&op, Uuid::now_v7(), OffsetDateTime::now_utc(), None).unwrap();
         store.act(new, |tx| tx.put(&person)).unwrap();
     }
     let queued = started.elapsed();

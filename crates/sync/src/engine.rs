@@ -174,7 +174,12 @@ impl Engine {
     /// Push: stage pending → plan batch → send → plan answers → apply.
     async fn push(&mut self, store: &mut Store, now: OffsetDateTime, report: &mut SyncReport) -> Result<()> {
         loop {
-            let pending = store.pending(PUSH_BATCH)?;
+            // Only this operator's own operations: another operator's wait
+            // for their session, so nothing is sent under someone else.
+            let pending = match self.actor {
+                Some(actor) => store.pending_of(actor.uuid(), PUSH_BATCH)?,
+                None => store.pending(PUSH_BATCH)?,
+            };
             if pending.is_empty() {
                 break;
             }

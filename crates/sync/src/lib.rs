@@ -26,16 +26,18 @@ pub use error::{Error, Result};
 pub use pin::Fingerprint;
 
 /// The outbox entry that queues `op`: the registry applies `op_id` once;
-/// `created_at` is when the operator acted.
+/// `created_at` is when `operator` acted (it is pushed only in their session).
 pub fn outbox_entry(
     op: &proto::OperationKind,
     op_id: uuid::Uuid,
     created_at: time::OffsetDateTime,
+    operator: Option<domain::OperatorId>,
 ) -> std::result::Result<store::NewOperation, serde_json::Error> {
     Ok(store::NewOperation {
         op_id,
         kind: op.name().to_owned(),
         payload: serde_json::to_value(op)?,
         created_at,
+        operator: operator.map(|o| o.uuid()),
     })
 }

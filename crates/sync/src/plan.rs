@@ -55,9 +55,12 @@ pub fn plan_push(
             break;
         }
         match serde_json::from_value::<OperationKind>(entry.payload.clone()) {
+            // Each operation goes under the operator who made it; only
+            // operations queued before operators were recorded take the
+            // signed-in one (the registry refuses a mismatch either way).
             Ok(op) if op.name() == entry.kind => operations.push(Operation {
                 op_id: entry.op_id,
-                actor,
+                actor: entry.operator.map(OperatorId::new).or(actor),
                 workstation,
                 created_at: entry.created_at,
                 op,
@@ -212,7 +215,23 @@ mod tests {
             state: OpState::Pending,
             attempts: 0,
             last_error: None,
+            operator: None,
         }
+    }
+
+    #[test]
+    fn each_operation_is_pushed_as_the_operator_who_made_it() {
+        let (abe, rita) = (OperatorId::from_u128(7), OperatorId::from_u128(8));
+        let mut by_abe = entry(1, "create_person", serde_json::to_value(create(1)).unwrap());
+        by_abe.operator = Some(abe.uuid());
+        let legacy = entry(2, "create_person", serde_json::to_value(create(2)).unwrap());
+        let plan = plan_push(&[by_abe, legacy], Some(rita), None, 10);
+        let actors: Vec<_> = plan.batch.operations.iter().map(|o| o.actor).collect();
+        assert_eq!(
+            actors,
+            [Some(abe), Some(rita)],
+            "abe's stays abe's; an unrecorded one takes the signed-in operator"
+        );
     }
 
     #[test]

@@ -78,7 +78,7 @@ async fn sigkill_during_sync_loses_and_duplicates_nothing() {
                 status: PersonStatus::Active,
             };
             let op = OperationKind::CreatePerson(CreatePerson::of(&person));
-            let new = sync::outbox_entry(&op, Uuid::now_v7(), OffsetDateTime::now_utc()).unwrap();
+            let new = sync::outbox_entry(&op, Uuid::now_v7(), OffsetDateTime::now_utc(), None).unwrap();
             store.act(new, |tx| tx.put(&person)).unwrap();
         }
     }

@@ -192,7 +192,7 @@ fn add_person(store: &mut Store, n: u64, family: &str) -> Person {
         status: PersonStatus::Active,
     };
     let op = OperationKind::CreatePerson(CreatePerson::of(&person));
-    let new = sync::outbox_entry(&op, op_id(n), NOW).unwrap();
+    let new = sync::outbox_entry(&op, op_id(n), NOW, None).unwrap();
     store.act(new, |tx| tx.put(&person)).unwrap();
     person
 }

@@ -24,7 +24,7 @@ fn settings() -> ProfileSettings {
 }
 
 fn new_op(op: &OperationKind) -> NewOperation {
-    sync::outbox_entry(op, Uuid::now_v7(), OffsetDateTime::now_utc()).unwrap()
+    sync::outbox_entry(op, Uuid::now_v7(), OffsetDateTime::now_utc(), None).unwrap()
 }
 
 async fn workstation(url: &str, pin: Fingerprint) -> Engine {

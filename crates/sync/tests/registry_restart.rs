@@ -75,7 +75,7 @@ async fn a_registry_restart_mid_sync_loses_and_duplicates_nothing() {
             email: None,
             employee_id: None,
         });
-        let new = sync::outbox_entry(&op, Uuid::now_v7(), OffsetDateTime::now_utc()).unwrap();
+        let new = sync::outbox_entry(&op, Uuid::now_v7(), OffsetDateTime::now_utc(), None).unwrap();
         store.act(new, |_| Ok::<_, store::Error>(())).unwrap();
     }
     let client = RegistryClient::new(&url, pin, Duration::from_secs(10)).unwrap();

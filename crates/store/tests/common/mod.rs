@@ -69,6 +69,7 @@ pub fn op(n: u64, kind: &str) -> NewOperation {
         kind: kind.into(),
         payload: serde_json::json!({ "n": n }),
         created_at: NOW,
+        operator: None,
     }
 }
 
