@@ -15,6 +15,8 @@ pub struct Run {
     pub command: String,
     /// Exit status success.
     pub ok: bool,
+    /// The exit status (none: killed by a signal).
+    pub code: Option<i32>,
     /// Standard output.
     pub stdout: String,
     /// Standard error.
@@ -26,6 +28,7 @@ impl Run {
         Run {
             command,
             ok: out.status.success(),
+            code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }

@@ -166,6 +166,7 @@ fn cardholder(
     let run = tools::Run {
         command: "cardstation unblock-offline challenge".into(),
         ok: out.status.success(),
+        code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: seen,
     };
@@ -412,11 +413,12 @@ fn offline_sign_in_queues_and_the_next_online_sync_delivers() {
 
     let signed = ok(station.as_operator("ivy", &["signin"]).unwrap());
     assert_eq!(signed["offline"], true, "{signed}");
-    let (code, message) = refused(
-        station.as_operator("ivy", &["request", "--person", &person, "--profile", &profile]).unwrap(),
-    );
+    let queued =
+        station.as_operator("ivy", &["request", "--person", &person, "--profile", &profile]).unwrap();
+    assert_eq!(queued.code, Some(4), "a queued action has its own exit status");
+    let (code, message) = refused(queued);
     assert_eq!(code, "queued", "{message}");
-    assert!(message.contains("queued, will be sent when the registry is back"), "{message}");
+    assert_eq!(message, "queued, will be sent when the registry is reachable", "said once, plainly");
     let lab = Lab::from_env();
     let reader = lab.acquire_reader();
     let (code, message) = refused(

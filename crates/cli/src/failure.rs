@@ -16,11 +16,14 @@ impl Failure {
         Failure { code, message: message.into() }
     }
 
-    /// Exit status: 2 for usage/input problems, 3 for card refusals, 1 otherwise.
+    /// Exit status: 2 for usage/input problems, 3 for card refusals, 4 for
+    /// an action queued (kept, sent when the registry is reachable: do not
+    /// run it again), 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self.code {
             "bad-input" | "no-reader" | "ambiguous-reader" | "profile" => 2,
             "wrong-pin" | "pin-blocked" | "wrong-puk" | "puk-blocked" | "authentication-failed" => 3,
+            "queued" => 4,
             _ => 1,
         }
     }

@@ -223,7 +223,38 @@ pub(crate) fn bar(json_output: bool) -> Bar {
     Bar(bar)
 }
 
+/// Signs in; refusals of this operator's queued actions not shown to them
+/// yet are printed (stderr) and count as shown.
 pub(crate) fn sign_in(data: &DataDir) -> Result<Session, Failure> {
+    let (session, refused) = sign_in_with_refusals(data)?;
+    if !refused.is_empty() {
+        eprint!("{}", refusals_text(&refused));
+    }
+    Ok(session)
+}
+
+/// Signs in; also returns this operator's refusals not shown yet (now shown).
+pub(crate) fn sign_in_with_refusals(data: &DataDir) -> Result<(Session, Vec<station::OutboxRow>), Failure> {
+    let mut session = open_session(data)?;
+    let refused = session.take_refusals()?;
+    Ok((session, refused))
+}
+
+fn refusals_text(refused: &[station::OutboxRow]) -> String {
+    let mut text = format!("{} of your queued actions were refused by the registry:\n", refused.len());
+    for r in refused {
+        text.push_str(&format!(
+            "  {} ({}, queued {}): {}\n",
+            r.kind_label,
+            r.op_id,
+            r.queued_at,
+            r.reason.as_deref().unwrap_or("no reason given")
+        ));
+    }
+    text
+}
+
+fn open_session(data: &DataDir) -> Result<Session, Failure> {
     let station = Station::open(&data.path())?;
     let username = match secrets::optional("CARDSTATION_OPERATOR") {
         Some(u) => u.to_string(),
@@ -265,6 +296,49 @@ pub(crate) fn with_pin<T: serde::Serialize>(v: &T, pin: Option<&piv::Pin>) -> se
     json
 }
 
+fn sync_text(
+    report: &station::SyncReport,
+    refused: &[station::OutboxRow],
+    waiting: &[station::OutboxRow],
+) -> String {
+    let mut text = format!(
+        "sent {}: accepted {}, refused {}; pulled {} change(s)\n",
+        report.pushed, report.accepted, report.rejected, report.pulled
+    );
+    for answer in &report.answers {
+        if let station::PushOutcome::Rejected { code, message } = &answer.outcome {
+            text.push_str(&format!("  refused {} ({}): {message} [{code}]\n", answer.kind, answer.op_id));
+        }
+    }
+    // Refused earlier (a sync whose outcome this operator never saw).
+    let earlier: Vec<_> =
+        refused.iter().filter(|r| !report.answers.iter().any(|a| a.op_id == r.op_id)).cloned().collect();
+    if !earlier.is_empty() {
+        text.push_str(&refusals_text(&earlier));
+    }
+    let others = waiting.iter().filter(|w| !w.yours).count();
+    if others > 0 {
+        text.push_str(&format!("{others} queued action(s) of other operators wait for them to sign in\n"));
+    }
+    text
+}
+
+fn sync_json(
+    report: &station::SyncReport,
+    refused: &[station::OutboxRow],
+    waiting: &[station::OutboxRow],
+) -> serde_json::Value {
+    json!({
+        "pushed": report.pushed,
+        "accepted": report.accepted,
+        "rejected": report.rejected,
+        "pulled": report.pulled,
+        "answers": to_json(&report.answers),
+        "refused": to_json(&refused),
+        "waiting": to_json(&waiting),
+    })
+}
+
 fn request_text(view: &station::RequestView) -> String {
     let r = &view.request;
     let mut text = format!("request {} ({:?}): {}\n", r.id, r.kind, r.state.name());
@@ -291,33 +365,40 @@ pub fn run(command: StationCommand, data: &DataDir, json_output: bool) -> Comman
             })
         }
         StationCommand::Signin => {
-            let session = sign_in(data)?;
+            let (session, refused) = sign_in_with_refusals(data)?;
             let who = session.signed_in();
             let names: Vec<&str> = who.use_cases.iter().map(|u| u.title()).collect();
             if who.open_jobs > 0 {
                 eprintln!("{} interrupted card job(s): see `cardstation jobs`", who.open_jobs);
             }
+            let mut text = format!(
+                "signed in{} as operator {} until {}\nuse cases: {}\n",
+                if session.is_offline() { " OFFLINE (cached verifier; actions are queued)" } else { "" },
+                who.operator,
+                who.expires_at,
+                names.join(", ")
+            );
+            if !refused.is_empty() {
+                text.push_str(&refusals_text(&refused));
+            }
             Ok(Output {
-                text: format!(
-                    "signed in{} as operator {} until {}\nuse cases: {}\n",
-                    if session.is_offline() { " OFFLINE (cached verifier; actions are queued)" } else { "" },
-                    who.operator,
-                    who.expires_at,
-                    names.join(", ")
-                ),
+                text,
                 json: {
                     let mut json = to_json(&who);
                     json["offline"] = json!(session.is_offline());
+                    json["refused"] = to_json(&refused);
                     json
                 },
             })
         }
         StationCommand::Sync => {
-            let mut session = sign_in(data)?;
-            let report = session.sync()?;
+            let (mut session, refused) = sign_in_with_refusals(data)?;
+            // The sign-in's own sync counts: it may have sent the whole queue.
+            let report = session.sign_in_report().clone().merged(session.sync()?);
+            let waiting = session.sync_status()?.pending;
             Ok(Output {
-                text: format!("pushed {}, pulled {}\n", report.pushed, report.pulled),
-                json: json!({ "pushed": report.pushed, "accepted": report.accepted, "rejected": report.rejected, "pulled": report.pulled }),
+                text: sync_text(&report, &refused, &waiting),
+                json: sync_json(&report, &refused, &waiting),
             })
         }
         StationCommand::Person(PersonCommand::Add { given_name, family_name, email, employee_id }) => {

@@ -294,6 +294,13 @@ impl Session {
         self.runtime.block_on(self.audit_get(&http, "/v1/audit/verify"))
     }
 
+    /// An operator by name ("Abe Approver (abe)"), from the replica or the
+    /// operators who signed in at this station.
+    pub(crate) fn operator_display(&self, id: OperatorId) -> String {
+        let known = known_operators(&self.data_dir);
+        self.operator_names(Some(id), &known).map(|(text, _)| text).unwrap_or_else(|_| id.to_string())
+    }
+
     /// The operator's display text and the words a filter may match.
     fn operator_names(
         &self,

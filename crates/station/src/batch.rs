@@ -440,6 +440,7 @@ impl Session {
             engine,
             grant: self.grant.clone(),
             offline: self.offline,
+            sign_in_report: sync::SyncReport::default(),
         })
     }
 

@@ -27,7 +27,7 @@ pub enum Error {
     },
     /// The registry could not be reached: the action is kept in this
     /// station's queue and sent when it is back.
-    #[error("the registry cannot be reached: {0}")]
+    #[error("{0}")]
     Queued(String),
     /// The registry could not be reached, and this needs it (CA, escrow).
     #[error("the registry is unreachable and this needs it online: {0}")]

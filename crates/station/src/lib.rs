@@ -79,6 +79,7 @@ pub use progress::{CardStep, JobEvent, Notice, Progress, ProgressEvents, SilentP
 pub use retire::{Erased, Retired};
 pub use reveal::{RevealTicket, Revealed, Reveals};
 pub use session::{Decision, NewPerson, RequestView, Session, SignedIn};
+pub use sync::{PushOutcome, PushedOp, SyncReport};
 pub use temporary::{Initialized, TemporaryCardView};
 pub use update::{Collected, UpdateReason};
 pub use view::{

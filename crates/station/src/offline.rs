@@ -218,6 +218,7 @@ pub(crate) fn sign_in(station: Station, username: &str, password: &str, why: &st
         engine,
         grant,
         offline: true,
+        sign_in_report: sync::SyncReport::default(),
     })
 }
 

@@ -85,6 +85,9 @@ pub struct Session {
     pub(crate) grant: SessionGrant,
     /// Signed in offline against the cached verifier (`offline`): local work only.
     pub(crate) offline: bool,
+    /// What the sign-in's own sync pushed and pulled (a command reports it
+    /// with its own: `sync` says everything its run sent).
+    pub(crate) sign_in_report: sync::SyncReport,
 }
 
 impl Session {
@@ -109,9 +112,19 @@ impl Session {
             Some(grant.operator),
             Some(enrollment.workstation_id()),
         );
-        let mut session =
-            Session { data_dir, enrollment, store, runtime, client, remote, engine, grant, offline: false };
-        session.sync()?;
+        let mut session = Session {
+            data_dir,
+            enrollment,
+            store,
+            runtime,
+            client,
+            remote,
+            engine,
+            grant,
+            offline: false,
+            sign_in_report: sync::SyncReport::default(),
+        };
+        session.sign_in_report = session.sync()?;
         crate::offline::remember(&session.data_dir, username, password, &session.grant);
         crate::audit::remember_operator(
             &session.data_dir,
@@ -120,6 +133,11 @@ impl Session {
             session.grant.person,
         );
         Ok(session)
+    }
+
+    /// What the sign-in's own sync did.
+    pub fn sign_in_report(&self) -> &sync::SyncReport {
+        &self.sign_in_report
     }
 
     /// Whether this session was opened offline (cached verifier): the
@@ -228,10 +246,11 @@ impl Session {
             Some(OpState::Accepted { result, .. }) => Ok(result),
             Some(OpState::Rejected { code, reason, .. }) => Err(Error::Rejected { code, message: reason }),
             _ => Err(match synced {
-                Err(_) => Error::Queued("queued, will be sent when the registry is back".into()),
-                Ok(_) => {
-                    Error::Queued("the registry has not answered yet: queued, will be sent again".into())
-                }
+                Err(_) => Error::Queued("queued, will be sent when the registry is reachable".into()),
+                Ok(_) => Error::Queued(
+                    "sent, but the registry has not answered it yet: queued, will be sent again when it is reachable"
+                        .into(),
+                ),
             }),
         }
     }

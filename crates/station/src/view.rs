@@ -391,6 +391,11 @@ pub struct OutboxRow {
     pub state: String,
     /// The registry's reason for a rejection.
     pub reason: Option<String>,
+    /// Who made it, by name (none: queued before operators were recorded).
+    pub operator: Option<String>,
+    /// Made by the signed-in operator: sent in this session. Another
+    /// operator's waits for theirs.
+    pub yours: bool,
 }
 
 /// Where sync stands.
@@ -752,13 +757,7 @@ impl Session {
                 store::OpState::Accepted { .. } => continue,
                 store::OpState::Rejected { reason, .. } => ("rejected", Some(reason.clone())),
             };
-            let row = OutboxRow {
-                op_id: entry.op_id,
-                kind_label: label(&entry.kind),
-                queued_at: rfc3339(entry.created_at),
-                state: name.into(),
-                reason,
-            };
+            let row = self.outbox_row(&entry, name, reason);
             if name == "pending" {
                 pending.push(row);
             } else {
@@ -772,6 +771,41 @@ impl Session {
             pending,
             rejected,
         })
+    }
+}
+
+impl Session {
+    fn outbox_row(&self, entry: &store::OutboxEntry, state: &str, reason: Option<String>) -> OutboxRow {
+        let operator = entry.operator.map(domain::OperatorId::new);
+        OutboxRow {
+            op_id: entry.op_id,
+            kind_label: label(&entry.kind),
+            queued_at: rfc3339(entry.created_at),
+            state: state.into(),
+            reason,
+            operator: operator.map(|o| self.operator_display(o)),
+            yours: operator.is_none_or(|o| o == self.grant.operator),
+        }
+    }
+
+    /// The signed-in operator's refused operations not shown to them yet
+    /// (refused while they were away, or in a sync whose answer was lost to
+    /// them); from now on they count as shown.
+    pub fn take_refusals(&mut self) -> Result<Vec<OutboxRow>> {
+        let entries = self.store.unseen_rejections(self.grant.operator.uuid())?;
+        let rows: Vec<OutboxRow> = entries
+            .iter()
+            .map(|e| {
+                let reason = match &e.state {
+                    store::OpState::Rejected { reason, .. } => Some(reason.clone()),
+                    _ => None,
+                };
+                self.outbox_row(e, "rejected", reason)
+            })
+            .collect();
+        let ids: Vec<Uuid> = entries.iter().map(|e| e.op_id).collect();
+        self.store.mark_seen(&ids, time::OffsetDateTime::now_utc())?;
+        Ok(rows)
     }
 }
 

@@ -218,7 +218,10 @@ CREATE TABLE outbox (
     last_error  TEXT,
     -- v5: the operator who acted; the operation is pushed only in their
     -- session. NULL: queued before v5, pushed by whoever syncs.
-    operator    TEXT CHECK (operator IS NULL OR length(operator) = 36)
+    operator    TEXT CHECK (operator IS NULL OR length(operator) = 36),
+    -- v5: when a rejection was shown to its operator (once, at the latest
+    -- at their next sign-in).
+    seen_at     TEXT CHECK (seen_at IS NULL OR state = 'rejected')
 ) STRICT;
 CREATE INDEX outbox_pending ON outbox (state, seq);
 

@@ -252,6 +252,35 @@ impl Store {
         Ok(out)
     }
 
+    /// `operator`'s rejected operations not yet shown to them, oldest first.
+    pub fn unseen_rejections(&self, operator: Uuid) -> Result<Vec<OutboxEntry>> {
+        let sql = format!(
+            "SELECT {} FROM outbox WHERE state = 'rejected' AND seen_at IS NULL
+               AND (operator = ?1 OR operator IS NULL) ORDER BY seq",
+            outbox::ENTRY_COLUMNS
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query([operator.to_string()])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(outbox::entry_from_row(row)?);
+        }
+        Ok(out)
+    }
+
+    /// Notes that these rejections were shown to their operator.
+    pub fn mark_seen(&mut self, op_ids: &[Uuid], at: OffsetDateTime) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for op_id in op_ids {
+            tx.execute(
+                "UPDATE outbox SET seen_at = ?2 WHERE op_id = ?1 AND state = 'rejected' AND seen_at IS NULL",
+                rusqlite::params![op_id.to_string(), time_text::format(at)],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Every outbox entry, in push order.
     pub fn operations(&self) -> Result<Vec<OutboxEntry>> {
         let sql = format!("SELECT {} FROM outbox WHERE seq > ?1 ORDER BY seq", outbox::ENTRY_COLUMNS);

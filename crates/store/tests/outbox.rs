@@ -333,4 +333,13 @@ fn each_operator_pushes_only_their_own_queued_operations_and_unrecorded_ones() {
     assert_eq!(seqs(store.pending_of(abe, 10).unwrap()), [op_id(1), op_id(3)]);
     assert_eq!(store.operation(op_id(1)).unwrap().unwrap().operator, Some(abe), "the operator is kept");
     assert_eq!(store.queue_len().unwrap(), 3, "the queue counts everyone's");
+
+    // A rejection waits for its operator until shown to them, once.
+    store.reject(op_id(1), "not_permitted", "you may not", NOW).unwrap();
+    assert!(store.unseen_rejections(rita).unwrap().is_empty(), "not rita's");
+    assert_eq!(seqs(store.unseen_rejections(abe).unwrap()), [op_id(1)]);
+    store.mark_seen(&[op_id(1)], NOW).unwrap();
+    assert!(store.unseen_rejections(abe).unwrap().is_empty(), "shown once");
+    assert!(store.mark_seen(&[op_id(2)], NOW).is_ok(), "a pending one is not marked");
+    assert_eq!(store.operation(op_id(2)).unwrap().unwrap().state, OpState::Pending);
 }

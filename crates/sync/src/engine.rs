@@ -47,7 +47,7 @@ pub struct Status {
 }
 
 /// What one sync did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SyncReport {
     /// Operations sent (replays included).
     pub pushed: usize,
@@ -61,6 +61,53 @@ pub struct SyncReport {
     pub deferred: usize,
     /// Attempts made (1 without retries).
     pub attempts: u32,
+    /// Every operation this sync had answered, in push order.
+    pub answers: Vec<PushedOp>,
+}
+
+impl SyncReport {
+    /// `later` added to this report (the sign-in's push and a command's own, as one).
+    pub fn merged(mut self, later: SyncReport) -> SyncReport {
+        self.pushed += later.pushed;
+        self.accepted += later.accepted;
+        self.rejected += later.rejected;
+        self.pulled += later.pulled;
+        self.deferred += later.deferred;
+        self.attempts += later.attempts;
+        self.answers.extend(later.answers);
+        self
+    }
+
+    /// The operations refused, with their reasons.
+    pub fn refusals(&self) -> impl Iterator<Item = &PushedOp> {
+        self.answers.iter().filter(|a| matches!(a.outcome, PushOutcome::Rejected { .. }))
+    }
+}
+
+/// One operation a sync had answered.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PushedOp {
+    /// The operation.
+    pub op_id: uuid::Uuid,
+    /// Its kind (`request_card`, …).
+    pub kind: String,
+    /// The registry's answer (or the local refusal of an unsendable one).
+    pub outcome: PushOutcome,
+}
+
+/// The answer to one pushed operation.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum PushOutcome {
+    /// Applied.
+    Accepted,
+    /// Refused, and rolled back here.
+    Rejected {
+        /// The stable code.
+        code: String,
+        /// The reason in words.
+        message: String,
+    },
 }
 
 /// One workstation's sync with one registry, as one signed-in operator.
@@ -187,6 +234,13 @@ impl Engine {
             for bad in &plan.unsendable {
                 store.reject(bad.op_id, UNSENDABLE, &bad.message, now)?;
                 report.rejected += 1;
+                let kind =
+                    pending.iter().find(|e| e.op_id == bad.op_id).map(|e| e.kind.clone()).unwrap_or_default();
+                report.answers.push(PushedOp {
+                    op_id: bad.op_id,
+                    kind,
+                    outcome: PushOutcome::Rejected { code: UNSENDABLE.into(), message: bad.message.clone() },
+                });
             }
             if plan.batch.operations.is_empty() {
                 continue;
@@ -201,20 +255,40 @@ impl Engine {
             };
             report.pushed += sent.len();
             let steps = plan::plan_answers(&sent, &answers)?;
+            let kind_of = |op_id: uuid::Uuid| {
+                plan.batch
+                    .operations
+                    .iter()
+                    .find(|o| o.op_id == op_id)
+                    .map(|o| o.op.name().to_owned())
+                    .unwrap_or_default()
+            };
+            let mut answered = Vec::with_capacity(steps.len());
             let recorded: Vec<OpAnswer> = steps
                 .into_iter()
                 .map(|step| match step {
                     AnswerStep::Accept { op_id, result } => {
                         report.accepted += 1;
+                        answered.push(PushedOp {
+                            op_id,
+                            kind: kind_of(op_id),
+                            outcome: PushOutcome::Accepted,
+                        });
                         OpAnswer::Accepted { op_id, result: Some(result) }
                     }
                     AnswerStep::Reject { op_id, code, message } => {
                         report.rejected += 1;
+                        answered.push(PushedOp {
+                            op_id,
+                            kind: kind_of(op_id),
+                            outcome: PushOutcome::Rejected { code: code.clone(), message: message.clone() },
+                        });
                         OpAnswer::Rejected { op_id, code, reason: message }
                     }
                 })
                 .collect();
             store.record_answers(&recorded, now)?;
+            report.answers.extend(answered);
         }
         Ok(())
     }

@@ -21,7 +21,7 @@ pub mod plan;
 
 pub use backoff::Backoff;
 pub use client::RegistryClient;
-pub use engine::{Connectivity, Engine, Status, SyncReport};
+pub use engine::{Connectivity, Engine, PushOutcome, PushedOp, Status, SyncReport};
 pub use error::{Error, Result};
 pub use pin::Fingerprint;
 

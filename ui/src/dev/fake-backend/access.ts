@@ -166,7 +166,7 @@ function change(s: FakeState, decide: () => Decision): Promise<AccessView> {
   const d = decide();
   if (!s.sync.online) {
     if (d.ok) d.apply();
-    return s.fail(err("queued", "queued, will be sent when the registry is back"));
+    return s.fail(err("queued", "queued, will be sent when the registry is reachable"));
   }
   if (!d.ok) return s.fail(d.error);
   d.apply();

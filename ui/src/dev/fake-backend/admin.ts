@@ -152,7 +152,7 @@ function revise(s: FakeState, id: string, expected: number, f: ProfileForm): Pro
   const row = s.profiles.find((r) => r.id === id);
   if (row) Object.assign(row, { name: next.name, version: p.view.version, needs_approval: next.validate_issuance });
   // Saved here either way; offline it waits in the queue, as the station's outbox does.
-  if (!s.sync.online) return s.fail(err("queued", "queued, will be sent when the registry is back"));
+  if (!s.sync.online) return s.fail(err("queued", "queued, will be sent when the registry is reachable"));
   return s.later(adminView(s));
 }
 
