@@ -899,8 +899,8 @@ impl Session {
             notes: Some("issued directly (Issue card)".into()),
             route: Some(IssueRoute::Direct),
         });
-        self.submit(op, |_| Ok(()))?;
-        self.request_view(request)
+        let answer = self.submit(op, |_| Ok(()))?;
+        self.request_view_answered(request, answer.as_ref())
     }
 
     fn check_issue(&self, device: &Device, route: IssueRoute) -> Result<()> {

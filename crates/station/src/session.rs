@@ -352,7 +352,17 @@ impl Session {
         // The station explains what it can; the registry also knows the
         // deployment's approval option and decides.
         domain::rules::plan_card_request(&profile, person, &actor, false)?;
-        self.person(person)?;
+        let holder = self.person(person)?;
+        // A retry after "queued" must not make a second request: the first
+        // is still here, waiting to be sent.
+        if let Some(queued_at) = self.queued_card_request(person, profile.id)? {
+            return Err(Error::Queued(format!(
+                "a request for {} with {} is already queued here (since {queued_at}): it will be sent when the \
+                 registry is reachable; it was not queued twice",
+                holder.display_name(),
+                profile.settings.name
+            )));
+        }
         let (request, device) = (RequestId::new(Uuid::now_v7()), DeviceId::new(Uuid::now_v7()));
         let op = OperationKind::RequestCard(RequestCard {
             request,
@@ -363,8 +373,52 @@ impl Session {
             notes,
             route: None,
         });
-        self.submit(op, |_| Ok(()))?;
-        self.request_view(request)
+        let answer = self.submit(op, |_| Ok(()))?;
+        self.request_view_answered(request, answer.as_ref())
+    }
+
+    /// When this operator's unsent card request for `person` and `profile`
+    /// was made, if there is one.
+    fn queued_card_request(&self, person: PersonId, profile: ProfileId) -> Result<Option<String>> {
+        for entry in self.store.pending_of(self.grant.operator.uuid(), usize::MAX)? {
+            if let Ok(OperationKind::RequestCard(r)) = serde_json::from_value::<OperationKind>(entry.payload)
+            {
+                if r.person == person && r.profile == profile {
+                    return Ok(Some(crate::view::rfc3339(entry.created_at)));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The request and its card as the registry answered them (the answer
+    /// is the outcome: the pull that follows may not have arrived), else as
+    /// the replica has them.
+    pub(crate) fn request_view_answered(
+        &self,
+        id: RequestId,
+        answer: Option<&serde_json::Value>,
+    ) -> Result<RequestView> {
+        let records = answer
+            .and_then(|a| serde_json::from_value::<proto::OperationResult>(a.clone()).ok())
+            .map(|r| r.records)
+            .unwrap_or_default();
+        let answered = records.iter().find_map(|r| match r {
+            proto::Record::Request(request) if request.id == id => Some(request.clone()),
+            _ => None,
+        });
+        let Some(request) = answered else { return self.request_view(id) };
+        let device = match request.device {
+            Some(d) => match records.iter().find_map(|r| match r {
+                proto::Record::Device(device) if device.id == d => Some(device.clone()),
+                _ => None,
+            }) {
+                Some(device) => Some(device),
+                None => self.store.get::<Device>(&d.to_string())?,
+            },
+            None => None,
+        };
+        Ok(RequestView { request, device })
     }
 
     /// The request and its card, as the replica has them.
@@ -397,8 +451,8 @@ impl Session {
             Decision::Reject => OperationKind::RejectRequest(RejectRequest { request: id, notes }),
             Decision::Cancel => OperationKind::CancelRequest(CancelRequest { request: id, notes }),
         };
-        self.submit(op, |_| Ok(()))?;
-        self.request_view(id)
+        let answer = self.submit(op, |_| Ok(()))?;
+        self.request_view_answered(id, answer.as_ref())
     }
 
     /// Pushes operations straight to the registry without the outbox (for

@@ -203,8 +203,8 @@ impl Session {
             reason,
             notes,
         });
-        self.submit(op, |_| Ok(()))?;
-        self.request_view(request)
+        let answer = self.submit(op, |_| Ok(()))?;
+        self.request_view_answered(request, answer.as_ref())
     }
 
     /// The approved update and reprovision requests of `device`, in the
