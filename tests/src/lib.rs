@@ -3,6 +3,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod lab;
+pub mod proxy;
 pub mod station;
 pub mod tools;
 pub mod window;

@@ -308,6 +308,31 @@ impl TestStation {
         Ok(station)
     }
 
+    /// Enrolls a station with `registry` reached at `url` (a proxy in front
+    /// of it), pinning the registry's own certificate.
+    pub fn enroll_at(data: &Path, registry: &TestRegistry, url: &str) -> Result<TestStation> {
+        let station = TestStation { data: data.to_owned() };
+        station
+            .run_raw(&["enroll", "--url", url, "--fingerprint", &registry.fingerprint], &[])?
+            .expect_ok()?;
+        Ok(station)
+    }
+
+    /// `cardstation --json --data DIR ARGS` as `operator`, started and not
+    /// waited for (to be killed mid-way).
+    pub fn spawn_as(&self, operator: &str, args: &[&str]) -> Result<std::process::Child> {
+        let mut all = vec!["--json", "--data", self.data.to_str().unwrap_or_default()];
+        all.extend_from_slice(args);
+        std::process::Command::new(tools::cardstation_bin())
+            .args(&all)
+            .env("CARDSTATION_OPERATOR", operator)
+            .env("CARDSTATION_PASSWORD", PASSWORD)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .context("starting cardstation")
+    }
+
     fn run_raw(&self, args: &[&str], env: &[(&str, &str)]) -> Result<Run> {
         let mut all = vec!["--json", "--data", self.data.to_str().unwrap_or_default()];
         all.extend_from_slice(args);

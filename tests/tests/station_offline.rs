@@ -20,6 +20,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
+use std::time::Duration;
 
 use e2e::lab::{Lab, LabReader, WAIT};
 use e2e::station::{profile, TestRegistry, TestStation, PASSWORD};
@@ -465,4 +466,206 @@ fn offline_sign_in_queues_and_the_next_online_sync_delivers() {
 
 fn station_verifier_file() -> &'static str {
     "offline-signin.json"
+}
+
+/// The registry's latest version of every request, from its change feed.
+fn registry_requests(registry: &TestRegistry) -> std::collections::BTreeMap<String, Value> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut since = String::new();
+    loop {
+        let query =
+            if since.is_empty() { "limit=1000".to_owned() } else { format!("since={since}&limit=1000") };
+        let page = registry.get_json("admin", &format!("/v1/changes?{query}")).unwrap();
+        for change in page["changes"].as_array().unwrap() {
+            if change["record"]["type"] == "request" {
+                let r = change["record"]["record"].clone();
+                out.insert(r["id"].as_str().unwrap().to_owned(), r);
+            }
+        }
+        since = page["next_cursor"].as_str().unwrap_or_default().to_owned();
+        if page["more"] != true {
+            return out;
+        }
+    }
+}
+
+/// The registry's audit events of `action` that succeeded, as (actor, object id).
+fn audited(registry: &TestRegistry, action: &str) -> Vec<(String, String)> {
+    let page = registry.get_json("admin", "/v1/audit?limit=1000").unwrap();
+    page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == action && e["outcome"]["outcome"] == "success")
+        .map(|e| (e["actor"].as_str().unwrap_or_default().to_owned(), e["object"]["id"].to_string()))
+        .collect()
+}
+
+/// Waits (on the registry's own state, with a deadline) until `ready` holds.
+fn until_registry(
+    registry: &TestRegistry,
+    what: &str,
+    ready: impl Fn(&std::collections::BTreeMap<String, Value>) -> bool,
+) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while std::time::Instant::now() < deadline {
+        if ready(&registry_requests(registry)) {
+            return;
+        }
+    }
+    panic!("the registry never showed {what}");
+}
+
+/// Two operators act offline on one station behind a faulty network
+/// (refused connections, answers delayed and cut after the registry applied
+/// them, `kill -9` during sync): each action reaches the registry once,
+/// under the operator who made it; each refusal reaches its own operator,
+/// once; and the replica ends equal to the registry.
+#[test]
+fn two_operators_offline_on_one_station_each_action_stays_theirs_and_nothing_is_duplicated() {
+    use e2e::proxy::{Fault, FaultProxy};
+    let work = tempfile::tempdir().unwrap();
+    let registry = TestRegistry::start(&work.path().join("registry")).unwrap();
+    registry.role("Requesters", &["can_request"], &[]).unwrap();
+    registry.role("Approvers", &["can_request", "can_approve"], &[]).unwrap();
+    registry.operator("rita", "Requester", &["Requesters"]).unwrap();
+    registry.operator("abe", "Approver", &["Approvers"]).unwrap();
+    registry.use_case("request", true).unwrap();
+    let employee = registry.profile(&profile("Employee", true)).unwrap();
+    let proxy = FaultProxy::start(registry.url.trim_start_matches("https://")).unwrap();
+    let station = TestStation::enroll_at(&work.path().join("station"), &registry, &proxy.url).unwrap();
+    let person = |given: &str| {
+        ok(station
+            .as_operator("admin", &["person", "add", "--given-name", given, "--family-name", "Doe"])
+            .unwrap())["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let people: Vec<String> =
+        ["Grace", "Ada", "Alan", "Barbara", "Edsger", "Frances", "Ken"].iter().map(|g| person(g)).collect();
+    let request = |who: &str, p: &str| {
+        station.as_operator(who, &["request", "--person", p, "--profile", &employee]).unwrap()
+    };
+    let rita = ok(station.as_operator("rita", &["signin"]).unwrap());
+    let abe = ok(station.as_operator("abe", &["signin"]).unwrap());
+    let (rita_id, abe_id) =
+        (rita["operator"].as_str().unwrap().to_owned(), abe["operator"].as_str().unwrap().to_owned());
+    let r1 = ok(request("rita", &people[0]))["request"]["id"].as_str().unwrap().to_owned();
+    let r2 = ok(request("rita", &people[1]))["request"]["id"].as_str().unwrap().to_owned();
+
+    // The registry unreachable: abe approves R1, rita requests a card for
+    // Alan; both queued. rita's retry is not queued twice.
+    proxy.set(Fault::Refuse);
+    let approved = station.as_operator("abe", &["approve", &r1]).unwrap();
+    assert_eq!((approved.code, refused(approved).0.as_str()), (Some(4), "queued"));
+    let asked = request("rita", &people[2]);
+    assert_eq!((asked.code, refused(asked).0.as_str()), (Some(4), "queued"));
+    let again = request("rita", &people[2]);
+    let (code, message) = refused(again);
+    assert!(code == "queued" && message.contains("not queued twice"), "{code}: {message}");
+
+    // Back: rita's sync sends rita's request only; abe's approval waits for abe.
+    proxy.set(Fault::Pass);
+    let synced = ok(station.as_operator("rita", &["sync"]).unwrap());
+    let sent: Vec<&str> =
+        synced["answers"].as_array().unwrap().iter().map(|a| a["kind"].as_str().unwrap()).collect();
+    assert_eq!(sent, ["request_card"], "{synced}");
+    let waiting = synced["waiting"].as_array().unwrap();
+    assert!(
+        waiting.len() == 1
+            && waiting[0]["yours"] == false
+            && waiting[0]["operator"].as_str().unwrap().contains("abe"),
+        "{synced}"
+    );
+    let at_registry = registry_requests(&registry);
+    assert_eq!(at_registry[&r1]["state"], "pending_approval", "abe's approval was not sent under rita");
+    let alan: Vec<&Value> = at_registry.values().filter(|r| r["person"] == people[2].as_str()).collect();
+    assert_eq!(alan.len(), 1, "one request for Alan: {alan:?}");
+    assert_eq!(alan[0]["requester"], rita["person"], "made by rita");
+
+    // abe's sync: the registry applies the approval, its answer is cut on the
+    // way back; the next sync replays it and gets the first answer.
+    proxy.set(Fault::SlowAnswers(Duration::from_secs(2)));
+    let child = station.spawn_as("abe", &["sync"]).unwrap();
+    until_registry(&registry, "R1 approved", |r| r[&r1]["state"] == "approved");
+    proxy.cut_all();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "the answer never arrived: {}", String::from_utf8_lossy(&out.stdout));
+    proxy.set(Fault::Pass);
+    let synced = ok(station.as_operator("abe", &["sync"]).unwrap());
+    assert!(
+        synced.to_string().contains("approve_request"),
+        "the approval is sent again and answered: {synced}"
+    );
+    let approvals = audited(&registry, "op.approve_request");
+    assert_eq!(approvals, [(abe_id.clone(), format!("\"{r1}\""))], "approved once, by abe");
+    assert_eq!(registry_requests(&registry)[&r1]["approver"], abe["person"]);
+
+    // A refusal: abe approves R2 offline while R2 is cancelled at the
+    // registry. It reaches abe, once, and not rita.
+    proxy.set(Fault::Refuse);
+    assert_eq!(station.as_operator("abe", &["approve", &r2]).unwrap().code, Some(4));
+    let cancel = serde_json::json!({ "operations": [{
+        "op_id": uuid_like(), "actor": null, "workstation": null, "created_at": "2026-01-01T00:00:00Z",
+        "op": { "kind": "cancel_request", "request": r2, "notes": "withdrawn" } }] });
+    let answer = registry.post_json("admin", "/v1/operations", &cancel).unwrap();
+    assert!(answer.to_string().contains("accepted"), "{answer}");
+    proxy.set(Fault::Pass);
+    assert_eq!(ok(station.as_operator("rita", &["signin"]).unwrap())["refused"], serde_json::json!([]));
+    let abe_back = ok(station.as_operator("abe", &["signin"]).unwrap());
+    let told = abe_back["refused"].as_array().unwrap();
+    assert_eq!(told.len(), 1, "{abe_back}");
+    assert!(told[0]["reason"].as_str().unwrap().contains("cancel"), "with the registry's reason: {abe_back}");
+    assert_eq!(
+        ok(station.as_operator("abe", &["signin"]).unwrap())["refused"],
+        serde_json::json!([]),
+        "once"
+    );
+
+    // kill -9 mid-sync with four queued requests, answers slow: whatever the
+    // registry applied before the kill is not applied again.
+    proxy.set(Fault::Refuse);
+    for p in &people[3..7] {
+        assert_eq!(request("rita", p).code, Some(4));
+    }
+    proxy.set(Fault::SlowAnswers(Duration::from_secs(2)));
+    let mut child = station.spawn_as("rita", &["sync"]).unwrap();
+    until_registry(&registry, "rita's queued requests", |r| {
+        r.values().any(|r| r["person"] == people[3].as_str())
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    proxy.cut_all();
+    proxy.set(Fault::Pass);
+    ok(station.as_operator("rita", &["sync"]).unwrap());
+    let at_registry = registry_requests(&registry);
+    for p in &people[3..7] {
+        let mine: Vec<&Value> = at_registry.values().filter(|r| r["person"] == p.as_str()).collect();
+        assert_eq!(mine.len(), 1, "one request for {p}: {mine:?}");
+        assert_eq!(mine[0]["requester"], rita["person"]);
+    }
+    let requested = audited(&registry, "op.request_card");
+    assert!(requested.iter().all(|(actor, _)| *actor == rita_id), "every request is rita's: {requested:?}");
+    assert_eq!(requested.len(), 7, "{requested:?}");
+
+    // The replica ends equal to the registry.
+    let replica = ok(station.as_operator("admin", &["requests"]).unwrap());
+    let mut here: Vec<(String, String)> = replica["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["request"]["id"].as_str().unwrap().to_owned(),
+                r["request"]["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    here.sort();
+    let there: Vec<(String, String)> = registry_requests(&registry)
+        .into_iter()
+        .map(|(id, r)| (id, r["state"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(here, there, "replica = registry");
 }
