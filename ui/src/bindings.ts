@@ -1022,6 +1022,13 @@ export type OutboxRow = {
 	state: string,
 	/**  The registry's reason for a rejection. */
 	reason: string | null,
+	/**  Who made it, by name (none: queued before operators were recorded). */
+	operator: string | null,
+	/**
+	 *  Made by the signed-in operator: sent in this session. Another
+	 *  operator's waits for theirs.
+	 */
+	yours: boolean,
 };
 
 /**  One global permission and whether this operator holds it. */
@@ -1317,6 +1324,11 @@ export type SignedInView = {
 	open_jobs: number,
 	/**  Idle time before the session locks. */
 	idle_lock_seconds: number,
+	/**
+	 *  Set at sign-in: this operator's queued actions the registry refused
+	 *  since they last saw them (shown once).
+	 */
+	refused: OutboxRow[],
 };
 
 /**  Why a reader's worker stopped. */
@@ -1338,6 +1350,8 @@ export type SyncStatus = {
 	pending: OutboxRow[],
 	/**  Refused by the registry (rolled back here). */
 	rejected: OutboxRow[],
+	/**  Accepted lately, newest first (at most [`RECENT_ACCEPTED`]). */
+	accepted: OutboxRow[],
 };
 
 /**  A temporary card as listed (seed 001). */

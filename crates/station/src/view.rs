@@ -79,6 +79,9 @@ pub struct SignedInView {
     pub open_jobs: u32,
     /// Idle time before the session locks.
     pub idle_lock_seconds: u32,
+    /// Set at sign-in: this operator's queued actions the registry refused
+    /// since they last saw them (shown once).
+    pub refused: Vec<OutboxRow>,
 }
 
 /// An action on a record, allowed or with the reason it is not.
@@ -411,7 +414,12 @@ pub struct SyncStatus {
     pub pending: Vec<OutboxRow>,
     /// Refused by the registry (rolled back here).
     pub rejected: Vec<OutboxRow>,
+    /// Accepted lately, newest first (at most [`RECENT_ACCEPTED`]).
+    pub accepted: Vec<OutboxRow>,
 }
+
+/// How many accepted operations the sync view lists.
+pub const RECENT_ACCEPTED: usize = 20;
 
 /// A finished card job, for the window: its PIN is not here but behind
 /// `reveal`, for the one panel that shows it.
@@ -511,6 +519,7 @@ impl Session {
             use_cases: signed.use_cases.iter().map(|u| u.to_string()).collect(),
             open_jobs: count(signed.open_jobs),
             idle_lock_seconds: u32::try_from(idle_lock.as_secs()).unwrap_or(u32::MAX),
+            refused: Vec::new(),
         }
     }
 
@@ -750,26 +759,29 @@ impl Session {
     /// Where sync stands, with every queued and refused operation.
     pub fn sync_status(&self) -> Result<SyncStatus> {
         let state = self.store.sync_state()?;
-        let (mut pending, mut rejected) = (Vec::new(), Vec::new());
+        let (mut pending, mut rejected, mut accepted) = (Vec::new(), Vec::new(), Vec::new());
         for entry in self.store.operations()? {
-            let (name, reason) = match &entry.state {
-                store::OpState::Pending => ("pending", None),
-                store::OpState::Accepted { .. } => continue,
-                store::OpState::Rejected { reason, .. } => ("rejected", Some(reason.clone())),
-            };
-            let row = self.outbox_row(&entry, name, reason);
-            if name == "pending" {
-                pending.push(row);
-            } else {
-                rejected.push(row);
+            match &entry.state {
+                store::OpState::Pending => pending.push(self.outbox_row(&entry, "pending", None)),
+                store::OpState::Accepted { .. } => accepted.push(entry),
+                store::OpState::Rejected { reason, .. } => {
+                    rejected.push(self.outbox_row(&entry, "rejected", Some(reason.clone())));
+                }
             }
         }
+        let accepted = accepted
+            .iter()
+            .rev()
+            .take(RECENT_ACCEPTED)
+            .map(|e| self.outbox_row(e, "accepted", None))
+            .collect();
         Ok(SyncStatus {
             online: !self.is_offline() && state.last_error.is_none(),
             last_sync: state.last_sync_at.map(rfc3339),
             last_error: state.last_error,
             pending,
             rejected,
+            accepted,
         })
     }
 }

@@ -83,7 +83,8 @@ pub async fn registry_online(app: State<'_, App>) -> Reply<bool> {
 #[specta::specta]
 pub async fn sign_in(app: State<'_, App>, username: String, password: String) -> Reply<SignedInView> {
     app.desk().sign_in(&username, &password).await?;
-    signed_in_view(&app).await
+    let refused = app.desk().with_session(|s| s.take_refusals()).await?;
+    Ok(SignedInView { refused, ..signed_in_view(&app).await? })
 }
 
 /// Signs out; unrevealed secrets are forgotten.
