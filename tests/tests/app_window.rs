@@ -864,3 +864,53 @@ fn an_administrator_grants_a_new_role_and_switches_a_use_case_off_in_the_window_
         "{on}"
     );
 }
+
+#[test]
+fn at_sign_in_the_window_shows_the_operators_refused_actions_and_the_sync_view_whose_each_queued_action_is() {
+    let _one = one_window();
+    let World { registry, station, grace, employee, _work, .. } = world();
+    let first =
+        ok(station.as_operator("rita", &["request", "--person", &grace, "--profile", &employee]).unwrap());
+    let r1 = first["request"]["id"].as_str().unwrap().to_owned();
+    ok(station.as_operator("abe", &["signin"]).unwrap());
+
+    // The registry away: abe approves R1 and rita requests another card,
+    // both at this station, both queued.
+    let (data, listen) = (registry.data.clone(), registry.url.trim_start_matches("https://").to_owned());
+    drop(registry);
+    assert_eq!(station.as_operator("abe", &["approve", &r1]).unwrap().code, Some(4));
+    let queued =
+        station.as_operator("rita", &["request", "--person", &grace, "--profile", &employee]).unwrap();
+    assert_eq!(queued.code, Some(4), "{}", queued.stdout);
+
+    // Back, with Request card switched off meanwhile: rita's queued request
+    // will be refused when she signs in; abe's approval is not hers to send.
+    let registry = TestRegistry::serve_again(&data, &listen).unwrap();
+    registry.use_case("request", false).unwrap();
+    let app = AppWindow::open("refused", &station.data, 300).unwrap();
+    app.sign_in("rita", PASSWORD).unwrap();
+    let notice = app.wait_text("[data-testid=refused-notice]", "Request card").unwrap();
+    assert!(notice.contains("disabled"), "the registry's reason, in words: {notice}");
+    app.screenshot("refused-at-sign-in").unwrap();
+
+    app.click("[data-testid=refused-open-sync]").unwrap();
+    let waiting = app.wait_text("[data-testid=sync-waiting-other]", "abe").unwrap();
+    assert!(waiting.contains("Approver"), "by name: {waiting}");
+    app.wait_for("[data-testid=sync-accepted] [data-testid=sync-accepted-row]").unwrap();
+    app.screenshot("sync-by-operator").unwrap();
+    app.click("[data-testid=refused-dismiss]").unwrap();
+    assert!(texts(&app, "[data-testid=refused-notice]").is_empty(), "dismissed");
+
+    // At the registry: R1 still waits for an approver (nothing went under
+    // rita's name), and rita's refused request does not exist.
+    let r1_now = registry.get_json("admin", "/v1/changes?limit=1000").unwrap();
+    let states: Vec<&Value> = r1_now["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["record"]["type"] == "request")
+        .map(|c| &c["record"]["record"])
+        .collect();
+    assert_eq!(states.len(), 1, "only R1 was ever recorded: {states:?}");
+    assert_eq!(states[0]["state"], "pending_approval");
+}
