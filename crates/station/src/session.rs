@@ -384,7 +384,8 @@ impl Session {
             if let Ok(OperationKind::RequestCard(r)) = serde_json::from_value::<OperationKind>(entry.payload)
             {
                 if r.person == person && r.profile == profile {
-                    return Ok(Some(crate::view::rfc3339(entry.created_at)));
+                    let when = entry.created_at.format(&time::format_description::well_known::Rfc3339);
+                    return Ok(Some(when.unwrap_or_else(|_| entry.created_at.to_string())));
                 }
             }
         }

@@ -456,7 +456,7 @@ fn capitalised(text: &str) -> String {
     }
 }
 
-pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
+fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
