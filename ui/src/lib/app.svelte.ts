@@ -7,6 +7,7 @@ import {
   type AppStatus,
   type CardEvent,
   type ErrorView,
+  type OutboxRow,
   type SignedInView,
   type SyncStatus,
 } from "../bindings";
@@ -31,6 +32,8 @@ class AppState {
   startError = $state<ErrorView | null>(null);
   session = $state<SignedInView | null>(null);
   locked = $state(false);
+  /** This operator's queued actions the registry refused, from the sign-in answer: shown until dismissed or sign-out. */
+  refused = $state<OutboxRow[]>([]);
 
   route = $state<Route>(HOME);
   private history: Route[] = [];
@@ -91,6 +94,8 @@ class AppState {
   /** After sign-in (or a session found at start). */
   begin(view: SignedInView): void {
     this.session = view;
+    // Only signIn() fills it (each refusal is answered once): keep it apart from the session.
+    this.refused = view.refused;
     this.locked = false;
     this.idle = new IdleClock(view.idle_lock_seconds, Date.now());
     this.route = HOME;
@@ -122,11 +127,17 @@ class AppState {
     }
   }
 
+  /** The operator has read the refusals notice. */
+  dismissRefused(): void {
+    this.refused = [];
+  }
+
   async signOut(): Promise<void> {
     try {
       await call(commands.signOut());
     } finally {
       this.session = null;
+      this.refused = [];
       this.locked = false;
       this.idle = null;
       this.readers = [];

@@ -20,7 +20,11 @@ export function sessionHandlers(s: FakeState): AreaHandlers<SessionCommand> {
       if (str(args, "username") === "locked") return s.fail(err("sign-in-locked", "Too many failed attempts; try again in 15 minutes."));
       if (str(args, "password") !== "secret") return s.fail(err("sign-in", "User name or password not accepted."));
       s.signedIn = true;
-      return s.later(s.session);
+      s.signInAs(str(args, "username"));
+      // This operator's refused actions are answered once, at sign-in only.
+      const refused = (s.refusals.get(s.session.username) ?? []).map((r) => ({ ...r, yours: true }));
+      s.refusals.delete(s.session.username);
+      return s.later({ ...s.session, refused });
     },
     signOut: () => {
       s.signedIn = false;

@@ -6,6 +6,7 @@ import type {
   CardEvent,
   DeviceView,
   ErrorView,
+  OutboxRow,
   PersonRef,
   ProfileRow,
   RequestRow,
@@ -14,6 +15,13 @@ import type {
   TemporaryRow,
 } from "../../bindings";
 import { allowed, FIRST, LAST, refused, STATE_LABELS, uuid, type FakeAccess, type FakeOptions, type FakeProfile, type Person } from "./shared";
+
+const OLGA = "olga";
+const ABE = "abe";
+/** Operators the fake knows by user name (any other name signs in as Olga). */
+const FAKE_OPERATORS: Record<string, string> = { [OLGA]: "Olga Operator", [ABE]: "Abe Approver" };
+/** "Abe Approver (abe)": how the backend names who made an operation. */
+const operatorLabel = (username: string): string => `${FAKE_OPERATORS[username] ?? username} (${username})`;
 
 export class FakeState {
   readonly people: Person[] = [];
@@ -28,6 +36,11 @@ export class FakeState {
   signedIn: boolean;
   locked = false;
   sync: SyncStatus;
+  /**
+   * Queued actions the registry refused, by the user name of the operator who made them: the next
+   * signIn() as that operator answers them once (`abe` has one; console: `fake.refusals.set("olga", [fake.refusedRow("…")])`).
+   */
+  readonly refusals = new Map<string, OutboxRow[]>();
   /** Whether the registry answers (the sign-in screen's indicator). */
   registryUp: boolean;
   /** Commands Tauri refuses before they reach the app (ACL denial): they reject with a string. */
@@ -99,6 +112,7 @@ export class FakeState {
       use_cases: ["signin", "read", "search", "request", "approve", "issue"],
       open_jobs: 0,
       idle_lock_seconds: 300,
+      refused: [],
     };
     this.signedIn = opts.signedIn ?? false;
     this.registryUp = !(opts.offline ?? false);
@@ -106,9 +120,22 @@ export class FakeState {
       online: !(opts.offline ?? false),
       last_sync: new Date(Date.now() - 4 * 60_000).toISOString(),
       last_error: opts.offline ? "The registry did not answer." : null,
-      pending: [{ op_id: uuid(1, 0xc), kind_label: "Approve request", queued_at: new Date(Date.now() - 60_000).toISOString(), state: "pending", reason: null }],
-      rejected: [{ op_id: uuid(2, 0xc), kind_label: "Cancel device", queued_at: new Date(Date.now() - 3_600_000).toISOString(), state: "rejected", reason: "The card was already cancelled at another workstation." }],
+      pending: [
+        this.outboxRow(1, "Approve request", 60_000, "pending", OLGA),
+        this.outboxRow(3, "Request card", 25 * 60_000, "pending", ABE),
+        this.outboxRow(4, "Reject request", 20 * 60_000, "pending", ABE),
+      ],
+      rejected: [this.outboxRow(2, "Cancel device", 3_600_000, "rejected", OLGA, "The card was already cancelled at another workstation.")],
+      accepted: [
+        this.outboxRow(5, "Request card", 2 * 3_600_000, "accepted", OLGA),
+        this.outboxRow(6, "Approve request", 3 * 3_600_000, "accepted", ABE),
+        this.outboxRow(7, "Deactivate device", 26 * 3_600_000, "accepted", null),
+      ],
     };
+    // Abe's refused action: his next sign-in shows the notice (`npm run dev`: sign in as abe / secret).
+    const abeRefused = this.outboxRow(8, "Approve request", 5 * 3_600_000, "rejected", ABE, "The request was withdrawn by its requester before your approval reached the registry.");
+    this.sync.rejected.push(abeRefused);
+    this.refusals.set(ABE, [abeRefused]);
     const p = (i: number): Person => this.people[i] as Person;
     const olga: PersonRef = { id: this.session.operator, name: this.session.display_name };
     this.requests = [
@@ -124,6 +151,33 @@ export class FakeState {
   }
 
   // ----- made-up records -----
+
+  /** An operation in the outbox, queued `agoMs` ago by `by` (a user name of FAKE_OPERATORS; null: not recorded). */
+  outboxRow(n: number, kind_label: string, agoMs: number, state: string, by: string | null, reason: string | null = null): OutboxRow {
+    return {
+      op_id: uuid(n, 0xc),
+      kind_label,
+      queued_at: new Date(Date.now() - agoMs).toISOString(),
+      state,
+      reason,
+      operator: by === null ? null : operatorLabel(by),
+      yours: by !== null && by === this.session.username,
+    };
+  }
+
+  /** A refused action of the signed-in operator, for `refusals` (tests, console). */
+  refusedRow(reason: string, kind_label = "Approve request"): OutboxRow {
+    return this.outboxRow(this.seq++, kind_label, 30 * 60_000, "rejected", this.session.username, reason);
+  }
+
+  /** Sign in as `username` (a known fake operator, else Olga): the session's names and whose outbox rows are "yours". */
+  signInAs(username: string): void {
+    const who = FAKE_OPERATORS[username] !== undefined ? username : OLGA;
+    this.session = { ...this.session, username: who, display_name: FAKE_OPERATORS[who] ?? "", refused: [] };
+    const me = operatorLabel(who);
+    const mark = (rows: OutboxRow[]): OutboxRow[] => rows.map((r) => ({ ...r, yours: r.operator === me }));
+    this.sync = { ...this.sync, pending: mark(this.sync.pending), rejected: mark(this.sync.rejected), accepted: mark(this.sync.accepted) };
+  }
 
   newRequest(person: Person, profile: ProfileRow, state: string, requester: PersonRef): RequestRow {
     const self = requester.id === this.session.operator;
