@@ -1,8 +1,8 @@
 //! A fault-injecting TCP proxy between a station and the registry: the
 //! network as it fails in the field. It sees only TLS bytes (the station
 //! pins the registry's certificate end to end), so its faults are at the
-//! connection level: refuse, delay the registry's answers, and cut every
-//! connection with the answers still in flight.
+//! connection level: refuse, delay requests or answers, and cut every
+//! connection with what it holds still in flight.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -23,6 +23,8 @@ pub enum Fault {
     Refuse,
     /// Forward, holding each chunk of the registry's answers this long.
     SlowAnswers(Duration),
+    /// Forward, holding each chunk of the station's requests this long.
+    SlowRequests(Duration),
 }
 
 /// The proxy; dropping it stops it and cuts its connections.
@@ -115,9 +117,10 @@ fn accept_loop(
             let _ = client.shutdown(Shutdown::Both);
             continue;
         };
-        let delay = match now {
-            Fault::SlowAnswers(d) => d,
-            _ => Duration::ZERO,
+        let (up, down) = match now {
+            Fault::SlowAnswers(d) => (Duration::ZERO, d),
+            Fault::SlowRequests(d) => (d, Duration::ZERO),
+            _ => (Duration::ZERO, Duration::ZERO),
         };
         let cut = Arc::new(AtomicBool::new(false));
         let (Ok(c1), Ok(c2), Ok(s1), Ok(s2)) =
@@ -126,8 +129,9 @@ fn accept_loop(
             continue;
         };
         lock(live).push(Link { client, server, cut: Arc::clone(&cut) });
-        thread::spawn(move || pump(c1, s1, Duration::ZERO, &AtomicBool::new(false)));
-        thread::spawn(move || pump(s2, c2, delay, &cut));
+        let cut_up = Arc::clone(&cut);
+        thread::spawn(move || pump(c1, s1, up, &cut_up));
+        thread::spawn(move || pump(s2, c2, down, &cut));
     }
 }
 

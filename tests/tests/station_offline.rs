@@ -623,6 +623,38 @@ fn two_operators_offline_on_one_station_each_action_stays_theirs_and_nothing_is_
         "once"
     );
 
+    // A request cut on its way: held by the network, then every connection
+    // is cut; the next sync sends it, and it is applied once.
+    proxy.set(Fault::Refuse);
+    assert_eq!(
+        station
+            .as_operator("abe", &["request", "--person", &people[2], "--profile", &employee])
+            .unwrap()
+            .code,
+        Some(4)
+    );
+    proxy.set(Fault::SlowRequests(Duration::from_secs(2)));
+    let child = station.spawn_as("abe", &["sync"]).unwrap();
+    let before = registry_requests(&registry).len();
+    proxy.cut_all();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        !out.status.success(),
+        "the request never arrived whole: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    proxy.set(Fault::Pass);
+    ok(station.as_operator("abe", &["sync"]).unwrap());
+    let by_abe: Vec<Value> = registry_requests(&registry)
+        .into_values()
+        .filter(|r| r["person"] == people[2].as_str() && r["requester"] == abe["person"])
+        .collect();
+    assert_eq!(
+        by_abe.len(),
+        1,
+        "abe's request for Alan, once ({before} requests before the cut): {by_abe:?}"
+    );
+
     // kill -9 mid-sync with four queued requests, answers slow: whatever the
     // registry applied before the kill is not applied again.
     proxy.set(Fault::Refuse);
@@ -646,8 +678,9 @@ fn two_operators_offline_on_one_station_each_action_stays_theirs_and_nothing_is_
         assert_eq!(mine[0]["requester"], rita["person"]);
     }
     let requested = audited(&registry, "op.request_card");
-    assert!(requested.iter().all(|(actor, _)| *actor == rita_id), "every request is rita's: {requested:?}");
-    assert_eq!(requested.len(), 7, "{requested:?}");
+    assert_eq!(requested.iter().filter(|(actor, _)| *actor == abe_id).count(), 1, "abe's one: {requested:?}");
+    assert_eq!(requested.len(), 8, "nothing else: {requested:?}");
+    assert_eq!(requested.iter().filter(|(actor, _)| *actor == rita_id).count(), 7, "{requested:?}");
 
     // The replica ends equal to the registry.
     let replica = ok(station.as_operator("admin", &["requests"]).unwrap());
