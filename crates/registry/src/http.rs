@@ -33,11 +33,12 @@ pub const BODY_LIMIT: usize = 4 * 1024 * 1024;
 pub struct ApiError {
     status: StatusCode,
     problem: Problem,
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
     fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        Self { status, problem: Problem::new(code, message) }
+        Self { status, problem: Problem::new(code, message), retry_after: None }
     }
 }
 
@@ -57,6 +58,10 @@ impl From<Fault> for ApiError {
             Fault::Unprocessable { code, message } => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
             }
+            Fault::TooMany { retry_after, message } => Self {
+                retry_after: Some(retry_after),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message)
+            },
             Fault::Internal(error) => {
                 tracing::error!(%error, "request failed");
                 Self::new(
@@ -76,6 +81,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
         }
         response
     }
@@ -299,9 +309,20 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 
 /// Sign in (UC-SIGNIN): a bearer token with an expiry.
 #[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = Login,
-    responses((status = 201, body = SessionGrant), (status = 401, body = Problem), (status = 400, body = Problem)))]
-async fn login(State(registry): State<Registry>, Body(login): Body<Login>) -> Result<Response, ApiError> {
-    let grant = blocking(move || registry.login(&login)).await?;
+    responses((status = 201, body = SessionGrant), (status = 401, body = Problem), (status = 400, body = Problem),
+        (status = 429, body = Problem, description = "too many sign-ins at once, or too many failures: see Retry-After")))]
+async fn login(
+    State(registry): State<Registry>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    Body(login): Body<Login>,
+) -> Result<Response, ApiError> {
+    let address = peer.map(|axum::Extension(axum::extract::ConnectInfo(a))| a.ip());
+    // Refused before queueing when throttled; then at most a few password
+    // checks run at once, the rest wait briefly or are told to come back.
+    registry.sign_in_gate().admit(&login.username, address).map_err(Fault::from)?;
+    let gate = registry.clone();
+    let _turn = gate.sign_in_gate().check_turn().await.map_err(Fault::from)?;
+    let grant = blocking(move || registry.login(&login, address)).await?;
     Ok((StatusCode::CREATED, Json(grant)).into_response())
 }
 

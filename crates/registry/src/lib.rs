@@ -26,6 +26,7 @@ pub mod offline_unblock;
 pub mod service;
 pub mod storage;
 mod temporary;
+pub mod throttle;
 pub mod tls;
 
 pub use decide::Caller;

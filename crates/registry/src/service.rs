@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::Argon2;
 use domain::{
     Actor, AuditObject, AuditOutcome, DeviceId, GlobalPermission, Permission, Permissions, ProfilePermission,
@@ -59,9 +59,23 @@ pub enum Fault {
         /// The reason in words.
         message: String,
     },
+    /// Too many requests: try again after `retry_after` seconds (429).
+    #[error("{message}")]
+    TooMany {
+        /// Seconds to wait.
+        retry_after: u64,
+        /// Why, in words.
+        message: String,
+    },
     /// The registry failed (logged; the client sees a generic message).
     #[error("internal error")]
     Internal(#[from] Error),
+}
+
+impl From<crate::throttle::Throttled> for Fault {
+    fn from(t: crate::throttle::Throttled) -> Self {
+        Fault::TooMany { retry_after: t.retry_after, message: t.message }
+    }
 }
 
 /// Result of the registry's use cases.
@@ -102,6 +116,7 @@ pub struct Registry {
     pub(crate) authority: Option<Arc<authority::CertificateAuthority>>,
     pub(crate) clock: Clock,
     session_ttl: Duration,
+    gate: Arc<crate::throttle::SignInGate>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -128,10 +143,6 @@ pub fn hash_password(password: &str) -> Result<String, Error> {
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|e| Error::Password(e.to_string()))
-}
-
-fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
 }
 
 /// A verifier to check unknown names against, so they take as long as known ones.
@@ -161,7 +172,19 @@ impl Registry {
             authority: None,
             clock: Clock::system(),
             session_ttl: Duration::hours(12),
+            gate: Arc::new(crate::throttle::SignInGate::new(crate::throttle::SignInPolicy::default())),
         }
+    }
+
+    /// Throttles sign-in by `policy` (see [`crate::throttle`]).
+    pub fn with_sign_in_policy(mut self, policy: crate::throttle::SignInPolicy) -> Self {
+        self.gate = Arc::new(crate::throttle::SignInGate::new(policy));
+        self
+    }
+
+    /// The sign-in gate: admission and turns at checking a password.
+    pub fn sign_in_gate(&self) -> &crate::throttle::SignInGate {
+        &self.gate
     }
 
     /// Issues certificates, and signs CRLs, with `ca` (see [`crate::certificates`]).
@@ -199,32 +222,55 @@ impl Registry {
     }
 
     /// UC-SIGNIN: checks the password and opens a session.
-    pub fn login(&self, login: &Login) -> Served<SessionGrant> {
+    pub fn login(&self, login: &Login, address: Option<std::net::IpAddr>) -> Served<SessionGrant> {
         let now = self.clock.now();
         let username = login.username.trim();
         if username.is_empty() || username.len() > 200 || login.password.expose().len() > 1024 {
             return Err(Fault::Unauthenticated("invalid username or password"));
         }
+        self.gate.admit(username, address)?;
         let account = storage::read(self.storage(), |tx| tx.operator_by_username(username))?;
         let verified = match &account {
-            Some(a) if a.operator.enabled => verify_password(login.password.expose(), &a.password_hash),
+            Some(a) if a.operator.enabled => {
+                self.gate.verify_password(login.password.expose().as_bytes(), &a.password_hash)
+            }
             _ => {
-                verify_password(login.password.expose(), decoy_hash());
+                self.gate.verify_password(login.password.expose().as_bytes(), decoy_hash());
                 false
             }
         };
         let Some(account) = account.filter(|_| verified) else {
-            let operator = storage::read(self.storage(), |tx| tx.operator_by_username(username))?;
-            storage::write(self.storage(), |tx| {
-                let object =
-                    operator.as_ref().map_or(AuditObject::None, |a| AuditObject::Operator(a.operator.id));
-                let outcome = AuditOutcome::Failed { message: "invalid username or password".into() };
-                let mut draft = audit_draft(now, None, "session.create", object, outcome, None);
-                draft.workstation = login.workstation;
-                append_audit(tx, draft).map(drop)
-            })?;
+            // Logged, not audited per attempt (anyone could grow the trail);
+            // a lock it causes is audited, once.
+            tracing::warn!(username, ?address, "sign-in refused: invalid username or password");
+            let locks = self.gate.failed(username, address);
+            if !locks.is_empty() {
+                let operator = storage::read(self.storage(), |tx| tx.operator_by_username(username))?;
+                storage::write(self.storage(), |tx| {
+                    for lock in &locks {
+                        let (object, notes) = match lock {
+                            crate::throttle::Locked::Account(name) => (
+                                operator
+                                    .as_ref()
+                                    .map_or(AuditObject::None, |a| AuditObject::Operator(a.operator.id)),
+                                format!("account {name:?} locked after failed sign-ins"),
+                            ),
+                            crate::throttle::Locked::Address(a) => {
+                                (AuditObject::None, format!("address {a} locked after failed sign-ins"))
+                            }
+                        };
+                        let outcome = AuditOutcome::Failed { message: "too many failed sign-ins".into() };
+                        let mut draft =
+                            audit_draft(now, None, "session.locked", object, outcome, Some(notes));
+                        draft.workstation = login.workstation;
+                        append_audit(tx, draft)?;
+                    }
+                    Ok(())
+                })?;
+            }
             return Err(Fault::Unauthenticated("invalid username or password"));
         };
+        self.gate.succeeded(username);
         let token = new_token();
         let expires_at = now + self.session_ttl;
         let operator = account.operator.clone();

@@ -198,6 +198,8 @@ pub async fn serve_tls(
                     return;
                 }
             };
+            // The peer's address, for sign-in throttling per address.
+            let app = app.layer(axum::Extension(axum::extract::ConnectInfo(peer)));
             let service = TowerToHyperService::new(app);
             if let Err(e) =
                 auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(tls), service).await

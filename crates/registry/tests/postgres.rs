@@ -69,6 +69,7 @@ on_postgres!(
     malformed_input_is_a_4xx_problem,
     profile_revisions_conflict,
     roles_and_use_cases,
+    sign_in_lockout,
     certificate_issuance,
     certificate_revocation_and_crl,
     expired_sessions_are_purged,

@@ -35,6 +35,7 @@ on_sqlite!(
     malformed_input_is_a_4xx_problem,
     profile_revisions_conflict,
     roles_and_use_cases,
+    sign_in_lockout,
     certificate_issuance,
     certificate_revocation_and_crl,
     expired_sessions_are_purged,

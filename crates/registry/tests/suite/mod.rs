@@ -1126,6 +1126,65 @@ pub async fn profile_revisions_conflict(factory: Factory) {
     }
 }
 
+/// The attack: guessing one account's password. Failures cost more each
+/// time, lock the account after a few (audited once, not per attempt; the
+/// right password is not even checked meanwhile), other accounts go on, and
+/// the lock runs out.
+pub async fn sign_in_lockout(factory: Factory) {
+    let f = Fixture::new(factory).await;
+    let policy = registry::throttle::SignInPolicy {
+        free_failures: 10,
+        lock_after: 3,
+        lock_for: std::time::Duration::from_secs(1),
+        ..Default::default()
+    };
+    let app = registry::app(f.registry.clone().with_sign_in_policy(policy));
+    let sign_in = |username: &str, password: String| {
+        let app = app.clone();
+        let body = json!({ "username": username, "password": password }).to_string();
+        async move {
+            let request = Request::builder()
+                .method(Method::POST)
+                .uri("/v1/sessions")
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .unwrap();
+            let response = app.oneshot(request).await.unwrap();
+            let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            let status = response.status();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            (status, retry_after, serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null))
+        }
+    };
+    let audit_rows = |f: &Fixture, action: &str| f.dump().lines().filter(|l| l.contains(action)).count();
+    let failed_before = audit_rows(&f, "session.create");
+    for _ in 0..3 {
+        assert_eq!(sign_in("Issuer", "guess".into()).await.0, StatusCode::UNAUTHORIZED);
+    }
+    let (status, retry_after, body) = sign_in("issuer", password("issuer")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "locked, even with the right password: {body}");
+    assert_eq!(body["code"], "too_many_requests");
+    assert!(retry_after.is_some_and(|s| s.parse::<u64>().is_ok_and(|n| n >= 1)), "says when");
+    assert!(body["message"].as_str().unwrap().contains("locked"), "{body}");
+    assert_eq!(sign_in("issuer", "guess".into()).await.0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(audit_rows(&f, "session.locked"), 1, "the lock is audited once");
+    assert_eq!(audit_rows(&f, "session.create"), failed_before, "failures are not audited one by one");
+    assert_eq!(sign_in("auditor", password("auditor")).await.0, StatusCode::CREATED, "others go on");
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (status, retry_after, body) = sign_in("issuer", password("issuer")).await;
+        if status == StatusCode::CREATED {
+            break;
+        }
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+        assert!(std::time::Instant::now() < deadline, "the lock never ran out");
+        // Come back when the registry says the lock ends.
+        let secs = retry_after.and_then(|s| s.parse::<u64>().ok()).unwrap_or(1);
+        tokio::time::sleep(std::time::Duration::from_secs(secs.min(2))).await;
+    }
+}
+
 async fn access_directory(f: &Fixture, role: &str) -> proto::AccessDirectory {
     let (status, body) = f.call(Method::GET, "/v1/admin/access", Some(f.token(role)), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
