@@ -11,7 +11,7 @@ use domain::{
 };
 use proto::{AccessDirectory, OperatorEntry, SaveRole, SetOperatorRoles, SetUseCases};
 
-use crate::decline::{check_text, not_found, refuse, Decline};
+use crate::decline::{check_name, check_text, not_found, refuse, Decline};
 use crate::error::Result;
 use crate::storage::{DeploymentSettings, Tx};
 
@@ -63,8 +63,9 @@ pub(crate) fn save_role(tx: &mut dyn Tx, actor: &Actor, op: &SaveRole) -> Result
     let mut role = op.role.clone();
     role.name = role.name.trim().to_owned();
     check_text("role name", &role.name, true)?;
-    if role.name.chars().count() > MAX_ROLE_NAME || role.name.chars().any(char::is_control) {
-        return refuse("invalid", format!("a role name has at most {MAX_ROLE_NAME} printable characters"));
+    check_name("role name", &role.name)?;
+    if role.name.chars().count() > MAX_ROLE_NAME {
+        return refuse("invalid", format!("a role name has at most {MAX_ROLE_NAME} characters"));
     }
     // Names differing only in case would read as one role in every list.
     let lower = role.name.to_lowercase();

@@ -94,6 +94,17 @@ fn issuing_profile(
     now: OffsetDateTime,
 ) -> Served<CredentialProfile> {
     let actor = &caller.actor;
+    // Permission first: a caller who may collect nothing on this card
+    // learns nothing of its state.
+    let on_card = Permission::on(ProfilePermission::CanCollect, device.profile.id);
+    let collectable = actor.require(on_card).is_ok()
+        || tx.requests_of(device.id)?.iter().any(|r| {
+            matches!(r.kind, RequestKind::Update | RequestKind::Reprovision)
+                && actor.require(Permission::on(ProfilePermission::CanCollect, r.profile)).is_ok()
+        });
+    if !collectable {
+        return Err(refused(domain::Refusal::NotPermitted { permission: on_card }));
+    }
     if device.state.is_issued() {
         let update = tx.requests_of(device.id)?.into_iter().find(|r| {
             matches!(r.kind, RequestKind::Update | RequestKind::Reprovision)

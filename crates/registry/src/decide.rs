@@ -18,7 +18,7 @@ use proto::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::decline::{check_text, not_found, refuse, Decline};
+use crate::decline::{check_name, check_text, not_found, refuse, Decline};
 use crate::error::Result;
 use crate::escrow::EscrowSeal;
 use crate::storage::Tx;
@@ -218,6 +218,8 @@ fn plan(
             actor.require(Permission::global(GlobalPermission::Administer))?;
             check_text("given_name", &p.given_name, false)?;
             check_text("family_name", &p.family_name, true)?;
+            check_name("given_name", &p.given_name)?;
+            check_name("family_name", &p.family_name)?;
             if let Some(email) = &p.email {
                 check_text("email", email, true)?;
                 domain::rules::check_email(email)?;

@@ -43,6 +43,16 @@ pub(crate) fn check_text(field: &str, text: &str, required: bool) -> Result<(), 
     Ok(())
 }
 
+/// Refuses a name with control characters (NUL, newlines) or bidirectional
+/// controls (which make a name read differently from what it is).
+pub(crate) fn check_name(field: &str, text: &str) -> Result<(), Decline> {
+    let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}');
+    if text.chars().any(|c| c.is_control() || bidi(c)) {
+        return refuse("invalid", format!("{field} contains control or text-direction characters"));
+    }
+    Ok(())
+}
+
 pub(crate) fn not_found<T>(what: &str, id: impl std::fmt::Display) -> Result<T, Decline> {
     refuse("not_found", format!("{what} {id} does not exist"))
 }

@@ -164,11 +164,12 @@ impl FromRequestParts<Registry> for Authed {
         let unauthenticated = |m: &'static str| ApiError::from(Fault::Unauthenticated(m));
         let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| unauthenticated("sign in first"))?;
         let text = header.to_str().map_err(|_| unauthenticated("the Authorization header is not text"))?;
+        // The scheme name is case-insensitive (RFC 9110 §11.1).
         let token = text
-            .strip_prefix("Bearer ")
-            .ok_or_else(|| unauthenticated("expected Authorization: Bearer <token>"))?
-            .trim()
-            .to_owned();
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim().to_owned())
+            .ok_or_else(|| unauthenticated("expected Authorization: Bearer <token>"))?;
         let registry = registry.clone();
         let for_check = token.clone();
         let caller = blocking(move || registry.authenticate(&for_check)).await?;

@@ -70,6 +70,7 @@ on_postgres!(
     profile_revisions_conflict,
     roles_and_use_cases,
     sign_in_lockout,
+    small_hardening,
     certificate_issuance,
     certificate_revocation_and_crl,
     expired_sessions_are_purged,

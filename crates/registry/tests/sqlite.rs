@@ -36,6 +36,7 @@ on_sqlite!(
     profile_revisions_conflict,
     roles_and_use_cases,
     sign_in_lockout,
+    small_hardening,
     certificate_issuance,
     certificate_revocation_and_crl,
     expired_sessions_are_purged,
@@ -135,4 +136,23 @@ fn schema_3_keeps_the_feed_and_its_sequence() {
     let changes = registry::storage::read(&storage, |tx| tx.changes_after(0, 100)).unwrap();
     let seqs: Vec<u64> = changes.iter().map(|c| c.seq).collect();
     assert_eq!(seqs, [1, 2, 3, 4]);
+}
+
+#[test]
+fn the_database_and_its_journal_are_the_owners_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("registry.sqlite3");
+    // A database made before (world-readable) is tightened on open.
+    std::fs::write(&path, b"").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let storage = SqliteStorage::open(&path).unwrap();
+    let settings = registry::DeploymentSettings::default();
+    registry::admin::init(&storage, &settings, "admin", "a long password", time::OffsetDateTime::now_utc())
+        .unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} is {mode:o}", file.display());
+    }
 }

@@ -258,6 +258,9 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Init { data, approval_step, all_use_cases } => {
             std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+            // Keys, the database and its journal live here: the owner's only.
+            std::fs::set_permissions(&data, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                .with_context(|| format!("restricting {}", data.display()))?;
             let storage: Arc<dyn Storage> = match cli.database.as_deref() {
                 Some(url) => Arc::new(PostgresStorage::open(url).context("opening the PostgreSQL database")?),
                 None => Arc::new(SqliteStorage::open(&data.join(DB_FILE))?),

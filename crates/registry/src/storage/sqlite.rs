@@ -39,7 +39,23 @@ pub struct SqliteStorage {
     readers: Mutex<Vec<Connection>>,
 }
 
+/// Creates the database file readable by its owner only (SQLite gives its
+/// WAL and shared-memory files the same mode), and tightens one made before.
+fn owner_only(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let io = |e: std::io::Error| Error::Invalid(format!("{}: {e}", path.display()));
+    std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path).map_err(io)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        if file.exists() {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
 fn open_connection(path: &Path) -> Result<Connection> {
+    owner_only(path)?;
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     // WAL: readers see a snapshot while the writer commits. NORMAL: a commit

@@ -1185,6 +1185,49 @@ pub async fn sign_in_lockout(factory: Factory) {
     }
 }
 
+/// Smaller holes: the bearer scheme in any case, names that read as
+/// something else refused, and a caller who may not collect a card told
+/// nothing of its state.
+pub async fn small_hardening(factory: Factory) {
+    let f = Fixture::new(factory).await;
+    let token = f.token("auditor").to_owned();
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let request = Request::builder()
+            .uri("/v1/audit/verify")
+            .header("authorization", format!("{scheme} {token}"))
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(f.send(request).await.0, StatusCode::OK, "{scheme}");
+    }
+    for name in ["Mallory\u{202E}rotartsinimdA", "Null\0Byte", "Line\nBreak"] {
+        let answer = f
+            .op(
+                "admin",
+                OperationKind::CreatePerson(proto::CreatePerson {
+                    id: PersonId::new(Uuid::now_v7()),
+                    given_name: "Eve".into(),
+                    family_name: name.into(),
+                    email: None,
+                    employee_id: None,
+                }),
+            )
+            .await;
+        assert_eq!(answer.rejection_code(), Some("invalid"), "{name:?}: {answer:?}");
+    }
+    let role = Role::new(RoleId::new(Uuid::now_v7()), "Admins\u{2066}");
+    let answer = f.op("admin", OperationKind::SaveRole(proto::SaveRole { role })).await;
+    assert_eq!(answer.rejection_code(), Some("invalid"), "{answer:?}");
+
+    let device = f.issued_card().await;
+    let key = card_key();
+    let challenge = vec![9u8; 32];
+    for role in ["nobody", "auditor", "requester"] {
+        let (status, body) =
+            f.issue(role, issue_body(Uuid::now_v7(), device, &key, &challenge, &challenge)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{role}: permission before the card's state: {body}");
+    }
+}
+
 async fn access_directory(f: &Fixture, role: &str) -> proto::AccessDirectory {
     let (status, body) = f.call(Method::GET, "/v1/admin/access", Some(f.token(role)), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
