@@ -80,9 +80,26 @@ pub fn apply_operation(
     now: OffsetDateTime,
     seal: Option<&dyn EscrowSeal>,
 ) -> Result<Answer> {
-    if let Some((operator, answer)) = tx.answer_of(op.op_id)? {
-        if operator == caller.operator {
-            return Ok(answer);
+    if op.op_id.is_nil() {
+        // Not recorded: every client's first bug would collide on it.
+        return Ok(Answer::Rejected {
+            op_id: op.op_id,
+            code: "invalid_op_id".into(),
+            message: "the operation id is the nil UUID; make a fresh UUIDv7 for each operation".into(),
+        });
+    }
+    let digest = content_digest(&op.op);
+    if let Some(applied) = tx.answer_of(op.op_id)? {
+        if applied.operator == caller.operator {
+            if applied.digest.as_ref().is_some_and(|d| *d != digest) {
+                // Not recorded either: the id stays bound to its first operation.
+                return Ok(Answer::Rejected {
+                    op_id: op.op_id,
+                    code: "op_id_reused".into(),
+                    message: "this operation id was already used for a different operation".into(),
+                });
+            }
+            return Ok(applied.answer);
         }
         // Not recorded: the id stays bound to its first sender.
         return Ok(Answer::Rejected {
@@ -136,8 +153,14 @@ pub fn apply_operation(
     );
     draft.workstation = op.workstation.or(caller.actor.workstation);
     append_audit(tx, draft)?;
-    tx.record_answer(op.op_id, caller.operator, &answer, now)?;
+    tx.record_answer(op.op_id, caller.operator, &answer, now, &digest)?;
     Ok(answer)
+}
+
+/// SHA-256 of an operation's content (its kind and parameters).
+fn content_digest(op: &OperationKind) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(serde_json::to_vec(op).unwrap_or_default()).to_vec()
 }
 
 fn object_of(op: &OperationKind) -> AuditObject {

@@ -254,7 +254,7 @@ fn one_operation_id_on_many_connections_is_applied_once() {
             let operator = admin.id;
             std::thread::spawn(move || {
                 storage::write(&*storage, |tx| {
-                    if let Some((_, answer)) = tx.answer_of(op_id)? {
+                    if let Some(registry::storage::Applied { answer, .. }) = tx.answer_of(op_id)? {
                         return Ok(answer);
                     }
                     let record = person_record(&format!("sent by thread {i}"));
@@ -265,7 +265,7 @@ fn one_operation_id_on_many_connections_is_applied_once() {
                         code: "invalid".into(),
                         message: format!("first sent by thread {i}"),
                     };
-                    tx.record_answer(op_id, operator, &answer, now)?;
+                    tx.record_answer(op_id, operator, &answer, now, &[])?;
                     applied.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     Ok(answer)
                 })
@@ -304,7 +304,7 @@ fn a_failed_write_rolls_back_and_the_connection_is_reusable() {
         let nobody = domain::OperatorId::new(uuid::Uuid::now_v7());
         let answer =
             proto::Answer::Rejected { op_id: uuid::Uuid::now_v7(), code: "x".into(), message: "x".into() };
-        tx.record_answer(uuid::Uuid::now_v7(), nobody, &answer, time::OffsetDateTime::now_utc())
+        tx.record_answer(uuid::Uuid::now_v7(), nobody, &answer, time::OffsetDateTime::now_utc(), &[])
     });
     assert!(duplicate.is_err());
     let seq = storage::write(&storage, |tx| {

@@ -136,18 +136,32 @@ pub trait Storage: Send + Sync + 'static {
     fn dump(&self) -> Result<String>;
 }
 
+/// An operation already applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// Who sent it.
+    pub operator: OperatorId,
+    /// What it was answered.
+    pub answer: Answer,
+    /// SHA-256 of its content (none: applied before digests were kept).
+    pub digest: Option<Vec<u8>>,
+}
+
 /// What one transaction can read and write.
 pub trait Tx {
     // --- exactly-once ---
-    /// The stored answer of an operation already applied, and who sent it.
-    fn answer_of(&mut self, op_id: Uuid) -> Result<Option<(OperatorId, Answer)>>;
-    /// Records the answer of a newly applied (or refused) operation.
+    /// The stored answer of an operation already applied, who sent it and
+    /// the digest of its content.
+    fn answer_of(&mut self, op_id: Uuid) -> Result<Option<Applied>>;
+    /// Records the answer of a newly applied (or refused) operation, with
+    /// the digest of its content.
     fn record_answer(
         &mut self,
         op_id: Uuid,
         operator: OperatorId,
         answer: &Answer,
         at: OffsetDateTime,
+        digest: &[u8],
     ) -> Result<()>;
 
     // --- records ---

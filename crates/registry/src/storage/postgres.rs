@@ -48,7 +48,7 @@ use tokio_postgres::{Client, NoTls, Row, Statement};
 use uuid::Uuid;
 
 use super::{
-    CaCertificateRecord, ChallengeRecord, DeploymentSettings, OfflineUnblockRecord, OperatorAccount,
+    Applied, CaCertificateRecord, ChallengeRecord, DeploymentSettings, OfflineUnblockRecord, OperatorAccount,
     SessionRecord, Storage, Tx, TABLES,
 };
 use crate::error::{Error, Result};
@@ -60,6 +60,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/pg/002_certificate_authority.sql"),
     include_str!("../../schema/pg/003_temporary_cards.sql"),
     include_str!("../../schema/pg/004_offline_unblock.sql"),
+    include_str!("../../schema/pg/005_operation_digest.sql"),
 ];
 
 /// Idle connections kept for reuse: at least as many as requests served at
@@ -556,11 +557,19 @@ impl PgTx<'_> {
 }
 
 impl Tx for PgTx<'_> {
-    fn answer_of(&mut self, op_id: Uuid) -> Result<Option<(OperatorId, Answer)>> {
-        let row = self
-            .conn
-            .query_opt("SELECT operator_id, answer::text FROM applied_ops WHERE op_id = $1", &[&op_id])?;
-        row.map(|r| Ok((OperatorId::new(get(&r, 0)?), decode(&get::<String>(&r, 1)?)?))).transpose()
+    fn answer_of(&mut self, op_id: Uuid) -> Result<Option<Applied>> {
+        let row = self.conn.query_opt(
+            "SELECT operator_id, answer::text, digest FROM applied_ops WHERE op_id = $1",
+            &[&op_id],
+        )?;
+        row.map(|r| {
+            Ok(Applied {
+                operator: OperatorId::new(get(&r, 0)?),
+                answer: decode(&get::<String>(&r, 1)?)?,
+                digest: get(&r, 2)?,
+            })
+        })
+        .transpose()
     }
 
     fn record_answer(
@@ -569,10 +578,12 @@ impl Tx for PgTx<'_> {
         operator: OperatorId,
         answer: &Answer,
         at: OffsetDateTime,
+        digest: &[u8],
     ) -> Result<()> {
         self.conn.execute(
-            "INSERT INTO applied_ops (op_id, operator_id, applied_at, answer) VALUES ($1, $2, $3, $4::text::json)",
-            &[&op_id, &operator.uuid(), &at.unix_timestamp(), &json(answer)?],
+            "INSERT INTO applied_ops (op_id, operator_id, applied_at, answer, digest)
+             VALUES ($1, $2, $3, $4::text::json, $5)",
+            &[&op_id, &operator.uuid(), &at.unix_timestamp(), &json(answer)?, &digest],
         )?;
         Ok(())
     }

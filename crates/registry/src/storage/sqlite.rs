@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    CaCertificateRecord, ChallengeRecord, DeploymentSettings, OfflineUnblockRecord, OperatorAccount,
+    Applied, CaCertificateRecord, ChallengeRecord, DeploymentSettings, OfflineUnblockRecord, OperatorAccount,
     SessionRecord, Storage, Tx, TABLES,
 };
 use crate::error::{Error, Result};
@@ -27,6 +27,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/002_certificate_authority.sql"),
     include_str!("../../schema/003_temporary_cards.sql"),
     include_str!("../../schema/004_offline_unblock.sql"),
+    include_str!("../../schema/005_operation_digest.sql"),
 ];
 
 const READERS: usize = 4;
@@ -280,15 +281,15 @@ impl SqliteTx<'_> {
 const ACCOUNT_COLUMNS: &str = "SELECT id, person_id, username, password_hash, enabled FROM operators";
 
 impl Tx for SqliteTx<'_> {
-    fn answer_of(&mut self, op_id: Uuid) -> Result<Option<(OperatorId, Answer)>> {
-        let row: Option<(String, String)> = self
+    fn answer_of(&mut self, op_id: Uuid) -> Result<Option<Applied>> {
+        let row: Option<(String, String, Option<Vec<u8>>)> = self
             .conn
-            .prepare_cached("SELECT operator_id, answer FROM applied_ops WHERE op_id = ?1")?
-            .query_row([op_id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .prepare_cached("SELECT operator_id, answer, digest FROM applied_ops WHERE op_id = ?1")?
+            .query_row([op_id.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
-        row.map(|(operator, answer)| {
+        row.map(|(operator, answer, digest)| {
             let operator = Uuid::parse_str(&operator).map_err(|e| Error::Corrupt(e.to_string()))?;
-            Ok((OperatorId::new(operator), decode(&answer)?))
+            Ok(Applied { operator: OperatorId::new(operator), answer: decode(&answer)?, digest })
         })
         .transpose()
     }
@@ -299,12 +300,13 @@ impl Tx for SqliteTx<'_> {
         operator: OperatorId,
         answer: &Answer,
         at: OffsetDateTime,
+        digest: &[u8],
     ) -> Result<()> {
         self.conn
             .prepare_cached(
-                "INSERT INTO applied_ops (op_id, operator_id, applied_at, answer) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO applied_ops (op_id, operator_id, applied_at, answer, digest) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
-            .execute(params![op_id.to_string(), operator.to_string(), at.unix_timestamp(), json(answer)?])?;
+            .execute(params![op_id.to_string(), operator.to_string(), at.unix_timestamp(), json(answer)?, digest])?;
         Ok(())
     }
 

@@ -1218,6 +1218,28 @@ pub async fn small_hardening(factory: Factory) {
     let answer = f.op("admin", OperationKind::SaveRole(proto::SaveRole { role })).await;
     assert_eq!(answer.rejection_code(), Some("invalid"), "{answer:?}");
 
+    // An op_id is bound to its first operation: sent again with other
+    // content it is refused (and changes nothing); the nil id is refused.
+    let create = |family: &str| {
+        OperationKind::CreatePerson(proto::CreatePerson {
+            id: PersonId::new(Uuid::now_v7()),
+            given_name: "Ida".into(),
+            family_name: family.into(),
+            email: None,
+            employee_id: None,
+        })
+    };
+    let first = operation(create("First"));
+    assert!(f.ops("admin", vec![first.clone()]).await[0].is_accepted());
+    let replay = f.ops("admin", vec![first.clone()]).await.remove(0);
+    assert!(replay.is_accepted(), "the same operation again: the first answer");
+    let before = f.dump();
+    let other = Operation { op: create("Second"), ..first.clone() };
+    assert_eq!(f.ops("admin", vec![other]).await[0].rejection_code(), Some("op_id_reused"));
+    let nil = Operation { op_id: Uuid::nil(), ..operation(create("Nil")) };
+    assert_eq!(f.ops("admin", vec![nil]).await[0].rejection_code(), Some("invalid_op_id"));
+    assert_eq!(before, f.dump(), "neither changed anything");
+
     let device = f.issued_card().await;
     let key = card_key();
     let challenge = vec![9u8; 32];
