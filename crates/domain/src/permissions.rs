@@ -254,6 +254,13 @@ impl Permissions {
         }
     }
 
+    /// Whether any permission at all is held (an operator with no role holds none).
+    pub fn grants_anything(&self) -> bool {
+        !self.global.is_empty()
+            || !self.all_profiles.is_empty()
+            || self.per_profile.values().any(|p| !p.is_empty())
+    }
+
     /// Whether `permission` is held on at least one profile (e.g. whether an
     /// operator may ask for a proof-of-possession challenge before naming a card).
     pub fn permits_on_some_profile(&self, permission: ProfilePermission) -> bool {

@@ -360,7 +360,15 @@ impl Registry {
     }
 
     /// A page of the change feed after `since`.
-    pub fn changes(&self, _caller: &Caller, since: Option<&str>, limit: Option<u32>) -> Served<ChangesPage> {
+    /// The feed holds people with their email, requests with their notes and
+    /// every certificate: it serves operators who work at a station, so one
+    /// without any role (no permission at all) is refused it.
+    pub fn changes(&self, caller: &Caller, since: Option<&str>, limit: Option<u32>) -> Served<ChangesPage> {
+        if !caller.actor.permissions.grants_anything() {
+            return Err(Fault::Denied(
+                "an operator without any role cannot replicate the registry's records".into(),
+            ));
+        }
         let cursor = match since {
             Some(text) => text.parse::<Cursor>().map_err(|e| Fault::Invalid(e.to_string()))?,
             None => Cursor::START,

@@ -613,7 +613,7 @@ pub async fn card_lifecycle_through_operations(factory: Factory) {
     let mut paged = Vec::new();
     loop {
         let (status, page) = f
-            .call(Method::GET, &format!("/v1/changes?since={cursor}&limit=2"), Some(f.token("nobody")), None)
+            .call(Method::GET, &format!("/v1/changes?since={cursor}&limit=2"), Some(f.token("auditor")), None)
             .await;
         assert_eq!(status, StatusCode::OK);
         paged.extend(page["changes"].as_array().unwrap().iter().map(|c| c["seq"].as_u64().unwrap()));
@@ -797,7 +797,12 @@ pub async fn permission_matrix(factory: Factory) {
 
     // (method, uri, roles allowed)
     let endpoints: Vec<(Method, String, &[&str])> = vec![
-        (Method::GET, "/v1/changes".into(), &ROLES),
+        // Every role but none at all: the feed is for operators who work here.
+        (
+            Method::GET,
+            "/v1/changes".into(),
+            &["requester", "approver", "issuer", "retirer", "auditor", "admin"],
+        ),
         (Method::GET, "/v1/audit".into(), &["auditor", "admin"]),
         (Method::GET, "/v1/admin/access".into(), &["admin"]),
         (Method::GET, "/v1/audit/verify".into(), &["auditor", "admin"]),
@@ -1240,6 +1245,11 @@ pub async fn small_hardening(factory: Factory) {
     assert_eq!(f.ops("admin", vec![nil]).await[0].rejection_code(), Some("invalid_op_id"));
     assert_eq!(before, f.dump(), "neither changed anything");
 
+    // The feed (people with email, requests with notes) is for operators
+    // with a role.
+    let (status, body) = f.call(Method::GET, "/v1/changes", Some(f.token("nobody")), None).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("not_permitted")), "{body}");
+
     let device = f.issued_card().await;
     let key = card_key();
     let challenge = vec![9u8; 32];
@@ -1503,7 +1513,7 @@ pub async fn certificate_issuance(factory: Factory) {
     assert!(text.contains(&format!("urn:uuid:{device}")), "the card's UUID: {text}");
 
     // Fed and audited; on the CRL as held while pending.
-    let (_, page) = f.call(Method::GET, "/v1/changes?limit=1000", Some(f.token("nobody")), None).await;
+    let (_, page) = f.call(Method::GET, "/v1/changes?limit=1000", Some(f.token("auditor")), None).await;
     let fed =
         page["changes"].as_array().unwrap().iter().any(|c| {
             c["record"]["type"] == "certificate" && c["record"]["record"]["serial"] == serial.as_str()
@@ -2088,7 +2098,7 @@ pub async fn temporary_cards(factory: Factory) {
     assert_eq!(permanent_of(&locked), ("inactive".to_owned(), vec![]), "certificates stay on hold");
 
     // The feed carries temporary cards to stations; the audit chain holds.
-    let (status, page) = f.call(Method::GET, "/v1/changes?limit=1000", Some(f.token("nobody")), None).await;
+    let (status, page) = f.call(Method::GET, "/v1/changes?limit=1000", Some(f.token("auditor")), None).await;
     assert_eq!(status, StatusCode::OK);
     let states: Vec<&str> = page["changes"]
         .as_array()
