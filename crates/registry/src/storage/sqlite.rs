@@ -42,10 +42,15 @@ pub struct SqliteStorage {
 
 /// Creates the database file readable by its owner only (SQLite gives its
 /// WAL and shared-memory files the same mode), and tightens one made before.
+/// Runs once, before this process opens any connection: closing a file
+/// descriptor of the database drops every POSIX lock the process holds on
+/// it, SQLite's included, so only paths are touched once connections exist.
 fn owner_only(path: &Path) -> Result<()> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let io = |e: std::io::Error| Error::Invalid(format!("{}: {e}", path.display()));
-    std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path).map_err(io)?;
+    if !path.exists() {
+        std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path).map_err(io)?;
+    }
     for suffix in ["", "-wal", "-shm"] {
         let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
         if file.exists() {
@@ -56,7 +61,6 @@ fn owner_only(path: &Path) -> Result<()> {
 }
 
 fn open_connection(path: &Path) -> Result<Connection> {
-    owner_only(path)?;
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     // WAL: readers see a snapshot while the writer commits. NORMAL: a commit
@@ -71,6 +75,7 @@ fn open_connection(path: &Path) -> Result<Connection> {
 impl SqliteStorage {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self> {
+        owner_only(path)?;
         let mut writer = open_connection(path)?;
         migrate(&mut writer)?;
         Ok(Self { path: path.to_owned(), writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) })
