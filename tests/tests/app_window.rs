@@ -480,7 +480,10 @@ fn seed_000_update_refused_with_the_reason_then_requested_and_collected_through_
     let _one = one_window();
     let lab = Lab::from_env();
     let w = world();
-    w.registry.role("Updaters", &["can_request", "can_collect"], &[]).unwrap();
+    // uma files and collects her update alone: collecting resets the PIN with
+    // the card's escrowed PUK, which the registry gives an operator acting
+    // alone only with Unblock PIN (issue 16).
+    w.registry.role("Updaters", &["can_request", "can_collect"], &["unblock_pin"]).unwrap();
     w.registry.operator("uma", "Updater", &["Updaters"]).unwrap();
     // Grace's card, issued from an approved request with a one-key profile.
     let full = profile("Badge", true);

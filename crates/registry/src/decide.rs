@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::decline::{check_name, check_text, not_found, refuse, Decline};
 use crate::error::Result;
 use crate::escrow::EscrowSeal;
-use crate::storage::Tx;
+use crate::storage::{NewEscrow, Tx};
 
 /// Who is calling: a signed-in operator, as the domain sees them.
 #[derive(Debug, Clone)]
@@ -40,6 +40,8 @@ struct Plan {
     records: Vec<Record>,
     escrow: Option<(DeviceId, EscrowKind, Vec<u8>)>,
     discard_escrow: Option<DeviceId>,
+    /// A recorded issuance or update: the card holds its newest escrowed versions.
+    escrow_written: Option<DeviceId>,
     access: Option<crate::access::AccessChange>,
 }
 
@@ -128,7 +130,18 @@ pub fn apply_operation(
                 tx.discard_escrow(device)?;
             }
             if let Some((device, kind, sealed)) = &plan.escrow {
-                tx.put_escrow(*device, *kind, sealed, now)?;
+                tx.put_escrow(&NewEscrow {
+                    device: *device,
+                    kind: *kind,
+                    sealed,
+                    stored_by: Some(caller.operator),
+                    workstation: caller.actor.workstation,
+                    written: false,
+                    at: now,
+                })?;
+            }
+            if let Some(device) = plan.escrow_written {
+                tx.mark_escrow_written(device)?;
             }
             if let Some(change) = &plan.access {
                 change.apply(tx)?;
@@ -151,7 +164,8 @@ pub fn apply_operation(
         outcome,
         notes_of(&op.op),
     );
-    draft.workstation = op.workstation.or(caller.actor.workstation);
+    // The session's workstation, never the one the operation claims.
+    draft.workstation = caller.actor.workstation;
     append_audit(tx, draft)?;
     tx.record_answer(op.op_id, caller.operator, &answer, now, &digest)?;
     Ok(answer)
@@ -539,14 +553,7 @@ fn plan(
             let Some(device) = tx.device(e.device)? else {
                 return not_found("device", e.device);
             };
-            actor.require(Permission::on(ProfilePermission::CanCollect, device.profile.id))?;
-            domain::rules::not_own_device(actor, device.id, device.owner)?;
-            if device.state.is_final() {
-                return refuse(
-                    "state_not_allowed",
-                    format!("device {} is {}: nothing to escrow", device.id, device.state.name()),
-                );
-            }
+            check_escrow_store(tx, actor, &device)?;
             let secret =
                 e.secret.to_bytes().or_else(|_| refuse("invalid", "the secret is not hexadecimal"))?;
             if secret.is_empty() || secret.len() > 64 {
@@ -560,6 +567,40 @@ fn plan(
         }
     }
     Ok(plan)
+}
+
+/// Whether `actor` may escrow a new secret for `device`: only inside a job
+/// that generates one (issue 16). An issue job (a card approved or failed in
+/// production, Can Collect on its profile) or the collect job of an approved
+/// update or reprovision request; never on one's own card, never silently
+/// over the secrets of a card in service (a store adds a version; the card's
+/// current one stays until a recorded issuance or update writes the new one).
+fn check_escrow_store(tx: &mut dyn Tx, actor: &Actor, device: &domain::Device) -> Result<(), Decline> {
+    domain::rules::not_own_device(actor, device.id, device.owner)?;
+    if matches!(device.state, CardState::Approved | CardState::ProductionFailed) {
+        actor.require(Permission::on(ProfilePermission::CanCollect, device.profile.id))?;
+        return Ok(());
+    }
+    if device.state.is_issued() {
+        actor.require_use_case(domain::UseCase::Update)?;
+        let requests = tx.requests_of(device.id)?;
+        let collectable = requests.iter().any(|r| {
+            matches!(r.kind, domain::RequestKind::Update | domain::RequestKind::Reprovision)
+                && r.state == domain::RequestState::Approved
+                && actor.require(Permission::on(ProfilePermission::CanCollect, r.profile)).is_ok()
+        });
+        if collectable {
+            return Ok(());
+        }
+    }
+    refuse(
+        "state_not_allowed",
+        format!(
+            "device {} is {} and no issue or collect job of yours needs new secrets for it: the escrowed ones stay",
+            device.id,
+            device.state.name()
+        ),
+    )
 }
 
 /// Certificates issued for `device` that no recorded issuance has put on
@@ -793,6 +834,7 @@ fn record_issuance(
         request.updated_at = now;
         plan.records.push(Record::Request(request));
     }
+    plan.escrow_written = Some(device.id);
     device.serial = facts.serial.clone().or(device.serial);
     device.atr = atr.or(device.atr);
     device.capabilities = Some(Capabilities { contact: facts.contact, contactless: facts.contactless });

@@ -81,3 +81,58 @@ mod tests {
         );
     }
 }
+
+/// How long the job that stored a secret gets that version back (resume,
+/// roll back, or close a card torn after the registry recorded it).
+pub const JOB_WINDOW: time::Duration = time::Duration::hours(24);
+
+/// Why an escrowed version was released: written into the fetch's audit note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Release {
+    /// To the job that stored it: this operator, this workstation, within [`JOB_WINDOW`].
+    OwnJob,
+    /// To the collect job of an approved update or reprovision request.
+    Collect(domain::RequestId),
+    /// To a PIN unblock (Unblock PIN, identity check noted).
+    Unblock,
+}
+
+impl Release {
+    /// The words of the audit note.
+    pub(crate) fn note(self) -> String {
+        match self {
+            Release::OwnJob => "released to the job that stored it".to_owned(),
+            Release::Collect(request) => format!("released to the collect job of request {request}"),
+            Release::Unblock => "released to a PIN unblock".to_owned(),
+        }
+    }
+}
+
+/// Whether `newest` was stored by `operator` at `workstation` less than
+/// [`JOB_WINDOW`] before `now` and is not yet on the card: that job's own secret.
+pub(crate) fn stored_by_this_job(
+    newest: &crate::storage::EscrowVersion,
+    operator: domain::OperatorId,
+    workstation: Option<domain::WorkstationId>,
+    now: time::OffsetDateTime,
+) -> bool {
+    newest.stored_by == Some(operator)
+        && newest.workstation == workstation
+        && now - newest.stored_at < JOB_WINDOW
+}
+
+/// The version a card holds: the newest one a recorded issuance or update
+/// wrote, never one a job stored and did not finish.
+pub(crate) fn current(versions: &[crate::storage::EscrowVersion]) -> Option<&crate::storage::EscrowVersion> {
+    versions.iter().find(|v| v.written)
+}
+
+/// The sealed secret `device` holds now (see [`current`]).
+pub(crate) fn current_sealed(
+    tx: &mut dyn crate::storage::Tx,
+    device: DeviceId,
+    kind: EscrowKind,
+) -> Result<Option<Vec<u8>>> {
+    let versions = tx.escrow_versions(device, kind)?;
+    Ok(current(&versions).map(|v| v.sealed.clone()))
+}

@@ -99,9 +99,10 @@ impl Registry {
             if let Err(e) = challenge.check_device(&id_bytes) {
                 return Ok(Err(code_fault(e)));
             }
-            let (Some(sealed_key), Some(sealed_puk)) =
-                (tx.escrow(device, EscrowKind::ManagementKey)?, tx.escrow(device, EscrowKind::Puk)?)
-            else {
+            let (Some(sealed_key), Some(sealed_puk)) = (
+                crate::escrow::current_sealed(tx, device, EscrowKind::ManagementKey)?,
+                crate::escrow::current_sealed(tx, device, EscrowKind::Puk)?,
+            ) else {
                 return Ok(Err(Fault::NotFound(format!(
                     "device {device} has no escrowed management key and PUK"
                 ))));
@@ -146,7 +147,16 @@ impl Registry {
                     created_at: now,
                 })?;
                 let sealed_next = seal.seal(device, EscrowKind::Puk, next.expose_secret().as_bytes())?;
-                tx.put_escrow(device, EscrowKind::Puk, &sealed_next, now)?;
+                // The card takes the new PUK from the response: it is the current one.
+                tx.put_escrow(&crate::storage::NewEscrow {
+                    device,
+                    kind: EscrowKind::Puk,
+                    sealed: &sealed_next,
+                    stored_by: Some(caller.operator),
+                    workstation: caller.actor.workstation,
+                    written: true,
+                    at: now,
+                })?;
             }
             let mut draft = audit_draft(
                 now,

@@ -21,7 +21,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::decide::{append_audit, apply_operation, audit_draft, Caller};
 use crate::error::Error;
-use crate::escrow::EscrowSeal;
+use crate::escrow::{EscrowSeal, Release};
 use crate::storage::{self, SessionRecord, Storage, Tx};
 
 /// Why a call is not served (mapped to 401/403/404/400/500 by the HTTP layer).
@@ -461,33 +461,38 @@ impl Registry {
                     Some(card) => {
                         return Ok(match crate::temporary::check_secret_access(actor, &card) {
                             Err(refusal) => Err(Fault::Forbidden(refusal)),
-                            Ok(()) => open_escrow(tx, seal, caller, device, kind, now, notes.clone())?,
+                            Ok(()) => {
+                                let versions = tx.escrow_versions(device, kind)?;
+                                match versions.first() {
+                                    None => Err(no_escrow(device, kind)),
+                                    Some(newest) => open_escrow(
+                                        tx,
+                                        seal,
+                                        caller,
+                                        device,
+                                        kind,
+                                        newest,
+                                        now,
+                                        notes.clone(),
+                                    )?,
+                                }
+                            }
                         })
                     }
                     None => return Ok(Err(Fault::NotFound(format!("device {device} does not exist")))),
                 },
             };
-            // Collecting an approved update or reprovision (UC-UPDATE) sets a
-            // new PIN with the card's PUK and re-keys it with its management key.
-            let collecting = actor.require_use_case(domain::UseCase::Update).is_ok()
-                && domain::rules::not_own_device(actor, device, record.owner).is_ok()
-                && record.state.is_issued()
-                && tx.requests_of(device)?.iter().any(|r| {
-                    matches!(r.kind, domain::RequestKind::Update | domain::RequestKind::Reprovision)
-                        && r.state == domain::RequestState::Approved
-                        && actor.require(Permission::on(ProfilePermission::CanCollect, r.profile)).is_ok()
-                });
-            let allowed = match kind {
-                _ if collecting => Ok(()),
-                EscrowKind::ManagementKey => actor
-                    .require(Permission::on(ProfilePermission::CanCollect, record.profile.id))
-                    .and_then(|()| domain::rules::not_own_device(actor, device, record.owner)),
-                EscrowKind::Puk => domain::rules::check_pin_unblock(&record, actor),
+            let versions = tx.escrow_versions(device, kind)?;
+            let (version, release) =
+                match release_for(tx, caller, &record, kind, &versions, notes.is_some(), now)? {
+                    Ok(released) => released,
+                    Err(fault) => return Ok(Err(fault)),
+                };
+            let note = match &notes {
+                Some(n) => format!("{}; {n}", release.note()),
+                None => release.note(),
             };
-            if let Err(refusal) = allowed {
-                return Ok(Err(Fault::Forbidden(refusal)));
-            }
-            open_escrow(tx, seal, caller, device, kind, now, notes.clone())
+            open_escrow(tx, seal, caller, device, kind, version, now, Some(note))
         })?;
         outcome
     }
@@ -505,29 +510,114 @@ impl Registry {
     }
 }
 
-/// Opens the escrowed `kind` of `device` (a device or temporary card the
-/// caller was checked for) and audits the fetch with the workstation and
-/// the operator's notes (the identity check of an unblock).
+/// Which escrowed version of `record`'s `kind` goes to `caller`, and why
+/// (issue 16: escrow only to the job that needs it):
+///
+/// 1. the job that stored the newest version (this operator, this
+///    workstation, within [`crate::escrow::JOB_WINDOW`]) gets it back, to
+///    resume, roll back or close its card;
+/// 2. the collect job of an approved update or reprovision request (Can
+///    Collect on its profile, not one's own card) gets the current management
+///    key; the current PUK only if the operator may unblock PINs or someone
+///    else requested or approved the request: collecting resets the PIN with
+///    it, and an operator alone would otherwise file a reprovision (approved
+///    at once), take the PUK and cancel;
+/// 3. a PIN unblock (Unblock PIN, identity check noted) gets the current PUK.
+fn release_for<'v>(
+    tx: &mut dyn Tx,
+    caller: &Caller,
+    record: &domain::Device,
+    kind: EscrowKind,
+    versions: &'v [crate::storage::EscrowVersion],
+    identity_checked: bool,
+    now: OffsetDateTime,
+) -> Result<Result<(&'v crate::storage::EscrowVersion, Release), Fault>, Error> {
+    let actor = &caller.actor;
+    let Some(newest) = versions.first() else { return Ok(Err(no_escrow(record.id, kind))) };
+    if let Err(refusal) = domain::rules::not_own_device(actor, record.id, record.owner) {
+        return Ok(Err(Fault::Forbidden(refusal)));
+    }
+    let may_collect = |profile| actor.require(Permission::on(ProfilePermission::CanCollect, profile)).is_ok();
+    let collect = if record.state.is_issued() && actor.require_use_case(UseCase::Update).is_ok() {
+        tx.requests_of(record.id)?.into_iter().find(|r| {
+            matches!(r.kind, domain::RequestKind::Update | domain::RequestKind::Reprovision)
+                && r.state == domain::RequestState::Approved
+                && may_collect(r.profile)
+        })
+    } else {
+        None
+    };
+    if !record.state.is_final()
+        && crate::escrow::stored_by_this_job(newest, caller.operator, actor.workstation, now)
+        && (may_collect(record.profile.id) || collect.is_some())
+    {
+        return Ok(Ok((newest, Release::OwnJob)));
+    }
+    let Some(current) = crate::escrow::current(versions) else {
+        return Ok(Err(Fault::Denied(format!(
+            "the {} of device {} belongs to the job that is writing the card",
+            kind.name().replace('_', " "),
+            record.id
+        ))));
+    };
+    let unblock = domain::rules::check_pin_unblock(record, actor);
+    if let Some(request) = collect {
+        let acting_alone =
+            request.requester == caller.person && request.approver.is_none_or(|a| a == caller.person);
+        if kind == EscrowKind::ManagementKey || !acting_alone || unblock.is_ok() {
+            return Ok(Ok((current, Release::Collect(request.id))));
+        }
+        return Ok(Err(Fault::Denied(format!(
+            "collecting request {} resets the PIN with the card's PUK: it needs the Unblock PIN permission, \
+             or the request filed or approved by another operator",
+            request.id
+        ))));
+    }
+    match kind {
+        EscrowKind::Puk => match unblock {
+            Err(refusal) => Ok(Err(Fault::Forbidden(refusal))),
+            Ok(()) if !identity_checked => Ok(Err(Fault::Invalid(
+                "unblocking a PIN needs the identity check noted: how the cardholder was identified".into(),
+            ))),
+            Ok(()) => Ok(Ok((current, Release::Unblock))),
+        },
+        EscrowKind::ManagementKey => Ok(Err(Fault::Denied(format!(
+            "no issue or collect job of yours needs the management key of device {}",
+            record.id
+        )))),
+    }
+}
+
+fn no_escrow(device: DeviceId, kind: EscrowKind) -> Fault {
+    Fault::NotFound(format!("no {} is escrowed for device {device}", kind.name()))
+}
+
+/// Opens `version` of the escrowed `kind` of `device` (a device or temporary
+/// card the caller was checked for) and audits the fetch with the
+/// workstation, the version and the notes (why; the identity check of an unblock).
+#[allow(clippy::too_many_arguments)]
 fn open_escrow(
     tx: &mut dyn Tx,
     seal: &dyn EscrowSeal,
     caller: &Caller,
     device: DeviceId,
     kind: EscrowKind,
+    version: &crate::storage::EscrowVersion,
     now: OffsetDateTime,
     notes: Option<String>,
 ) -> Result<Served<EscrowSecret>, Error> {
-    let Some(sealed) = tx.escrow(device, kind)? else {
-        return Ok(Err(Fault::NotFound(format!("no {} is escrowed for device {device}", kind.name()))));
+    let secret = seal.open(device, kind, &version.sealed)?;
+    let notes = match notes {
+        Some(n) => format!("version {}: {n}", version.version),
+        None => format!("version {}", version.version),
     };
-    let secret = seal.open(device, kind, &sealed)?;
     let mut draft = audit_draft(
         now,
         Some(caller.operator),
         format!("escrow.fetch.{}", kind.name()),
         AuditObject::Device(device),
         AuditOutcome::Success,
-        notes,
+        Some(notes),
     );
     draft.workstation = caller.actor.workstation;
     append_audit(tx, draft)?;

@@ -65,6 +65,7 @@ on_postgres!(
     concurrent_approvals_one_wins,
     audit_chain,
     escrow_round_trip,
+    escrow_least_privilege,
     permission_matrix,
     malformed_input_is_a_4xx_problem,
     profile_revisions_conflict,

@@ -31,6 +31,7 @@ on_sqlite!(
     concurrent_approvals_one_wins,
     audit_chain,
     escrow_round_trip,
+    escrow_least_privilege,
     permission_matrix,
     malformed_input_is_a_4xx_problem,
     profile_revisions_conflict,

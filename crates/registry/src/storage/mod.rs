@@ -96,6 +96,42 @@ pub struct CaCertificateRecord {
     pub issued_at: OffsetDateTime,
 }
 
+/// A secret to escrow, and the job that generated it.
+#[derive(Debug, Clone, Copy)]
+pub struct NewEscrow<'a> {
+    /// The card (a device or a temporary card).
+    pub device: DeviceId,
+    /// Which secret.
+    pub kind: EscrowKind,
+    /// Sealed; never plaintext.
+    pub sealed: &'a [u8],
+    /// The operator whose job stored it (`None`: the registry itself).
+    pub stored_by: Option<OperatorId>,
+    /// The workstation of that operator's session.
+    pub workstation: Option<domain::WorkstationId>,
+    /// Already on the card (e.g. moved by an offline unblock answer).
+    pub written: bool,
+    /// When.
+    pub at: OffsetDateTime,
+}
+
+/// One escrowed version of a card's secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EscrowVersion {
+    /// 1, 2, … per card and kind.
+    pub version: u32,
+    /// Sealed; never plaintext.
+    pub sealed: Vec<u8>,
+    /// When it was stored.
+    pub stored_at: OffsetDateTime,
+    /// The operator whose job stored it.
+    pub stored_by: Option<OperatorId>,
+    /// That operator's workstation.
+    pub workstation: Option<domain::WorkstationId>,
+    /// A recorded issuance or update put it on the card.
+    pub written: bool,
+}
+
 /// An offline unblock answer that moved the escrowed PUK (see
 /// [`crate::offline_unblock`]): the PUK it replaced, sealed like escrow.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,16 +243,13 @@ pub trait Tx {
     fn audit_from(&mut self, from: u64, limit: u32) -> Result<Vec<AuditEvent>>;
 
     // --- escrow (ciphertext only) ---
-    /// Stores (or replaces) a sealed secret.
-    fn put_escrow(
-        &mut self,
-        device: DeviceId,
-        kind: EscrowKind,
-        sealed: &[u8],
-        at: OffsetDateTime,
-    ) -> Result<()>;
-    /// A sealed secret.
-    fn escrow(&mut self, device: DeviceId, kind: EscrowKind) -> Result<Option<Vec<u8>>>;
+    /// Appends a version of a sealed secret (the next number); never replaces one.
+    fn put_escrow(&mut self, stored: &NewEscrow<'_>) -> Result<u32>;
+    /// Every version of a sealed secret, newest first.
+    fn escrow_versions(&mut self, device: DeviceId, kind: EscrowKind) -> Result<Vec<EscrowVersion>>;
+    /// Marks the newest version of each of `device`'s secrets as written on
+    /// the card (a recorded issuance or update).
+    fn mark_escrow_written(&mut self, device: DeviceId) -> Result<()>;
     /// Discards a device's sealed secrets (card erased back to stock).
     fn discard_escrow(&mut self, device: DeviceId) -> Result<()>;
     /// Keeps the PUK an offline unblock answer replaced (sealed).

@@ -48,8 +48,8 @@ use tokio_postgres::{Client, NoTls, Row, Statement};
 use uuid::Uuid;
 
 use super::{
-    Applied, CaCertificateRecord, ChallengeRecord, DeploymentSettings, OfflineUnblockRecord, OperatorAccount,
-    SessionRecord, Storage, Tx, TABLES,
+    Applied, CaCertificateRecord, ChallengeRecord, DeploymentSettings, EscrowVersion, NewEscrow,
+    OfflineUnblockRecord, OperatorAccount, SessionRecord, Storage, Tx, TABLES,
 };
 use crate::error::{Error, Result};
 
@@ -61,6 +61,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/pg/003_temporary_cards.sql"),
     include_str!("../../schema/pg/004_offline_unblock.sql"),
     include_str!("../../schema/pg/005_operation_digest.sql"),
+    include_str!("../../schema/pg/007_escrow_history.sql"),
 ];
 
 /// Idle connections kept for reuse: at least as many as requests served at
@@ -756,27 +757,56 @@ impl Tx for PgTx<'_> {
         rows.iter().map(|r| decode(&get::<String>(r, 0)?)).collect()
     }
 
-    fn put_escrow(
-        &mut self,
-        device: DeviceId,
-        kind: EscrowKind,
-        sealed: &[u8],
-        at: OffsetDateTime,
-    ) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO escrow (device_id, kind, sealed, stored_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (device_id, kind) DO UPDATE SET sealed = excluded.sealed, stored_at = excluded.stored_at",
-            &[&device.uuid(), &kind.name(), &sealed, &at.unix_timestamp()],
+    fn put_escrow(&mut self, stored: &NewEscrow<'_>) -> Result<u32> {
+        let row = self.conn.query_opt(
+            "INSERT INTO escrow (device_id, kind, version, sealed, stored_at, stored_by, workstation, written)
+             VALUES ($1, $2, (SELECT COALESCE(MAX(version), 0) + 1 FROM escrow WHERE device_id = $1 AND kind = $2),
+                     $3, $4, $5, $6, $7)
+             RETURNING version",
+            &[
+                &stored.device.uuid(),
+                &stored.kind.name(),
+                &stored.sealed,
+                &stored.at.unix_timestamp(),
+                &stored.stored_by.map(|o| o.uuid()),
+                &stored.workstation.map(|w| w.uuid()),
+                &stored.written,
+            ],
         )?;
-        Ok(())
+        let version: i32 = row.map(|r| get(&r, 0)).transpose()?.unwrap_or_default();
+        u32::try_from(version).map_err(|_| Error::Corrupt(format!("escrow version {version}")))
     }
 
-    fn escrow(&mut self, device: DeviceId, kind: EscrowKind) -> Result<Option<Vec<u8>>> {
-        let row = self.conn.query_opt(
-            "SELECT sealed FROM escrow WHERE device_id = $1 AND kind = $2",
+    fn escrow_versions(&mut self, device: DeviceId, kind: EscrowKind) -> Result<Vec<EscrowVersion>> {
+        let rows = self.conn.query(
+            "SELECT version, sealed, stored_at, stored_by, workstation, written FROM escrow
+             WHERE device_id = $1 AND kind = $2 ORDER BY version DESC",
             &[&device.uuid(), &kind.name()],
         )?;
-        row.map(|r| get(&r, 0)).transpose()
+        rows.iter()
+            .map(|r| {
+                let version: i32 = get(r, 0)?;
+                Ok(EscrowVersion {
+                    version: u32::try_from(version)
+                        .map_err(|_| Error::Corrupt(format!("escrow version {version}")))?,
+                    sealed: get(r, 1)?,
+                    stored_at: unix_to_time(get(r, 2)?)?,
+                    stored_by: get::<Option<Uuid>>(r, 3)?.map(OperatorId::new),
+                    workstation: get::<Option<Uuid>>(r, 4)?.map(WorkstationId::new),
+                    written: get(r, 5)?,
+                })
+            })
+            .collect()
+    }
+
+    fn mark_escrow_written(&mut self, device: DeviceId) -> Result<()> {
+        self.conn.execute(
+            "UPDATE escrow SET written = TRUE WHERE device_id = $1 AND version =
+             (SELECT MAX(version) FROM escrow AS newest
+              WHERE newest.device_id = escrow.device_id AND newest.kind = escrow.kind)",
+            &[&device.uuid()],
+        )?;
+        Ok(())
     }
 
     fn discard_escrow(&mut self, device: DeviceId) -> Result<()> {

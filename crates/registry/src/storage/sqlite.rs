@@ -15,8 +15,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    Applied, CaCertificateRecord, ChallengeRecord, DeploymentSettings, OfflineUnblockRecord, OperatorAccount,
-    SessionRecord, Storage, Tx, TABLES,
+    Applied, CaCertificateRecord, ChallengeRecord, DeploymentSettings, EscrowVersion, NewEscrow,
+    OfflineUnblockRecord, OperatorAccount, SessionRecord, Storage, Tx, TABLES,
 };
 use crate::error::{Error, Result};
 
@@ -28,6 +28,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/003_temporary_cards.sql"),
     include_str!("../../schema/004_offline_unblock.sql"),
     include_str!("../../schema/005_operation_digest.sql"),
+    include_str!("../../schema/007_escrow_history.sql"),
 ];
 
 const READERS: usize = 4;
@@ -491,30 +492,73 @@ impl Tx for SqliteTx<'_> {
         Ok(out)
     }
 
-    fn put_escrow(
-        &mut self,
-        device: DeviceId,
-        kind: EscrowKind,
-        sealed: &[u8],
-        at: OffsetDateTime,
-    ) -> Result<()> {
-        self.conn
+    fn put_escrow(&mut self, stored: &NewEscrow<'_>) -> Result<u32> {
+        let version: u32 = self
+            .conn
             .prepare_cached(
-                "INSERT OR REPLACE INTO escrow (device_id, kind, sealed, stored_at) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO escrow (device_id, kind, version, sealed, stored_at, stored_by, workstation, written)
+                 VALUES (?1, ?2, (SELECT COALESCE(MAX(version), 0) + 1 FROM escrow WHERE device_id = ?1 AND kind = ?2),
+                         ?3, ?4, ?5, ?6, ?7)
+                 RETURNING version",
             )?
-            .execute(params![device.to_string(), kind.name(), sealed, at.unix_timestamp()])?;
-        Ok(())
+            .query_row(
+                params![
+                    stored.device.to_string(),
+                    stored.kind.name(),
+                    stored.sealed,
+                    stored.at.unix_timestamp(),
+                    stored.stored_by.map(|o| o.to_string()),
+                    stored.workstation.map(|w| w.to_string()),
+                    stored.written,
+                ],
+                |r| r.get(0),
+            )?;
+        Ok(version)
     }
 
-    fn escrow(&mut self, device: DeviceId, kind: EscrowKind) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT sealed FROM escrow WHERE device_id = ?1 AND kind = ?2",
-                params![device.to_string(), kind.name()],
-                |r| r.get(0),
-            )
-            .optional()?)
+    fn escrow_versions(&mut self, device: DeviceId, kind: EscrowKind) -> Result<Vec<EscrowVersion>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT version, sealed, stored_at, stored_by, workstation, written FROM escrow
+             WHERE device_id = ?1 AND kind = ?2 ORDER BY version DESC",
+        )?;
+        let rows = stmt.query_map(params![device.to_string(), kind.name()], |r| {
+            Ok((
+                r.get::<_, u32>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, bool>(5)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (version, sealed, stored_at, stored_by, workstation, written) = row?;
+            out.push(EscrowVersion {
+                version,
+                sealed,
+                stored_at: unix_to_time(stored_at)?,
+                stored_by: stored_by.as_deref().map(parse_uuid).transpose()?.map(OperatorId::new),
+                workstation: workstation
+                    .as_deref()
+                    .map(parse_uuid)
+                    .transpose()?
+                    .map(domain::WorkstationId::new),
+                written,
+            });
+        }
+        Ok(out)
+    }
+
+    fn mark_escrow_written(&mut self, device: DeviceId) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE escrow SET written = 1 WHERE device_id = ?1 AND version =
+                 (SELECT MAX(version) FROM escrow AS newest
+                  WHERE newest.device_id = escrow.device_id AND newest.kind = escrow.kind)",
+            )?
+            .execute([device.to_string()])?;
+        Ok(())
     }
 
     fn discard_escrow(&mut self, device: DeviceId) -> Result<()> {

@@ -257,6 +257,28 @@ impl Fixture {
         device
     }
 
+    /// A card issued by "issuer" in one job that escrowed its management key
+    /// and PUK (as the station's issue job does) before recording the issuance.
+    pub async fn escrowed_card(&self, key: &str, puk: &str) -> DeviceId {
+        let (request, device) = self.approved_card().await;
+        for (kind, secret) in [(EscrowKind::ManagementKey, key), (EscrowKind::Puk, puk)] {
+            let stored = self
+                .op(
+                    "issuer",
+                    OperationKind::StoreEscrow(proto::StoreEscrow {
+                        device,
+                        secret_kind: kind,
+                        secret: proto::EscrowSecret::new(secret),
+                    }),
+                )
+                .await;
+            assert!(stored.is_accepted(), "{stored:?}");
+        }
+        let answer = self.op("issuer", issuance(device, Some(request))).await;
+        assert!(answer.is_accepted(), "{answer:?}");
+        device
+    }
+
     pub fn dump(&self) -> String {
         self.registry.storage().dump().unwrap()
     }
@@ -729,7 +751,7 @@ pub async fn audit_chain(factory: Factory) {
 
 pub async fn escrow_round_trip(factory: Factory) {
     let f = Fixture::new(factory).await;
-    let device = f.issued_card().await;
+    let (request, device) = f.approved_card().await;
     let store = |kind, secret: &str| {
         OperationKind::StoreEscrow(proto::StoreEscrow {
             device,
@@ -741,59 +763,159 @@ pub async fn escrow_round_trip(factory: Factory) {
         f.op("requester", store(EscrowKind::ManagementKey, "00112233")).await.rejection_code(),
         Some("not_permitted")
     );
+    // The issue job escrows before its first write; a resumed job escrows a new PUK again.
     assert!(f
         .op("issuer", store(EscrowKind::ManagementKey, "00112233445566778899aabbccddeeff"))
         .await
         .is_accepted());
+    assert!(f.op("issuer", store(EscrowKind::Puk, "3132333435363737")).await.is_accepted());
     assert!(f.op("issuer", store(EscrowKind::Puk, "3132333435363738")).await.is_accepted());
     assert_eq!(f.op("issuer", store(EscrowKind::Puk, "xyz")).await.rejection_code(), Some("invalid"));
     assert!(!f.dump().contains("3132333435363738"), "no plaintext secret is stored");
 
     let uri = |kind: &str| format!("/v1/devices/{device}/escrow/{kind}");
+    let noted = || Some(json!({ "identity_check": "passport seen" }));
+    // The job that stored them gets them back (to resume or roll back)...
     let (status, body) = f.call(Method::GET, &uri("management_key"), Some(f.token("issuer")), None).await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, Some("00112233445566778899aabbccddeeff")));
     let (status, body) = f.call(Method::GET, &uri("puk"), Some(f.token("issuer")), None).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "the PUK needs Unblock PIN: {body}");
+    assert_eq!((status, body.as_str()), (StatusCode::OK, Some("3132333435363738")), "the newest");
+    // ...and nobody else while the card is being written, not even an administrator.
+    let (status, body) = f.call(Method::GET, &uri("management_key"), Some(f.token("admin")), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = f.call(Method::POST, &uri("puk"), Some(f.token("admin")), noted()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+
+    // Recorded: the newest versions are what the card holds; the history stays.
+    assert!(f.op("issuer", issuance(device, Some(request))).await.is_accepted());
+    let versions =
+        registry::storage::read(f.registry.storage(), |tx| tx.escrow_versions(device, EscrowKind::Puk))
+            .unwrap();
+    let numbers: Vec<(u32, bool)> = versions.iter().map(|v| (v.version, v.written)).collect();
+    assert_eq!(numbers, [(2, true), (1, false)], "every version kept, the newest written");
+    // An unblock needs Unblock PIN and the identity check noted; it gets the current PUK.
     let (status, body) = f.call(Method::GET, &uri("puk"), Some(f.token("admin")), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "no identity check: {body}");
+    assert!(body["message"].as_str().unwrap().contains("identity check"), "{body}");
+    let (status, body) = f.call(Method::POST, &uri("puk"), Some(f.token("admin")), noted()).await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, Some("3132333435363738")));
     let (status, _) = f
         .call(
-            Method::GET,
+            Method::POST,
             &format!("/v1/devices/{}/escrow/puk", Uuid::now_v7()),
             Some(f.token("admin")),
-            None,
+            noted(),
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    let audit = f.dump();
+    assert!(audit.contains("released to a PIN unblock; identity check: passport seen"), "the fetch says why");
+}
+
+/// Issue 16 items 2 and 3, written as the attacks of an operator with Can
+/// Collect and no Unblock PIN on a card someone else issued.
+pub async fn escrow_least_privilege(factory: Factory) {
+    let mut f = Fixture::new(factory).await;
+    let device = f.escrowed_card("00112233445566778899aabbccddeeff", "3132333435363738").await;
+    let ivan = admin::NewOperator {
+        username: "ivan".into(),
+        given_name: "Ivan".into(),
+        family_name: "Collector".into(),
+        email: None,
+        roles: vec!["issuer".into()],
+    };
+    admin::add_operator(f.registry.storage(), &ivan, &password("ivan"), OffsetDateTime::now_utc()).unwrap();
+    let (status, body) = f
+        .call(
+            Method::POST,
+            "/v1/sessions",
+            None,
+            Some(json!({"username": "ivan", "password": password("ivan")})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    f.tokens.insert("ivan", body["token"].as_str().unwrap().to_owned());
+    let uri = |kind: &str| format!("/v1/devices/{device}/escrow/{kind}");
+    let noted = || Some(json!({ "identity_check": "badge photo" }));
+    let fetch = |kind: &'static str| {
+        let f = &f;
+        let uri = uri(kind);
+        async move { f.call(Method::GET, &uri, Some(f.token("ivan")), None).await }
+    };
+
+    // No job of his on this card: neither secret.
+    assert_eq!(fetch("management_key").await.0, StatusCode::FORBIDDEN);
+    let (status, body) = f.call(Method::POST, &uri("puk"), Some(f.token("ivan")), noted()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "no Unblock PIN: {body}");
+
+    // The reprovision trick: filed by himself, approved at once (same profile)...
+    let request = RequestId::new(Uuid::now_v7());
+    let reprovision = OperationKind::RequestUpdate(proto::RequestUpdate {
+        request,
+        device,
+        profile: f.profile,
+        reason: domain::UpdateReason::ReprovisionAllContent,
+        notes: None,
+    });
+    assert!(f.op("ivan", reprovision).await.is_accepted());
+    // ...opens the card for his collect job, but the PUK is refused: nobody else is involved.
+    let (status, body) = fetch("management_key").await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, Some("00112233445566778899aabbccddeeff")));
+    let before = f.dump();
+    let (status, body) = fetch("puk").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("Unblock PIN"), "{body}");
+    assert_eq!(before, f.dump(), "a refused fetch changes nothing");
+    // An operator who may unblock PINs collects it, with the current PUK.
+    let (status, body) = f.call(Method::GET, &uri("puk"), Some(f.token("admin")), None).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, Some("3132333435363738")), "{body}");
+
+    // The overwrite: only a job that generated a secret may store one, as a new version.
+    let store = |secret: &str| {
+        OperationKind::StoreEscrow(proto::StoreEscrow {
+            device,
+            secret_kind: EscrowKind::Puk,
+            secret: proto::EscrowSecret::new(secret),
+        })
+    };
+    let cancel = OperationKind::CancelRequest(proto::CancelRequest { request, notes: None });
+    assert!(f.op("ivan", cancel).await.is_accepted());
+    let before = f.dump();
+    let refused = f.op("ivan", store("39393939")).await;
+    assert_eq!(refused.rejection_code(), Some("state_not_allowed"), "{refused:?}");
+    assert!(f.dump().contains("state_not_allowed"), "the refusal is audited");
+    assert_eq!(fetch("management_key").await.0, StatusCode::FORBIDDEN, "the cancelled request opens nothing");
+    // Inside a collect job the store is a new, unwritten version: the card's PUK stays current.
+    let again = RequestId::new(Uuid::now_v7());
+    let reprovision = OperationKind::RequestUpdate(proto::RequestUpdate {
+        request: again,
+        device,
+        profile: f.profile,
+        reason: domain::UpdateReason::ReprovisionAllContent,
+        notes: None,
+    });
+    assert!(f.op("ivan", reprovision).await.is_accepted());
+    assert!(f.op("ivan", store("39393939")).await.is_accepted());
+    let (status, body) = fetch("puk").await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, Some("39393939")), "his own job's secret");
+    let (status, body) = f.call(Method::POST, &uri("puk"), Some(f.token("admin")), noted()).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, Some("3132333435363738")),
+        "still the card's: {body}"
+    );
+    let versions =
+        registry::storage::read(f.registry.storage(), |tx| tx.escrow_versions(device, EscrowKind::Puk))
+            .unwrap();
+    assert_eq!(versions.len(), 2, "nothing replaced");
+    drop(before);
 }
 
 /// Every protected endpoint × every role (and no session at all): who is
 /// refused gets 401/403, and the database is unchanged.
 pub async fn permission_matrix(factory: Factory) {
     let f = Fixture::new(factory).await;
-    let device = f.issued_card().await;
-    let stored = f
-        .op(
-            "issuer",
-            OperationKind::StoreEscrow(proto::StoreEscrow {
-                device,
-                secret_kind: EscrowKind::Puk,
-                secret: proto::EscrowSecret::new("31323334"),
-            }),
-        )
-        .await;
-    assert!(stored.is_accepted());
-    let mk = f
-        .op(
-            "issuer",
-            OperationKind::StoreEscrow(proto::StoreEscrow {
-                device,
-                secret_kind: EscrowKind::ManagementKey,
-                secret: proto::EscrowSecret::new("0011"),
-            }),
-        )
-        .await;
-    assert!(mk.is_accepted());
+    let device = f.escrowed_card("0011", "31323334").await;
 
     // (method, uri, roles allowed)
     let endpoints: Vec<(Method, String, &[&str])> = vec![
@@ -806,21 +928,24 @@ pub async fn permission_matrix(factory: Factory) {
         (Method::GET, "/v1/audit".into(), &["auditor", "admin"]),
         (Method::GET, "/v1/admin/access".into(), &["admin"]),
         (Method::GET, "/v1/audit/verify".into(), &["auditor", "admin"]),
-        (Method::GET, format!("/v1/devices/{device}/escrow/management_key"), &["issuer", "admin"]),
-        (Method::GET, format!("/v1/devices/{device}/escrow/puk"), &["admin"]),
+        // Escrow: the issue job that stored it, and an unblock with its identity check noted.
+        (Method::GET, format!("/v1/devices/{device}/escrow/management_key"), &["issuer"]),
+        (Method::POST, format!("/v1/devices/{device}/escrow/puk"), &["issuer", "admin"]),
     ];
+    let body_of =
+        |method: &Method| (method == Method::POST).then(|| json!({ "identity_check": "badge photo" }));
     let bad_tokens = [None, Some("not-a-token".to_owned()), Some("00".repeat(32))];
     for (method, uri, allowed) in &endpoints {
         for token in &bad_tokens {
             let before = f.dump();
-            let (status, body) = f.call(method.clone(), uri, token.as_deref(), None).await;
+            let (status, body) = f.call(method.clone(), uri, token.as_deref(), body_of(method)).await;
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {uri} without a valid session: {body}");
             assert_eq!(body["code"], "unauthenticated");
             assert_eq!(before, f.dump(), "{method} {uri} without a session changed the database");
         }
         for role in ROLES {
             let before = f.dump();
-            let (status, body) = f.call(method.clone(), uri, Some(f.token(role)), None).await;
+            let (status, body) = f.call(method.clone(), uri, Some(f.token(role)), body_of(method)).await;
             if allowed.contains(&role) {
                 assert_eq!(status, StatusCode::OK, "{role} may {method} {uri}: {body}");
             } else {
@@ -1195,6 +1320,21 @@ pub async fn sign_in_lockout(factory: Factory) {
 /// nothing of its state.
 pub async fn small_hardening(factory: Factory) {
     let f = Fixture::new(factory).await;
+    // The workstation in the audit is the session's, not what an operation claims.
+    let spoofed = domain::WorkstationId::new(Uuid::now_v7());
+    let mut op = operation(OperationKind::CreatePerson(proto::CreatePerson {
+        id: PersonId::new(Uuid::now_v7()),
+        given_name: "Sam".into(),
+        family_name: "Spoof".into(),
+        email: None,
+        employee_id: None,
+    }));
+    op.workstation = Some(spoofed);
+    assert!(f.ops("admin", vec![op]).await.remove(0).is_accepted());
+    let (_, page) = f.call(Method::GET, "/v1/audit?from=0&limit=1000", Some(f.token("admin")), None).await;
+    let last = page["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["action"], "op.create_person", "{last}");
+    assert!(last["workstation"].is_null(), "the session named no workstation, the claim is ignored: {last}");
     let token = f.token("auditor").to_owned();
     for scheme in ["bearer", "BEARER", "Bearer"] {
         let request = Request::builder()
@@ -2267,7 +2407,7 @@ pub async fn batch_options_and_retry(factory: Factory) {
 pub async fn offline_unblock(factory: Factory) {
     use piv::offline_unblock::{device_tag, Challenge, Response};
     let f = Fixture::new(factory).await;
-    let device = f.issued_card().await;
+    let (request, device) = f.approved_card().await;
     let key = piv::ManagementKey::new(piv::ManagementKeyAlgorithm::Aes256, &[0x42; 32]).unwrap();
     for (kind, secret) in [
         (EscrowKind::ManagementKey, proto::EscrowSecret::from_bytes(key.expose_secret())),
@@ -2276,6 +2416,7 @@ pub async fn offline_unblock(factory: Factory) {
         let op = OperationKind::StoreEscrow(proto::StoreEscrow { device, secret_kind: kind, secret });
         assert!(f.op("issuer", op).await.is_accepted());
     }
+    assert!(f.op("issuer", issuance(device, Some(request))).await.is_accepted());
     let id = *device.uuid().as_bytes();
     let challenge = |witness: u8| {
         Challenge {
@@ -2289,7 +2430,12 @@ pub async fn offline_unblock(factory: Factory) {
     let body = |code: &str, note: &str| Some(json!({ "challenge": code, "identity_check": note }));
     async fn escrowed_puk(f: &Fixture, device: DeviceId) -> String {
         let (status, body) = f
-            .call(Method::GET, &format!("/v1/devices/{device}/escrow/puk"), Some(f.token("admin")), None)
+            .call(
+                Method::POST,
+                &format!("/v1/devices/{device}/escrow/puk"),
+                Some(f.token("admin")),
+                Some(json!({ "identity_check": "helpdesk check" })),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body.as_str().unwrap().to_owned()
