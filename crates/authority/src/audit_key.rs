@@ -162,6 +162,30 @@ impl AuditKey {
         }
     }
 
+    /// Moves the key file at `path` from KEK `from` to KEK `to` (KEK
+    /// rotation): the same key, re-wrapped; replaced atomically.
+    pub fn rewrap_file(path: &Path, from: &dyn KeyEncryptionKey, to: &dyn KeyEncryptionKey) -> Result<()> {
+        let bad = |reason: String| Error::BadAuditKeyFile { path: path.to_owned(), reason };
+        // Proves the file opens (and its seal start is intact) before anything is replaced.
+        AuditKey::open(path, from)?.ok_or_else(|| bad("there is no audit key file".into()))?;
+        let json = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let mut file: AuditKeyFile = serde_json::from_slice(&json).map_err(|e| bad(e.to_string()))?;
+        file.wrapped_key = to.wrap(&from.unwrap(&file.wrapped_key)?)?;
+        file.kek_id = to.id().to_owned();
+        let json =
+            serde_json::to_vec_pretty(&file).map_err(|_| Error::Crypto("encoding the audit key file"))?;
+        let mut name = path.file_name().unwrap_or_default().to_owned();
+        name.push(".new");
+        let aside = path.with_file_name(name);
+        match std::fs::remove_file(&aside) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&aside, e)),
+        }
+        crate::files::write_private(&aside, &json)?;
+        std::fs::rename(&aside, path).map_err(|e| Error::io(path, e))
+    }
+
     /// Where sealing began.
     pub fn seal_start(&self) -> SealStart {
         self.start
@@ -262,9 +286,13 @@ mod tests {
         // A second create keeps the first key.
         let raced = AuditKey::create(&path, &kek, SealStart { count: 9, ..start() }).unwrap();
         assert_eq!(raced.seal_start(), start());
-        // Another KEK cannot open it.
+        // Another KEK cannot open it, until the file is moved to it (rotation).
         let other = FileKek::open_or_create(&dir.path().join("other")).unwrap();
         assert!(matches!(AuditKey::open(&path, &other), Err(Error::UnknownKek { .. })));
+        AuditKey::rewrap_file(&path, &kek, &other).unwrap();
+        let rotated = AuditKey::open(&path, &other).unwrap().unwrap();
+        assert!(rotated.event_mac_matches(0, &hash, &mac), "the same key under the new KEK");
+        AuditKey::rewrap_file(&path, &other, &kek).unwrap();
         // Moving the seal start (to make events before it look unsealed) is refused.
         let text =
             std::fs::read_to_string(&path).unwrap().replace("\"sealed_from\": 3", "\"sealed_from\": 300");

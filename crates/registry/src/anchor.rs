@@ -123,6 +123,16 @@ impl AuditAnchor {
         if *last == Some((count, head)) {
             return Ok(None);
         }
+        if let Some((before, _)) = *last {
+            if count < before {
+                // The earlier checkpoint still shows it: `verify` reports it.
+                tracing::error!(
+                    before,
+                    count,
+                    "the audit trail has fewer events than at the last checkpoint"
+                );
+            }
+        }
         let at = whole_seconds(now);
         let mac = self.key.checkpoint_mac(count, &head, at).map_err(authority_error)?;
         let checkpoint = Checkpoint { count, head, at, mac: hex::encode(mac) };
@@ -386,5 +396,28 @@ mod tests {
         std::fs::remove_file(anchor.checkpoint_path()).unwrap();
         let report = verify(&storage, Some(&forged)).unwrap();
         assert_eq!(report.broken_at, Some(0), "{report:?}");
+
+        // An unsealed event rewritten (later hashes recomputed, no MAC to
+        // fail): the seal start's head no longer matches.
+        let mut events = storage::read(&storage, |tx| tx.audit_from(0, 10)).unwrap();
+        events[0].draft.notes = Some("rewritten".into());
+        events[0].hash = events[0].compute_hash();
+        events[1].prev_hash = events[0].hash;
+        events[1].hash = events[1].compute_hash();
+        let sql: Vec<String> = events[..2]
+            .iter()
+            .map(|e| {
+                let body = serde_json::to_string(e).unwrap().replace('\'', "''");
+                format!(
+                    "UPDATE audit SET hash = '{}', prev_hash = '{}', body = '{body}' WHERE seq = {}",
+                    e.hash, e.prev_hash, e.seq
+                )
+            })
+            .collect();
+        storage.tamper_audit(&sql.join("; ")).unwrap();
+        let report = verify(&storage, Some(&again)).unwrap();
+        assert!(!report.intact, "{report:?}");
+        assert_eq!(report.broken_at, Some(0), "{report:?}");
+        assert!(report.reason.unwrap().contains("event 1 is not the one the seal start at"));
     }
 }
