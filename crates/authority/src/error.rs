@@ -32,6 +32,14 @@ pub enum Error {
         /// Why it is refused.
         reason: String,
     },
+    /// The audit key file exists but cannot be used.
+    #[error("audit key file {path}: {reason}")]
+    BadAuditKeyFile {
+        /// The file.
+        path: PathBuf,
+        /// Why it is refused.
+        reason: String,
+    },
     /// A record was wrapped by another KEK than the one configured.
     #[error("sealed under key-encryption key {record}, but {available} is configured")]
     UnknownKek {
@@ -110,6 +118,7 @@ impl Error {
             Error::Io { .. } => "io",
             Error::BadKekFile { .. } => "bad_kek_file",
             Error::BadCaFile { .. } => "bad_ca_file",
+            Error::BadAuditKeyFile { .. } => "bad_audit_key_file",
             Error::UnknownKek { .. } => "unknown_kek",
             Error::Integrity => "integrity",
             Error::WrongDevice { .. } => "wrong_device",
@@ -164,6 +173,7 @@ mod tests {
             Error::io(std::path::Path::new("x"), std::io::Error::other("x")),
             Error::BadKekFile { path: "k".into(), reason: String::new() },
             Error::BadCaFile { path: "c".into(), reason: String::new() },
+            Error::BadAuditKeyFile { path: "a".into(), reason: String::new() },
             Error::UnknownKek { record: String::new(), available: String::new() },
             Error::Integrity,
             Error::WrongDevice { expected: DeviceId::from_u128(1), found: DeviceId::from_u128(2) },

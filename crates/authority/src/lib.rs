@@ -10,6 +10,8 @@
 //!   puts the CA behind the personalizer's `piv::CertificateIssuer`.
 //! - [`kek`]: the key-encryption key behind everything kept at rest
 //!   ([`KeyEncryptionKey`], file implementation [`FileKek`]; room for PKCS#11).
+//! - [`audit_key`]: the [`AuditKey`] that MACs audit events and checkpoints,
+//!   kept in a file wrapped by the KEK, never in the database.
 //! - [`escrow`]: per-card management keys and PUKs as [`EscrowRecord`]s,
 //!   envelope-encrypted and bound to (device, kind, version).
 //!
@@ -67,6 +69,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod audit_key;
 pub mod ca;
 #[cfg(test)]
 mod ca_tests;
@@ -76,6 +79,7 @@ mod files;
 pub mod issuance;
 pub mod kek;
 
+pub use audit_key::{AuditKey, SealStart};
 pub use ca::{
     crl_pem, new_challenge, verify_proof, CaAlgorithm, CertificateAuthority, CertificateRequest, CrlReason,
     Holder, IssuedCertificate, RevokedEntry,

@@ -35,4 +35,21 @@ pub struct ChainReport {
     pub broken_at: Option<u64>,
     /// Why it does not.
     pub reason: Option<String>,
+    /// Whether the trail is anchored outside the database (issue 16): each
+    /// event's keyed MAC and the registry's checkpoints were checked too.
+    /// False: only the hash chain was, which misses a rewrite that
+    /// recomputes the later hashes and the newest events removed.
+    #[serde(default)]
+    pub sealed: bool,
+    /// Events from this position on must carry a valid MAC (earlier ones
+    /// predate the audit key and are vouched for by the seal start only).
+    #[serde(default)]
+    pub sealed_from: Option<u64>,
+    /// Checkpoints verified (besides the seal start).
+    #[serde(default)]
+    pub checkpoints: u64,
+    /// Events the checkpoints vouch for: newer ones could be removed without
+    /// trace until the next checkpoint (seconds, while the registry runs).
+    #[serde(default)]
+    pub anchored: Option<u64>,
 }

@@ -143,3 +143,14 @@ fn issue_certificate_refuses_unknown_fields_and_defaults_the_route() {
     extra["subject"] = json!("CN=chosen by the client");
     assert!(serde_json::from_value::<IssueCertificate>(extra).is_err(), "the subject is not the client's");
 }
+
+#[test]
+fn a_chain_report_from_a_registry_before_the_audit_anchor_still_parses() {
+    let old = json!({"intact": true, "events": 12, "broken_at": null, "reason": null});
+    let report: ChainReport = serde_json::from_value(old).unwrap();
+    assert!(report.intact && !report.sealed, "no anchor said: not sealed");
+    assert_eq!((report.sealed_from, report.checkpoints, report.anchored), (None, 0, None));
+    let new = serde_json::to_value(ChainReport { sealed: true, sealed_from: Some(0), ..report }).unwrap();
+    assert_eq!(new["sealed"], true);
+    assert_eq!(new["broken_at"], serde_json::Value::Null, "the existing fields keep their shape");
+}

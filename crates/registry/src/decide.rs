@@ -45,11 +45,19 @@ struct Plan {
     access: Option<crate::access::AccessChange>,
 }
 
-/// Appends an audit event to the chain inside the transaction.
+/// Appends an audit event to the chain inside the transaction, sealed with
+/// the storage's audit key when it has one (computed here, in memory: no
+/// extra round trip to the database).
 pub fn append_audit(tx: &mut dyn Tx, draft: AuditDraft) -> Result<AuditEvent> {
     let prev = tx.last_audit()?;
     let event = AuditEvent::append(draft, prev.as_ref());
-    tx.insert_audit(&event)?;
+    let mac = match tx.audit_key() {
+        Some(key) => {
+            Some(key.event_mac(event.seq, &event.hash).map_err(|e| crate::Error::Authority(e.to_string()))?)
+        }
+        None => None,
+    };
+    tx.insert_audit(&event, mac.as_ref())?;
     Ok(event)
 }
 

@@ -10,12 +10,14 @@
 //!   issuance after proof of possession, the CRL);
 //! - [`http`]: `app(registry) -> Router`, the OpenAPI document;
 //! - [`tls`]: the self-signed certificate made at first start, and serving over rustls;
+//! - [`anchor`]: the audit trail anchored outside the database (keyed MACs, checkpoints);
 //! - [`admin`]: what the `cardstation-registry` administration commands do.
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod access;
 pub mod admin;
+pub mod anchor;
 pub mod certificates;
 pub mod decide;
 mod decline;
@@ -29,6 +31,7 @@ mod temporary;
 pub mod throttle;
 pub mod tls;
 
+pub use anchor::AuditAnchor;
 pub use decide::Caller;
 pub use error::{Error, Result};
 pub use escrow::EscrowSeal;

@@ -114,6 +114,7 @@ pub struct Registry {
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) seal: Option<Arc<dyn EscrowSeal>>,
     pub(crate) authority: Option<Arc<authority::CertificateAuthority>>,
+    anchor: Option<Arc<crate::anchor::AuditAnchor>>,
     pub(crate) clock: Clock,
     session_ttl: Duration,
     gate: Arc<crate::throttle::SignInGate>,
@@ -124,6 +125,7 @@ impl std::fmt::Debug for Registry {
         f.debug_struct("Registry")
             .field("escrow", &self.seal.is_some())
             .field("authority", &self.authority.is_some())
+            .field("audit_anchor", &self.anchor.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -170,6 +172,7 @@ impl Registry {
             storage,
             seal: None,
             authority: None,
+            anchor: None,
             clock: Clock::system(),
             session_ttl: Duration::hours(12),
             gate: Arc::new(crate::throttle::SignInGate::new(crate::throttle::SignInPolicy::default())),
@@ -191,6 +194,28 @@ impl Registry {
     pub fn with_authority(mut self, ca: Arc<authority::CertificateAuthority>) -> Self {
         self.authority = Some(ca);
         self
+    }
+
+    /// Seals the audit trail with `anchor` and verifies against it (see
+    /// [`crate::anchor`]). Without one, events carry no MAC and the audit
+    /// verification reports `sealed: false`.
+    pub fn with_audit_anchor(mut self, anchor: Arc<crate::anchor::AuditAnchor>) -> Self {
+        // Already sealed when opened on this storage; this covers another one.
+        if let Err(e) = anchor.seal(self.storage()) {
+            tracing::error!(error = %e, "the audit key could not be given to the storage");
+        }
+        self.anchor = Some(anchor);
+        self
+    }
+
+    /// Writes an audit checkpoint if the chain's head moved since the last
+    /// one (`serve` calls it periodically and at shutdown); `None`: nothing
+    /// written, or no anchor.
+    pub fn checkpoint_audit(&self) -> Result<Option<crate::anchor::Checkpoint>, Error> {
+        match &self.anchor {
+            Some(anchor) => anchor.checkpoint(self.storage(), self.clock.now()),
+            None => Ok(None),
+        }
     }
 
     /// The certificate authority, if this registry has one.
@@ -396,29 +421,11 @@ impl Registry {
         Ok(AuditPage { events, next_from })
     }
 
-    /// Verifies the whole audit chain (View audit).
+    /// Verifies the whole audit chain (View audit), and with an anchor each
+    /// event's MAC and every checkpoint (see [`crate::anchor`]).
     pub fn verify_audit(&self, caller: &Caller) -> Served<ChainReport> {
         require_audit(caller)?;
-        let mut prev = None;
-        let mut checked = 0u64;
-        loop {
-            let page = storage::read(self.storage(), |tx| tx.audit_from(checked, MAX_PAGE))?;
-            if page.is_empty() {
-                return Ok(ChainReport { intact: true, events: checked, broken_at: None, reason: None });
-            }
-            if let Err(domain::Error::AuditChainBroken { index, reason }) =
-                domain::verify_chain_after(prev.as_ref(), &page)
-            {
-                return Ok(ChainReport {
-                    intact: false,
-                    events: checked + index as u64,
-                    broken_at: Some(checked + index as u64),
-                    reason: Some(reason.to_owned()),
-                });
-            }
-            checked += page.len() as u64;
-            prev = page.into_iter().last();
-        }
+        Ok(crate::anchor::verify(self.storage(), self.anchor.as_deref())?)
     }
 
     /// Opens an escrowed secret: the management key for an operator who may

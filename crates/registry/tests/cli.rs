@@ -110,6 +110,29 @@ async fn administer_then_serve_over_pinned_tls() {
     let audit =
         client.get(format!("{base}/v1/audit")).bearer_auth(grant.token.expose()).send().await.unwrap();
     assert_eq!(audit.status(), 200, "the Issuers role views the audit log");
+    let report: proto::ChainReport = client
+        .get(format!("{base}/v1/audit/verify"))
+        .bearer_auth(grant.token.expose())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(report.intact && report.sealed, "{report:?}");
+    assert_eq!(report.sealed_from, Some(0), "init and every command sealed their events: {report:?}");
+    // serve checkpoints at start (then every 10 s when the head moved).
+    let checkpoints = dir.path().join(registry::anchor::CHECKPOINT_FILE);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !checkpoints.exists() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(checkpoints.exists(), "serve writes audit checkpoints");
+    for file in [checkpoints, dir.path().join(authority::audit_key::KEY_FILE)] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} is {mode:o}", file.display());
+    }
     let page: proto::ChangesPage = client
         .get(format!("{base}/v1/changes"))
         .bearer_auth(grant.token.expose())

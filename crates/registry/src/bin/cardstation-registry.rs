@@ -26,7 +26,7 @@ use rand::Rng;
 use registry::escrow::AuthoritySeal;
 use registry::storage::PostgresStorage;
 use registry::tls::TlsIdentity;
-use registry::{admin, storage, DeploymentSettings, Registry, SqliteStorage, Storage};
+use registry::{admin, storage, AuditAnchor, DeploymentSettings, Registry, SqliteStorage, Storage};
 use time::OffsetDateTime;
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -40,14 +40,32 @@ const KEK_FILE: &str = "escrow-kek.key";
 const CA_DIR: &str = "ca";
 /// The CA's name when it is created.
 const CA_NAME: &str = "Cardstation Registry CA";
+/// How often `serve` checkpoints the audit chain's head when it moved (see
+/// `registry::anchor`: removing the newest events goes unnoticed only
+/// until the next checkpoint).
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The key-encryption key of `data`, created at first start.
+fn open_kek(data: &Path) -> anyhow::Result<Arc<authority::FileKek>> {
+    Ok(Arc::new(
+        authority::FileKek::open_or_create(&data.join(KEK_FILE))
+            .with_context(|| format!("opening the key-encryption key in {}", data.display()))?,
+    ))
+}
+
+/// Seals the audit events written through `storage` with the audit key of
+/// `data` (created at first start): every command that writes events does,
+/// or `serve`'s verification would report theirs as written without it.
+fn open_anchor(data: &Path, storage: &dyn Storage) -> anyhow::Result<AuditAnchor> {
+    let kek = open_kek(data)?;
+    AuditAnchor::open_or_create(data, kek.as_ref(), storage)
+        .with_context(|| format!("opening the audit key in {}", data.display()))
+}
 
 /// The key-encryption key and the certificate authority of `data`, both
 /// created at first start; prints the CA's fingerprint.
 fn open_authority(data: &Path) -> anyhow::Result<(Arc<authority::FileKek>, authority::CertificateAuthority)> {
-    let kek = Arc::new(
-        authority::FileKek::open_or_create(&data.join(KEK_FILE))
-            .with_context(|| format!("opening the key-encryption key in {}", data.display()))?,
-    );
+    let kek = open_kek(data)?;
     let existed = data.join(CA_DIR).exists();
     let ca = authority::CertificateAuthority::open_or_create(&data.join(CA_DIR), CA_NAME, kek.as_ref())
         .with_context(|| format!("opening the certificate authority in {}", data.join(CA_DIR).display()))?;
@@ -206,12 +224,15 @@ enum UseCaseCommand {
     },
 }
 
-/// The registry's database: PostgreSQL at `database` if given, else the SQLite file in `data`.
-fn open_storage(data: &Path, database: Option<&str>) -> anyhow::Result<Arc<dyn Storage>> {
-    match database {
-        Some(url) => Ok(Arc::new(PostgresStorage::open(url).context("opening the PostgreSQL database")?)),
-        None => Ok(Arc::new(open(data)?)),
-    }
+/// The registry's database: PostgreSQL at `database` if given, else the
+/// SQLite file in `data`; its audit events sealed with the key in `data`.
+fn open_storage(data: &Path, database: Option<&str>) -> anyhow::Result<(Arc<dyn Storage>, AuditAnchor)> {
+    let storage: Arc<dyn Storage> = match database {
+        Some(url) => Arc::new(PostgresStorage::open(url).context("opening the PostgreSQL database")?),
+        None => Arc::new(open(data)?),
+    };
+    let anchor = open_anchor(data, &*storage)?;
+    Ok((storage, anchor))
 }
 
 fn open(data: &Path) -> anyhow::Result<SqliteStorage> {
@@ -224,6 +245,25 @@ fn open(data: &Path) -> anyhow::Result<SqliteStorage> {
         );
     }
     SqliteStorage::open(&db).with_context(|| format!("opening {}", db.display()))
+}
+
+/// Checkpoints the audit chain every [`CHECKPOINT_EVERY`] (when its head moved).
+async fn checkpoint_periodically(registry: Registry) {
+    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        checkpoint(registry.clone()).await;
+    }
+}
+
+/// One audit checkpoint, on the blocking pool (it reads the database and syncs a file).
+async fn checkpoint(registry: Registry) {
+    match tokio::task::spawn_blocking(move || registry.checkpoint_audit()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "writing an audit checkpoint failed"),
+        Err(e) => tracing::error!(error = %e, "the audit checkpoint task failed"),
+    }
 }
 
 fn generated_password() -> Zeroizing<String> {
@@ -269,6 +309,8 @@ fn main() -> anyhow::Result<()> {
                 use_cases: if all_use_cases { domain::UseCases::all() } else { domain::UseCases::default() },
                 approval_step,
             };
+            // Before the first event, so that every event is sealed.
+            open_anchor(&data, &*storage)?;
             let (password, generated) = password_from("CARDSTATION_ADMIN_PASSWORD");
             admin::init(&*storage, &settings, "admin", &password, now)?;
             open_authority(&data)?;
@@ -280,7 +322,7 @@ fn main() -> anyhow::Result<()> {
             }
         }
         Command::Serve { data, listen, cert, key, names, crl_url } => {
-            let storage = open_storage(&data, cli.database.as_deref())?;
+            let (storage, anchor) = open_storage(&data, cli.database.as_deref())?;
             let identity = match (cert, key) {
                 (Some(cert), Some(key)) => TlsIdentity::load(&cert, &key)?,
                 _ => {
@@ -299,7 +341,10 @@ fn main() -> anyhow::Result<()> {
                 ca = ca.with_crl_url(&url).context("--crl-url")?;
             }
             let seal = AuthoritySeal(authority::Escrow::new(kek));
-            let registry = Registry::new(storage).with_escrow(Arc::new(seal)).with_authority(Arc::new(ca));
+            let registry = Registry::new(storage)
+                .with_escrow(Arc::new(seal))
+                .with_authority(Arc::new(ca))
+                .with_audit_anchor(Arc::new(anchor));
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(listen)
@@ -310,14 +355,20 @@ fn main() -> anyhow::Result<()> {
                     let _ = tokio::signal::ctrl_c().await;
                     tracing::info!("shutting down");
                 };
-                registry::tls::serve_tls(listener, config, registry::app(registry), shutdown).await?;
+                let checkpoints = tokio::spawn(checkpoint_periodically(registry.clone()));
+                let served =
+                    registry::tls::serve_tls(listener, config, registry::app(registry.clone()), shutdown)
+                        .await;
+                checkpoints.abort();
+                checkpoint(registry).await;
+                served?;
                 anyhow::Ok(())
             })?;
         }
         Command::Operator {
             command: OperatorCommand::Add { data, username, given_name, family_name, email, roles },
         } => {
-            let storage = open_storage(&data, cli.database.as_deref())?;
+            let (storage, _anchor) = open_storage(&data, cli.database.as_deref())?;
             let (password, generated) = password_from("CARDSTATION_OPERATOR_PASSWORD");
             let new =
                 admin::NewOperator { username: username.clone(), given_name, family_name, email, roles };
@@ -328,7 +379,7 @@ fn main() -> anyhow::Result<()> {
             }
         }
         Command::Role { command: RoleCommand::Add { data, name, global, all_profiles } } => {
-            let storage = open_storage(&data, cli.database.as_deref())?;
+            let (storage, _anchor) = open_storage(&data, cli.database.as_deref())?;
             let mut role = Role::new(RoleId::new(Uuid::now_v7()), name.clone());
             for g in &global {
                 role = role.with_global(parse_snake::<GlobalPermission>("global permission", g)?);
@@ -343,12 +394,12 @@ fn main() -> anyhow::Result<()> {
             println!("role {name}: id {}", role.id);
         }
         Command::Role { command: RoleCommand::Grant { data, username, role } } => {
-            let storage = open_storage(&data, cli.database.as_deref())?;
+            let (storage, _anchor) = open_storage(&data, cli.database.as_deref())?;
             admin::grant_role(&*storage, &username, &role, now)?;
             println!("granted {role} to {username}");
         }
         Command::Profile { command: ProfileCommand::Add { data, file, id } } => {
-            let storage = open_storage(&data, cli.database.as_deref())?;
+            let (storage, _anchor) = open_storage(&data, cli.database.as_deref())?;
             let text =
                 std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
             let settings: ProfileSettings =
@@ -365,7 +416,7 @@ fn main() -> anyhow::Result<()> {
                 UseCaseCommand::Enable { data, name } => (data, name, true),
                 UseCaseCommand::Disable { data, name } => (data, name, false),
             };
-            let storage = open_storage(&data, cli.database.as_deref())?;
+            let (storage, _anchor) = open_storage(&data, cli.database.as_deref())?;
             let use_case = parse_snake::<UseCase>("use case", &name)?;
             let mut settings = storage::read(&*storage, |tx| tx.settings())?;
             if enable {

@@ -25,7 +25,7 @@ use domain::{PersonId, ProfileId, ProfileSettings, RequestId, UseCases};
 use proto::{Operation, OperationBatch, OperationKind};
 use registry::storage::PostgresStorage;
 use registry::tls::TlsIdentity;
-use registry::{admin, DeploymentSettings, Registry, SqliteStorage, Storage};
+use registry::{admin, AuditAnchor, DeploymentSettings, Registry, SqliteStorage, Storage};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -152,6 +152,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         (Some(_), false) => "postgres",
         (Some(_), true) => "postgres synchronous_commit=off",
     };
+    // Sealed as `serve` seals: every audit event gets its MAC.
+    let kek = authority::FileKek::open_or_create(&dir.join("kek"))?;
+    let anchor = Arc::new(AuditAnchor::open_or_create(&dir, &kek, &*storage)?);
     let now = OffsetDateTime::now_utc();
     let settings = DeploymentSettings { use_cases: UseCases::all(), approval_step: false };
     admin::init(&*storage, &settings, "admin", "bench-password", now)?;
@@ -161,7 +164,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let (identity, _) = TlsIdentity::load_or_create(&dir, &[])?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
-    let app = registry::app(Registry::new(storage));
+    let app = registry::app(Registry::new(storage).with_audit_anchor(anchor));
     tokio::spawn(registry::tls::serve_tls(listener, identity.server_config()?, app, std::future::pending()));
 
     let client = reqwest::Client::builder()

@@ -44,6 +44,37 @@ use uuid::Uuid;
 
 use crate::error::Result;
 
+/// The audit key a storage seals new audit events with (see
+/// [`crate::anchor`]): set at start, read once per transaction.
+#[derive(Debug, Default)]
+pub(crate) struct AuditKeySlot(std::sync::RwLock<Option<std::sync::Arc<authority::AuditKey>>>);
+
+impl AuditKeySlot {
+    pub(crate) fn set(&self, key: std::sync::Arc<authority::AuditKey>) -> Result<()> {
+        *self.0.write().map_err(|_| crate::Error::Storage("the audit key lock was poisoned".into()))? =
+            Some(key);
+        Ok(())
+    }
+
+    /// The key; a poisoned lock is an error, never "unsealed".
+    pub(crate) fn get(&self) -> Result<Option<std::sync::Arc<authority::AuditKey>>> {
+        Ok(self
+            .0
+            .read()
+            .map_err(|_| crate::Error::Storage("the audit key lock was poisoned".into()))?
+            .clone())
+    }
+}
+
+/// An audit event as stored, with its MAC (none: written without an audit key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    /// The event.
+    pub event: AuditEvent,
+    /// HMAC-SHA256 of its position and hash under the audit key.
+    pub mac: Option<Vec<u8>>,
+}
+
 /// An operator account with its password verifier.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OperatorAccount {
@@ -170,6 +201,16 @@ pub trait Storage: Send + Sync + 'static {
     /// Every row of every table as canonical text: for tests that prove a
     /// refused call changed nothing.
     fn dump(&self) -> Result<String>;
+
+    /// Seals the audit events appended from now on with `key`
+    /// ([`Tx::audit_key`]); set once at start by [`crate::AuditAnchor`].
+    fn seal_audit(&self, key: std::sync::Arc<authority::AuditKey>) -> Result<()>;
+
+    /// Runs `sql` with the audit table's append-only triggers out of the
+    /// way, as an attacker with database access would: for the tests that
+    /// show such edits are detected. Never called by the registry.
+    #[doc(hidden)]
+    fn tamper_audit(&self, sql: &str) -> Result<()>;
 }
 
 /// An operation already applied.
@@ -235,12 +276,19 @@ pub trait Tx {
     fn changes_after(&mut self, after: u64, limit: u32) -> Result<Vec<Change>>;
 
     // --- audit ---
+    /// The key new audit events are sealed with, if the storage has one
+    /// ([`Storage::seal_audit`]); held in memory, never stored.
+    fn audit_key(&self) -> Option<&authority::AuditKey>;
     /// The newest audit event.
     fn last_audit(&mut self) -> Result<Option<AuditEvent>>;
-    /// Appends an audit event (its seq follows the last).
-    fn insert_audit(&mut self, event: &AuditEvent) -> Result<()>;
+    /// Appends an audit event (its seq follows the last) with its MAC.
+    fn insert_audit(&mut self, event: &AuditEvent, mac: Option<&[u8; 32]>) -> Result<()>;
+    /// Audit events from position `from` with their MACs, at most `limit`.
+    fn audit_rows(&mut self, from: u64, limit: u32) -> Result<Vec<AuditRow>>;
     /// Audit events from position `from`, at most `limit`.
-    fn audit_from(&mut self, from: u64, limit: u32) -> Result<Vec<AuditEvent>>;
+    fn audit_from(&mut self, from: u64, limit: u32) -> Result<Vec<AuditEvent>> {
+        Ok(self.audit_rows(from, limit)?.into_iter().map(|row| row.event).collect())
+    }
 
     // --- escrow (ciphertext only) ---
     /// Appends a version of a sealed secret (the next number); never replaces one.

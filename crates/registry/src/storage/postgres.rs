@@ -48,8 +48,8 @@ use tokio_postgres::{Client, NoTls, Row, Statement};
 use uuid::Uuid;
 
 use super::{
-    Applied, CaCertificateRecord, ChallengeRecord, DeploymentSettings, EscrowVersion, NewEscrow,
-    OfflineUnblockRecord, OperatorAccount, SessionRecord, Storage, Tx, TABLES,
+    Applied, AuditKeySlot, AuditRow, CaCertificateRecord, ChallengeRecord, DeploymentSettings, EscrowVersion,
+    NewEscrow, OfflineUnblockRecord, OperatorAccount, SessionRecord, Storage, Tx, TABLES,
 };
 use crate::error::{Error, Result};
 
@@ -61,6 +61,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/pg/003_temporary_cards.sql"),
     include_str!("../../schema/pg/004_offline_unblock.sql"),
     include_str!("../../schema/pg/005_operation_digest.sql"),
+    include_str!("../../schema/pg/006_audit_mac.sql"),
     include_str!("../../schema/pg/007_escrow_history.sql"),
 ];
 
@@ -80,6 +81,7 @@ pub struct PostgresStorage {
     lock_key: i64,
     pool: Mutex<Vec<Conn>>,
     driver: Driver,
+    audit_key: AuditKeySlot,
 }
 
 impl std::fmt::Debug for PostgresStorage {
@@ -259,6 +261,7 @@ impl PostgresStorage {
             lock_key: key,
             pool: Mutex::new(Vec::new()),
             driver: Driver::start()?,
+            audit_key: AuditKeySlot::default(),
         };
         let mut conn = storage.new_connection(false)?;
         if let Some(schema) = &storage.schema {
@@ -335,13 +338,14 @@ impl PostgresStorage {
         commit: bool,
         work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>,
     ) -> Result<()> {
+        let key = if write_lock { self.audit_key.get()? } else { None };
         let mut conn = self.take()?;
         let outcome = (|| {
             conn.batch(begin)?;
             if write_lock {
                 conn.execute("SELECT pg_advisory_xact_lock($1)", &[&self.lock_key])?;
             }
-            let outcome = work(&mut PgTx { conn: &mut conn });
+            let outcome = work(&mut PgTx { conn: &mut conn, audit_key: key.as_deref() });
             match outcome {
                 Ok(()) if commit => conn.batch("COMMIT"),
                 other => {
@@ -446,11 +450,28 @@ impl Storage for PostgresStorage {
         }
         outcome
     }
+
+    fn seal_audit(&self, key: Arc<authority::AuditKey>) -> Result<()> {
+        self.audit_key.set(key)
+    }
+
+    fn tamper_audit(&self, sql: &str) -> Result<()> {
+        let mut conn = self.take()?;
+        // The table's owner may switch its triggers off; so may an attacker who has its credentials.
+        let outcome = conn.batch(&format!(
+            "BEGIN; ALTER TABLE audit DISABLE TRIGGER USER; {sql}; ALTER TABLE audit ENABLE TRIGGER USER; COMMIT;"
+        ));
+        if outcome.is_err() {
+            let _ = conn.batch("ROLLBACK");
+        }
+        outcome
+    }
 }
 
 /// One transaction's view of the database.
 struct PgTx<'a> {
     conn: &'a mut Conn,
+    audit_key: Option<&'a authority::AuditKey>,
 }
 
 fn rfc3339(at: OffsetDateTime) -> Result<String> {
@@ -740,21 +761,30 @@ impl Tx for PgTx<'_> {
         row.map(|r| decode(&get::<String>(&r, 0)?)).transpose()
     }
 
-    fn insert_audit(&mut self, event: &AuditEvent) -> Result<()> {
+    fn audit_key(&self) -> Option<&authority::AuditKey> {
+        self.audit_key
+    }
+
+    fn insert_audit(&mut self, event: &AuditEvent, mac: Option<&[u8; 32]>) -> Result<()> {
         let seq = i64::try_from(event.seq).map_err(corrupt)?;
+        let mac = mac.map(|m| &m[..]);
         self.conn.execute(
-            "INSERT INTO audit (seq, hash, prev_hash, body) VALUES ($1, $2, $3, $4::text::json)",
-            &[&seq, &event.hash.to_hex(), &event.prev_hash.to_hex(), &json(event)?],
+            "INSERT INTO audit (seq, hash, prev_hash, body, mac) VALUES ($1, $2, $3, $4::text::json, $5)",
+            &[&seq, &event.hash.to_hex(), &event.prev_hash.to_hex(), &json(event)?, &mac],
         )?;
         Ok(())
     }
 
-    fn audit_from(&mut self, from: u64, limit: u32) -> Result<Vec<AuditEvent>> {
+    fn audit_rows(&mut self, from: u64, limit: u32) -> Result<Vec<AuditRow>> {
         let rows = self.conn.query(
-            "SELECT body::text FROM audit WHERE seq >= $1 ORDER BY seq LIMIT $2",
+            "SELECT body::text, mac FROM audit WHERE seq >= $1 ORDER BY seq LIMIT $2",
             &[&seq_to_i64(from), &i64::from(limit)],
         )?;
-        rows.iter().map(|r| decode(&get::<String>(r, 0)?)).collect()
+        rows.iter()
+            .map(|r| {
+                Ok(AuditRow { event: decode(&get::<String>(r, 0)?)?, mac: get::<Option<Vec<u8>>>(r, 1)? })
+            })
+            .collect()
     }
 
     fn put_escrow(&mut self, stored: &NewEscrow<'_>) -> Result<u32> {

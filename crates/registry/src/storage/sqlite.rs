@@ -15,8 +15,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    Applied, CaCertificateRecord, ChallengeRecord, DeploymentSettings, EscrowVersion, NewEscrow,
-    OfflineUnblockRecord, OperatorAccount, SessionRecord, Storage, Tx, TABLES,
+    Applied, AuditKeySlot, AuditRow, CaCertificateRecord, ChallengeRecord, DeploymentSettings, EscrowVersion,
+    NewEscrow, OfflineUnblockRecord, OperatorAccount, SessionRecord, Storage, Tx, TABLES,
 };
 use crate::error::{Error, Result};
 
@@ -28,6 +28,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/003_temporary_cards.sql"),
     include_str!("../../schema/004_offline_unblock.sql"),
     include_str!("../../schema/005_operation_digest.sql"),
+    include_str!("../../schema/006_audit_mac.sql"),
     include_str!("../../schema/007_escrow_history.sql"),
 ];
 
@@ -39,6 +40,7 @@ pub struct SqliteStorage {
     path: std::path::PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    audit_key: AuditKeySlot,
 }
 
 /// Creates the database file readable by its owner only (SQLite gives its
@@ -79,7 +81,12 @@ impl SqliteStorage {
         owner_only(path)?;
         let mut writer = open_connection(path)?;
         migrate(&mut writer)?;
-        Ok(Self { path: path.to_owned(), writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) })
+        Ok(Self {
+            path: path.to_owned(),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+            audit_key: AuditKeySlot::default(),
+        })
     }
 
     /// The schema version of the database (migrations applied).
@@ -128,8 +135,9 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
 impl Storage for SqliteStorage {
     fn write(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
         let mut conn = self.writer.lock().map_err(|_| poisoned())?;
+        let key = self.audit_key.get()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        work(&mut SqliteTx { conn: &tx })?;
+        work(&mut SqliteTx { conn: &tx, audit_key: key.as_deref() })?;
         tx.commit()?;
         Ok(())
     }
@@ -138,7 +146,7 @@ impl Storage for SqliteStorage {
         let mut conn = self.reader()?;
         let outcome = (|| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-            let outcome = work(&mut SqliteTx { conn: &tx });
+            let outcome = work(&mut SqliteTx { conn: &tx, audit_key: None });
             tx.rollback()?;
             outcome
         })();
@@ -166,10 +174,26 @@ impl Storage for SqliteStorage {
         }
         Ok(out)
     }
+
+    fn seal_audit(&self, key: std::sync::Arc<authority::AuditKey>) -> Result<()> {
+        self.audit_key.set(key)
+    }
+
+    fn tamper_audit(&self, sql: &str) -> Result<()> {
+        let conn = self.writer.lock().map_err(|_| poisoned())?;
+        let outcome = conn.execute_batch(&format!(
+            "BEGIN; DROP TRIGGER IF EXISTS audit_no_update; DROP TRIGGER IF EXISTS audit_no_delete; {sql}; COMMIT;"
+        ));
+        if outcome.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        Ok(outcome?)
+    }
 }
 
 struct SqliteTx<'a> {
     conn: &'a Connection,
+    audit_key: Option<&'a authority::AuditKey>,
 }
 
 fn rfc3339(at: OffsetDateTime) -> Result<String> {
@@ -472,22 +496,37 @@ impl Tx for SqliteTx<'_> {
         body.map(|b| decode(&b)).transpose()
     }
 
-    fn insert_audit(&mut self, event: &AuditEvent) -> Result<()> {
+    fn audit_key(&self) -> Option<&authority::AuditKey> {
+        self.audit_key
+    }
+
+    fn insert_audit(&mut self, event: &AuditEvent, mac: Option<&[u8; 32]>) -> Result<()> {
         let seq = i64::try_from(event.seq).map_err(|e| Error::Corrupt(e.to_string()))?;
         self.conn
-            .prepare_cached("INSERT INTO audit (seq, hash, prev_hash, body) VALUES (?1, ?2, ?3, ?4)")?
-            .execute(params![seq, event.hash.to_hex(), event.prev_hash.to_hex(), json(event)?])?;
+            .prepare_cached(
+                "INSERT INTO audit (seq, hash, prev_hash, body, mac) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                seq,
+                event.hash.to_hex(),
+                event.prev_hash.to_hex(),
+                json(event)?,
+                mac.map(|m| &m[..])
+            ])?;
         Ok(())
     }
 
-    fn audit_from(&mut self, from: u64, limit: u32) -> Result<Vec<AuditEvent>> {
+    fn audit_rows(&mut self, from: u64, limit: u32) -> Result<Vec<AuditRow>> {
         let from = i64::try_from(from).unwrap_or(i64::MAX);
         let mut stmt =
-            self.conn.prepare_cached("SELECT body FROM audit WHERE seq >= ?1 ORDER BY seq LIMIT ?2")?;
-        let rows = stmt.query_map(params![from, limit], |r| r.get::<_, String>(0))?;
+            self.conn.prepare_cached("SELECT body, mac FROM audit WHERE seq >= ?1 ORDER BY seq LIMIT ?2")?;
+        let rows = stmt.query_map(params![from, limit], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<Vec<u8>>>(1)?))
+        })?;
         let mut out = Vec::new();
-        for body in rows {
-            out.push(decode(&body?)?);
+        for row in rows {
+            let (body, mac) = row?;
+            out.push(AuditRow { event: decode(&body)?, mac });
         }
         Ok(out)
     }

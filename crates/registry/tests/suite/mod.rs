@@ -78,6 +78,8 @@ pub struct Fixture {
     pub people: BTreeMap<&'static str, PersonId>,
     pub profile: ProfileId,
     pub cardholder: PersonId,
+    /// The registry's audit key and checkpoints (its data directory's).
+    pub anchor: Arc<registry::AuditAnchor>,
 }
 
 pub fn settings(name: &str, validate_issuance: bool) -> ProfileSettings {
@@ -107,6 +109,10 @@ impl Fixture {
     pub async fn new(factory: Factory) -> Self {
         let storage = factory();
         let now = OffsetDateTime::now_utc();
+        // Sealed before the first event, as `init` does.
+        let data = tempfile::tempdir().unwrap().keep();
+        let kek = authority::FileKek::open_or_create(&data.join("kek")).unwrap();
+        let anchor = Arc::new(registry::AuditAnchor::open_or_create(&data, &kek, &*storage).unwrap());
         let deployment = DeploymentSettings { use_cases: UseCases::all(), approval_step: false };
         admin::init(&*storage, &deployment, "admin", &password("admin"), now).unwrap();
         let mut people = BTreeMap::new();
@@ -129,8 +135,10 @@ impl Fixture {
         }
         let profile = ProfileId::new(Uuid::now_v7());
         admin::add_profile(&*storage, profile, settings("Employee", true), now).unwrap();
-        let registry =
-            Registry::new(storage).with_escrow(Arc::new(TestSeal)).with_authority(Arc::new(test_authority()));
+        let registry = Registry::new(storage)
+            .with_escrow(Arc::new(TestSeal))
+            .with_authority(Arc::new(test_authority()))
+            .with_audit_anchor(anchor.clone());
         let app = registry::app(registry.clone());
         let mut fixture = Fixture {
             registry,
@@ -139,6 +147,7 @@ impl Fixture {
             people,
             profile,
             cardholder: PersonId::new(Uuid::now_v7()),
+            anchor,
         };
         for name in ROLES {
             let (status, body) = fixture
@@ -746,7 +755,150 @@ pub async fn audit_chain(factory: Factory) {
     let (status, report) = f.call(Method::GET, "/v1/audit/verify", Some(f.token("auditor")), None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(report["intact"], true, "{report}");
+    assert_eq!(report["sealed"], true, "{report}");
     assert!(report["events"].as_u64().unwrap() >= 10);
+}
+
+/// The auditor's `GET /v1/audit/verify`.
+async fn verify_report(f: &Fixture) -> Value {
+    let (status, report) = f.call(Method::GET, "/v1/audit/verify", Some(f.token("auditor")), None).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    report
+}
+
+/// The stored audit events, oldest first.
+fn audit_events(f: &Fixture) -> Vec<domain::AuditEvent> {
+    registry::storage::read(f.registry.storage(), |tx| tx.audit_from(0, 1000)).unwrap()
+}
+
+fn checkpoint(f: &Fixture) -> registry::anchor::Checkpoint {
+    f.registry.checkpoint_audit().unwrap().expect("the head moved: a checkpoint is written")
+}
+
+/// Issue 16, untouched: intact, every event sealed from the first, the
+/// checkpoints counted, and an unmoved head not checkpointed twice.
+pub async fn audit_anchor_untouched(factory: Factory) {
+    let f = Fixture::new(factory).await;
+    f.issued_card().await;
+    let first = checkpoint(&f);
+    assert!(f.registry.checkpoint_audit().unwrap().is_none(), "the head did not move");
+    f.request_card().await;
+    let second = checkpoint(&f);
+    assert!(second.count > first.count);
+    let rows = registry::storage::read(f.registry.storage(), |tx| tx.audit_rows(0, 1000)).unwrap();
+    assert_eq!(rows.len() as u64, second.count);
+    assert!(rows.iter().all(|r| r.mac.as_ref().is_some_and(|m| m.len() == 32)), "every event has a MAC");
+    let report = verify_report(&f).await;
+    assert_eq!(report["intact"], true, "{report}");
+    assert_eq!(report["sealed"], true, "{report}");
+    assert_eq!(report["sealed_from"], 0, "{report}");
+    assert_eq!(report["checkpoints"], 2, "{report}");
+    assert_eq!(report["anchored"], second.count, "{report}");
+    assert_eq!(report["events"], second.count, "{report}");
+    assert_eq!(report["broken_at"], Value::Null, "{report}");
+}
+
+/// Issue 16, the attack: the newest events deleted with SQL (the triggers
+/// that forbid it dropped first). What remains is a valid hash chain; the
+/// checkpoint shows the loss and where it starts.
+pub async fn audit_truncation_is_detected(factory: Factory) {
+    let f = Fixture::new(factory).await;
+    f.issued_card().await;
+    let n = checkpoint(&f).count;
+    let cut = n - 3;
+    f.registry.storage().tamper_audit(&format!("DELETE FROM audit WHERE seq >= {cut}")).unwrap();
+    let left = audit_events(&f);
+    assert_eq!(left.len() as u64, cut);
+    domain::verify_chain(&left).expect("the hash chain alone sees nothing wrong");
+    let report = verify_report(&f).await;
+    assert_eq!(report["intact"], false, "{report}");
+    assert_eq!(report["broken_at"], cut, "{report}");
+    let reason = report["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with(&format!("events from {cut} on are missing (the checkpoint at "))
+            && reason.ends_with(&format!("recorded {n} events)")),
+        "{reason}"
+    );
+    // New events filling the gap (sealed by the registry) do not cover it up.
+    while (audit_events(&f).len() as u64) < n {
+        f.request_card().await;
+    }
+    let report = verify_report(&f).await;
+    assert_eq!(report["intact"], false, "{report}");
+    assert!(report["reason"].as_str().unwrap().contains("removed and replaced"), "{report}");
+}
+
+/// Issue 16, the attack: one event's notes edited and every later hash
+/// recomputed with domain's own hashing (the algorithm is public, the audit
+/// key is not). The hash chain verifies; the first MAC that fails is the edit.
+pub async fn audit_rewrite_is_detected(factory: Factory) {
+    let f = Fixture::new(factory).await;
+    f.issued_card().await;
+    checkpoint(&f);
+    let mut events = audit_events(&f);
+    let k = events.len() / 2;
+    events[k].draft.notes = Some("nothing happened here".into());
+    for i in k..events.len() {
+        if i > k {
+            events[i].prev_hash = events[i - 1].hash;
+        }
+        events[i].hash = events[i].compute_hash();
+    }
+    domain::verify_chain(&events).expect("the forged chain is a valid hash chain");
+    let sql: Vec<String> = events[k..]
+        .iter()
+        .map(|e| {
+            let body = serde_json::to_string(e).unwrap().replace('\'', "''");
+            format!(
+                "UPDATE audit SET hash = '{}', prev_hash = '{}', body = '{body}' WHERE seq = {}",
+                e.hash, e.prev_hash, e.seq
+            )
+        })
+        .collect();
+    f.registry.storage().tamper_audit(&sql.join("; ")).unwrap();
+    assert_eq!(audit_events(&f), events, "the database holds the forged chain");
+    let report = verify_report(&f).await;
+    assert_eq!(report["intact"], false, "{report}");
+    assert_eq!(report["broken_at"], k as u64, "{report}");
+    assert!(report["reason"].as_str().unwrap().contains("does not match its MAC"), "{report}");
+
+    // Stripping the MACs instead (to pass as events from before the key): also found.
+    f.registry.storage().tamper_audit(&format!("UPDATE audit SET mac = NULL WHERE seq >= {k}")).unwrap();
+    let report = verify_report(&f).await;
+    assert_eq!(report["broken_at"], k as u64, "{report}");
+    assert!(report["reason"].as_str().unwrap().contains("has no MAC"), "{report}");
+}
+
+/// Issue 16: a checkpoint line altered in the data directory is reported;
+/// put back, the trail verifies again.
+pub async fn audit_checkpoint_tampering_is_detected(factory: Factory) {
+    let f = Fixture::new(factory).await;
+    f.issued_card().await;
+    let first = checkpoint(&f);
+    f.request_card().await;
+    checkpoint(&f);
+    let path = f.anchor.checkpoint_path().to_owned();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.lines().count(), 2, "{text}");
+    let altered =
+        text.replacen(&format!("\"count\":{}", first.count), &format!("\"count\":{}", first.count - 2), 1);
+    assert_ne!(altered, text);
+    std::fs::write(&path, altered).unwrap();
+    let report = verify_report(&f).await;
+    assert_eq!(report["intact"], false, "{report}");
+    assert_eq!(report["broken_at"], Value::Null, "{report}");
+    let reason = report["reason"].as_str().unwrap();
+    assert!(reason.contains("line 1") && reason.contains("does not match its MAC"), "{reason}");
+
+    std::fs::write(&path, format!("{{\"count\":1}}\n{text}")).unwrap();
+    let report = verify_report(&f).await;
+    assert!(report["reason"].as_str().unwrap().contains("line 1 of"), "{report}");
+    assert!(report["reason"].as_str().unwrap().contains("is not a checkpoint"), "{report}");
+
+    std::fs::write(&path, &text).unwrap();
+    let report = verify_report(&f).await;
+    assert_eq!(report["intact"], true, "{report}");
+    assert_eq!(report["checkpoints"], 2, "{report}");
 }
 
 pub async fn escrow_round_trip(factory: Factory) {
