@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::secret::{Password, SessionToken};
+use crate::secret::{Password, SessionToken, WorkstationKey};
 
 /// `POST /v1/sessions`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -20,6 +20,10 @@ pub struct Login {
     #[schema(value_type = Option<String>, format = Uuid)]
     #[serde(default)]
     pub workstation: Option<WorkstationId>,
+    /// The workstation's credential: required with `workstation`; the
+    /// first sign-in from a workstation binds its id to this key.
+    #[serde(default)]
+    pub workstation_key: Option<WorkstationKey>,
 }
 
 /// A new session.

@@ -41,7 +41,7 @@ pub use operation::{
     RetryIssuance, ReviseProfile, StoreEscrow, MAX_BATCH,
 };
 pub use problem::{Health, Problem};
-pub use secret::{EscrowSecret, Password, SessionToken};
+pub use secret::{EscrowSecret, Password, SessionToken, WorkstationKey};
 
 /// The API's path prefix; a breaking change gets a new one.
 pub const API_PREFIX: &str = "/v1";

@@ -49,6 +49,12 @@ secret_string!(
     /// A card secret for escrow (management key or PUK), hex-encoded.
     EscrowSecret
 );
+secret_string!(
+    /// A workstation's credential: 32 random bytes, hex-encoded, made at
+    /// enrollment; the registry keeps only its hash and binds the
+    /// workstation id to it at the first sign-in.
+    WorkstationKey
+);
 
 impl EscrowSecret {
     /// Hex-encodes `bytes`.

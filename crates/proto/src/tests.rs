@@ -90,7 +90,12 @@ fn cursors_parse_only_what_the_registry_hands_out() {
 
 #[test]
 fn secrets_are_redacted_in_debug_output() {
-    let login = Login { username: "ada".into(), password: Password::new("hunter22"), workstation: None };
+    let login = Login {
+        username: "ada".into(),
+        password: Password::new("hunter22"),
+        workstation: None,
+        workstation_key: None,
+    };
     let shown = format!("{login:?}");
     assert!(!shown.contains("hunter22"), "the password must not appear in {shown}");
     let token = SessionToken::new("abcdef");

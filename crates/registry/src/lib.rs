@@ -30,6 +30,7 @@ pub mod storage;
 mod temporary;
 pub mod throttle;
 pub mod tls;
+mod workstation;
 
 pub use anchor::AuditAnchor;
 pub use decide::Caller;

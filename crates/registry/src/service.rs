@@ -296,10 +296,22 @@ impl Registry {
             return Err(Fault::Unauthenticated("invalid username or password"));
         };
         self.gate.succeeded(username);
+        let workstation_key = match (login.workstation, &login.workstation_key) {
+            (None, _) => None,
+            (Some(_), None) => {
+                return Err(Fault::Invalid("a workstation signs in with its credential (workstation_key)".into()))
+            }
+            (Some(_), Some(key)) => Some(crate::workstation::key_hash(key)?),
+        };
         let token = new_token();
         let expires_at = now + self.session_ttl;
         let operator = account.operator.clone();
-        let (permissions, use_cases) = storage::write(self.storage(), |tx| {
+        let granted = storage::write(self.storage(), |tx| {
+            if let (Some(workstation), Some(hash)) = (login.workstation, &workstation_key) {
+                if let Err(fault) = crate::workstation::admit(tx, workstation, hash, operator.id, now)? {
+                    return Ok(Err(fault));
+                }
+            }
             tx.purge_sessions(now - SESSION_RETENTION)?;
             tx.insert_session(&SessionRecord {
                 token_hash: token_hash(token.expose()),
@@ -318,8 +330,9 @@ impl Registry {
             );
             draft.workstation = login.workstation;
             append_audit(tx, draft)?;
-            Ok((permissions_of(tx, &operator.roles)?, tx.settings()?.use_cases))
+            Ok(Ok((permissions_of(tx, &operator.roles)?, tx.settings()?.use_cases)))
         })?;
+        let (permissions, use_cases) = granted?;
         Ok(SessionGrant {
             token,
             expires_at,

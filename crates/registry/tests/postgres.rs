@@ -76,6 +76,7 @@ on_postgres!(
     roles_and_use_cases,
     sign_in_lockout,
     small_hardening,
+    workstation_credentials,
     certificate_issuance,
     certificate_revocation_and_crl,
     expired_sessions_are_purged,

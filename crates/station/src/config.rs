@@ -14,6 +14,9 @@ use crate::error::{Error, Result};
 pub const CONFIG_FILE: &str = "station.toml";
 /// The station's database (replica, outbox, encoding journal).
 pub const DB_FILE: &str = "station.db";
+/// The workstation's credential (mode 0600), made at enrollment: the
+/// registry binds the workstation id to it at the first sign-in.
+pub const KEY_FILE: &str = "workstation.key";
 
 /// What enrollment wrote.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +57,36 @@ impl Enrollment {
         toml::from_str(&text).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
     }
 
+    /// This workstation's credential, made (32 random bytes, hex, mode 0600)
+    /// when the station has none yet: a station enrolled before credentials
+    /// existed gets one at its next sign-in.
+    pub fn workstation_key(data_dir: &Path) -> Result<proto::WorkstationKey> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = data_dir.join(KEY_FILE);
+        let io = |source| Error::Io { path: path.display().to_string(), source };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let key = text.trim();
+                if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(Error::Invalid(format!("{} is not a workstation key", path.display())));
+                }
+                Ok(proto::WorkstationKey::new(key))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, bytes.as_mut());
+                let key = proto::WorkstationKey::new(hex::encode(bytes.as_ref()));
+                let mut file =
+                    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(io)?;
+                file.write_all(key.expose().as_bytes()).map_err(io)?;
+                file.sync_all().map_err(io)?;
+                Ok(key)
+            }
+            Err(e) => Err(io(e)),
+        }
+    }
+
     /// Writes it (atomically: aside, then renamed).
     pub fn save(&self, data_dir: &Path) -> Result<()> {
         let io = |path: &Path| {
@@ -73,6 +106,19 @@ impl Enrollment {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_workstation_key_is_made_once_private_and_checked_when_read() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let made = Enrollment::workstation_key(dir.path()).unwrap();
+        assert_eq!(made.expose().len(), 64);
+        let mode = std::fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the owner's only");
+        assert_eq!(Enrollment::workstation_key(dir.path()).unwrap(), made, "read back, not made again");
+        std::fs::write(dir.path().join(KEY_FILE), "short").unwrap();
+        assert!(matches!(Enrollment::workstation_key(dir.path()), Err(Error::Invalid(_))));
+    }
 
     #[test]
     fn an_enrollment_is_saved_and_read_back_and_its_absence_is_not_enrolled() {

@@ -124,6 +124,7 @@ impl Station {
         let enrollment =
             Enrollment { registry_url: url.to_owned(), fingerprint: pin.to_string(), workstation };
         enrollment.save(data_dir)?;
+        Enrollment::workstation_key(data_dir)?;
         drop(Store::open(data_dir.join(DB_FILE))?);
         Ok(enrollment)
     }

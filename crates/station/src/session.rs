@@ -101,6 +101,7 @@ impl Session {
             username: username.to_owned(),
             password: Password::new(password),
             workstation: Some(enrollment.workstation_id()),
+            workstation_key: Some(Enrollment::workstation_key(&data_dir)?),
         };
         let grant = runtime.block_on(client.login(&login)).map_err(|e| match e {
             sync::Error::Unauthorized(m) | sync::Error::Status { message: m, .. } => Error::SignIn(m),

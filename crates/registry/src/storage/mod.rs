@@ -31,6 +31,7 @@ const TABLES: &[&str] = &[
     "challenges",
     "ca_certificates",
     "temporary_cards",
+    "workstations",
 ];
 
 use domain::{
@@ -289,6 +290,18 @@ pub trait Tx {
     fn audit_from(&mut self, from: u64, limit: u32) -> Result<Vec<AuditEvent>> {
         Ok(self.audit_rows(from, limit)?.into_iter().map(|row| row.event).collect())
     }
+
+    // --- workstations ---
+    /// The hash of a workstation's credential, if it ever signed in.
+    fn workstation_key_hash(&mut self, workstation: domain::WorkstationId) -> Result<Option<Vec<u8>>>;
+    /// Binds a workstation to its credential's hash (first sign-in).
+    fn insert_workstation(
+        &mut self,
+        workstation: domain::WorkstationId,
+        key_hash: &[u8],
+        operator: OperatorId,
+        at: OffsetDateTime,
+    ) -> Result<()>;
 
     // --- escrow (ciphertext only) ---
     /// Appends a version of a sealed secret (the next number); never replaces one.

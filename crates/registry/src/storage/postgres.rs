@@ -63,6 +63,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/pg/005_operation_digest.sql"),
     include_str!("../../schema/pg/006_audit_mac.sql"),
     include_str!("../../schema/pg/007_escrow_history.sql"),
+    include_str!("../../schema/pg/008_workstations.sql"),
 ];
 
 /// Idle connections kept for reuse: at least as many as requests served at
@@ -785,6 +786,25 @@ impl Tx for PgTx<'_> {
                 Ok(AuditRow { event: decode(&get::<String>(r, 0)?)?, mac: get::<Option<Vec<u8>>>(r, 1)? })
             })
             .collect()
+    }
+
+    fn workstation_key_hash(&mut self, workstation: WorkstationId) -> Result<Option<Vec<u8>>> {
+        let row = self.conn.query_opt("SELECT key_hash FROM workstations WHERE id = $1", &[&workstation.uuid()])?;
+        row.map(|r| get(&r, 0)).transpose()
+    }
+
+    fn insert_workstation(
+        &mut self,
+        workstation: WorkstationId,
+        key_hash: &[u8],
+        operator: OperatorId,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO workstations (id, key_hash, enrolled_by, enrolled_at) VALUES ($1, $2, $3, $4)",
+            &[&workstation.uuid(), &key_hash, &operator.uuid(), &at.unix_timestamp()],
+        )?;
+        Ok(())
     }
 
     fn put_escrow(&mut self, stored: &NewEscrow<'_>) -> Result<u32> {

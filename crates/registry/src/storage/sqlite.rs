@@ -30,6 +30,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/005_operation_digest.sql"),
     include_str!("../../schema/006_audit_mac.sql"),
     include_str!("../../schema/007_escrow_history.sql"),
+    include_str!("../../schema/008_workstations.sql"),
 ];
 
 const READERS: usize = 4;
@@ -529,6 +530,27 @@ impl Tx for SqliteTx<'_> {
             out.push(AuditRow { event: decode(&body)?, mac });
         }
         Ok(out)
+    }
+
+    fn workstation_key_hash(&mut self, workstation: WorkstationId) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn
+            .query_row("SELECT key_hash FROM workstations WHERE id = ?1", [workstation.to_string()], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn insert_workstation(
+        &mut self,
+        workstation: WorkstationId,
+        key_hash: &[u8],
+        operator: OperatorId,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO workstations (id, key_hash, enrolled_by, enrolled_at) VALUES (?1, ?2, ?3, ?4)",
+            params![workstation.to_string(), key_hash, operator.to_string(), at.unix_timestamp()],
+        )?;
+        Ok(())
     }
 
     fn put_escrow(&mut self, stored: &NewEscrow<'_>) -> Result<u32> {

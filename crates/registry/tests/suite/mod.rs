@@ -1470,6 +1470,41 @@ pub async fn sign_in_lockout(factory: Factory) {
 /// Smaller holes: the bearer scheme in any case, names that read as
 /// something else refused, and a caller who may not collect a card told
 /// nothing of its state.
+/// Issue 16 item 6, as the attack: an operator on another machine signs in
+/// naming a workstation that is not hers, to have her actions recorded there.
+pub async fn workstation_credentials(factory: Factory) {
+    let f = Fixture::new(factory).await;
+    let workstation = Uuid::now_v7();
+    let key = "ab".repeat(32);
+    let sign_in = |user: &'static str, key: Option<String>| {
+        let f = &f;
+        let mut body = json!({ "username": user, "password": password(user), "workstation": workstation });
+        if let Some(key) = key {
+            body["workstation_key"] = json!(key);
+        }
+        async move { f.call(Method::POST, "/v1/sessions", None, Some(body)).await }
+    };
+    // The first sign-in binds the workstation to its key, audited once.
+    let (status, body) = sign_in("issuer", Some(key.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = sign_in("approver", Some(key.to_uppercase())).await;
+    assert_eq!(status, StatusCode::CREATED, "the same key in capitals: {body}");
+    let dump = f.dump();
+    assert_eq!(dump.matches("workstation.enrolled").count(), 1, "bound once");
+    assert!(!dump.contains(&key), "only the key's hash is kept");
+
+    // Another machine naming it: refused, no session, nothing recorded.
+    let before = f.dump();
+    let (status, body) = sign_in("requester", Some("cd".repeat(32))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("credential does not match"), "{body}");
+    let (status, body) = sign_in("requester", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a workstation without its key: {body}");
+    let (status, body) = sign_in("requester", Some("not hex".into())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(before, f.dump(), "refused sign-ins change nothing");
+}
+
 pub async fn small_hardening(factory: Factory) {
     let f = Fixture::new(factory).await;
     // The workstation in the audit is the session's, not what an operation claims.
