@@ -10,6 +10,8 @@
 //!   puts the CA behind the personalizer's `piv::CertificateIssuer`.
 //! - [`kek`]: the key-encryption key behind everything kept at rest
 //!   ([`KeyEncryptionKey`], file implementation [`FileKek`]; room for PKCS#11).
+//! - [`ocsp`]: the CA's OCSP responder (RFC 6960), statuses from the
+//!   registry's records through [`StatusLookup`].
 //! - [`escrow`]: per-card management keys and PUKs as [`EscrowRecord`]s,
 //!   envelope-encrypted and bound to (device, kind, version).
 //!
@@ -75,6 +77,9 @@ pub mod escrow;
 mod files;
 pub mod issuance;
 pub mod kek;
+pub mod ocsp;
+#[cfg(test)]
+mod ocsp_tests;
 
 pub use ca::{
     crl_pem, new_challenge, verify_proof, CaAlgorithm, CertificateAuthority, CertificateRequest, CrlReason,
@@ -84,4 +89,5 @@ pub use error::{Error, Result};
 pub use escrow::{Escrow, EscrowKind, EscrowRecord};
 pub use issuance::{profile_slot, DeviceIssuance};
 pub use kek::{DataKey, FileKek, KeyEncryptionKey};
+pub use ocsp::{OcspAnswer, OcspError, SerialStatus, StatusLookup};
 pub use piv::ProofOfPossession;
