@@ -1051,4 +1051,16 @@ impl Tx for PgTx<'_> {
         )?;
         rows.iter().map(|r| Ok((decode(&get::<String>(r, 0)?)?, unix_to_time(get(r, 1)?)?))).collect()
     }
+
+    fn ca_certificate_by_serial(&mut self, serial: &str) -> Result<Option<(Certificate, OffsetDateTime)>> {
+        if !storable(serial) {
+            return Ok(None);
+        }
+        let row = self.conn.query_opt(
+            "SELECT c.body::text, a.state_since FROM certificates c JOIN ca_certificates a ON a.certificate_id = c.id
+             WHERE c.serial = $1",
+            &[&serial],
+        )?;
+        row.map(|r| Ok((decode(&get::<String>(&r, 0)?)?, unix_to_time(get(&r, 1)?)?))).transpose()
+    }
 }

@@ -812,4 +812,16 @@ impl Tx for SqliteTx<'_> {
         }
         Ok(out)
     }
+
+    fn ca_certificate_by_serial(&mut self, serial: &str) -> Result<Option<(Certificate, OffsetDateTime)>> {
+        let row: Option<(String, i64)> = self
+            .conn
+            .prepare_cached(
+                "SELECT c.body, a.state_since FROM certificates c JOIN ca_certificates a ON a.certificate_id = c.id
+                 WHERE c.serial = ?1",
+            )?
+            .query_row([serial], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        row.map(|(body, since)| Ok((decode(&body)?, unix_to_time(since)?))).transpose()
+    }
 }
