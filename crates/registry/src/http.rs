@@ -585,7 +585,8 @@ async fn ocsp_reply(registry: Registry, request: Vec<u8>) -> Result<Response, Ap
 /// signed by the CA. A malformed request is answered 200 with the OCSP
 /// status malformedRequest. Public.
 #[utoipa::path(post, path = "/ocsp", tag = "publication",
-    request_body(content = String, content_type = "application/ocsp-request", description = "DER OCSPRequest"),
+    request_body(description = "DER OCSPRequest (RFC 6960 §A.1: application/ocsp-request; generic binary accepted too)",
+        content(([u8] = "application/ocsp-request"), ([u8] = "application/octet-stream"))),
     responses((status = 200, content_type = "application/ocsp-response", body = Vec<u8>),
         (status = 404, body = Problem, description = "no certificate authority"),
         (status = 413, body = Problem), (status = 415, body = Problem)))]
@@ -593,7 +594,8 @@ async fn ocsp_post(State(registry): State<Registry>, request: Request) -> Result
     let (parts, body) = request.into_parts();
     if let Some(value) = parts.headers.get(axum::http::header::CONTENT_TYPE) {
         let essence = value.to_str().unwrap_or("").split(';').next().unwrap_or("").trim();
-        if !essence.eq_ignore_ascii_case("application/ocsp-request") {
+        let ocsp = essence.eq_ignore_ascii_case("application/ocsp-request");
+        if !ocsp && !essence.eq_ignore_ascii_case("application/octet-stream") {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
