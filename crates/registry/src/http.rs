@@ -239,6 +239,36 @@ pub fn publication_app(registry: Registry) -> Router {
         .with_state(registry)
 }
 
+/// How long a client of the publication listener may take to send a request head.
+const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves `app` (the [`publication_app`]) over plain HTTP on `listener`,
+/// each connection in its own task. Request heads must arrive within 10 s
+/// (bodies within 30 s, in the handler), so slow clients of a port open to
+/// every relying party cannot hold connections open.
+pub async fn serve_plain(listener: tokio::net::TcpListener, app: Router) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(pair) => pair,
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+            if let Err(error) = builder.serve_connection(TokioIo::new(stream), service).await {
+                tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+        });
+    }
+}
+
 /// How much of an oversized body is read and discarded before answering 413.
 const DRAIN_LIMIT: usize = 16 * BODY_LIMIT;
 /// How long a client may take to send its body.
@@ -589,7 +619,7 @@ async fn ocsp_reply(registry: Registry, request: Vec<u8>) -> Result<Response, Ap
         content(([u8] = "application/ocsp-request"), ([u8] = "application/octet-stream"))),
     responses((status = 200, content_type = "application/ocsp-response", body = Vec<u8>),
         (status = 404, body = Problem, description = "no certificate authority"),
-        (status = 413, body = Problem), (status = 415, body = Problem)))]
+        (status = 408, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem)))]
 async fn ocsp_post(State(registry): State<Registry>, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     if let Some(value) = parts.headers.get(axum::http::header::CONTENT_TYPE) {
@@ -603,13 +633,24 @@ async fn ocsp_post(State(registry): State<Registry>, request: Request) -> Result
             ));
         }
     }
-    let bytes = axum::body::to_bytes(body, PUBLICATION_BODY_LIMIT).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("an OCSP request is at most {PUBLICATION_BODY_LIMIT} bytes"),
-        )
-    })?;
+    let read = tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, PUBLICATION_BODY_LIMIT));
+    let bytes = match read.await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("an OCSP request is at most {PUBLICATION_BODY_LIMIT} bytes"),
+            ))
+        }
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                "the request body took too long",
+            ))
+        }
+    };
     ocsp_reply(registry, bytes.to_vec()).await
 }
 

@@ -463,4 +463,9 @@ async fn relying_parties_find_revocation_by_crl_download_and_ocsp() {
         ],
     );
     assert!(ok && text.lines().any(|l| l == "lost.pem: revoked"), "{text}");
+
+    // A wildcard address is no URL relying parties can reach: refused unless the URLs are given.
+    let (ok, out) =
+        run(&["serve", "--data", data, "--listen", "127.0.0.1:0", "--publish-listen", "0.0.0.0:0"], &[]);
+    assert!(!ok && out.contains("--crl-url, --ca-issuers-url and --ocsp-url"), "{out}");
 }

@@ -400,11 +400,7 @@ fn main() -> anyhow::Result<()> {
                     let listener = tokio::net::TcpListener::from_std(listener)?;
                     println!("publishing on http://{}", listener.local_addr()?);
                     let app = registry::publication_app(registry.clone());
-                    tokio::spawn(async move {
-                        if let Err(error) = axum::serve(listener, app).await {
-                            tracing::error!(%error, "the publication listener stopped");
-                        }
-                    });
+                    tokio::spawn(registry::http::serve_plain(listener, app));
                 }
                 let listener = tokio::net::TcpListener::bind(listen)
                     .await
