@@ -477,6 +477,8 @@ fn publication_urls_are_written_into_issued_certificates() {
         .with_crl_url("https://registry.example.test:8443/crl")
         .unwrap()
         .with_ca_issuers_url("http://registry.example.test/ca.crt")
+        .unwrap()
+        .with_ocsp_url("http://registry.example.test/ocsp")
         .unwrap();
     let card = CardKey::new(KeyAlgorithm::EccP256);
     let issued = ca
@@ -492,10 +494,13 @@ fn publication_urls_are_written_into_issued_certificates() {
     assert!(text.contains("X509v3 CRL Distribution Points"), "{text}");
     assert!(text.contains("URI:https://registry.example.test:8443/crl"), "{text}");
     assert!(text.contains("CA Issuers - URI:http://registry.example.test/ca.crt"), "{text}");
+    assert!(text.contains("OCSP - URI:http://registry.example.test/ocsp"), "{text}");
     assert!(verify(dir.path(), &ca, "leaf.pem", None).0);
     for bad in ["ftp://x/crl", "https://a b/crl", "https://é.test/crl", ""] {
         let again = CertificateAuthority::open(dir.path(), &kek(dir.path())).unwrap();
         assert!(matches!(again.with_crl_url(bad), Err(Error::Template(_))), "{bad:?}");
+        let again = CertificateAuthority::open(dir.path(), &kek(dir.path())).unwrap();
+        assert!(matches!(again.with_ocsp_url(bad), Err(Error::Template(_))), "{bad:?}");
     }
 }
 

@@ -12,6 +12,8 @@
 //!   ([`KeyEncryptionKey`], file implementation [`FileKek`]; room for PKCS#11).
 //! - [`audit_key`]: the [`AuditKey`] that MACs audit events and checkpoints,
 //!   kept in a file wrapped by the KEK, never in the database.
+//! - [`ocsp`]: the CA's OCSP responder (RFC 6960), statuses from the
+//!   registry's records through [`StatusLookup`].
 //! - [`escrow`]: per-card management keys and PUKs as [`EscrowRecord`]s,
 //!   envelope-encrypted and bound to (device, kind, version).
 //!
@@ -78,6 +80,9 @@ pub mod escrow;
 mod files;
 pub mod issuance;
 pub mod kek;
+pub mod ocsp;
+#[cfg(test)]
+mod ocsp_tests;
 
 pub use audit_key::{AuditKey, SealStart};
 pub use ca::{
@@ -88,4 +93,5 @@ pub use error::{Error, Result};
 pub use escrow::{Escrow, EscrowKind, EscrowRecord};
 pub use issuance::{profile_slot, DeviceIssuance};
 pub use kek::{DataKey, FileKek, KeyEncryptionKey};
+pub use ocsp::{OcspAnswer, OcspError, SerialStatus, StatusLookup};
 pub use piv::ProofOfPossession;

@@ -10,7 +10,7 @@
 //! (`RecordProductionFailure`, or `ChangeCertificate`). Issuance is applied
 //! exactly once per client `op_id`: a retry gets the same certificate.
 
-use authority::{CertificateRequest, Holder, ProofOfPossession, RevokedEntry};
+use authority::{CertificateRequest, Holder, OcspAnswer, ProofOfPossession, RevokedEntry, SerialStatus};
 use domain::{
     machines, AuditObject, AuditOutcome, CardCommand, CertificateId, CertificateState, CredentialProfile,
     IssueRoute, Permission, ProfilePermission, Refusal, RequestKind, RequestState,
@@ -26,6 +26,10 @@ use crate::storage::{self, CaCertificateRecord, ChallengeRecord, Tx};
 
 /// How long a CRL is announced to stay current (`nextUpdate`).
 pub const CRL_LIFETIME: Duration = Duration::days(1);
+
+/// How long an OCSP answer is announced to stay current (`nextUpdate`):
+/// short, so relying parties that cache answers learn of a revocation soon.
+pub const OCSP_LIFETIME: Duration = Duration::minutes(10);
 
 /// Bytes in a challenge handed out.
 pub const CHALLENGE_LEN: usize = 32;
@@ -304,6 +308,29 @@ impl Registry {
             .collect();
         ca.crl(&revoked, now, now + CRL_LIFETIME)
             .map_err(|e| Fault::Internal(Error::Authority(e.to_string())))
+    }
+
+    /// `POST /ocsp`, `GET /ocsp/{request}`: the OCSP answer (RFC 6960) to
+    /// `request` (DER), each serial's status read from the records, current
+    /// for [`OCSP_LIFETIME`]. Malformed requests get an unsigned
+    /// malformedRequest answer, a failing database tryLater.
+    pub fn ocsp(&self, request: &[u8]) -> Served<OcspAnswer> {
+        let ca = self.ca()?;
+        let now = self.clock.now();
+        let lookup = |serial: &str| -> Result<SerialStatus, String> {
+            let found = storage::read(&*self.storage, |tx| tx.ca_certificate_by_serial(serial))
+                .map_err(|e| e.to_string())?;
+            Ok(match found {
+                Some((certificate, since)) => SerialStatus::for_state(certificate.state, since),
+                None => SerialStatus::Unknown,
+            })
+        };
+        Ok(ca.ocsp_answer(request, now, now + OCSP_LIFETIME, &lookup))
+    }
+
+    /// `GET /ca.crt`: the CA certificate, DER (what AIA caIssuers points at).
+    pub fn ca_certificate_der(&self) -> Served<Vec<u8>> {
+        Ok(self.ca()?.certificate_der().to_vec())
     }
 
     /// `GET /v1/ca`: the CA certificate, PEM (the trust anchor for the cards' certificates).

@@ -203,12 +203,70 @@ pub fn app(registry: Registry) -> Router {
         .route("/v1/certificates", post(issue_certificate))
         .route("/v1/crl", get(crl))
         .route("/v1/ca", get(ca_certificate))
+        .merge(publication_routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(read_body_first))
         .layer(middleware::from_fn(log_request))
         .with_state(registry)
+}
+
+/// The largest OCSP request accepted: one for a few certificates is well
+/// under a kilobyte.
+pub const PUBLICATION_BODY_LIMIT: usize = 16 * 1024;
+
+/// The public signed objects (CRL, CA certificate, OCSP). Relying parties
+/// fetch them over plain HTTP (RFC 5280 §4.2.1.13, RFC 6960 appendix A):
+/// the objects carry the CA's signature, so TLS would add nothing and would
+/// itself need a revocation check.
+fn publication_routes() -> Router<Registry> {
+    Router::new()
+        .route("/crl", get(published_crl))
+        .route("/ca.crt", get(published_ca))
+        .route("/ocsp", post(ocsp_post))
+        .route("/ocsp/{*request}", get(ocsp_get))
+}
+
+/// The plain-HTTP publication listener (`serve --publish-listen`): the
+/// public signed objects and nothing else, so no API answers unencrypted.
+pub fn publication_app(registry: Registry) -> Router {
+    publication_routes()
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(PUBLICATION_BODY_LIMIT))
+        .layer(middleware::from_fn(log_request))
+        .with_state(registry)
+}
+
+/// How long a client of the publication listener may take to send a request head.
+const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves `app` (the [`publication_app`]) over plain HTTP on `listener`,
+/// each connection in its own task. Request heads must arrive within 10 s
+/// (bodies within 30 s, in the handler), so slow clients of a port open to
+/// every relying party cannot hold connections open.
+pub async fn serve_plain(listener: tokio::net::TcpListener, app: Router) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(pair) => pair,
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+            if let Err(error) = builder.serve_connection(TokioIo::new(stream), service).await {
+                tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+        });
+    }
 }
 
 /// How much of an oversized body is read and discarded before answering 413.
@@ -521,6 +579,108 @@ async fn ca_certificate(State(registry): State<Registry>) -> Result<Response, Ap
     Ok(([(axum::http::header::CONTENT_TYPE, "application/x-pem-file")], pem).into_response())
 }
 
+fn der(content_type: &'static str, der: Vec<u8>) -> Response {
+    ([(axum::http::header::CONTENT_TYPE, content_type)], der).into_response()
+}
+
+/// The CRL (DER), as `/v1/crl`: where issued certificates' CRL
+/// distribution point points. Public.
+#[utoipa::path(get, path = "/crl", tag = "publication",
+    responses((status = 200, content_type = "application/pkix-crl", body = Vec<u8>),
+        (status = 404, body = Problem, description = "no certificate authority")))]
+async fn published_crl(State(registry): State<Registry>) -> Result<Response, ApiError> {
+    Ok(der("application/pkix-crl", blocking(move || registry.crl()).await?))
+}
+
+/// The CA certificate (DER): where issued certificates' AIA caIssuers points. Public.
+#[utoipa::path(get, path = "/ca.crt", tag = "publication",
+    responses((status = 200, content_type = "application/pkix-cert", body = Vec<u8>),
+        (status = 404, body = Problem, description = "no certificate authority")))]
+async fn published_ca(State(registry): State<Registry>) -> Result<Response, ApiError> {
+    Ok(der("application/pkix-cert", blocking(move || registry.ca_certificate_der()).await?))
+}
+
+async fn ocsp_reply(registry: Registry, request: Vec<u8>) -> Result<Response, ApiError> {
+    let answer = blocking(move || registry.ocsp(&request)).await?;
+    match &answer.error {
+        None => {}
+        Some(error @ authority::OcspError::Malformed(_)) => tracing::debug!(%error, "OCSP"),
+        Some(error) => tracing::warn!(%error, "OCSP"),
+    }
+    Ok(der("application/ocsp-response", answer.der))
+}
+
+/// OCSP (RFC 6960): the status of certificates the registry's CA issued —
+/// good, revoked with time and reason (held: certificateHold), or unknown —
+/// signed by the CA. A malformed request is answered 200 with the OCSP
+/// status malformedRequest. Public.
+#[utoipa::path(post, path = "/ocsp", tag = "publication",
+    request_body(description = "DER OCSPRequest (RFC 6960 §A.1: application/ocsp-request; generic binary accepted too)",
+        content(([u8] = "application/ocsp-request"), ([u8] = "application/octet-stream"))),
+    responses((status = 200, content_type = "application/ocsp-response", body = Vec<u8>),
+        (status = 404, body = Problem, description = "no certificate authority"),
+        (status = 408, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem)))]
+async fn ocsp_post(State(registry): State<Registry>, request: Request) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    if let Some(value) = parts.headers.get(axum::http::header::CONTENT_TYPE) {
+        let essence = value.to_str().unwrap_or("").split(';').next().unwrap_or("").trim();
+        let ocsp = essence.eq_ignore_ascii_case("application/ocsp-request");
+        if !ocsp && !essence.eq_ignore_ascii_case("application/octet-stream") {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "an OCSP request is application/ocsp-request",
+            ));
+        }
+    }
+    let read = tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, PUBLICATION_BODY_LIMIT));
+    let bytes = match read.await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("an OCSP request is at most {PUBLICATION_BODY_LIMIT} bytes"),
+            ))
+        }
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                "the request body took too long",
+            ))
+        }
+    };
+    ocsp_reply(registry, bytes.to_vec()).await
+}
+
+/// OCSP by GET (RFC 6960 appendix A.1, RFC 5019 §5): the DER request,
+/// base64, URL-encoded, as the last path segment. Answers as `POST /ocsp`;
+/// what does not decode is answered malformedRequest. Public.
+#[utoipa::path(get, path = "/ocsp/{request}", tag = "publication",
+    params(("request" = String, Path, description = "the DER OCSPRequest in base64, URL-encoded")),
+    responses((status = 200, content_type = "application/ocsp-response", body = Vec<u8>),
+        (status = 400, body = Problem), (status = 404, body = Problem, description = "no certificate authority")))]
+async fn ocsp_get(
+    State(registry): State<Registry>,
+    PathParams(encoded): PathParams<String>,
+) -> Result<Response, ApiError> {
+    use base64::Engine;
+    // Padding optional, standard or URL-safe alphabet: clients differ.
+    let config = base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent);
+    let alphabet =
+        if encoded.contains(['-', '_']) { &base64::alphabet::URL_SAFE } else { &base64::alphabet::STANDARD };
+    let encoded = encoded.trim_start_matches('/');
+    let request = if encoded.len() > PUBLICATION_BODY_LIMIT * 4 / 3 + 4 {
+        Vec::new()
+    } else {
+        // Undecodable: an empty request, which the responder answers malformedRequest.
+        base64::engine::GeneralPurpose::new(alphabet, config).decode(encoded).unwrap_or_default()
+    };
+    ocsp_reply(registry, request).await
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -579,7 +739,8 @@ impl Modify for TaggedVariants {
     info(title = "Cardstation registry", description = "The authoritative record of people, devices, credential profiles, requests and the audit trail (SPEC §1, §6, §7)."),
     paths(health, openapi, login, logout, operations, changes, access_directory, audit, audit_verify, escrow, escrow_noted,
         offline_unblock,
-        certificate_challenge, issue_certificate, crl, ca_certificate),
+        certificate_challenge, issue_certificate, crl, ca_certificate,
+        published_crl, published_ca, ocsp_post, ocsp_get),
     modifiers(&BearerAuth, &TaggedVariants)
 )]
 pub struct ApiDoc;

@@ -7,8 +7,10 @@
 //!   applied exactly once;
 //! - [`service`]: the use cases behind the endpoints ([`Registry`]);
 //! - [`certificates`]: the certificate authority's use cases (challenges,
-//!   issuance after proof of possession, the CRL);
+//!   issuance after proof of possession, the CRL, OCSP);
 //! - [`http`]: `app(registry) -> Router`, the OpenAPI document;
+//!   `publication_app(registry)`, the plain-HTTP listener of the CRL, the
+//!   CA certificate and OCSP;
 //! - [`tls`]: the self-signed certificate made at first start, and serving over rustls;
 //! - [`anchor`]: the audit trail anchored outside the database (keyed MACs, checkpoints);
 //! - [`admin`]: what the `cardstation-registry` administration commands do.
@@ -36,7 +38,7 @@ pub use anchor::AuditAnchor;
 pub use decide::Caller;
 pub use error::{Error, Result};
 pub use escrow::EscrowSeal;
-pub use http::{app, ApiDoc};
+pub use http::{app, publication_app, ApiDoc};
 pub use service::{Clock, Fault, Registry};
 pub use storage::sqlite::SqliteStorage;
 pub use storage::{DeploymentSettings, Storage, Tx};

@@ -299,7 +299,9 @@ impl Registry {
         let workstation_key = match (login.workstation, &login.workstation_key) {
             (None, _) => None,
             (Some(_), None) => {
-                return Err(Fault::Invalid("a workstation signs in with its credential (workstation_key)".into()))
+                return Err(Fault::Invalid(
+                    "a workstation signs in with its credential (workstation_key)".into(),
+                ))
             }
             (Some(_), Some(key)) => Some(crate::workstation::key_hash(key)?),
         };

@@ -79,6 +79,7 @@ on_postgres!(
     workstation_credentials,
     certificate_issuance,
     certificate_revocation_and_crl,
+    ocsp_follows_certificate_states,
     expired_sessions_are_purged,
     certificates_for_an_update,
     an_update_keeps_the_certificates_the_card_keeps,

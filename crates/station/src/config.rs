@@ -77,8 +77,12 @@ impl Enrollment {
                 let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
                 rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, bytes.as_mut());
                 let key = proto::WorkstationKey::new(hex::encode(bytes.as_ref()));
-                let mut file =
-                    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(io)?;
+                let mut file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .map_err(io)?;
                 file.write_all(key.expose().as_bytes()).map_err(io)?;
                 file.sync_all().map_err(io)?;
                 Ok(key)

@@ -146,7 +146,12 @@ fn main() {
 /// The workstation process: sign in, pull everything into a new store.
 async fn workstation(url: &str, pin: Fingerprint, path: &str) {
     let client = RegistryClient::new(url, pin, Duration::from_secs(120)).unwrap();
-    let login = Login { username: "admin".into(), password: Password::new(PASSWORD), workstation: None, workstation_key: None };
+    let login = Login {
+        username: "admin".into(),
+        password: Password::new(PASSWORD),
+        workstation: None,
+        workstation_key: None,
+    };
     let grant = client.login(&login).await.unwrap();
     let mut engine = Engine::new(client, grant.token, Some(grant.operator), None);
     let mut store = Store::open(path).unwrap();

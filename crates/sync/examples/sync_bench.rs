@@ -23,7 +23,12 @@ const PASSWORD: &str = "correct horse battery staple";
 
 async fn engine(url: &str, pin: Fingerprint) -> Engine {
     let client = RegistryClient::new(url, pin, Duration::from_secs(120)).unwrap();
-    let login = Login { username: "admin".into(), password: Password::new(PASSWORD), workstation: None, workstation_key: None };
+    let login = Login {
+        username: "admin".into(),
+        password: Password::new(PASSWORD),
+        workstation: None,
+        workstation_key: None,
+    };
     let grant = client.login(&login).await.unwrap();
     Engine::new(client, grant.token, Some(grant.operator), None)
 }

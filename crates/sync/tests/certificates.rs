@@ -118,7 +118,12 @@ async fn a_station_gets_a_certificate_the_ca_and_the_crl() {
     ));
 
     let client = RegistryClient::new(&url, pin, Duration::from_secs(20)).unwrap();
-    let login = Login { username: "admin".into(), password: Password::new(PASSWORD), workstation: None, workstation_key: None };
+    let login = Login {
+        username: "admin".into(),
+        password: Password::new(PASSWORD),
+        workstation: None,
+        workstation_key: None,
+    };
     let token = client.login(&login).await.unwrap().token;
 
     // A cardholder and an approved card request.

@@ -23,7 +23,12 @@ const OPERATIONS: u64 = 2_000;
 
 async fn engine(url: &str, pin: Fingerprint) -> Engine {
     let client = RegistryClient::new(url, pin, Duration::from_secs(30)).unwrap();
-    let login = Login { username: "admin".into(), password: Password::new(PASSWORD), workstation: None, workstation_key: None };
+    let login = Login {
+        username: "admin".into(),
+        password: Password::new(PASSWORD),
+        workstation: None,
+        workstation_key: None,
+    };
     let grant = client.login(&login).await.unwrap();
     Engine::new(client, grant.token, Some(grant.operator), None)
 }

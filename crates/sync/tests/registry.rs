@@ -29,7 +29,12 @@ fn new_op(op: &OperationKind) -> NewOperation {
 
 async fn workstation(url: &str, pin: Fingerprint) -> Engine {
     let client = RegistryClient::new(url, pin, Duration::from_secs(20)).unwrap();
-    let login = Login { username: "admin".into(), password: Password::new(PASSWORD), workstation: None, workstation_key: None };
+    let login = Login {
+        username: "admin".into(),
+        password: Password::new(PASSWORD),
+        workstation: None,
+        workstation_key: None,
+    };
     let grant = client.login(&login).await.unwrap();
     Engine::new(client, grant.token, Some(grant.operator), None)
 }
@@ -160,7 +165,12 @@ async fn the_real_registry_with_another_certificate_is_refused() {
     ));
     let client =
         RegistryClient::new(&url, identity.fingerprint().parse().unwrap(), Duration::from_secs(20)).unwrap();
-    let login = Login { username: "admin".into(), password: Password::new(PASSWORD), workstation: None, workstation_key: None };
+    let login = Login {
+        username: "admin".into(),
+        password: Password::new(PASSWORD),
+        workstation: None,
+        workstation_key: None,
+    };
     let out = client.login(&login).await;
     assert!(matches!(out, Err(sync::Error::PinMismatch { .. })), "{out:?}");
 }

@@ -79,7 +79,12 @@ async fn a_registry_restart_mid_sync_loses_and_duplicates_nothing() {
         store.act(new, |_| Ok::<_, store::Error>(())).unwrap();
     }
     let client = RegistryClient::new(&url, pin, Duration::from_secs(10)).unwrap();
-    let login = Login { username: "admin".into(), password: Password::new(PASSWORD), workstation: None, workstation_key: None };
+    let login = Login {
+        username: "admin".into(),
+        password: Password::new(PASSWORD),
+        workstation: None,
+        workstation_key: None,
+    };
     let grant = client.login(&login).await.unwrap();
     let mut engine = Engine::new(client, grant.token.clone(), Some(grant.operator), None);
 

@@ -4,6 +4,7 @@
 //! ```text
 //! cardstation-registry init --data DIR
 //! cardstation-registry serve --data DIR --listen 127.0.0.1:8443 [--cert PEM --key PEM]
+//!     [--publish-listen ADDR] [--crl-url URL] [--ca-issuers-url URL] [--ocsp-url URL]
 //! cardstation-registry operator add --data DIR --username NAME --family-name NAME [--role ROLE]...
 //! cardstation-registry role add --data DIR --name NAME [--global PERM]... [--all-profiles PERM]...
 //! cardstation-registry role grant --data DIR --username NAME --role ROLE
@@ -76,6 +77,61 @@ fn open_authority(data: &Path) -> anyhow::Result<(Arc<authority::FileKek>, autho
     Ok((kek, ca))
 }
 
+/// The URLs written into issued certificates, so relying parties find
+/// the CRL, the CA certificate and the OCSP responder.
+#[derive(Debug, Default)]
+struct Publication {
+    crl: Option<String>,
+    ca_issuers: Option<String>,
+    ocsp: Option<String>,
+}
+
+impl Publication {
+    /// The URLs given, each defaulting to the publication listener at
+    /// `published` (when there is one).
+    fn urls(
+        published: Option<std::net::SocketAddr>,
+        crl: Option<String>,
+        ca_issuers: Option<String>,
+        ocsp: Option<String>,
+    ) -> anyhow::Result<Publication> {
+        let Some(addr) = published else { return Ok(Publication { crl, ca_issuers, ocsp }) };
+        let missing = crl.is_none() || ca_issuers.is_none() || ocsp.is_none();
+        if missing && addr.ip().is_unspecified() {
+            bail!(
+                "--publish-listen {addr} names no address relying parties can reach: \
+                 give --crl-url, --ca-issuers-url and --ocsp-url"
+            );
+        }
+        let at = |path: &str| format!("http://{addr}{path}");
+        Ok(Publication {
+            crl: crl.or_else(|| Some(at("/crl"))),
+            ca_issuers: ca_issuers.or_else(|| Some(at("/ca.crt"))),
+            ocsp: ocsp.or_else(|| Some(at("/ocsp"))),
+        })
+    }
+
+    /// The CA writing these URLs into what it issues; prints them.
+    fn apply(
+        &self,
+        mut ca: authority::CertificateAuthority,
+    ) -> anyhow::Result<authority::CertificateAuthority> {
+        if let Some(url) = &self.crl {
+            ca = ca.with_crl_url(url).context("the CRL URL")?;
+            println!("CRL distribution point: {url}");
+        }
+        if let Some(url) = &self.ca_issuers {
+            ca = ca.with_ca_issuers_url(url).context("the CA issuers URL")?;
+            println!("AIA caIssuers: {url}");
+        }
+        if let Some(url) = &self.ocsp {
+            ca = ca.with_ocsp_url(url).context("the OCSP URL")?;
+            println!("AIA OCSP: {url}");
+        }
+        Ok(ca)
+    }
+}
+
 #[derive(Parser, Debug)]
 #[command(name = "cardstation-registry", version, about = "Cardstation's central registry")]
 struct Cli {
@@ -121,9 +177,23 @@ enum Command {
         #[arg(long = "name")]
         names: Vec<String>,
         /// Where relying parties fetch the CRL (written into the certificates
-        /// issued), e.g. https://registry.example:8443/v1/crl.
+        /// issued as CRL distribution point), e.g. http://pki.example/crl;
+        /// default with --publish-listen: http://ADDR/crl.
         #[arg(long)]
         crl_url: Option<String>,
+        /// Where relying parties fetch the CA certificate (AIA caIssuers);
+        /// default with --publish-listen: http://ADDR/ca.crt.
+        #[arg(long)]
+        ca_issuers_url: Option<String>,
+        /// Where relying parties ask for certificate status (AIA OCSP);
+        /// default with --publish-listen: http://ADDR/ocsp.
+        #[arg(long)]
+        ocsp_url: Option<String>,
+        /// Also serve the public signed objects — GET /crl, GET /ca.crt,
+        /// POST /ocsp, GET /ocsp/{request} — over plain HTTP on ADDR, where
+        /// relying parties (Windows, VPNs, `openssl -crl_download`) fetch them.
+        #[arg(long, value_name = "ADDR")]
+        publish_listen: Option<std::net::SocketAddr>,
     },
     /// Operator accounts.
     Operator {
@@ -321,7 +391,17 @@ fn main() -> anyhow::Result<()> {
                 println!("administrator: admin (password from CARDSTATION_ADMIN_PASSWORD)");
             }
         }
-        Command::Serve { data, listen, cert, key, names, crl_url } => {
+        Command::Serve {
+            data,
+            listen,
+            cert,
+            key,
+            names,
+            crl_url,
+            ca_issuers_url,
+            ocsp_url,
+            publish_listen,
+        } => {
             let (storage, anchor) = open_storage(&data, cli.database.as_deref())?;
             let identity = match (cert, key) {
                 (Some(cert), Some(key)) => TlsIdentity::load(&cert, &key)?,
@@ -336,10 +416,24 @@ fn main() -> anyhow::Result<()> {
             };
             println!("certificate SHA-256 fingerprint: {}", identity.fingerprint());
             let config = identity.server_config()?;
-            let (kek, mut ca) = open_authority(&data)?;
-            if let Some(url) = crl_url {
-                ca = ca.with_crl_url(&url).context("--crl-url")?;
-            }
+            let (kek, ca) = open_authority(&data)?;
+            // Bound first: with port 0 the URLs name the port actually taken.
+            let publish = match publish_listen {
+                Some(addr) => {
+                    let listener =
+                        std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
+                    listener.set_nonblocking(true)?;
+                    Some(listener)
+                }
+                None => None,
+            };
+            let urls = Publication::urls(
+                publish.as_ref().map(std::net::TcpListener::local_addr).transpose()?,
+                crl_url,
+                ca_issuers_url,
+                ocsp_url,
+            )?;
+            let ca = urls.apply(ca)?;
             let seal = AuthoritySeal(authority::Escrow::new(kek));
             let registry = Registry::new(storage)
                 .with_escrow(Arc::new(seal))
@@ -347,6 +441,12 @@ fn main() -> anyhow::Result<()> {
                 .with_audit_anchor(Arc::new(anchor));
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(async move {
+                if let Some(listener) = publish {
+                    let listener = tokio::net::TcpListener::from_std(listener)?;
+                    println!("publishing on http://{}", listener.local_addr()?);
+                    let app = registry::publication_app(registry.clone());
+                    tokio::spawn(registry::http::serve_plain(listener, app));
+                }
                 let listener = tokio::net::TcpListener::bind(listen)
                     .await
                     .with_context(|| format!("binding {listen}"))?;

@@ -344,6 +344,10 @@ pub trait Tx {
     /// The CA's certificates that are not valid (held or revoked), each with
     /// the time it entered that state: the CRL's entries.
     fn crl_entries(&mut self) -> Result<Vec<(Certificate, OffsetDateTime)>>;
+    /// The CA's certificate with this serial (upper-case hex) and the time
+    /// it entered its state: what the OCSP responder answers. `None` for a
+    /// serial the CA never issued, even if a record names it.
+    fn ca_certificate_by_serial(&mut self, serial: &str) -> Result<Option<(Certificate, OffsetDateTime)>>;
 
     // --- operators, roles, sessions, settings ---
     /// An operator account by sign-in name.

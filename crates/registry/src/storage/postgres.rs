@@ -789,7 +789,8 @@ impl Tx for PgTx<'_> {
     }
 
     fn workstation_key_hash(&mut self, workstation: WorkstationId) -> Result<Option<Vec<u8>>> {
-        let row = self.conn.query_opt("SELECT key_hash FROM workstations WHERE id = $1", &[&workstation.uuid()])?;
+        let row =
+            self.conn.query_opt("SELECT key_hash FROM workstations WHERE id = $1", &[&workstation.uuid()])?;
         row.map(|r| get(&r, 0)).transpose()
     }
 
@@ -1130,5 +1131,17 @@ impl Tx for PgTx<'_> {
             &[],
         )?;
         rows.iter().map(|r| Ok((decode(&get::<String>(r, 0)?)?, unix_to_time(get(r, 1)?)?))).collect()
+    }
+
+    fn ca_certificate_by_serial(&mut self, serial: &str) -> Result<Option<(Certificate, OffsetDateTime)>> {
+        if !storable(serial) {
+            return Ok(None);
+        }
+        let row = self.conn.query_opt(
+            "SELECT c.body::text, a.state_since FROM certificates c JOIN ca_certificates a ON a.certificate_id = c.id
+             WHERE c.serial = $1",
+            &[&serial],
+        )?;
+        row.map(|r| Ok((decode(&get::<String>(&r, 0)?)?, unix_to_time(get(&r, 1)?)?))).transpose()
     }
 }

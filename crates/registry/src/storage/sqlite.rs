@@ -535,7 +535,9 @@ impl Tx for SqliteTx<'_> {
     fn workstation_key_hash(&mut self, workstation: WorkstationId) -> Result<Option<Vec<u8>>> {
         Ok(self
             .conn
-            .query_row("SELECT key_hash FROM workstations WHERE id = ?1", [workstation.to_string()], |r| r.get(0))
+            .query_row("SELECT key_hash FROM workstations WHERE id = ?1", [workstation.to_string()], |r| {
+                r.get(0)
+            })
             .optional()?)
     }
 
@@ -916,5 +918,17 @@ impl Tx for SqliteTx<'_> {
             out.push((decode(&body)?, unix_to_time(since)?));
         }
         Ok(out)
+    }
+
+    fn ca_certificate_by_serial(&mut self, serial: &str) -> Result<Option<(Certificate, OffsetDateTime)>> {
+        let row: Option<(String, i64)> = self
+            .conn
+            .prepare_cached(
+                "SELECT c.body, a.state_since FROM certificates c JOIN ca_certificates a ON a.certificate_id = c.id
+                 WHERE c.serial = ?1",
+            )?
+            .query_row([serial], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        row.map(|(body, since)| Ok((decode(&body)?, unix_to_time(since)?))).transpose()
     }
 }

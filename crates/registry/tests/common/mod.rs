@@ -53,6 +53,8 @@ pub struct Served {
     pub fingerprint: String,
     /// SHA-256 fingerprint of its CA certificate.
     pub ca_fingerprint: String,
+    /// The plain-HTTP publication listener (`--publish-listen`), `host:port`.
+    pub published: Option<String>,
 }
 
 /// Serves `data` on a free loopback port, with `extra` arguments (e.g.
@@ -68,7 +70,7 @@ pub fn serve(data: &Path, extra: &[&str], stderr: Stdio) -> Served {
         .expect("serve starts");
     let stdout = child.stdout.take().expect("piped stdout");
     let server = Server(child);
-    let (mut fingerprint, mut ca_fingerprint) = (String::new(), String::new());
+    let (mut fingerprint, mut ca_fingerprint, mut published) = (String::new(), String::new(), None);
     for line in BufReader::new(stdout).lines() {
         let line = line.expect("serve's stdout");
         if let Some(f) = line.strip_prefix("certificate SHA-256 fingerprint: ") {
@@ -77,9 +79,13 @@ pub fn serve(data: &Path, extra: &[&str], stderr: Stdio) -> Served {
         if let Some(f) = line.strip_prefix(CA_LINE) {
             ca_fingerprint = f.to_owned();
         }
+        if let Some(address) = line.strip_prefix("publishing on http://") {
+            published = Some(address.to_owned());
+        }
+        // Printed once both listeners are bound: connections queue from then on.
         if let Some(url) = line.strip_prefix("listening on https://") {
             let port = url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port");
-            return Served { server, port, fingerprint, ca_fingerprint };
+            return Served { server, port, fingerprint, ca_fingerprint, published };
         }
     }
     panic!("serve never said where it listens");

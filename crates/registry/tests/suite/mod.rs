@@ -517,6 +517,10 @@ pub async fn health_and_openapi(factory: Factory) {
         "/v1/certificates",
         "/v1/crl",
         "/v1/ca",
+        "/crl",
+        "/ca.crt",
+        "/ocsp",
+        "/ocsp/{request}",
     ] {
         assert!(doc["paths"][path].is_object(), "the OpenAPI document describes {path}");
     }
@@ -1963,6 +1967,130 @@ pub async fn certificate_revocation_and_crl(factory: Factory) {
         crl_lists(&crl, pending["serial"].as_str().unwrap()) && crl.contains("Cessation Of Operation"),
         "{crl}"
     );
+}
+
+/// What openssl makes of the registry's OCSP answer about `cert` (PEM
+/// files in `dir`): the request built by `openssl ocsp`, sent by POST, or
+/// by GET when `by_get`, the answer verified against the CA and printed.
+async fn ocsp_status(f: &Fixture, dir: &std::path::Path, target: &[&str], by_get: bool) -> String {
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    let ca = path("ca.pem");
+    let mut args = vec!["ocsp", "-issuer", ca.as_str()];
+    args.extend_from_slice(target);
+    let request_file = path("req.der");
+    let (ok, text) = openssl(&[&args[..], &["-reqout", &request_file]].concat());
+    assert!(ok, "{text}");
+    let request = std::fs::read(&request_file).unwrap();
+    let http = if by_get {
+        use base64::Engine;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&request);
+        let encoded = encoded.replace('/', "%2F").replace('+', "%2B").replace('=', "%3D");
+        Request::builder().uri(format!("/ocsp/{encoded}")).body(Body::empty()).unwrap()
+    } else {
+        Request::builder()
+            .method(Method::POST)
+            .uri("/ocsp")
+            .header("content-type", "application/ocsp-request")
+            .body(Body::from(request))
+            .unwrap()
+    };
+    let response = f.app.clone().oneshot(http).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/ocsp-response");
+    let der = response.into_body().collect().await.unwrap().to_bytes();
+    std::fs::write(path("resp.der"), &der).unwrap();
+    let response_file = path("resp.der");
+    let (ok, text) = openssl(
+        // The nonce sent is not checked here (a second run builds a request
+        // of its own); `openssl ocsp -url` in the CLI test checks its echo.
+        &[&args[..], &["-no_nonce", "-respin", &response_file, "-CAfile", &ca, "-resp_text"]].concat(),
+    );
+    assert!(ok, "{text}");
+    assert!(text.contains("Response verify OK"), "the CA signed the answer: {text}");
+    text
+}
+
+/// OCSP follows the certificate's state in the records, on every storage:
+/// good, held (revoked, certificateHold), released (good), revoked
+/// (keyCompromise); a serial never issued is unknown; GET answers as POST.
+pub async fn ocsp_follows_certificate_states(factory: Factory) {
+    let f = Fixture::new(factory).await;
+    let (request, device) = f.approved_card().await;
+    let issued = f.issued_certificate(device).await;
+    let certificate: domain::CertificateId =
+        serde_json::from_value(issued["certificate"]["id"].clone()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    std::fs::write(path("ca.pem"), f.get_bytes("/v1/ca").await.2).unwrap();
+    std::fs::write(path("cert.der"), hex::decode(issued["der"].as_str().unwrap()).unwrap()).unwrap();
+    assert!(openssl(&["x509", "-inform", "DER", "-in", &path("cert.der"), "-out", &path("cert.pem")]).0);
+    let (status, content_type, ca_der) = f.get_bytes("/ca.crt").await;
+    assert_eq!((status, content_type.as_str()), (StatusCode::OK, "application/pkix-cert"));
+    std::fs::write(path("ca.der"), ca_der).unwrap();
+    let (ok, text) = openssl(&["x509", "-inform", "DER", "-in", &path("ca.der"), "-noout", "-subject"]);
+    assert!(ok && text.contains("Suite CA"), "{text}");
+    let (status, content_type, _) = f.get_bytes("/crl").await;
+    assert_eq!((status, content_type.as_str()), (StatusCode::OK, "application/pkix-crl"));
+
+    let cert = path("cert.pem");
+    let target = ["-cert", cert.as_str()];
+    let status_line = |text: &str| {
+        text.lines().find(|l| l.starts_with(&format!("{cert}: "))).unwrap_or_default().to_owned()
+    };
+    // Recorded on hold until the card is known to hold it.
+    let text = ocsp_status(&f, dir.path(), &target, false).await;
+    assert_eq!(status_line(&text), format!("{cert}: revoked"), "{text}");
+    assert!(text.contains("Reason: certificateHold"), "{text}");
+    assert!(f.op("issuer", issuance_of(device, Some(request), &issued)).await.is_accepted());
+    let text = ocsp_status(&f, dir.path(), &target, false).await;
+    assert_eq!(status_line(&text), format!("{cert}: good"), "{text}");
+    assert_eq!(status_line(&ocsp_status(&f, dir.path(), &target, true).await), format!("{cert}: good"));
+
+    let change = |change| {
+        OperationKind::ChangeCertificate(proto::ChangeCertificate { certificate, change, notes: None })
+    };
+    assert!(f.op("retirer", change(proto::CertificateChange::Hold)).await.is_accepted());
+    let text = ocsp_status(&f, dir.path(), &target, true).await;
+    assert_eq!(status_line(&text), format!("{cert}: revoked"), "{text}");
+    assert!(text.contains("Reason: certificateHold"), "{text}");
+    assert!(f.op("retirer", change(proto::CertificateChange::Release)).await.is_accepted());
+    assert_eq!(status_line(&ocsp_status(&f, dir.path(), &target, false).await), format!("{cert}: good"));
+    let reason = domain::RevocationReason::KeyCompromise;
+    assert!(f.op("retirer", change(proto::CertificateChange::Revoke { reason })).await.is_accepted());
+    let text = ocsp_status(&f, dir.path(), &target, false).await;
+    assert_eq!(status_line(&text), format!("{cert}: revoked"), "{text}");
+    assert!(text.contains("Reason: keyCompromise"), "{text}");
+
+    // A serial this CA never issued.
+    let text = ocsp_status(&f, dir.path(), &["-serial", "0x4242424242"], false).await;
+    assert!(text.lines().any(|l| l == "0x4242424242: unknown"), "{text}");
+
+    // Garbage is answered malformedRequest (OCSPResponseStatus 1), never a 5xx;
+    // a body over the limit is refused.
+    for (body, content_type, expected) in [
+        (vec![0x30, 0x03, 0x02, 0x01], "application/ocsp-request", StatusCode::OK),
+        (
+            vec![0u8; registry::http::PUBLICATION_BODY_LIMIT + 1],
+            "application/ocsp-request",
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (b"{}".to_vec(), "application/json", StatusCode::UNSUPPORTED_MEDIA_TYPE),
+    ] {
+        let http = Request::builder()
+            .method(Method::POST)
+            .uri("/ocsp")
+            .header("content-type", content_type)
+            .body(Body::from(body))
+            .unwrap();
+        let response = f.app.clone().oneshot(http).await.unwrap();
+        assert_eq!(response.status(), expected);
+        if expected == StatusCode::OK {
+            let der = response.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(&der[..], [0x30, 0x03, 0x0A, 0x01, 0x01], "malformedRequest");
+        }
+    }
+    let (status, _, der) = f.get_bytes("/ocsp/not%20base64!").await;
+    assert_eq!((status, der.as_slice()), (StatusCode::OK, &[0x30, 0x03, 0x0A, 0x01, 0x01][..]));
 }
 
 /// Sign-in deletes sessions that expired more than a day ago.
