@@ -42,6 +42,7 @@ mod offline;
 mod offline_unblock;
 mod outcome;
 mod pin;
+mod previous_secrets;
 pub mod profile;
 mod progress;
 mod remote;

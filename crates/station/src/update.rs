@@ -34,10 +34,9 @@ use domain::{
     AnyState, CertificateId, Device, DeviceId, IssueRoute, Permission, ProfileId, ProfilePermission, Refusal,
     RequestId, RequestKind, RequestState, UseCase,
 };
-use piv::{CardInfo, KnownSecrets, ManagementKey, ManagementKeyAlgorithm, Personalizer, Pin, Puk, Secrets};
+use piv::{CardInfo, KnownSecrets, ManagementKey, Personalizer, Pin, Puk, Secrets};
 use proto::{CardFacts as WireCardFacts, OperationKind, RecordIssuance, RequestUpdate};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use store::{Job, JobKind, JobState, StepPhase};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -50,6 +49,7 @@ use crate::error::{Error, Result};
 use crate::issue::{
     revoked_with, same_serial, IssuedCertificateView, JobDetail, Journal, Observer, Progress, RegistryIssuer,
 };
+use crate::previous_secrets::WrappedPrevious;
 use crate::profile::card_profile;
 use crate::session::{RequestView, Session};
 use crate::Issued;
@@ -61,64 +61,11 @@ pub(crate) struct UpdateDetail {
     pub(crate) reason: UpdateReason,
     /// The target profile.
     pub(crate) profile: ProfileId,
-    /// The card's previous management key and PUK, masked with a key derived
-    /// from the new escrowed management key (hex); only while the card may
-    /// still hold them, cleared when the job ends.
+    /// The card's previous management key and PUK, sealed under a key derived
+    /// from the new escrowed management key; only while the card may still
+    /// hold them, cleared when the job ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) previous: Option<WrappedPrevious>,
-}
-
-/// The previous secrets of a re-keyed card, each XOR-masked with
-/// SHA-256(context ‖ device ‖ new key): useless without the escrowed key.
-#[derive(Clone, Serialize, Deserialize)]
-pub(crate) struct WrappedPrevious {
-    /// Algorithm id of the previous management key.
-    algorithm: u8,
-    management_key: String,
-    puk: String,
-}
-
-impl std::fmt::Debug for WrappedPrevious {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("WrappedPrevious(..)")
-    }
-}
-
-fn mask(new_key: &ManagementKey, device: DeviceId, what: &str) -> Zeroizing<Vec<u8>> {
-    let mut h = Sha256::new();
-    h.update(b"cardstation update: previous ");
-    h.update(what.as_bytes());
-    h.update(device.uuid().as_bytes());
-    h.update(new_key.expose_secret());
-    Zeroizing::new(h.finalize().to_vec())
-}
-
-fn xor(data: &[u8], pad: &[u8]) -> Zeroizing<Vec<u8>> {
-    Zeroizing::new(data.iter().zip(pad.iter().cycle()).map(|(a, b)| a ^ b).collect())
-}
-
-impl WrappedPrevious {
-    fn wrap(device: DeviceId, new_key: &ManagementKey, old_key: &ManagementKey, old_puk: &Puk) -> Self {
-        WrappedPrevious {
-            algorithm: old_key.algorithm().id(),
-            management_key: hex::encode(&*xor(old_key.expose_secret(), &mask(new_key, device, "key"))),
-            puk: hex::encode(&*xor(old_puk.expose_secret().as_bytes(), &mask(new_key, device, "puk"))),
-        }
-    }
-
-    /// The previous secrets, if `new_key` is the key they were wrapped
-    /// under (otherwise the values are noise: a PUK that is no PUK is dropped).
-    fn unwrap(&self, device: DeviceId, new_key: &ManagementKey) -> (Option<ManagementKey>, Option<Puk>) {
-        let key = hex::decode(&self.management_key).ok().and_then(|k| {
-            let k = xor(&k, &mask(new_key, device, "key"));
-            ManagementKeyAlgorithm::from_id(self.algorithm).and_then(|a| ManagementKey::new(a, &k).ok())
-        });
-        let puk = hex::decode(&self.puk).ok().and_then(|p| {
-            let p = xor(&p, &mask(new_key, device, "puk"));
-            std::str::from_utf8(&p).ok().and_then(|p| Puk::new(p).ok())
-        });
-        (key, puk)
-    }
 }
 
 /// A collected update (UC-UPDATE "Collect updates").
@@ -301,7 +248,8 @@ impl Session {
             old_puk.clone()
         };
         let previous = (rekey || reprovision)
-            .then(|| WrappedPrevious::wrap(device.id, &management_key, &old_key, &old_puk));
+            .then(|| WrappedPrevious::wrap(device.id, &management_key, &old_key, &old_puk))
+            .flatten();
 
         // 1. The job (with the previous secrets wrapped), before anything else.
         let now = OffsetDateTime::now_utc();
@@ -723,8 +671,7 @@ impl Session {
 
     /// The secrets a card may still hold after update jobs of `device` were
     /// rolled back: each such job's wrapped previous secrets, opened with
-    /// every key known so far (a key they were not wrapped under gives noise,
-    /// which costs one failed authentication and no try; a noisy PUK is no PUK).
+    /// every key known so far (a key they were not sealed under opens nothing).
     fn rolled_back_secrets(
         &self,
         device: DeviceId,
@@ -807,30 +754,4 @@ fn superseded_in(result: Option<&serde_json::Value>) -> Vec<CertificateId> {
             _ => None,
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn previous_secrets_unwrap_only_with_the_new_key() {
-        let mut rng = rand::rngs::OsRng;
-        let device = DeviceId::from_u128(7);
-        let old = ManagementKey::random(ManagementKeyAlgorithm::Aes256, &mut rng);
-        let new = ManagementKey::random(ManagementKeyAlgorithm::Aes256, &mut rng);
-        let puk = Puk::new("12345679").unwrap();
-        let wrapped = WrappedPrevious::wrap(device, &new, &old, &puk);
-        let text = serde_json::to_string(&wrapped).unwrap();
-        assert!(!text.contains(&hex::encode(old.expose_secret())), "no key in the clear");
-        assert!(!text.contains("12345679"), "no PUK in the clear");
-        let (k, p) = wrapped.unwrap(device, &new);
-        assert_eq!(k.as_ref(), Some(&old));
-        assert_eq!(p, Some(puk.clone()));
-        let (k, _) = wrapped.unwrap(device, &old);
-        assert_ne!(k.as_ref(), Some(&old), "another key gives noise");
-        let (k, _) = wrapped.unwrap(DeviceId::from_u128(8), &new);
-        assert_ne!(k.as_ref(), Some(&old), "another device gives noise");
-        assert_eq!(format!("{wrapped:?}"), "WrappedPrevious(..)");
-    }
 }
