@@ -31,13 +31,14 @@ use proto::{
     IssueCertificate, OperationKind, RecordIssuance, RecordProductionFailure, RequestCard, SessionToken,
     StoreEscrow,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use store::{Job, JobKind, JobState, StepPhase, Store};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::card::{with_card, with_held_or_new, CardFacts, HeldCard};
 use crate::error::{Error, Result};
+use crate::job::{IssuedCertificateView, JobDetail, JobView};
 use crate::profile::{card_profile, profile_slot};
 use crate::remote::Remote;
 use crate::session::{RequestView, Session};
@@ -63,25 +64,6 @@ pub enum IssueTarget {
 
 pub use crate::progress::{CardStep, Notice, Progress};
 
-/// A certificate the job put on the card.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IssuedCertificateView {
-    /// The registry's certificate record.
-    pub id: CertificateId,
-    /// Serial, upper-case hex.
-    pub serial: String,
-    /// Slot.
-    pub slot: domain::Slot,
-    /// Subject DN.
-    pub subject: String,
-    /// Start of validity.
-    #[serde(with = "time::serde::rfc3339")]
-    pub not_before: OffsetDateTime,
-    /// End of validity.
-    #[serde(with = "time::serde::rfc3339")]
-    pub not_after: OffsetDateTime,
-}
-
 /// A finished card.
 #[derive(Debug, Serialize)]
 pub struct Issued {
@@ -103,46 +85,6 @@ pub struct Issued {
     pub resumed: bool,
     /// Things the operator should know.
     pub warnings: Vec<String>,
-}
-
-/// A job as listed for the operator (`cardstation jobs`).
-#[derive(Debug, Clone, Serialize)]
-pub struct JobView {
-    /// Job id.
-    pub id: Uuid,
-    /// What it does.
-    pub kind: JobKind,
-    /// Where it stands.
-    pub state: JobState,
-    /// The device.
-    pub device: String,
-    /// The request.
-    pub request: Option<String>,
-    /// The card it was started on.
-    pub card: Option<CardFacts>,
-    /// Card writes journaled as done.
-    pub writes_done: usize,
-    /// The write a tear interrupted (journaled before, never after), if any.
-    pub interrupted: Option<String>,
-    /// Why it last failed.
-    pub last_error: Option<String>,
-    /// Started.
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-}
-
-/// The secret-free parameters and results of an issue job, as journaled.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct JobDetail {
-    pub(crate) route: IssueRoute,
-    pub(crate) certificates: Vec<IssuedCertificateView>,
-    /// What an update job (UC-UPDATE) collects; absent for issue jobs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) update: Option<crate::update::UpdateDetail>,
-    /// A batch card's settings (UC-BATCH options), kept so a resumed job
-    /// encodes and records the card the same way.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) settings: Option<domain::IssuanceSettings>,
 }
 
 /// Journal access shared by the observer and the issuer during a run.
@@ -1380,23 +1322,15 @@ impl Session {
         Ok(None)
     }
 
-    /// Resumes an interrupted job on its card in `reader`: the escrowed
-    /// management key and PUK, a new PIN (returned once).
-    pub fn resume(&mut self, job_id: Uuid, reader: &str, progress: &mut dyn Progress) -> Result<Issued> {
-        self.sync()?;
-        let job = self.store.job(job_id)?.ok_or_else(|| Error::NotFound(format!("no job {job_id}")))?;
-        if !job.state.is_open() {
-            return Err(Error::Invalid(format!("job {job_id} is already {}", job.state.name())));
-        }
-        if self.is_temporary_job(&job)? {
-            return Err(Error::Invalid(format!(
-                "job {job_id} initializes temporary card {0}: resume it with `cardstation temp init {0}`",
-                job.device
-            )));
-        }
-        if job.kind == JobKind::Update {
-            return self.resume_update(job, reader, progress).map(Issued::from);
-        }
+    /// Resumes an interrupted issue job (see [`Session::resume`]): the
+    /// escrowed management key and PUK, a new PIN (returned once).
+    pub(crate) fn resume_issue(
+        &mut self,
+        job: Job,
+        reader: &str,
+        progress: &mut dyn Progress,
+    ) -> Result<Issued> {
+        let job_id = job.id;
         let detail: JobDetail = serde_json::from_value(job.detail.clone()).map_err(store::Error::from)?;
         let device_id = DeviceId::new(
             Uuid::parse_str(&job.device)
@@ -1560,37 +1494,13 @@ impl Session {
         Ok(issued)
     }
 
-    /// Rolls an interrupted job back: production failed at the registry
-    /// (which revokes the job's certificates that reached no card); the
-    /// card record can be issued again with this or another card.
-    pub fn rollback(&mut self, job_id: Uuid, reason: &str) -> Result<JobView> {
-        self.sync()?;
-        self.rollback_job(job_id, reason)?;
-        let job = self.store.job(job_id)?.ok_or_else(|| Error::NotFound(format!("no job {job_id}")))?;
-        self.job_view(job)
-    }
-
-    fn rollback_job(&mut self, job_id: Uuid, reason: &str) -> Result<()> {
-        let job = self.store.job(job_id)?.ok_or_else(|| Error::NotFound(format!("no job {job_id}")))?;
-        if !job.state.is_open() {
-            return Err(Error::Invalid(format!("job {job_id} is already {}", job.state.name())));
-        }
+    /// Rolls an interrupted issue job back (see [`Session::rollback`]):
+    /// production failed at the registry (which revokes the job's
+    /// certificates that reached no card); the card record can be issued
+    /// again with this or another card.
+    pub(crate) fn rollback_issue(&mut self, job: Job, reason: &str) -> Result<()> {
+        let job_id = job.id;
         let message: String = reason.chars().take(900).collect();
-        if self.is_temporary_job(&job)? {
-            // The temporary card stays `produced`; initializing again (this
-            // card or another) starts over with new secrets.
-            self.store.update_job(
-                job_id,
-                JobState::RolledBack,
-                None,
-                Some(&message),
-                OffsetDateTime::now_utc(),
-            )?;
-            return Ok(());
-        }
-        if job.kind == JobKind::Update {
-            return self.rollback_update(job, reason);
-        }
         let detail: JobDetail = serde_json::from_value(job.detail.clone()).map_err(store::Error::from)?;
         let device = DeviceId::new(
             Uuid::parse_str(&job.device)

@@ -38,6 +38,7 @@ mod error;
 mod error_code;
 pub mod host_time;
 mod issue;
+mod job;
 mod offline;
 mod offline_unblock;
 mod outcome;
@@ -68,7 +69,8 @@ pub use card::{CardFacts, CardView};
 pub use config::{Enrollment, CONFIG_FILE, DB_FILE};
 pub use desk::{CardEvent, Desk, OnLock, Seat, DEFAULT_IDLE_LOCK, UNLOCK_ATTEMPTS};
 pub use error::{Error, ErrorCode, ErrorView, RefusalView, Result};
-pub use issue::{IssueTarget, Issued, IssuedCertificateView, JobView};
+pub use issue::{IssueTarget, Issued};
+pub use job::{IssuedCertificateView, JobView};
 pub use offline::{OfflineVerifier, OFFLINE_FAILURE_LIMIT, OFFLINE_VALIDITY, VERIFIER_FILE};
 pub use offline_unblock::{unblock_offline, AskResponse, OfflineUnblocked, RESPONSE_ATTEMPTS};
 pub use outcome::{
@@ -164,10 +166,17 @@ impl Station {
     pub fn sign_in(self, username: &str, password: &str) -> Result<Session> {
         let data_dir = self.data_dir.clone();
         match Session::sign_in(self, username, password) {
+            Ok(session) => {
+                // Remembered for the next sign-in: offline, and names in the audit view.
+                let grant = &session.grant;
+                offline::remember(&data_dir, username, password, grant);
+                audit::remember_operator(&data_dir, grant.operator, username, grant.person);
+                Ok(session)
+            }
             Err(Error::Offline(reason)) => {
                 offline::sign_in(Station::open(&data_dir)?, username, password, &reason)
             }
-            other => other,
+            Err(e) => Err(e),
         }
     }
 }

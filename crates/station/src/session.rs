@@ -126,13 +126,6 @@ impl Session {
             sign_in_report: sync::SyncReport::default(),
         };
         session.sign_in_report = session.sync()?;
-        crate::offline::remember(&session.data_dir, username, password, &session.grant);
-        crate::audit::remember_operator(
-            &session.data_dir,
-            session.grant.operator,
-            username,
-            session.grant.person,
-        );
         Ok(session)
     }
 

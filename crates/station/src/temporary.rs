@@ -52,7 +52,8 @@ use uuid::Uuid;
 
 use crate::card::{with_card, CardFacts};
 use crate::error::{Error, Result};
-use crate::issue::{JobDetail, Progress};
+use crate::issue::Progress;
+use crate::job::JobDetail;
 use crate::profile::card_profile;
 use crate::session::Session;
 

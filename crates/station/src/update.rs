@@ -36,37 +36,22 @@ use domain::{
 };
 use piv::{CardInfo, KnownSecrets, ManagementKey, Personalizer, Pin, Puk, Secrets};
 use proto::{CardFacts as WireCardFacts, OperationKind, RecordIssuance, RequestUpdate};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use store::{Job, JobKind, JobState, StepPhase};
 use time::OffsetDateTime;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-pub use domain::rules::UpdateReason;
+pub use crate::job::UpdateReason;
 
 use crate::card::{with_card, CardFacts};
 use crate::error::{Error, Result};
-use crate::issue::{
-    revoked_with, same_serial, IssuedCertificateView, JobDetail, Journal, Observer, Progress, RegistryIssuer,
-};
+use crate::issue::{revoked_with, same_serial, Journal, Observer, Progress, RegistryIssuer};
+use crate::job::{IssuedCertificateView, JobDetail, UpdateDetail};
 use crate::previous_secrets::WrappedPrevious;
 use crate::profile::card_profile;
 use crate::session::{RequestView, Session};
 use crate::Issued;
-
-/// What an update job collects, as journaled (no secret in the clear).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct UpdateDetail {
-    /// Apply latest updates or reprovision.
-    pub(crate) reason: UpdateReason,
-    /// The target profile.
-    pub(crate) profile: ProfileId,
-    /// The card's previous management key and PUK, sealed under a key derived
-    /// from the new escrowed management key; only while the card may still
-    /// hold them, cleared when the job ends.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) previous: Option<WrappedPrevious>,
-}
 
 /// A collected update (UC-UPDATE "Collect updates").
 #[derive(Debug, Serialize)]

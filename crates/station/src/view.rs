@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::card::CardView;
 use crate::error::Result;
-use crate::issue::JobView;
+use crate::job::JobView;
 use crate::session::Session;
 
 /// A person named.
