@@ -169,7 +169,36 @@ impl TestRegistry {
     /// harness password), through curl: an independent client. TLS is not
     /// verified here (the station's own pinning is tested elsewhere).
     pub fn get_json(&self, username: &str, path: &str) -> Result<serde_json::Value> {
-        let login = serde_json::json!({ "username": username, "password": PASSWORD }).to_string();
+        self.get_json_signed_in(username, serde_json::json!({}), path)
+    }
+
+    /// [`TestRegistry::get_json`] signed in at `station`'s workstation with
+    /// its credential: what the registry gives only to the job of this
+    /// operator at that workstation (its escrowed secrets).
+    pub fn get_json_at(
+        &self,
+        station: &TestStation,
+        username: &str,
+        path: &str,
+    ) -> Result<serde_json::Value> {
+        let enrollment = station::Enrollment::load(&station.data)?;
+        let key = station::Enrollment::workstation_key(&station.data)?;
+        let at =
+            serde_json::json!({ "workstation": enrollment.workstation, "workstation_key": key.expose() });
+        self.get_json_signed_in(username, at, path)
+    }
+
+    fn get_json_signed_in(
+        &self,
+        username: &str,
+        at: serde_json::Value,
+        path: &str,
+    ) -> Result<serde_json::Value> {
+        let mut login = serde_json::json!({ "username": username, "password": PASSWORD });
+        if let (Some(login), Some(at)) = (login.as_object_mut(), at.as_object()) {
+            login.extend(at.clone());
+        }
+        let login = login.to_string();
         let session = tools::run(
             "curl",
             &[

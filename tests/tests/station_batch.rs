@@ -617,7 +617,10 @@ fn seed_003_issue_multiple_cards_on_four_readers_with_the_chosen_options() {
     let devices = check_finished_cards(&world, &readers[0], &ledger.finished, &expect);
     for (_, device) in &requests[..5] {
         assert!(devices.contains(device), "device {device} was encoded");
-        let puk = world.registry.get_json("bea", &format!("/v1/devices/{device}/escrow/puk")).unwrap();
+        let puk = world
+            .registry
+            .get_json_at(&world.station, "bea", &format!("/v1/devices/{device}/escrow/puk"))
+            .unwrap();
         let puk = puk.as_str().unwrap();
         assert_eq!(puk.len() / 2, expect.puk_length, "the escrowed PUK has the chosen length");
         let actions = audit_actions(&world.registry, device);

@@ -407,8 +407,9 @@ fn check_audit(registry: &TestRegistry, ids: &[String], expected: &[&str]) {
 /// Neither the PIN shown nor the escrowed management key and PUK appear in
 /// any file of the station (database, WAL, configuration).
 fn no_secret_on_disk(registry: &TestRegistry, station: &TestStation, device: &str, pin: &str) {
-    let key = registry.get_json("ivy", &format!("/v1/devices/{device}/escrow/management_key")).unwrap();
-    let puk = registry.get_json("ivy", &format!("/v1/devices/{device}/escrow/puk")).unwrap();
+    let key =
+        registry.get_json_at(station, "ivy", &format!("/v1/devices/{device}/escrow/management_key")).unwrap();
+    let puk = registry.get_json_at(station, "ivy", &format!("/v1/devices/{device}/escrow/puk")).unwrap();
     let key = key.as_str().unwrap_or_else(|| panic!("the escrowed key: {key}")).to_lowercase();
     let puk_hex = puk.as_str().unwrap_or_else(|| panic!("the escrowed PUK: {puk}")).to_owned();
     let puk = String::from_utf8(hex_decode(&puk_hex)).unwrap();

@@ -312,8 +312,9 @@ fn seed_000_request_update_and_collect_updates() {
     assert_eq!(noted["outcome"]["outcome"], "success");
 
     // Reprovision all content: a second reprovision request cancels the first.
-    let key_before =
-        registry.get_json("ivy", &format!("/v1/devices/{device}/escrow/management_key")).unwrap();
+    let key_before = registry
+        .get_json_at(&station, "ivy", &format!("/v1/devices/{device}/escrow/management_key"))
+        .unwrap();
     let earlier = ok(request_update("uma", &["--reason", "reprovision"]));
     let reprovision = ok(request_update("uma", &["--reason", "reprovision", "--notes", "keys rotated"]));
     assert_eq!(reprovision["request"]["kind"], "reprovision", "{reprovision}");
@@ -349,7 +350,9 @@ fn seed_000_request_update_and_collect_updates() {
         .collect();
     assert_eq!(revoked.len(), 2, "{after}");
     assert!(revoked.iter().any(|c| c["id"] == first_certificate.as_str()), "{after}");
-    let key_after = registry.get_json("ivy", &format!("/v1/devices/{device}/escrow/management_key")).unwrap();
+    let key_after = registry
+        .get_json_at(&station, "ivy", &format!("/v1/devices/{device}/escrow/management_key"))
+        .unwrap();
     assert_ne!(key_before, key_after, "a new management key is escrowed");
     assert_eq!(card.lock().unwrap().puk_tries_remaining(), 3, "no PUK try spent");
     let events = audit_about(&registry, &[&reprovision_id, &device]);
