@@ -1,0 +1,30 @@
+//! Outgoing mail for the registry (issue 15, SPEC UC-PROV): enrollment
+//! messages carry a one-time code, so they are sent at most once per resend
+//! and never lost while the mail server is down.
+//!
+//! - [`Outgoing`]: one message as the registry's outbox keeps it; formatted
+//!   here as a plain-text RFC 5322 message whose Message-ID derives from its
+//!   id, so a receiver can recognise the one duplicate we cannot rule out (a
+//!   crash between the server's acceptance and [`Outbox::sent`]).
+//! - [`MailConfig`]: `smtp://` (STARTTLS required), `smtps://` (implicit TLS),
+//!   `smtp+plain://` (loopback only) or `mailbox:<dir>` (the embedded
+//!   default: one `.eml` file per message, viewable in the app through
+//!   [`Mailbox`]).
+//! - [`Transport`]: delivers one message; a [`DeliveryError`] says whether
+//!   trying again later can help.
+//! - [`Dispatcher`]: drains an [`Outbox`] with exponential backoff and jitter,
+//!   woken at once through a [`Waker`] when a message is queued.
+
+mod config;
+mod dispatch;
+mod mailbox;
+mod message;
+mod secret;
+mod transport;
+
+pub use config::{ConfigError, Delivery, MailConfig, Security, SmtpConfig, DEFAULT_FROM};
+pub use dispatch::{Dispatcher, DispatcherConfig, Outbox, OutboxError, PassReport, Waker};
+pub use mailbox::{Mailbox, MailboxEntry, MailboxError, MailboxMessage};
+pub use message::{format_message, MessageError, Outgoing};
+pub use secret::SecretText;
+pub use transport::{DeliveryError, Transport};
