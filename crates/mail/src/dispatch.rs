@@ -174,15 +174,15 @@ impl Dispatcher {
                     pass.await
                 }
             };
-            match result {
-                Ok(report) if report != PassReport::default() => tracing::info!(?report, "mail pass"),
+            match &result {
+                Ok(report) if *report != PassReport::default() => tracing::info!(?report, "mail pass"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "mail: the outbox failed; trying again later"),
             }
             if stopping.load(Ordering::SeqCst) {
                 return;
             }
-            let wait = self.wait_time().await;
+            let wait = self.wait_time(result.is_err()).await;
             woken = tokio::select! {
                 () = self.wake.notified() => true,
                 () = tokio::time::sleep(wait) => false,
@@ -251,7 +251,8 @@ impl Dispatcher {
     /// Counts the failure in the outbox; `true` when the message is given up.
     async fn record_failure(&self, message: &Outgoing, error: &DeliveryError) -> Result<bool, OutboxError> {
         let attempts = message.attempts.saturating_add(1);
-        let give_up = error.is_permanent() && attempts >= self.config.permanent_attempts;
+        let give_up =
+            error.is_invalid() || (error.is_permanent() && attempts >= self.config.permanent_attempts);
         let next = OffsetDateTime::now_utc() + self.backoff(attempts);
         tracing::warn!(
             id = %message.id,
@@ -286,8 +287,11 @@ impl Dispatcher {
         lock(&self.unreachable).map(|(until, _)| until)
     }
 
-    /// How long to sleep after a pass.
-    async fn wait_time(&self) -> Duration {
+    /// How long to sleep after a pass: until the next message is due, at
+    /// most `idle_poll`; at least `base_delay` after an outbox error or
+    /// with a mark pending (those rows look due and would spin the loop);
+    /// no sooner than an unreachable server's backoff ends.
+    async fn wait_time(&self, pass_failed: bool) -> Duration {
         let mut wait = self.config.idle_poll;
         match self.blocking(|o| o.next_attempt()).await {
             Ok(Some(next)) => {
@@ -295,10 +299,10 @@ impl Dispatcher {
                 wait = wait.min(Duration::try_from(until).unwrap_or(Duration::ZERO));
             }
             Ok(None) => {}
-            Err(_) => wait = wait.min(self.config.base_delay),
+            Err(_) => wait = self.config.base_delay,
         }
-        if !lock(&self.unmarked).is_empty() {
-            wait = wait.min(self.config.base_delay);
+        if pass_failed || !lock(&self.unmarked).is_empty() {
+            wait = self.config.base_delay;
         }
         if let Some(until) = self.unreachable_until() {
             wait = wait.max(until.saturating_duration_since(Instant::now()));

@@ -15,38 +15,55 @@ use crate::message::{format_message, Outgoing};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct DeliveryError {
-    permanent: bool,
-    unreachable: bool,
+    class: Class,
     message: String,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Transient,
+    Unreachable,
+    Permanent,
+    Invalid,
+}
+
 impl DeliveryError {
-    /// Worth retrying later: no connection, a timeout, a 4xx answer, a TLS
-    /// or credentials problem on our side (fixing the configuration fixes
-    /// it; the message itself is fine), a full disk.
+    /// Worth retrying later, about this message: a 4xx answer to it.
     pub fn transient(message: impl Into<String>) -> Self {
-        DeliveryError { permanent: false, unreachable: false, message: message.into() }
+        DeliveryError { class: Class::Transient, message: message.into() }
     }
 
-    /// Transient, and not about this message: the server (or the mailbox
-    /// directory) cannot take anything now, so the others wait too.
+    /// Worth retrying later, and not about this message: no connection, a
+    /// timeout, TLS or credentials refused (fixing the configuration fixes
+    /// it), a full disk. The other messages wait too.
     pub fn unreachable(message: impl Into<String>) -> Self {
-        DeliveryError { permanent: false, unreachable: true, message: message.into() }
+        DeliveryError { class: Class::Unreachable, message: message.into() }
     }
 
-    /// Retrying cannot help: a 5xx answer to this message, an invalid address.
+    /// The server answered 5xx to this message.
     pub fn permanent(message: impl Into<String>) -> Self {
-        DeliveryError { permanent: true, unreachable: false, message: message.into() }
+        DeliveryError { class: Class::Permanent, message: message.into() }
     }
 
-    /// Whether retrying cannot help.
+    /// The message itself cannot be sent (invalid address, header
+    /// injection): given up at the first attempt.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        DeliveryError { class: Class::Invalid, message: message.into() }
+    }
+
+    /// Whether retrying cannot help (a 5xx answer, or an invalid message).
     pub fn is_permanent(&self) -> bool {
-        self.permanent
+        matches!(self.class, Class::Permanent | Class::Invalid)
+    }
+
+    /// Whether the message itself is at fault.
+    pub fn is_invalid(&self) -> bool {
+        self.class == Class::Invalid
     }
 
     /// Whether nothing can be delivered now (see [`DeliveryError::unreachable`]).
     pub fn is_unreachable(&self) -> bool {
-        self.unreachable
+        self.class == Class::Unreachable
     }
 
     /// What happened (no secret: never the body, never the password).
@@ -116,7 +133,7 @@ impl Transport {
     /// mailbox file is in place).
     pub async fn deliver(&self, message: &Outgoing) -> Result<(), DeliveryError> {
         let (envelope, bytes) =
-            format_message(message, &self.from).map_err(|e| DeliveryError::permanent(e.to_string()))?;
+            format_message(message, &self.from).map_err(|e| DeliveryError::invalid(e.to_string()))?;
         match &self.kind {
             Kind::Smtp(smtp) => {
                 // lettre ends DATA with CRLF . CRLF itself: the message's own

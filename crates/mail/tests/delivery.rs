@@ -13,7 +13,7 @@
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -153,6 +153,8 @@ struct MemoryOutbox {
     rows: Mutex<Vec<Row>>,
     changed: tokio::sync::watch::Sender<u64>,
     sent_calls: AtomicUsize,
+    /// The next `sent` fails, as a database write might.
+    refuse_next_sent: AtomicBool,
 }
 
 impl MemoryOutbox {
@@ -161,6 +163,7 @@ impl MemoryOutbox {
             rows: Mutex::new(Vec::new()),
             changed: tokio::sync::watch::channel(0).0,
             sent_calls: AtomicUsize::new(0),
+            refuse_next_sent: AtomicBool::new(false),
         })
     }
 
@@ -220,6 +223,10 @@ impl Outbox for MemoryOutbox {
 
     fn sent(&self, id: Uuid, at: OffsetDateTime) -> Result<(), OutboxError> {
         self.sent_calls.fetch_add(1, Ordering::SeqCst);
+        if self.refuse_next_sent.swap(false, Ordering::SeqCst) {
+            self.changed.send_modify(|n| *n += 1);
+            return Err("database is locked".into());
+        }
         self.change(id, |r| r.state = State::Sent(at))
     }
 
@@ -540,4 +547,73 @@ async fn header_injection_is_a_permanent_refusal() {
     evil.subject = "Hi\r\nBcc: everyone@example.org".into();
     assert!(transport.deliver(&evil).await.unwrap_err().is_permanent());
     assert!(transport.mailbox().unwrap().list().unwrap().is_empty());
+
+    // Through the dispatcher: given up at the first attempt, error kept.
+    let outbox = MemoryOutbox::new();
+    let dispatcher = Dispatcher::new(outbox.clone(), transport, quick());
+    outbox.queue(evil.clone());
+    let report = dispatcher.run_once().await.unwrap();
+    assert_eq!(report.gave_up, 1);
+    let row = outbox.row(evil.id);
+    assert_eq!((row.state, row.message.attempts), (State::Failed, 1));
+    assert!(row.error.unwrap().contains("header injection"));
+}
+
+/// The outbox refuses to record an accepted message as sent: the
+/// dispatcher marks it again later and never delivers it a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_mark_is_retried_without_sending_again() {
+    let Some(python) = python_or_skip("a_failed_mark_is_retried_without_sending_again") else { return };
+    let work = tempfile::tempdir().unwrap();
+    let server = Server::start(&python, &work.path().join("in"), 0, &[]).await;
+    let url = format!("smtp+plain://127.0.0.1:{}?from={FROM}", server.port);
+    let outbox = MemoryOutbox::new();
+    let transport = Transport::new(&MailConfig::parse(&url).unwrap()).unwrap();
+    let dispatcher = Arc::new(Dispatcher::new(outbox.clone(), transport, quick()));
+    let _stop = spawn(dispatcher.clone());
+    outbox.refuse_next_sent.store(true, Ordering::SeqCst);
+    let message = enrollment("heidi@example.org");
+    outbox.queue(message.clone());
+    dispatcher.waker().wake();
+    outbox.wait_for(message.id, "marked on the second try", |r| matches!(r.state, State::Sent(_))).await;
+    assert_eq!(outbox.sent_calls.load(Ordering::SeqCst), 2);
+    assert_eq!(server.received().len(), 1, "delivered once");
+    server.stop().await;
+}
+
+/// `smtp://` requires STARTTLS: a server that does not offer it gets
+/// nothing (no downgrade to clear text), and the message stays pending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_starttls_no_delivery() {
+    let Some(python) = python_or_skip("no_starttls_no_delivery") else { return };
+    let work = tempfile::tempdir().unwrap();
+    let server = Server::start(&python, &work.path().join("in"), 0, &[]).await;
+    let url = format!("smtp://127.0.0.1:{}?from={FROM}", server.port);
+    let transport = Transport::new(&MailConfig::parse(&url).unwrap()).unwrap();
+    let error = transport.deliver(&enrollment("ivan@example.org")).await.unwrap_err();
+    assert!(!error.is_permanent(), "{error}");
+    assert!(server.received().is_empty());
+    server.stop().await;
+}
+
+/// A server that accepts the connection and then says nothing: the
+/// delivery ends at the configured timeout (lettre bounds only the
+/// connect), as a transient failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_server_times_out() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        std::future::pending::<()>().await;
+        drop(socket);
+    });
+    let url = format!("smtp+plain://127.0.0.1:{port}?from={FROM}&timeout=1");
+    let transport = Transport::new(&MailConfig::parse(&url).unwrap()).unwrap();
+    let error = tokio::time::timeout(GUARD, transport.deliver(&enrollment("judy@example.org")))
+        .await
+        .expect("bounded by the configured timeout")
+        .unwrap_err();
+    assert!(error.is_unreachable() && !error.is_permanent(), "{error}");
+    held.abort();
 }
