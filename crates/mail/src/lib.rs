@@ -14,6 +14,33 @@
 //!   trying again later can help.
 //! - [`Dispatcher`]: drains an [`Outbox`] with exponential backoff and jitter,
 //!   woken at once through a [`Waker`] when a message is queued.
+//!
+//! Wiring it into a server (the outbox is the registry's table):
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # use mail::*;
+//! # struct Table;
+//! # impl Outbox for Table {
+//! #     fn due(&self, _: usize, _: time::OffsetDateTime) -> Result<Vec<Outgoing>, OutboxError> { Ok(vec![]) }
+//! #     fn next_attempt(&self) -> Result<Option<time::OffsetDateTime>, OutboxError> { Ok(None) }
+//! #     fn sent(&self, _: uuid::Uuid, _: time::OffsetDateTime) -> Result<(), OutboxError> { Ok(()) }
+//! #     fn failed(&self, _: uuid::Uuid, _: &str, _: bool, _: time::OffsetDateTime) -> Result<(), OutboxError> { Ok(()) }
+//! # }
+//! # async fn serve(data_dir: &std::path::Path, flag: Option<&str>, password: Option<String>) -> Result<(), Box<dyn std::error::Error>> {
+//! let mut config = match flag {
+//!     Some(url) => MailConfig::parse(url)?, // e.g. smtp://mailer@mail.example.org?from=registry@example.org
+//!     None => MailConfig::embedded_default(data_dir),
+//! };
+//! if let Some(password) = password {
+//!     config = config.with_password(SecretText::new(password));
+//! }
+//! let dispatcher = Arc::new(Dispatcher::new(Arc::new(Table), Transport::new(&config)?, DispatcherConfig::default()));
+//! let waker = dispatcher.waker(); // after committing a new outbox row: waker.wake()
+//! let running = Arc::clone(&dispatcher);
+//! tokio::spawn(async move { running.run(std::future::pending()).await });
+//! # let _ = waker; Ok(()) }
+//! ```
 
 mod config;
 mod dispatch;
