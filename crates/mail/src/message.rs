@@ -139,7 +139,11 @@ pub fn format_message(
     let envelope = Envelope::new(Some(from.clone()), vec![to.clone()])
         .map_err(|e| MessageError::InvalidAddress { field: "to", reason: e.to_string() })?;
 
-    let mut out = Zeroizing::new(Vec::with_capacity(512 + message.body.expose().len() * 3 / 2));
+    // Room for the worst case (every byte as `=XX`, soft breaks, headers
+    // with an encoded 200-character subject): growing would leave a copy
+    // of the body behind in the old, unwiped allocation.
+    let body_len = message.body.expose().len();
+    let mut out = Zeroizing::new(Vec::with_capacity(2048 + body_len * 3 + body_len / 16));
     let mut header = |name: &str, value: &str| {
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b": ");
@@ -215,7 +219,8 @@ fn encode_quoted_printable(text: &[u8], out: &mut Vec<u8>) {
             if literal {
                 out.push(b);
             } else {
-                out.extend_from_slice(format!("={b:02X}").as_bytes());
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                out.extend_from_slice(&[b'=', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
             }
             width += size;
         }
@@ -287,7 +292,7 @@ pub(crate) fn parse_message(bytes: &[u8], with_body: bool) -> Option<Parsed> {
     }
     let body = if with_body {
         let decoded = decode_quoted_printable(&bytes[split + 4..])?;
-        SecretText::new(String::from_utf8(decoded.to_vec()).ok()?)
+        SecretText::new(std::str::from_utf8(&decoded).ok()?)
     } else {
         SecretText::default()
     };
@@ -358,6 +363,13 @@ mod tests {
         ));
         m.subject = "bell\u{7}".into();
         assert!(matches!(format_message(&m, from), Err(MessageError::InvalidSubject(_))));
+    }
+
+    #[test]
+    fn the_worst_case_fits_the_first_allocation() {
+        let body = "\u{7f} ".repeat(5000) + "\u{7f}";
+        let (_, bytes) = format_message(&sample(&body, &"é".repeat(200)), "registry@example.org").unwrap();
+        assert!(bytes.len() <= 2048 + body.len() * 3 + body.len() / 16, "{}", bytes.len());
     }
 
     #[test]
