@@ -15,6 +15,12 @@ pub trait EscrowSeal: Send + Sync + 'static {
     fn seal(&self, device: DeviceId, kind: EscrowKind, secret: &[u8]) -> Result<Vec<u8>>;
     /// Decrypts what [`EscrowSeal::seal`] returned for the same `device` and `kind`.
     fn open(&self, device: DeviceId, kind: EscrowKind, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>>;
+    /// Encrypts the body of outgoing message `id` (the mail outbox): an
+    /// enrollment email holds a one-time code, never kept in plaintext.
+    fn seal_message(&self, id: uuid::Uuid, body: &[u8]) -> Result<Vec<u8>>;
+    /// Decrypts what [`EscrowSeal::seal_message`] returned for the same `id`,
+    /// only to send it.
+    fn open_message(&self, id: uuid::Uuid, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>>;
 }
 
 /// The seal of crate `authority`: an AES-256-GCM envelope per secret, its
@@ -53,6 +59,21 @@ impl EscrowSeal for AuthoritySeal {
 
     fn open(&self, device: DeviceId, kind: EscrowKind, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         self.0.open_bytes(sealed, device, authority_kind(kind)).map_err(|e| Error::Escrow(e.to_string()))
+    }
+
+    fn seal_message(&self, id: uuid::Uuid, body: &[u8]) -> Result<Vec<u8>> {
+        // The envelope binds a card id and a kind; a message binds its own id.
+        let record = self
+            .0
+            .seal(DeviceId::new(id), authority::EscrowKind::OutgoingMail, SEAL_VERSION, body)
+            .map_err(|e| Error::Escrow(e.to_string()))?;
+        record.to_bytes().map_err(|e| Error::Escrow(e.to_string()))
+    }
+
+    fn open_message(&self, id: uuid::Uuid, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        self.0
+            .open_bytes(sealed, DeviceId::new(id), authority::EscrowKind::OutgoingMail)
+            .map_err(|e| Error::Escrow(e.to_string()))
     }
 }
 

@@ -155,7 +155,9 @@ impl ProvisioningTask {
             return Err(Refusal::TaskRemoved);
         }
         if remove.is_empty() && stop_date.is_none() {
-            return Err(Refusal::InvalidTask("nothing to change: name users to remove or a new stop date".into()));
+            return Err(Refusal::InvalidTask(
+                "nothing to change: name users to remove or a new stop date".into(),
+            ));
         }
         let mut mails = Vec::new();
         for (i, id) in remove.iter().enumerate() {

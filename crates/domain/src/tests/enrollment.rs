@@ -7,7 +7,8 @@ use crate::*;
 
 use EnrollmentState as S;
 
-const COMMANDS: &[&str] = &["enroll", "complete", "fail_attempt", "expire", "remove", "resend", "change_stop_date"];
+const COMMANDS: &[&str] =
+    &["enroll", "complete", "fail_attempt", "expire", "remove", "resend", "change_stop_date"];
 
 fn command(label: &str) -> EnrollmentCommand {
     match label {
