@@ -23,6 +23,8 @@ use tower::ServiceExt;
 use uuid::Uuid;
 
 mod provisioning;
+// Used by the storages' test files; the other files that share the suite do not.
+#[allow(unused_imports)]
 pub use provisioning::{
     provisioning_codes_lock_and_complete, provisioning_create_list_and_details,
     provisioning_edit_remove_and_resend, provisioning_expiry_by_clock, provisioning_permission_matrix,

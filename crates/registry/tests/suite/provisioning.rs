@@ -128,7 +128,7 @@ async fn check(f: &Fixture, code: &str) -> (StatusCode, Value) {
     f.call(Method::POST, "/v1/walkup/code", Some(f.token("kiosk")), Some(json!({ "code": code }))).await
 }
 
-fn user<'a>(task: &'a Value, enrollment: EnrollmentId) -> &'a Value {
+fn user(task: &Value, enrollment: EnrollmentId) -> &Value {
     task["users"].as_array().unwrap().iter().find(|u| u["enrollment"] == enrollment.to_string()).unwrap()
 }
 
