@@ -82,6 +82,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_sealed_message_opens_only_under_its_own_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let seal = AuthoritySeal::with_key_file(&dir.path().join("kek")).unwrap();
+        let id = uuid::Uuid::now_v7();
+        let body = b"enter this enrollment code: ABCD-EFGH-JKMN-PQRS";
+        let sealed = seal.seal_message(id, body).unwrap();
+        assert!(!sealed.windows(4).any(|w| w == b"ABCD"), "no plaintext in what is stored");
+        assert_eq!(&*seal.open_message(id, &sealed).unwrap(), body);
+        assert!(seal.open_message(uuid::Uuid::now_v7(), &sealed).is_err(), "another message's id");
+        assert!(seal.open(DeviceId::new(id), EscrowKind::Puk, &sealed).is_err(), "not a card secret");
+    }
+
+    #[test]
+    fn settings_stored_before_the_policy_read_its_defaults() {
+        let old = r#"{"use_cases":{"enabled":["sign_in","admin"]},"approval_step":true}"#;
+        let settings: crate::DeploymentSettings = serde_json::from_str(old).unwrap();
+        assert!(settings.approval_step);
+        assert_eq!(settings.self_enrollment, domain::SelfEnrollmentPolicy::default());
+    }
+
+    #[test]
     fn authority_seal_round_trips_and_binds_card_and_kind() {
         let dir = tempfile::tempdir().unwrap();
         let seal = AuthoritySeal::with_key_file(&dir.path().join("kek")).unwrap();

@@ -365,3 +365,12 @@ fn resending_moves_the_stop_date_per_policy_and_keeps_no_alternate_address() {
     );
     assert_eq!(t.enrollments[0].state_at(later), S::Expired);
 }
+
+#[test]
+fn the_self_enrollment_policy_defaults_and_reads_partial_settings() {
+    let policy = SelfEnrollmentPolicy::default();
+    assert_eq!((policy.period_days, policy.max_attempts, policy.kiosk_idle_timeout_secs), (14, 5, 60));
+    assert_eq!(policy.stop_date_from(NOW), NOW + days(14));
+    let partial: SelfEnrollmentPolicy = serde_json::from_str(r#"{"max_attempts": 3}"#).unwrap();
+    assert_eq!(partial, SelfEnrollmentPolicy { max_attempts: 3, ..SelfEnrollmentPolicy::default() });
+}

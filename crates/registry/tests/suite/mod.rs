@@ -1101,6 +1101,15 @@ pub async fn permission_matrix(factory: Factory) {
         (Method::GET, "/v1/audit".into(), &["auditor", "admin"]),
         (Method::GET, "/v1/admin/access".into(), &["admin"]),
         (Method::GET, "/v1/audit/verify".into(), &["auditor", "admin"]),
+        // Provisioning (seed 004): the list needs Manage provisioning tasks,
+        // the report that or View audit; a person's outstanding tasks any role.
+        (Method::GET, "/v1/provisioning/tasks".into(), &["admin"]),
+        (Method::GET, "/v1/provisioning/report".into(), &["auditor", "admin"]),
+        (
+            Method::GET,
+            format!("/v1/people/{}/provisioning", f.cardholder),
+            &["requester", "approver", "issuer", "retirer", "auditor", "admin"],
+        ),
         // Escrow: the issue job that stored it, and an unblock with its identity check noted.
         (Method::GET, format!("/v1/devices/{device}/escrow/management_key"), &["issuer"]),
         (Method::POST, format!("/v1/devices/{device}/escrow/puk"), &["issuer", "admin"]),
