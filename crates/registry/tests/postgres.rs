@@ -93,6 +93,7 @@ on_postgres!(
     provisioning_edit_remove_and_resend,
     provisioning_expiry_by_clock,
     provisioning_permission_matrix,
+    provisioning_mail_outbox,
 );
 
 /// A plain client for looking behind the storage's back; its connection

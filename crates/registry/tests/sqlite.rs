@@ -59,6 +59,7 @@ on_sqlite!(
     provisioning_edit_remove_and_resend,
     provisioning_expiry_by_clock,
     provisioning_permission_matrix,
+    provisioning_mail_outbox,
 );
 
 #[test]

@@ -568,3 +568,26 @@ pub async fn provisioning_permission_matrix(factory: Factory) {
     let (status, _) = get(&f, "admin", "/v1/provisioning/tasks").await;
     assert_eq!(status, StatusCode::OK, "the administrator holds every permission");
 }
+
+/// The mail outbox the transport drains: pending until due, retried after
+/// a failure at the time given, never again once sent.
+pub async fn provisioning_mail_outbox(factory: Factory) {
+    let f = with_provisioning(factory).await;
+    let (_, answer) = create(&f, "provisioner", &[f.cardholder], None).await;
+    assert!(answer.is_accepted(), "{answer:?}");
+    let storage = f.registry.storage();
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let pending = |at| registry::storage::read(storage, |tx| tx.pending_mail(10, at)).unwrap();
+    let mail = pending(now).pop().expect("the enrollment email is due at once");
+    assert_eq!((mail.attempts, mail.sent_at, mail.last_error.clone()), (0, None, None));
+    let retry = now + Duration::minutes(5);
+    registry::storage::write(storage, |tx| tx.mark_mail_failed(mail.id, "connection refused", retry))
+        .unwrap();
+    assert!(pending(now).is_empty(), "not before the retry time");
+    let again = pending(retry).pop().expect("due again at the retry time");
+    assert_eq!((again.attempts, again.last_error.as_deref()), (1, Some("connection refused")));
+    assert_eq!(again.next_attempt_at, retry);
+    registry::storage::write(storage, |tx| tx.mark_mail_sent(mail.id, retry)).unwrap();
+    assert!(pending(retry + Duration::days(1)).is_empty(), "sent once");
+    assert!(body(&f, &again).contains("enrollment code:"), "opened only to send");
+}
