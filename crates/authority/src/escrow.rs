@@ -28,6 +28,10 @@ pub enum EscrowKind {
     ManagementKey,
     /// The PIN unblocking key.
     Puk,
+    /// An outgoing message's body (the registry's mail outbox): it may hold
+    /// a one-time enrollment code, so it is sealed like a card secret, bound
+    /// to the message's id.
+    OutgoingMail,
 }
 
 impl EscrowKind {
@@ -35,6 +39,7 @@ impl EscrowKind {
         match self {
             EscrowKind::ManagementKey => 1,
             EscrowKind::Puk => 2,
+            EscrowKind::OutgoingMail => 3,
         }
     }
 }

@@ -35,7 +35,7 @@ pub use entities::profile::{
     CredentialProfile, ExtendedKeyUsage, KeyAlgorithm, ManagementKeyAlgorithm, PinPolicy, ProfileRef,
     ProfileSettings, PukPolicy, Slot, SlotSpec,
 };
-pub use entities::provisioning::{Enrollment, Invitee, ProvisioningTask};
+pub use entities::provisioning::{Enrollment, Invitee, ProvisioningTask, SelfEnrollmentPolicy};
 pub use entities::request::{Request, RequestKind};
 pub use entities::temporary_card::TemporaryCard;
 pub use error::{Error, Result};

@@ -60,11 +60,14 @@ pub enum GlobalPermission {
     ViewAudit,
     /// Profiles, roles, use-case enablement (UC-ADMIN).
     Administer,
+    /// Act as a walk-up kiosk (UC-WALKUP): check enrollment codes and record
+    /// the cardholder's own enrollment. A kiosk account holds only this.
+    Walkup,
 }
 
 impl GlobalPermission {
     /// All global permissions.
-    pub const ALL: [GlobalPermission; 8] = [
+    pub const ALL: [GlobalPermission; 9] = [
         GlobalPermission::ManageTemporaryCards,
         GlobalPermission::ManageBatches,
         GlobalPermission::ManageProvisioningTasks,
@@ -73,6 +76,7 @@ impl GlobalPermission {
         GlobalPermission::Erase,
         GlobalPermission::ViewAudit,
         GlobalPermission::Administer,
+        GlobalPermission::Walkup,
     ];
 
     /// The name an administrator sees.
@@ -86,6 +90,7 @@ impl GlobalPermission {
             GlobalPermission::Erase => "Erase",
             GlobalPermission::ViewAudit => "View audit",
             GlobalPermission::Administer => "Administer",
+            GlobalPermission::Walkup => "Walk-up kiosk",
         }
     }
 }
@@ -259,6 +264,16 @@ impl Permissions {
         !self.global.is_empty()
             || !self.all_profiles.is_empty()
             || self.per_profile.values().any(|p| !p.is_empty())
+    }
+
+    /// Whether this is a kiosk's grant: walk-up and nothing else. A kiosk
+    /// stands unattended, so its credential reads and changes nothing but
+    /// the walk-up enrollments it serves.
+    pub fn is_kiosk_only(&self) -> bool {
+        self.global.len() == 1
+            && self.global.contains(&GlobalPermission::Walkup)
+            && self.all_profiles.is_empty()
+            && self.per_profile.values().all(|p| p.is_empty())
     }
 
     /// Whether `permission` is held on at least one profile (e.g. whether an

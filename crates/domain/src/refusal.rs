@@ -129,6 +129,15 @@ pub enum Refusal {
     /// An email address that is not one.
     #[error("{0:?} is not an email address")]
     InvalidEmail(String),
+    /// A wrong enrollment code (UC-WALKUP); the enrollment locks at the limit.
+    #[error("the enrollment code is not right; {attempts_left} attempts left")]
+    WrongEnrollmentCode {
+        /// Wrong codes still allowed before the enrollment locks.
+        attempts_left: u32,
+    },
+    /// The enrollment has no card yet: enroll one before authenticating with it.
+    #[error("no card has been enrolled for this enrollment yet")]
+    NotEnrolledYet,
 }
 
 impl Refusal {
@@ -160,6 +169,8 @@ impl Refusal {
             Refusal::InvalidTask(_) => "invalid_task",
             Refusal::TaskRemoved => "task_removed",
             Refusal::InvalidEmail(_) => "invalid_email",
+            Refusal::WrongEnrollmentCode { .. } => "wrong_enrollment_code",
+            Refusal::NotEnrolledYet => "not_enrolled_yet",
         }
     }
 }

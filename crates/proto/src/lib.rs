@@ -21,6 +21,7 @@ mod feed;
 mod offline;
 mod operation;
 mod problem;
+mod provisioning;
 mod secret;
 
 pub use admin::{AccessDirectory, OperatorEntry, SaveRole, SetOperatorRoles, SetUseCases};
@@ -41,7 +42,13 @@ pub use operation::{
     RetryIssuance, ReviseProfile, StoreEscrow, MAX_BATCH,
 };
 pub use problem::{Health, Problem};
-pub use secret::{EscrowSecret, Password, SessionToken, WorkstationKey};
+pub use provisioning::{
+    CheckEnrollmentCode, CreateProvisioningTask, EditProvisioningTask, EnrollmentView, PersonProvisioning,
+    PersonProvisioningRow, ProvisioningInvitee, ProvisioningTaskList, ProvisioningTaskView,
+    RecordWalkupAuthentication, RecordWalkupEnrollment, RemoveProvisioningTask, ResendEnrollment,
+    WalkupInvitation,
+};
+pub use secret::{EnrollmentCode, EscrowSecret, Password, SessionToken, WorkstationKey};
 
 /// The API's path prefix; a breaking change gets a new one.
 pub const API_PREFIX: &str = "/v1";

@@ -91,6 +91,18 @@ pub enum OperationKind {
     SetOperatorRoles(crate::admin::SetOperatorRoles),
     /// Switch use cases on or off (UC-ADMIN).
     SetUseCases(crate::admin::SetUseCases),
+    /// Create a provisioning task (UC-PROV, seed 004).
+    CreateProvisioningTask(crate::provisioning::CreateProvisioningTask),
+    /// Edit a provisioning task: remove users, new stop date (UC-PROV).
+    EditProvisioningTask(crate::provisioning::EditProvisioningTask),
+    /// Remove a provisioning task (UC-PROV).
+    RemoveProvisioningTask(crate::provisioning::RemoveProvisioningTask),
+    /// Resend an active user's enrollment email (UC-PROV).
+    ResendEnrollment(crate::provisioning::ResendEnrollment),
+    /// A walk-up kiosk enrolled the user's card; the code is used up (UC-WALKUP).
+    RecordWalkupEnrollment(crate::provisioning::RecordWalkupEnrollment),
+    /// The user authenticated with the enrolled card: completed (UC-WALKUP).
+    RecordWalkupAuthentication(crate::provisioning::RecordWalkupAuthentication),
 }
 
 impl OperationKind {
@@ -116,6 +128,12 @@ impl OperationKind {
             OperationKind::SaveRole(_) => "save_role",
             OperationKind::SetOperatorRoles(_) => "set_operator_roles",
             OperationKind::SetUseCases(_) => "set_use_cases",
+            OperationKind::CreateProvisioningTask(_) => "create_provisioning_task",
+            OperationKind::EditProvisioningTask(_) => "edit_provisioning_task",
+            OperationKind::RemoveProvisioningTask(_) => "remove_provisioning_task",
+            OperationKind::ResendEnrollment(_) => "resend_enrollment",
+            OperationKind::RecordWalkupEnrollment(_) => "record_walkup_enrollment",
+            OperationKind::RecordWalkupAuthentication(_) => "record_walkup_authentication",
         }
     }
 }

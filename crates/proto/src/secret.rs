@@ -56,6 +56,11 @@ secret_string!(
     WorkstationKey
 );
 
+secret_string!(
+    /// An enrollment code as the user types it at a kiosk (UC-WALKUP).
+    EnrollmentCode
+);
+
 impl EscrowSecret {
     /// Hex-encodes `bytes`.
     pub fn from_bytes(bytes: &[u8]) -> Self {

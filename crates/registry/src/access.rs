@@ -140,8 +140,14 @@ pub(crate) fn set_use_cases(
             }
         }
     }
-    let settings = DeploymentSettings { use_cases, approval_step: op.approval_step };
-    if tx.settings()? == settings {
+    let current = tx.settings()?;
+    // The self-enrollment policy is not part of this operation: kept as it is.
+    let settings = DeploymentSettings {
+        use_cases,
+        approval_step: op.approval_step,
+        self_enrollment: current.self_enrollment,
+    };
+    if current == settings {
         return refuse("unchanged", "the use cases and the approval step are already so");
     }
     Ok(AccessChange::Settings(settings))

@@ -43,6 +43,8 @@ struct Plan {
     /// A recorded issuance or update: the card holds its newest escrowed versions.
     escrow_written: Option<DeviceId>,
     access: Option<crate::access::AccessChange>,
+    /// A provisioning task, its codes and its outgoing mail.
+    provisioning: Option<crate::provisioning::Writes>,
 }
 
 /// Appends an audit event to the chain inside the transaction, sealed with
@@ -154,6 +156,9 @@ pub fn apply_operation(
             if let Some(change) = &plan.access {
                 change.apply(tx)?;
             }
+            if let Some(writes) = &plan.provisioning {
+                writes.apply(tx)?;
+            }
             let answer =
                 Answer::Accepted { op_id: op.op_id, result: OperationResult { records: plan.records } };
             (answer, AuditOutcome::Success)
@@ -179,9 +184,20 @@ pub fn apply_operation(
     Ok(answer)
 }
 
-/// SHA-256 of an operation's content (its kind and parameters).
+/// SHA-256 of an operation's content (its kind and parameters), without
+/// an enrollment code: the digest is stored, and a code is kept nowhere.
 fn content_digest(op: &OperationKind) -> Vec<u8> {
     use sha2::{Digest, Sha256};
+    let redacted;
+    let op = match op {
+        OperationKind::RecordWalkupEnrollment(r) => {
+            let code = proto::EnrollmentCode::new("");
+            redacted =
+                OperationKind::RecordWalkupEnrollment(proto::RecordWalkupEnrollment { code, ..r.clone() });
+            &redacted
+        }
+        other => other,
+    };
     Sha256::digest(serde_json::to_vec(op).unwrap_or_default()).to_vec()
 }
 
@@ -206,6 +222,12 @@ fn object_of(op: &OperationKind) -> AuditObject {
         OperationKind::SaveRole(r) => AuditObject::Role(r.role.id),
         OperationKind::SetOperatorRoles(r) => AuditObject::Operator(r.operator),
         OperationKind::SetUseCases(_) => AuditObject::None,
+        OperationKind::CreateProvisioningTask(c) => AuditObject::Task(c.task),
+        OperationKind::EditProvisioningTask(e) => AuditObject::Task(e.task),
+        OperationKind::RemoveProvisioningTask(r) => AuditObject::Task(r.task),
+        OperationKind::ResendEnrollment(r) => AuditObject::Enrollment(r.enrollment),
+        OperationKind::RecordWalkupEnrollment(r) => AuditObject::Enrollment(r.enrollment),
+        OperationKind::RecordWalkupAuthentication(r) => AuditObject::Enrollment(r.enrollment),
     }
 }
 
@@ -242,6 +264,23 @@ fn notes_of(op: &OperationKind) -> Option<String> {
             u.enabled.iter().map(|c| c.spec_id()).collect::<Vec<_>>().join(", "),
             if u.approval_step { "on" } else { "off" }
         )),
+        // Who and what, never a code; an alternate address is noted as
+        // used (it is kept nowhere else).
+        OperationKind::CreateProvisioningTask(c) => Some(format!(
+            "{} users: {}",
+            c.invitees.len(),
+            c.invitees.iter().take(50).map(|i| i.person.to_string()).collect::<Vec<_>>().join(", ")
+        )),
+        OperationKind::EditProvisioningTask(e) => Some(format!(
+            "removed: {}{}; stop date: {}",
+            e.remove.iter().take(50).map(|id| id.to_string()).collect::<Vec<_>>().join(", "),
+            if e.notify_removed { " (notified)" } else { "" },
+            e.stop_date.map_or_else(|| "unchanged".to_owned(), |d| d.to_string())
+        )),
+        OperationKind::ResendEnrollment(r) => Some(
+            if r.alternate_email.is_some() { "to an alternate address" } else { "to their address" }.into(),
+        ),
+        OperationKind::RecordWalkupEnrollment(r) => Some(format!("device {}", r.device)),
         _ => None,
     }
 }
@@ -319,6 +358,24 @@ fn plan(
             plan.access = Some(crate::access::set_operator_roles(tx, actor, r)?);
         }
         OperationKind::SetUseCases(u) => plan.access = Some(crate::access::set_use_cases(tx, actor, u)?),
+        OperationKind::CreateProvisioningTask(c) => {
+            plan.provisioning = Some(crate::provisioning::create(tx, actor, c, now, seal)?);
+        }
+        OperationKind::EditProvisioningTask(e) => {
+            plan.provisioning = Some(crate::provisioning::edit(tx, actor, e, now, seal)?);
+        }
+        OperationKind::RemoveProvisioningTask(r) => {
+            plan.provisioning = Some(crate::provisioning::remove(tx, actor, r, now, seal)?);
+        }
+        OperationKind::ResendEnrollment(r) => {
+            plan.provisioning = Some(crate::provisioning::resend(tx, actor, r, now, seal)?);
+        }
+        OperationKind::RecordWalkupEnrollment(r) => {
+            plan.provisioning = Some(crate::provisioning::record_enrollment(tx, caller, r, now)?);
+        }
+        OperationKind::RecordWalkupAuthentication(r) => {
+            plan.provisioning = Some(crate::provisioning::record_authentication(tx, caller, r, now)?);
+        }
         OperationKind::RequestCard(r) => {
             if let Some(notes) = &r.notes {
                 check_text("notes", notes, false)?;

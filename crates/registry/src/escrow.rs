@@ -15,6 +15,12 @@ pub trait EscrowSeal: Send + Sync + 'static {
     fn seal(&self, device: DeviceId, kind: EscrowKind, secret: &[u8]) -> Result<Vec<u8>>;
     /// Decrypts what [`EscrowSeal::seal`] returned for the same `device` and `kind`.
     fn open(&self, device: DeviceId, kind: EscrowKind, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>>;
+    /// Encrypts the body of outgoing message `id` (the mail outbox): an
+    /// enrollment email holds a one-time code, never kept in plaintext.
+    fn seal_message(&self, id: uuid::Uuid, body: &[u8]) -> Result<Vec<u8>>;
+    /// Decrypts what [`EscrowSeal::seal_message`] returned for the same `id`,
+    /// only to send it.
+    fn open_message(&self, id: uuid::Uuid, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>>;
 }
 
 /// The seal of crate `authority`: an AES-256-GCM envelope per secret, its
@@ -54,11 +60,47 @@ impl EscrowSeal for AuthoritySeal {
     fn open(&self, device: DeviceId, kind: EscrowKind, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         self.0.open_bytes(sealed, device, authority_kind(kind)).map_err(|e| Error::Escrow(e.to_string()))
     }
+
+    fn seal_message(&self, id: uuid::Uuid, body: &[u8]) -> Result<Vec<u8>> {
+        // The envelope binds a card id and a kind; a message binds its own id.
+        let record = self
+            .0
+            .seal(DeviceId::new(id), authority::EscrowKind::OutgoingMail, SEAL_VERSION, body)
+            .map_err(|e| Error::Escrow(e.to_string()))?;
+        record.to_bytes().map_err(|e| Error::Escrow(e.to_string()))
+    }
+
+    fn open_message(&self, id: uuid::Uuid, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        self.0
+            .open_bytes(sealed, DeviceId::new(id), authority::EscrowKind::OutgoingMail)
+            .map_err(|e| Error::Escrow(e.to_string()))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sealed_message_opens_only_under_its_own_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let seal = AuthoritySeal::with_key_file(&dir.path().join("kek")).unwrap();
+        let id = uuid::Uuid::now_v7();
+        let body = b"enter this enrollment code: ABCD-EFGH-JKMN-PQRS";
+        let sealed = seal.seal_message(id, body).unwrap();
+        assert!(!sealed.windows(4).any(|w| w == b"ABCD"), "no plaintext in what is stored");
+        assert_eq!(&*seal.open_message(id, &sealed).unwrap(), body);
+        assert!(seal.open_message(uuid::Uuid::now_v7(), &sealed).is_err(), "another message's id");
+        assert!(seal.open(DeviceId::new(id), EscrowKind::Puk, &sealed).is_err(), "not a card secret");
+    }
+
+    #[test]
+    fn settings_stored_before_the_policy_read_its_defaults() {
+        let old = r#"{"use_cases":{"enabled":["sign_in","admin"]},"approval_step":true}"#;
+        let settings: crate::DeploymentSettings = serde_json::from_str(old).unwrap();
+        assert!(settings.approval_step);
+        assert_eq!(settings.self_enrollment, domain::SelfEnrollmentPolicy::default());
+    }
 
     #[test]
     fn authority_seal_round_trips_and_binds_card_and_kind() {

@@ -16,6 +16,9 @@ use proto::{
     ChainReport, ChangesPage, ChangesQuery, EscrowFetch, EscrowKind, EscrowSecret, Health, IssueCertificate,
     Login, OfflineUnblockChallenge, OfflineUnblockResponse, OperationBatch, Problem, SessionGrant, MAX_BATCH,
 };
+use proto::{
+    CheckEnrollmentCode, PersonProvisioning, ProvisioningTaskList, ProvisioningTaskView, WalkupInvitation,
+};
 use serde::de::DeserializeOwned;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -201,6 +204,11 @@ pub fn app(registry: Registry) -> Router {
         .route("/v1/devices/{device}/offline-unblock", post(offline_unblock))
         .route("/v1/certificates/challenges", post(certificate_challenge))
         .route("/v1/certificates", post(issue_certificate))
+        .route("/v1/provisioning/tasks", get(provisioning_tasks))
+        .route("/v1/provisioning/tasks/{task}", get(provisioning_task))
+        .route("/v1/provisioning/report", get(provisioning_report))
+        .route("/v1/people/{person}/provisioning", get(person_provisioning))
+        .route("/v1/walkup/code", post(check_enrollment_code))
         .route("/v1/crl", get(crl))
         .route("/v1/ca", get(ca_certificate))
         .merge(publication_routes())
@@ -531,6 +539,70 @@ async fn offline_unblock(
     Ok(Json(blocking(move || registry.offline_unblock(&authed.caller, device, &challenge)).await?))
 }
 
+/// The provisioning task list (seed 004): tasks not completed and not
+/// removed, with every column (Manage provisioning tasks).
+#[utoipa::path(get, path = "/v1/provisioning/tasks", tag = "provisioning", security(("bearer" = [])),
+    responses((status = 200, body = ProvisioningTaskList), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn provisioning_tasks(
+    State(registry): State<Registry>,
+    authed: Authed,
+) -> Result<Json<ProvisioningTaskList>, ApiError> {
+    Ok(Json(blocking(move || registry.provisioning_tasks(&authed.caller, false)).await?))
+}
+
+/// Every provisioning task, completed and removed ones included (reports:
+/// Manage provisioning tasks or View audit).
+#[utoipa::path(get, path = "/v1/provisioning/report", tag = "provisioning", security(("bearer" = [])),
+    responses((status = 200, body = ProvisioningTaskList), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn provisioning_report(
+    State(registry): State<Registry>,
+    authed: Authed,
+) -> Result<Json<ProvisioningTaskList>, ApiError> {
+    Ok(Json(blocking(move || registry.provisioning_tasks(&authed.caller, true)).await?))
+}
+
+/// One provisioning task's details, by number or id (Manage provisioning tasks).
+#[utoipa::path(get, path = "/v1/provisioning/tasks/{task}", tag = "provisioning", security(("bearer" = [])),
+    params(("task" = String, Path, description = "the task's number or id")),
+    responses((status = 200, body = ProvisioningTaskView), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn provisioning_task(
+    State(registry): State<Registry>,
+    authed: Authed,
+    PathParams(task): PathParams<String>,
+) -> Result<Json<ProvisioningTaskView>, ApiError> {
+    Ok(Json(blocking(move || registry.provisioning_task(&authed.caller, &task)).await?))
+}
+
+/// A person's outstanding provisioning tasks (any operator with a role; not a kiosk).
+#[utoipa::path(get, path = "/v1/people/{person}/provisioning", tag = "provisioning", security(("bearer" = [])),
+    params(("person" = Uuid, Path, description = "the person")),
+    responses((status = 200, body = PersonProvisioning), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn person_provisioning(
+    State(registry): State<Registry>,
+    authed: Authed,
+    PathParams(person): PathParams<Uuid>,
+) -> Result<Json<PersonProvisioning>, ApiError> {
+    let person = domain::PersonId::new(person);
+    Ok(Json(blocking(move || registry.person_provisioning(&authed.caller, person)).await?))
+}
+
+/// Check an enrollment code typed at a walk-up kiosk (Walk-up kiosk): whom
+/// it names. A wrong code counts toward the lock-out; the code is never echoed.
+#[utoipa::path(post, path = "/v1/walkup/code", tag = "provisioning", security(("bearer" = [])),
+    request_body = CheckEnrollmentCode,
+    responses((status = 200, body = WalkupInvitation), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem),
+        (status = 422, body = Problem, description = "wrong, used, locked, expired or removed")))]
+async fn check_enrollment_code(
+    State(registry): State<Registry>,
+    authed: Authed,
+    Body(check): Body<CheckEnrollmentCode>,
+) -> Result<Json<WalkupInvitation>, ApiError> {
+    Ok(Json(blocking(move || registry.check_enrollment_code(&authed.caller, &check.code)).await?))
+}
+
 /// A fresh single-use challenge for a card's proof of possession (Can Collect on some profile).
 #[utoipa::path(post, path = "/v1/certificates/challenges", tag = "certificates", security(("bearer" = [])),
     responses((status = 201, body = CertificateChallenge), (status = 401, body = Problem),
@@ -738,7 +810,8 @@ impl Modify for TaggedVariants {
 #[openapi(
     info(title = "Cardstation registry", description = "The authoritative record of people, devices, credential profiles, requests and the audit trail (SPEC §1, §6, §7)."),
     paths(health, openapi, login, logout, operations, changes, access_directory, audit, audit_verify, escrow, escrow_noted,
-        offline_unblock,
+        offline_unblock, provisioning_tasks, provisioning_report, provisioning_task, person_provisioning,
+        check_enrollment_code,
         certificate_challenge, issue_certificate, crl, ca_certificate,
         published_crl, published_ca, ocsp_post, ocsp_get),
     modifiers(&BearerAuth, &TaggedVariants)

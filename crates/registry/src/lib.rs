@@ -27,6 +27,7 @@ mod error;
 pub mod escrow;
 pub mod http;
 pub mod offline_unblock;
+mod provisioning;
 pub mod service;
 pub mod storage;
 mod temporary;

@@ -404,9 +404,10 @@ impl Registry {
     /// every certificate: it serves operators who work at a station, so one
     /// without any role (no permission at all) is refused it.
     pub fn changes(&self, caller: &Caller, since: Option<&str>, limit: Option<u32>) -> Served<ChangesPage> {
-        if !caller.actor.permissions.grants_anything() {
+        if !caller.actor.permissions.grants_anything() || caller.actor.permissions.is_kiosk_only() {
             return Err(Fault::Denied(
-                "an operator without any role cannot replicate the registry's records".into(),
+                "an operator without any role, or a walk-up kiosk, cannot replicate the registry's records"
+                    .into(),
             ));
         }
         let cursor = match since {

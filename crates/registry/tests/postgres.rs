@@ -88,6 +88,12 @@ on_postgres!(
     temporary_cards,
     batch_options_and_retry,
     offline_unblock,
+    provisioning_create_list_and_details,
+    provisioning_codes_lock_and_complete,
+    provisioning_edit_remove_and_resend,
+    provisioning_expiry_by_clock,
+    provisioning_permission_matrix,
+    provisioning_mail_outbox,
 );
 
 /// A plain client for looking behind the storage's back; its connection

@@ -25,7 +25,8 @@ fn pinned_client(cert_pem: &str) -> reqwest::Client {
 async fn self_signed_tls_with_pinning() {
     let dir = tempfile::tempdir().unwrap();
     let storage = Arc::new(SqliteStorage::open(&dir.path().join("registry.sqlite3")).unwrap());
-    let settings = DeploymentSettings { use_cases: domain::UseCases::all(), approval_step: false };
+    let settings =
+        DeploymentSettings { use_cases: domain::UseCases::all(), approval_step: false, ..Default::default() };
     admin::init(&*storage, &settings, "admin", "correct horse battery", OffsetDateTime::now_utc()).unwrap();
 
     let (identity, created) = TlsIdentity::load_or_create(dir.path(), &[]).unwrap();
@@ -127,7 +128,8 @@ fn resident_kib() -> u64 {
 async fn a_burst_of_wrong_sign_ins_is_capped_and_memory_stays_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let storage = Arc::new(SqliteStorage::open(&dir.path().join("registry.sqlite3")).unwrap());
-    let settings = DeploymentSettings { use_cases: domain::UseCases::all(), approval_step: false };
+    let settings =
+        DeploymentSettings { use_cases: domain::UseCases::all(), approval_step: false, ..Default::default() };
     admin::init(&*storage, &settings, "admin", "correct horse battery", OffsetDateTime::now_utc()).unwrap();
     let (identity, _) = TlsIdentity::load_or_create(dir.path(), &[]).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

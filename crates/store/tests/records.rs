@@ -80,6 +80,7 @@ fn every_record_kind_round_trips() {
         stop_date: NOW,
         enrollments: vec![],
         removed: false,
+        profile: None,
     };
     roundtrip(&mut store, 10, &task);
     let event = AuditEvent::append(

@@ -190,7 +190,8 @@ async fn registry_side(records: u64, database: Option<String>) {
         None => Arc::new(SqliteStorage::open(&dir.path().join("registry.sqlite3")).unwrap()),
     };
     let now = OffsetDateTime::now_utc();
-    let deployment = DeploymentSettings { use_cases: UseCases::all(), approval_step: false };
+    let deployment =
+        DeploymentSettings { use_cases: UseCases::all(), approval_step: false, ..Default::default() };
     admin::init(&*storage, &deployment, "admin", PASSWORD, now).unwrap();
     let profile_id = ProfileId::new(Uuid::now_v7());
     let profile = admin::add_profile(&*storage, profile_id, profile_settings(), now).unwrap();

@@ -38,7 +38,8 @@ async fn main() {
     let operations: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let dir = tempfile::tempdir().unwrap();
     let storage = Arc::new(SqliteStorage::open(&dir.path().join("registry.sqlite3")).unwrap());
-    let deployment = DeploymentSettings { use_cases: UseCases::all(), approval_step: false };
+    let deployment =
+        DeploymentSettings { use_cases: UseCases::all(), approval_step: false, ..Default::default() };
     admin::init(&*storage, &deployment, "admin", PASSWORD, OffsetDateTime::now_utc()).unwrap();
     let identity = TlsIdentity::self_signed(&["localhost"]).unwrap();
     let pin: Fingerprint = identity.fingerprint().parse().unwrap();

@@ -93,7 +93,8 @@ async fn a_station_gets_a_certificate_the_ca_and_the_crl() {
     let dir = tempfile::tempdir().unwrap();
     let storage = Arc::new(SqliteStorage::open(&dir.path().join("registry.sqlite3")).unwrap());
     let now = OffsetDateTime::now_utc();
-    let deployment = DeploymentSettings { use_cases: UseCases::all(), approval_step: false };
+    let deployment =
+        DeploymentSettings { use_cases: UseCases::all(), approval_step: false, ..Default::default() };
     admin::init(&*storage, &deployment, "admin", PASSWORD, now).unwrap();
     let profile = ProfileId::new(Uuid::now_v7());
     admin::add_profile(&*storage, profile, settings(), now).unwrap();

@@ -55,7 +55,8 @@ fn sync_child() {
 async fn sigkill_during_sync_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let storage = Arc::new(SqliteStorage::open(&dir.path().join("registry.sqlite3")).unwrap());
-    let deployment = DeploymentSettings { use_cases: UseCases::all(), approval_step: false };
+    let deployment =
+        DeploymentSettings { use_cases: UseCases::all(), approval_step: false, ..Default::default() };
     admin::init(&*storage, &deployment, "admin", PASSWORD, OffsetDateTime::now_utc()).unwrap();
     let identity = TlsIdentity::self_signed(&["localhost"]).unwrap();
     let pin = identity.fingerprint();

@@ -44,7 +44,8 @@ async fn two_workstations_act_on_one_request_and_exactly_one_wins() {
     let dir = tempfile::tempdir().unwrap();
     let storage = Arc::new(SqliteStorage::open(&dir.path().join("registry.sqlite3")).unwrap());
     let now = OffsetDateTime::now_utc();
-    let deployment = DeploymentSettings { use_cases: UseCases::all(), approval_step: false };
+    let deployment =
+        DeploymentSettings { use_cases: UseCases::all(), approval_step: false, ..Default::default() };
     admin::init(&*storage, &deployment, "admin", PASSWORD, now).unwrap();
     let profile = ProfileId::new(Uuid::now_v7());
     admin::add_profile(&*storage, profile, settings(), now).unwrap();
@@ -151,7 +152,8 @@ async fn two_workstations_act_on_one_request_and_exactly_one_wins() {
 async fn the_real_registry_with_another_certificate_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let storage = Arc::new(SqliteStorage::open(&dir.path().join("registry.sqlite3")).unwrap());
-    let deployment = DeploymentSettings { use_cases: UseCases::all(), approval_step: false };
+    let deployment =
+        DeploymentSettings { use_cases: UseCases::all(), approval_step: false, ..Default::default() };
     admin::init(&*storage, &deployment, "admin", PASSWORD, OffsetDateTime::now_utc()).unwrap();
     let identity = TlsIdentity::self_signed(&["localhost"]).unwrap();
     let impostor = TlsIdentity::self_signed(&["localhost"]).unwrap();

@@ -57,7 +57,8 @@ async fn a_registry_restart_mid_sync_loses_and_duplicates_nothing() {
     let db = dir.path().join("registry.sqlite3");
     {
         let storage = SqliteStorage::open(&db).unwrap();
-        let deployment = DeploymentSettings { use_cases: UseCases::all(), approval_step: false };
+        let deployment =
+            DeploymentSettings { use_cases: UseCases::all(), approval_step: false, ..Default::default() };
         admin::init(&storage, &deployment, "admin", PASSWORD, OffsetDateTime::now_utc()).unwrap();
     }
     let (identity, _) = TlsIdentity::load_or_create(dir.path(), &[]).unwrap();

@@ -4,8 +4,11 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::actor::Actor;
-use crate::ids::{EnrollmentId, OperatorId, PersonId, TaskId};
-use crate::machines::enrollment::{self, EnrollmentCommand, EnrollmentOutcome, EnrollmentState};
+use crate::entities::profile::ProfileRef;
+use crate::ids::{DeviceId, EnrollmentId, OperatorId, PersonId, TaskId};
+use crate::machines::enrollment::{
+    self, EnrollmentCommand, EnrollmentEffect, EnrollmentOutcome, EnrollmentState,
+};
 use crate::permissions::{GlobalPermission, Permission};
 use crate::refusal::Refusal;
 use crate::rules;
@@ -31,8 +34,49 @@ pub struct Enrollment {
     /// The date by which the user must have enrolled.
     #[serde(with = "time::serde::rfc3339")]
     pub stop_date: OffsetDateTime,
-    /// Serial of the enrolled card, once completed.
+    /// Serial of the enrolled card (seed 004 "Serial Number"), once enrolled.
     pub serial: Option<String>,
+    /// The enrolled card's device record, once enrolled.
+    #[serde(default)]
+    pub device: Option<DeviceId>,
+}
+
+impl Enrollment {
+    /// The state to show at `now`: an active enrollment past its stop date
+    /// is expired even before anyone records it (seed 004 "Expired").
+    pub fn state_at(&self, now: OffsetDateTime) -> EnrollmentState {
+        if self.state == EnrollmentState::Active && now > self.stop_date && self.serial.is_none() {
+            EnrollmentState::Expired
+        } else {
+            self.state
+        }
+    }
+}
+
+/// The self-enrollment policy (seed 004 "adjusted based on the
+/// Self-Enrollment Policy"): a deployment setting an administrator edits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SelfEnrollmentPolicy {
+    /// Days from creation (or a resend) to the stop date.
+    pub period_days: u32,
+    /// Wrong enrollment codes allowed before an enrollment locks.
+    pub max_attempts: u32,
+    /// Seconds of inactivity after which a walk-up kiosk ends the session.
+    pub kiosk_idle_timeout_secs: u32,
+}
+
+impl Default for SelfEnrollmentPolicy {
+    fn default() -> Self {
+        Self { period_days: 14, max_attempts: 5, kiosk_idle_timeout_secs: 60 }
+    }
+}
+
+impl SelfEnrollmentPolicy {
+    /// The stop date of an enrollment period starting at `now`.
+    pub fn stop_date_from(&self, now: OffsetDateTime) -> OffsetDateTime {
+        now + time::Duration::days(i64::from(self.period_days.clamp(1, 366)))
+    }
 }
 
 /// A provisioning task: an enrollment invitation for one or more users.
@@ -56,6 +100,9 @@ pub struct ProvisioningTask {
     pub enrollments: Vec<Enrollment>,
     /// Removed: unfinished users can no longer enroll.
     pub removed: bool,
+    /// The credential profile the users enroll (seed 004 "Authentication Type").
+    #[serde(default)]
+    pub profile: Option<ProfileRef>,
 }
 
 impl ProvisioningTask {
@@ -64,9 +111,116 @@ impl ProvisioningTask {
         self.enrollments.len()
     }
 
-    /// Completed: every user enrolled. Completed tasks stay for reporting only.
+    /// Completed: every user still in the task completed. Completed tasks
+    /// stay for reporting only.
     pub fn is_completed(&self) -> bool {
-        !self.enrollments.is_empty() && self.enrollments.iter().all(|e| e.state == EnrollmentState::Completed)
+        self.enrollments.iter().any(|e| e.state == EnrollmentState::Completed)
+            && self
+                .enrollments
+                .iter()
+                .all(|e| matches!(e.state, EnrollmentState::Completed | EnrollmentState::Removed))
+    }
+
+    /// The enrollment `id` of this task.
+    pub fn enrollment(&self, id: EnrollmentId) -> Result<&Enrollment, Refusal> {
+        self.enrollments
+            .iter()
+            .find(|e| e.id == id)
+            .ok_or_else(|| Refusal::InvalidTask(format!("enrollment {id} is not in task {}", self.number)))
+    }
+
+    fn enrollment_mut(&mut self, id: EnrollmentId) -> Result<&mut Enrollment, Refusal> {
+        let number = self.number;
+        self.enrollments
+            .iter_mut()
+            .find(|e| e.id == id)
+            .ok_or_else(|| Refusal::InvalidTask(format!("enrollment {id} is not in task {number}")))
+    }
+
+    /// Edits the task (seed 004 "Edit"): removes the users `remove`
+    /// (irreversibly, with a removal notice each when `notify`) and moves the
+    /// stop date of the task and its active users to `stop_date`, earlier or
+    /// later but in the future. Returns the mails to send.
+    pub fn edit(
+        &mut self,
+        remove: &[EnrollmentId],
+        notify: bool,
+        stop_date: Option<OffsetDateTime>,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<Vec<EnrollmentEffect>, Refusal> {
+        actor.require_use_case(UseCase::Prov)?;
+        actor.require(Permission::global(GlobalPermission::ManageProvisioningTasks))?;
+        if self.removed {
+            return Err(Refusal::TaskRemoved);
+        }
+        if remove.is_empty() && stop_date.is_none() {
+            return Err(Refusal::InvalidTask(
+                "nothing to change: name users to remove or a new stop date".into(),
+            ));
+        }
+        let mut mails = Vec::new();
+        for (i, id) in remove.iter().enumerate() {
+            if remove.iter().take(i).any(|other| other == id) {
+                return Err(Refusal::InvalidTask(format!("enrollment {id} is named twice")));
+            }
+            let e = self.enrollment_mut(*id)?;
+            let outcome = enrollment::apply(e, &EnrollmentCommand::Remove { notify }, actor, now)?;
+            e.state = outcome.to;
+            mails.extend(outcome.effects);
+        }
+        if let Some(stop_date) = stop_date {
+            if stop_date <= now {
+                return Err(Refusal::DateNotInFuture { date: stop_date });
+            }
+            let command = EnrollmentCommand::ChangeStopDate { stop_date };
+            for e in self.enrollments.iter_mut().filter(|e| e.state == EnrollmentState::Active) {
+                enrollment::apply(e, &command, actor, now)?;
+                e.stop_date = stop_date;
+            }
+            self.stop_date = stop_date;
+        }
+        Ok(mails)
+    }
+
+    /// Resends the enrollment email to one active user (seed 004 "Resend"):
+    /// to `alternate` if given (used for this message only, not kept),
+    /// else to their address; their stop date moves to the policy's period
+    /// from now, and the task's follows if it was earlier. Returns the mail.
+    pub fn resend(
+        &mut self,
+        id: EnrollmentId,
+        alternate: Option<String>,
+        policy: &SelfEnrollmentPolicy,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<Vec<EnrollmentEffect>, Refusal> {
+        if self.removed {
+            return Err(Refusal::TaskRemoved);
+        }
+        let new_stop_date = policy.stop_date_from(now);
+        let e = self.enrollment_mut(id)?;
+        if e.state_at(now) == EnrollmentState::Expired && e.state == EnrollmentState::Active {
+            // Past its stop date already: expired, not active (only active users are resent).
+            return Err(Refusal::StateNotAllowed {
+                from: crate::machines::AnyState::Enrollment(EnrollmentState::Expired),
+                command: "resend".into(),
+            });
+        }
+        let command = EnrollmentCommand::Resend { alternate_email: alternate, new_stop_date };
+        let outcome = enrollment::apply(e, &command, actor, now)?;
+        e.stop_date = new_stop_date;
+        let mut mails = Vec::new();
+        for effect in outcome.effects {
+            if let EnrollmentEffect::SendEnrollmentEmail { to, alternate: false } = &effect {
+                self.emailed_to = to.clone();
+            }
+            if !matches!(effect, EnrollmentEffect::StopDateMoved { .. }) {
+                mails.push(effect);
+            }
+        }
+        self.stop_date = self.stop_date.max(new_stop_date);
+        Ok(mails)
     }
 
     /// Whether the task appears in the task list (not completed, not removed).
@@ -128,6 +282,7 @@ impl ProvisioningTask {
                 max_attempts: max_attempts.max(1),
                 stop_date,
                 serial: None,
+                device: None,
             });
         }
         Ok(Self {
@@ -139,6 +294,7 @@ impl ProvisioningTask {
             stop_date,
             enrollments,
             removed: false,
+            profile: None,
         })
     }
 

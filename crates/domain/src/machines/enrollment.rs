@@ -3,7 +3,11 @@
 //! ```text
 //! active → completed | locked (too many wrong codes) | expired (stop date passed) | removed
 //! locked | expired → removed
-//! active → active: wrong code counted, resend, new stop date
+//! active → active: wrong code counted, card enrolled, resend, new stop date
+//!
+//! Completion is two steps (seed 004 "enrolled their token and used it to
+//! authenticate at least one time"): `Enroll` records the encoded card and
+//! uses up the code; `Complete` follows the first authentication with it.
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -58,7 +62,13 @@ impl EnrollmentState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "command")]
 pub enum EnrollmentCommand {
-    /// The user enrolled a card at a walk-up station.
+    /// The walk-up station finished encoding the user's card (the code is
+    /// used up); the enrollment completes at the card's first authentication.
+    Enroll {
+        /// The card's serial number.
+        serial: String,
+    },
+    /// The user authenticated with the enrolled card for the first time.
     Complete {
         /// The card's serial number.
         serial: String,
@@ -92,6 +102,7 @@ impl EnrollmentCommand {
     /// snake_case name.
     pub const fn name(&self) -> &'static str {
         match self {
+            EnrollmentCommand::Enroll { .. } => "enroll",
             EnrollmentCommand::Complete { .. } => "complete",
             EnrollmentCommand::FailAttempt => "fail_attempt",
             EnrollmentCommand::Expire => "expire",
@@ -147,7 +158,9 @@ pub fn next_state(from: EnrollmentState, command: &EnrollmentCommand) -> Result<
     use EnrollmentState as S;
     match (from, command) {
         (S::Active, C::Complete { .. }) => Ok(S::Completed),
-        (S::Active, C::FailAttempt | C::Resend { .. } | C::ChangeStopDate { .. }) => Ok(S::Active),
+        (S::Active, C::Enroll { .. } | C::FailAttempt | C::Resend { .. } | C::ChangeStopDate { .. }) => {
+            Ok(S::Active)
+        }
         (S::Active, C::Expire) => Ok(S::Expired),
         (S::Active | S::Locked | S::Expired, C::Remove { .. }) => Ok(S::Removed),
         _ => Err(Refusal::StateNotAllowed {
@@ -159,9 +172,9 @@ pub fn next_state(from: EnrollmentState, command: &EnrollmentCommand) -> Result<
 
 /// Decides `command` on `enrollment` for `actor` at `now`.
 ///
-/// - complete / fail attempt: the walk-up station (the cardholder, or the
-///   registry when the code matched no one) under UC-WALKUP; completion only
-///   before the stop date;
+/// - enroll / complete / fail attempt: the walk-up station for the
+///   cardholder under UC-WALKUP; enrolling only before the stop date,
+///   completing only with the card enrolled;
 /// - expire: anyone, once the stop date has passed;
 /// - remove / resend / change stop date: Manage provisioning tasks under UC-PROV.
 pub fn apply(
@@ -172,7 +185,7 @@ pub fn apply(
 ) -> Result<EnrollmentOutcome, Refusal> {
     use EnrollmentCommand as C;
     match command {
-        C::Complete { .. } | C::FailAttempt => actor.require_use_case(UseCase::Walkup)?,
+        C::Enroll { .. } | C::Complete { .. } | C::FailAttempt => actor.require_use_case(UseCase::Walkup)?,
         C::Expire => {}
         C::Remove { .. } | C::Resend { .. } | C::ChangeStopDate { .. } => {
             actor.require_use_case(UseCase::Prov)?
@@ -182,17 +195,25 @@ pub fn apply(
     let mut to = next_state(from, command)?;
     let mut effects = Vec::new();
     match command {
-        C::Complete { serial } => {
+        C::Enroll { serial } | C::Complete { serial } => {
             match actor.kind {
                 ActorKind::Cardholder { person } if person == enrollment.person => {}
                 ActorKind::Cardholder { .. } => return Err(Refusal::NotTheCardholder),
                 ActorKind::System => {}
                 ActorKind::Operator { .. } => return Err(Refusal::NotTheCardholder),
             }
-            if now > enrollment.stop_date {
-                return Err(Refusal::StopDatePassed { stop_date: enrollment.stop_date });
+            if let C::Complete { .. } = command {
+                // The first authentication with the card enrolled here; it
+                // may follow the stop date (the enrollment itself did not).
+                if enrollment.serial.as_deref() != Some(serial.as_str()) {
+                    return Err(Refusal::NotEnrolledYet);
+                }
+            } else {
+                if now > enrollment.stop_date {
+                    return Err(Refusal::StopDatePassed { stop_date: enrollment.stop_date });
+                }
+                effects.push(EnrollmentEffect::DeviceEnrolled { serial: serial.clone() });
             }
-            effects.push(EnrollmentEffect::DeviceEnrolled { serial: serial.clone() });
         }
         C::FailAttempt => {
             if let ActorKind::Operator { .. } = actor.kind {

@@ -7,10 +7,12 @@ use crate::*;
 
 use EnrollmentState as S;
 
-const COMMANDS: &[&str] = &["complete", "fail_attempt", "expire", "remove", "resend", "change_stop_date"];
+const COMMANDS: &[&str] =
+    &["enroll", "complete", "fail_attempt", "expire", "remove", "resend", "change_stop_date"];
 
 fn command(label: &str) -> EnrollmentCommand {
     match label {
+        "enroll" => EnrollmentCommand::Enroll { serial: "SN-9".into() },
         "complete" => EnrollmentCommand::Complete { serial: "SN-9".into() },
         "fail_attempt" => EnrollmentCommand::FailAttempt,
         "expire" => EnrollmentCommand::Expire,
@@ -23,6 +25,7 @@ fn command(label: &str) -> EnrollmentCommand {
 
 /// SPEC §4 Provisioning enrollment.
 const ALLOWED: &[(EnrollmentState, &str, EnrollmentState)] = &[
+    (S::Active, "enroll", S::Active),
     (S::Active, "complete", S::Completed),
     (S::Active, "fail_attempt", S::Active),
     (S::Active, "expire", S::Expired),
@@ -43,7 +46,7 @@ fn expected(from: S, label: &str) -> Result<S, Refusal> {
 /// expires after the stop date; an operator edits.
 fn actor_and_time(label: &str) -> (Actor, time::OffsetDateTime) {
     match label {
-        "complete" | "fail_attempt" => (Actor::cardholder(HOLDER, UseCases::all()), NOW),
+        "enroll" | "complete" | "fail_attempt" => (Actor::cardholder(HOLDER, UseCases::all()), NOW),
         "expire" => (Actor::system(), NOW + days(8)),
         _ => (officer(), NOW),
     }
@@ -52,7 +55,7 @@ fn actor_and_time(label: &str) -> (Actor, time::OffsetDateTime) {
 fn expected_effects(label: &str) -> Vec<EnrollmentEffect> {
     use EnrollmentEffect as E;
     match label {
-        "complete" => vec![E::DeviceEnrolled { serial: "SN-9".into() }],
+        "enroll" => vec![E::DeviceEnrolled { serial: "SN-9".into() }],
         "fail_attempt" => vec![E::AttemptCounted { failed_attempts: 1 }],
         "resend" => vec![
             E::SendEnrollmentEmail { to: "holder@example.org".into(), alternate: false },
@@ -119,8 +122,12 @@ fn expiry_only_after_the_stop_date_and_no_completion_after_it() {
     );
     let kiosk = Actor::cardholder(HOLDER, UseCases::all());
     assert_eq!(
-        apply(&e, &command("complete"), &kiosk, e.stop_date + days(1)),
+        apply(&e, &command("enroll"), &kiosk, e.stop_date + days(1)),
         Err(Refusal::StopDatePassed { stop_date: e.stop_date })
+    );
+    assert!(
+        apply(&e, &command("complete"), &kiosk, e.stop_date + days(1)).is_ok(),
+        "the first authentication with a card enrolled in time may follow the stop date"
     );
 }
 
@@ -233,6 +240,7 @@ fn task(states: &[S], removed: bool) -> ProvisioningTask {
             })
             .collect(),
         removed,
+        profile: None,
     }
 }
 
@@ -314,4 +322,55 @@ fn removing_a_task_removes_its_unfinished_users_only() {
             permission: Permission::global(GlobalPermission::ManageProvisioningTasks)
         })
     );
+}
+
+#[test]
+fn editing_removes_users_and_moves_the_stop_date_both_ways() {
+    // Seed 004 "Edit": remove selected users (optionally emailing them), new stop date.
+    let mut t = task(&[S::Active, S::Active, S::Completed], false);
+    let mails = t.edit(&[EnrollmentId::from_u128(700)], true, Some(NOW + days(2)), &officer(), NOW).unwrap();
+    assert_eq!(mails, vec![EnrollmentEffect::SendRemovalNotice { to: "holder@example.org".into() }]);
+    assert_eq!(t.enrollments[0].state, S::Removed);
+    assert_eq!((t.stop_date, t.enrollments[1].stop_date), (NOW + days(2), NOW + days(2)), "shortened");
+    t.edit(&[], false, Some(NOW + days(30)), &officer(), NOW).unwrap();
+    assert_eq!(t.stop_date, NOW + days(30), "extended");
+    assert!(t.edit(&[EnrollmentId::from_u128(700)], false, None, &officer(), NOW).is_err(), "irreversible");
+    assert_eq!(
+        t.edit(&[], false, Some(NOW - days(1)), &officer(), NOW),
+        Err(Refusal::DateNotInFuture { date: NOW - days(1) })
+    );
+    assert!(matches!(t.edit(&[], false, None, &officer(), NOW), Err(Refusal::InvalidTask(_))));
+}
+
+#[test]
+fn resending_moves_the_stop_date_per_policy_and_keeps_no_alternate_address() {
+    let policy = SelfEnrollmentPolicy::default();
+    let mut t = task(&[S::Active, S::Locked], false);
+    t.enrollments[0].serial = None;
+    let id = EnrollmentId::from_u128(700);
+    let mails = t.resend(id, Some("private@example.net".into()), &policy, &officer(), NOW).unwrap();
+    assert_eq!(
+        mails,
+        vec![EnrollmentEffect::SendEnrollmentEmail { to: "private@example.net".into(), alternate: true }]
+    );
+    assert_eq!(t.emailed_to, "holder@example.org", "the alternate address is not kept");
+    assert_eq!(t.enrollments[0].email, "holder@example.org");
+    assert_eq!(t.enrollments[0].stop_date, NOW + days(14));
+    assert_eq!(t.stop_date, NOW + days(14));
+    assert!(t.resend(EnrollmentId::from_u128(701), None, &policy, &officer(), NOW).is_err(), "locked");
+    let later = NOW + days(40);
+    assert!(
+        matches!(t.resend(id, None, &policy, &officer(), later), Err(Refusal::StateNotAllowed { .. })),
+        "past the stop date the user is expired, not active"
+    );
+    assert_eq!(t.enrollments[0].state_at(later), S::Expired);
+}
+
+#[test]
+fn the_self_enrollment_policy_defaults_and_reads_partial_settings() {
+    let policy = SelfEnrollmentPolicy::default();
+    assert_eq!((policy.period_days, policy.max_attempts, policy.kiosk_idle_timeout_secs), (14, 5, 60));
+    assert_eq!(policy.stop_date_from(NOW), NOW + days(14));
+    let partial: SelfEnrollmentPolicy = serde_json::from_str(r#"{"max_attempts": 3}"#).unwrap();
+    assert_eq!(partial, SelfEnrollmentPolicy { max_attempts: 3, ..SelfEnrollmentPolicy::default() });
 }

@@ -157,6 +157,8 @@ pub fn enrollment(state: EnrollmentState) -> Enrollment {
         failed_attempts: 0,
         max_attempts: 3,
         stop_date: NOW + days(7),
-        serial: None,
+        // Enrolled already, so completion (the first authentication) applies.
+        serial: Some("SN-9".into()),
+        device: None,
     }
 }

@@ -378,6 +378,7 @@ fn main() -> anyhow::Result<()> {
             let settings = DeploymentSettings {
                 use_cases: if all_use_cases { domain::UseCases::all() } else { domain::UseCases::default() },
                 approval_step,
+                self_enrollment: domain::SelfEnrollmentPolicy::default(),
             };
             // Before the first event, so that every event is sealed.
             open_anchor(&data, &*storage)?;

@@ -156,7 +156,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let kek = authority::FileKek::open_or_create(&dir.join("kek"))?;
     let anchor = Arc::new(AuditAnchor::open_or_create(&dir, &kek, &*storage)?);
     let now = OffsetDateTime::now_utc();
-    let settings = DeploymentSettings { use_cases: UseCases::all(), approval_step: false };
+    let settings =
+        DeploymentSettings { use_cases: UseCases::all(), approval_step: false, ..Default::default() };
     admin::init(&*storage, &settings, "admin", "bench-password", now)?;
     let profile = ProfileId::new(Uuid::now_v7());
     admin::add_profile(&*storage, profile, profile_settings(), now)?;

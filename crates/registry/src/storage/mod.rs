@@ -32,6 +32,9 @@ const TABLES: &[&str] = &[
     "ca_certificates",
     "temporary_cards",
     "workstations",
+    "provisioning_tasks",
+    "enrollment_codes",
+    "mail_outbox",
 ];
 
 use domain::{
@@ -187,6 +190,49 @@ pub struct DeploymentSettings {
     pub use_cases: UseCases,
     /// The "add an approval step" option of seed 002: every card request needs approval.
     pub approval_step: bool,
+    /// Provisioning periods, wrong-code limit and kiosk timeout (seed 004);
+    /// settings stored before it existed read the defaults.
+    #[serde(default)]
+    pub self_enrollment: domain::SelfEnrollmentPolicy,
+}
+
+/// An enrollment code as stored: its public tag and the verifier of its
+/// secret part, never the code (UC-PROV).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrollmentCodeRecord {
+    /// The enrollment it opens.
+    pub enrollment: domain::EnrollmentId,
+    /// Its task.
+    pub task: domain::TaskId,
+    /// The code's first group (finds the row; not secret).
+    pub tag: String,
+    /// Argon2id PHC string of the secret part.
+    pub verifier: String,
+    /// When it was made.
+    pub created_at: OffsetDateTime,
+}
+
+/// A message in the mail outbox; its body is sealed (it may hold an enrollment code).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailRecord {
+    /// Its id (the seal is bound to it).
+    pub id: Uuid,
+    /// The one address it goes to.
+    pub recipient: String,
+    /// Subject line (plain: no secret in it).
+    pub subject: String,
+    /// The body, sealed by [`crate::EscrowSeal::seal_message`].
+    pub body: Vec<u8>,
+    /// Queued.
+    pub created_at: OffsetDateTime,
+    /// Delivered, once.
+    pub sent_at: Option<OffsetDateTime>,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    /// The last delivery error.
+    pub last_error: Option<String>,
+    /// Not tried again before this.
+    pub next_attempt_at: OffsetDateTime,
 }
 
 /// The registry's database.
@@ -302,6 +348,32 @@ pub trait Tx {
         operator: OperatorId,
         at: OffsetDateTime,
     ) -> Result<()>;
+
+    // --- provisioning (UC-PROV) ---
+    /// A provisioning task.
+    fn provisioning_task(&mut self, id: domain::TaskId) -> Result<Option<domain::ProvisioningTask>>;
+    /// Every provisioning task, by number.
+    fn provisioning_tasks(&mut self) -> Result<Vec<domain::ProvisioningTask>>;
+    /// The number the next task gets: 1, 2, 3… (writes are serialized).
+    fn next_task_number(&mut self) -> Result<u64>;
+    /// Inserts or replaces a provisioning task.
+    fn put_provisioning_task(&mut self, task: &domain::ProvisioningTask) -> Result<()>;
+    /// The live code with this tag.
+    fn enrollment_code(&mut self, tag: &str) -> Result<Option<EnrollmentCodeRecord>>;
+    /// Stores an enrollment's code, replacing its earlier one.
+    fn put_enrollment_code(&mut self, code: &EnrollmentCodeRecord) -> Result<()>;
+    /// Deletes an enrollment's code (used, removed, locked); whether it had one.
+    fn delete_enrollment_code(&mut self, enrollment: domain::EnrollmentId) -> Result<bool>;
+
+    // --- mail outbox ---
+    /// Queues a message (body sealed).
+    fn insert_mail(&mut self, mail: &MailRecord) -> Result<()>;
+    /// Unsent messages due at `now`, oldest first, at most `limit`.
+    fn pending_mail(&mut self, limit: u32, now: OffsetDateTime) -> Result<Vec<MailRecord>>;
+    /// Marks a message delivered.
+    fn mark_mail_sent(&mut self, id: Uuid, at: OffsetDateTime) -> Result<()>;
+    /// Records a failed delivery: one more attempt, the error, when to retry.
+    fn mark_mail_failed(&mut self, id: Uuid, error: &str, next_attempt_at: OffsetDateTime) -> Result<()>;
 
     // --- escrow (ciphertext only) ---
     /// Appends a version of a sealed secret (the next number); never replaces one.

@@ -48,8 +48,9 @@ use tokio_postgres::{Client, NoTls, Row, Statement};
 use uuid::Uuid;
 
 use super::{
-    Applied, AuditKeySlot, AuditRow, CaCertificateRecord, ChallengeRecord, DeploymentSettings, EscrowVersion,
-    NewEscrow, OfflineUnblockRecord, OperatorAccount, SessionRecord, Storage, Tx, TABLES,
+    Applied, AuditKeySlot, AuditRow, CaCertificateRecord, ChallengeRecord, DeploymentSettings,
+    EnrollmentCodeRecord, EscrowVersion, MailRecord, NewEscrow, OfflineUnblockRecord, OperatorAccount,
+    SessionRecord, Storage, Tx, TABLES,
 };
 use crate::error::{Error, Result};
 
@@ -64,6 +65,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/pg/006_audit_mac.sql"),
     include_str!("../../schema/pg/007_escrow_history.sql"),
     include_str!("../../schema/pg/008_workstations.sql"),
+    include_str!("../../schema/pg/009_provisioning.sql"),
 ];
 
 /// Idle connections kept for reuse: at least as many as requests served at
@@ -804,6 +806,134 @@ impl Tx for PgTx<'_> {
         self.conn.execute(
             "INSERT INTO workstations (id, key_hash, enrolled_by, enrolled_at) VALUES ($1, $2, $3, $4)",
             &[&workstation.uuid(), &key_hash, &operator.uuid(), &at.unix_timestamp()],
+        )?;
+        Ok(())
+    }
+
+    fn provisioning_task(&mut self, id: domain::TaskId) -> Result<Option<domain::ProvisioningTask>> {
+        self.one_body("SELECT body::text FROM provisioning_tasks WHERE id = $1", &id.uuid())
+    }
+
+    fn provisioning_tasks(&mut self) -> Result<Vec<domain::ProvisioningTask>> {
+        let rows = self.conn.query("SELECT body::text FROM provisioning_tasks ORDER BY number", &[])?;
+        rows.iter().map(|r| decode(&get::<String>(r, 0)?)).collect()
+    }
+
+    fn next_task_number(&mut self) -> Result<u64> {
+        let row =
+            self.conn.query_opt("SELECT COALESCE(MAX(number), 0)::BIGINT FROM provisioning_tasks", &[])?;
+        let last: i64 = row.map(|r| get(&r, 0)).transpose()?.unwrap_or(0);
+        u64::try_from(last).map(|n| n + 1).map_err(|_| Error::Storage("a negative task number".into()))
+    }
+
+    fn put_provisioning_task(&mut self, task: &domain::ProvisioningTask) -> Result<()> {
+        let number =
+            i64::try_from(task.number).map_err(|_| Error::Storage("task number too large".into()))?;
+        self.conn.execute(
+            "INSERT INTO provisioning_tasks (id, number, operator, removed, body) VALUES ($1, $2, $3, $4, $5::text::json)
+             ON CONFLICT (id) DO UPDATE SET removed = excluded.removed, body = excluded.body",
+            &[&task.id.uuid(), &number, &task.operator.uuid(), &task.removed, &json(task)?],
+        )?;
+        Ok(())
+    }
+
+    fn enrollment_code(&mut self, tag: &str) -> Result<Option<EnrollmentCodeRecord>> {
+        let row = self.conn.query_opt(
+            "SELECT enrollment_id, task_id, tag, verifier, created_at FROM enrollment_codes WHERE tag = $1",
+            &[&tag],
+        )?;
+        row.map(|r| {
+            Ok(EnrollmentCodeRecord {
+                enrollment: domain::EnrollmentId::new(get(&r, 0)?),
+                task: domain::TaskId::new(get(&r, 1)?),
+                tag: get(&r, 2)?,
+                verifier: get(&r, 3)?,
+                created_at: unix_to_time(get(&r, 4)?)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn put_enrollment_code(&mut self, code: &EnrollmentCodeRecord) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO enrollment_codes (enrollment_id, task_id, tag, verifier, created_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (enrollment_id) DO UPDATE SET tag = excluded.tag, verifier = excluded.verifier,
+               created_at = excluded.created_at",
+            &[
+                &code.enrollment.uuid(),
+                &code.task.uuid(),
+                &code.tag,
+                &code.verifier,
+                &code.created_at.unix_timestamp(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delete_enrollment_code(&mut self, enrollment: domain::EnrollmentId) -> Result<bool> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM enrollment_codes WHERE enrollment_id = $1", &[&enrollment.uuid()])?
+            > 0)
+    }
+
+    fn insert_mail(&mut self, mail: &MailRecord) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO mail_outbox
+               (id, recipient, subject, body, created_at, sent_at, attempts, last_error, next_attempt_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                &mail.id,
+                &mail.recipient,
+                &mail.subject,
+                &mail.body,
+                &mail.created_at.unix_timestamp(),
+                &mail.sent_at.map(|t| t.unix_timestamp()),
+                &i64::from(mail.attempts),
+                &mail.last_error,
+                &mail.next_attempt_at.unix_timestamp(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn pending_mail(&mut self, limit: u32, now: OffsetDateTime) -> Result<Vec<MailRecord>> {
+        let rows = self.conn.query(
+            "SELECT id, recipient, subject, body, created_at, sent_at, attempts, last_error, next_attempt_at
+             FROM mail_outbox WHERE sent_at IS NULL AND next_attempt_at <= $1
+             ORDER BY created_at, id LIMIT $2",
+            &[&now.unix_timestamp(), &i64::from(limit)],
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok(MailRecord {
+                    id: get(r, 0)?,
+                    recipient: get(r, 1)?,
+                    subject: get(r, 2)?,
+                    body: get(r, 3)?,
+                    created_at: unix_to_time(get(r, 4)?)?,
+                    sent_at: get::<Option<i64>>(r, 5)?.map(unix_to_time).transpose()?,
+                    attempts: u32::try_from(get::<i64>(r, 6)?).unwrap_or(u32::MAX),
+                    last_error: get(r, 7)?,
+                    next_attempt_at: unix_to_time(get(r, 8)?)?,
+                })
+            })
+            .collect()
+    }
+
+    fn mark_mail_sent(&mut self, id: Uuid, at: OffsetDateTime) -> Result<()> {
+        self.conn.execute(
+            "UPDATE mail_outbox SET sent_at = $2, attempts = attempts + 1, last_error = NULL WHERE id = $1",
+            &[&id, &at.unix_timestamp()],
+        )?;
+        Ok(())
+    }
+
+    fn mark_mail_failed(&mut self, id: Uuid, error: &str, next_attempt_at: OffsetDateTime) -> Result<()> {
+        self.conn.execute(
+            "UPDATE mail_outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3 WHERE id = $1",
+            &[&id, &error, &next_attempt_at.unix_timestamp()],
         )?;
         Ok(())
     }

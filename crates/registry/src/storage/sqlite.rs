@@ -15,8 +15,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    Applied, AuditKeySlot, AuditRow, CaCertificateRecord, ChallengeRecord, DeploymentSettings, EscrowVersion,
-    NewEscrow, OfflineUnblockRecord, OperatorAccount, SessionRecord, Storage, Tx, TABLES,
+    Applied, AuditKeySlot, AuditRow, CaCertificateRecord, ChallengeRecord, DeploymentSettings,
+    EnrollmentCodeRecord, EscrowVersion, MailRecord, NewEscrow, OfflineUnblockRecord, OperatorAccount,
+    SessionRecord, Storage, Tx, TABLES,
 };
 use crate::error::{Error, Result};
 
@@ -31,6 +32,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/006_audit_mac.sql"),
     include_str!("../../schema/007_escrow_history.sql"),
     include_str!("../../schema/008_workstations.sql"),
+    include_str!("../../schema/009_provisioning.sql"),
 ];
 
 const READERS: usize = 4;
@@ -551,6 +553,145 @@ impl Tx for SqliteTx<'_> {
         self.conn.execute(
             "INSERT INTO workstations (id, key_hash, enrolled_by, enrolled_at) VALUES (?1, ?2, ?3, ?4)",
             params![workstation.to_string(), key_hash, operator.to_string(), at.unix_timestamp()],
+        )?;
+        Ok(())
+    }
+
+    fn provisioning_task(&mut self, id: domain::TaskId) -> Result<Option<domain::ProvisioningTask>> {
+        self.one_body("SELECT body FROM provisioning_tasks WHERE id = ?1", &id.to_string())
+    }
+
+    fn provisioning_tasks(&mut self) -> Result<Vec<domain::ProvisioningTask>> {
+        let mut stmt = self.conn.prepare_cached("SELECT body FROM provisioning_tasks ORDER BY number")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        rows.map(|body| decode(&body?)).collect()
+    }
+
+    fn next_task_number(&mut self) -> Result<u64> {
+        let last: i64 =
+            self.conn
+                .query_row("SELECT COALESCE(MAX(number), 0) FROM provisioning_tasks", [], |r| r.get(0))?;
+        u64::try_from(last).map(|n| n + 1).map_err(|_| Error::Storage("a negative task number".into()))
+    }
+
+    fn put_provisioning_task(&mut self, task: &domain::ProvisioningTask) -> Result<()> {
+        let number =
+            i64::try_from(task.number).map_err(|_| Error::Storage("task number too large".into()))?;
+        self.conn.execute(
+            "INSERT INTO provisioning_tasks (id, number, operator, removed, body) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (id) DO UPDATE SET removed = excluded.removed, body = excluded.body",
+            params![task.id.to_string(), number, task.operator.to_string(), task.removed, json(task)?],
+        )?;
+        Ok(())
+    }
+
+    fn enrollment_code(&mut self, tag: &str) -> Result<Option<EnrollmentCodeRecord>> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT enrollment_id, task_id, tag, verifier, created_at FROM enrollment_codes WHERE tag = ?1",
+                [tag],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, i64>(4)?,
+                    ))
+                },
+            )
+            .optional()?;
+        row.map(|(enrollment, task, tag, verifier, created_at)| {
+            Ok(EnrollmentCodeRecord {
+                enrollment: domain::EnrollmentId::new(parse_uuid(&enrollment)?),
+                task: domain::TaskId::new(parse_uuid(&task)?),
+                tag,
+                verifier,
+                created_at: unix_to_time(created_at)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn put_enrollment_code(&mut self, code: &EnrollmentCodeRecord) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO enrollment_codes (enrollment_id, task_id, tag, verifier, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                code.enrollment.to_string(),
+                code.task.to_string(),
+                code.tag,
+                code.verifier,
+                code.created_at.unix_timestamp()
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delete_enrollment_code(&mut self, enrollment: domain::EnrollmentId) -> Result<bool> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM enrollment_codes WHERE enrollment_id = ?1", [enrollment.to_string()])?
+            > 0)
+    }
+
+    fn insert_mail(&mut self, mail: &MailRecord) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO mail_outbox
+               (id, recipient, subject, body, created_at, sent_at, attempts, last_error, next_attempt_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                mail.id.to_string(),
+                mail.recipient,
+                mail.subject,
+                mail.body,
+                mail.created_at.unix_timestamp(),
+                mail.sent_at.map(|t| t.unix_timestamp()),
+                mail.attempts,
+                mail.last_error,
+                mail.next_attempt_at.unix_timestamp()
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn pending_mail(&mut self, limit: u32, now: OffsetDateTime) -> Result<Vec<MailRecord>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, recipient, subject, body, created_at, sent_at, attempts, last_error, next_attempt_at
+             FROM mail_outbox WHERE sent_at IS NULL AND next_attempt_at <= ?1
+             ORDER BY created_at, rowid LIMIT ?2",
+        )?;
+        let mut rows = stmt.query(params![now.unix_timestamp(), limit])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(MailRecord {
+                id: parse_uuid(&r.get::<_, String>(0)?)?,
+                recipient: r.get(1)?,
+                subject: r.get(2)?,
+                body: r.get(3)?,
+                created_at: unix_to_time(r.get(4)?)?,
+                sent_at: r.get::<_, Option<i64>>(5)?.map(unix_to_time).transpose()?,
+                attempts: r.get(6)?,
+                last_error: r.get(7)?,
+                next_attempt_at: unix_to_time(r.get(8)?)?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn mark_mail_sent(&mut self, id: Uuid, at: OffsetDateTime) -> Result<()> {
+        self.conn.execute(
+            "UPDATE mail_outbox SET sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
+            params![id.to_string(), at.unix_timestamp()],
+        )?;
+        Ok(())
+    }
+
+    fn mark_mail_failed(&mut self, id: Uuid, error: &str, next_attempt_at: OffsetDateTime) -> Result<()> {
+        self.conn.execute(
+            "UPDATE mail_outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 WHERE id = ?1",
+            params![id.to_string(), error, next_attempt_at.unix_timestamp()],
         )?;
         Ok(())
     }

@@ -22,6 +22,15 @@ use time::OffsetDateTime;
 use tower::ServiceExt;
 use uuid::Uuid;
 
+mod provisioning;
+// Used by the storages' test files; the other files that share the suite do not.
+#[allow(unused_imports)]
+pub use provisioning::{
+    provisioning_codes_lock_and_complete, provisioning_create_list_and_details,
+    provisioning_edit_remove_and_resend, provisioning_expiry_by_clock, provisioning_mail_outbox,
+    provisioning_permission_matrix,
+};
+
 /// Builds one operation kind of the permission matrix.
 type MakeOp = Box<dyn Fn() -> OperationKind>;
 
@@ -53,6 +62,14 @@ impl EscrowSeal for TestSeal {
             .strip_prefix(prefix.as_slice())
             .ok_or_else(|| registry::Error::Escrow("sealed for another device or kind".into()))?;
         Ok(zeroize::Zeroizing::new(body.iter().map(|b| b ^ 0x5a).collect()))
+    }
+
+    fn seal_message(&self, id: Uuid, body: &[u8]) -> registry::Result<Vec<u8>> {
+        self.seal(DeviceId::new(id), EscrowKind::Puk, body)
+    }
+
+    fn open_message(&self, id: Uuid, sealed: &[u8]) -> registry::Result<zeroize::Zeroizing<Vec<u8>>> {
+        self.open(DeviceId::new(id), EscrowKind::Puk, sealed)
     }
 }
 
@@ -113,7 +130,8 @@ impl Fixture {
         let data = tempfile::tempdir().unwrap().keep();
         let kek = authority::FileKek::open_or_create(&data.join("kek")).unwrap();
         let anchor = Arc::new(registry::AuditAnchor::open_or_create(&data, &kek, &*storage).unwrap());
-        let deployment = DeploymentSettings { use_cases: UseCases::all(), approval_step: false };
+        let deployment =
+            DeploymentSettings { use_cases: UseCases::all(), approval_step: false, ..Default::default() };
         admin::init(&*storage, &deployment, "admin", &password("admin"), now).unwrap();
         let mut people = BTreeMap::new();
         for name in ROLES {
@@ -1084,6 +1102,15 @@ pub async fn permission_matrix(factory: Factory) {
         (Method::GET, "/v1/audit".into(), &["auditor", "admin"]),
         (Method::GET, "/v1/admin/access".into(), &["admin"]),
         (Method::GET, "/v1/audit/verify".into(), &["auditor", "admin"]),
+        // Provisioning (seed 004): the list needs Manage provisioning tasks,
+        // the report that or View audit; a person's outstanding tasks any role.
+        (Method::GET, "/v1/provisioning/tasks".into(), &["admin"]),
+        (Method::GET, "/v1/provisioning/report".into(), &["auditor", "admin"]),
+        (
+            Method::GET,
+            format!("/v1/people/{}/provisioning", f.cardholder),
+            &["requester", "approver", "issuer", "retirer", "auditor", "admin"],
+        ),
         // Escrow: the issue job that stored it, and an unblock with its identity check noted.
         (Method::GET, format!("/v1/devices/{device}/escrow/management_key"), &["issuer"]),
         (Method::POST, format!("/v1/devices/{device}/escrow/puk"), &["issuer", "admin"]),
@@ -2231,13 +2258,18 @@ pub async fn direct_issue(factory: Factory) {
     let cardholder = f.cardholder;
     let mut use_cases = UseCases::all();
     use_cases.disable(domain::UseCase::DirectIssue).unwrap();
-    admin::set_settings(storage, &DeploymentSettings { use_cases, approval_step: false }, now).unwrap();
+    admin::set_settings(
+        storage,
+        &DeploymentSettings { use_cases, approval_step: false, ..Default::default() },
+        now,
+    )
+    .unwrap();
     let before = records_only(&f.dump());
     let off = f.op("admin", direct(cardholder, direct_profile)).await;
     assert_eq!(off.rejection_code(), Some("use_case_disabled"), "{off:?}");
     assert_eq!(before, records_only(&f.dump()), "refused, nothing changed");
 
-    let all = DeploymentSettings { use_cases: UseCases::all(), approval_step: false };
+    let all = DeploymentSettings { use_cases: UseCases::all(), approval_step: false, ..Default::default() };
     admin::set_settings(storage, &all, now).unwrap();
     let refusals = [
         ("admin", direct(cardholder, f.profile), "approval_required"),
@@ -2249,7 +2281,8 @@ pub async fn direct_issue(factory: Factory) {
         let answer = f.op(role, op).await;
         assert_eq!(answer.rejection_code(), Some(code), "{role}: {answer:?}");
     }
-    let stepped = DeploymentSettings { use_cases: UseCases::all(), approval_step: true };
+    let stepped =
+        DeploymentSettings { use_cases: UseCases::all(), approval_step: true, ..Default::default() };
     admin::set_settings(storage, &stepped, now).unwrap();
     let answer = f.op("admin", direct(cardholder, direct_profile)).await;
     assert_eq!(answer.rejection_code(), Some("approval_required"), "the approval step applies: {answer:?}");
@@ -2267,7 +2300,8 @@ pub async fn direct_issue(factory: Factory) {
     // request follows the card.
     let mut without_requests = UseCases::all();
     without_requests.disable(domain::UseCase::Request).unwrap();
-    let settings_now = DeploymentSettings { use_cases: without_requests, approval_step: false };
+    let settings_now =
+        DeploymentSettings { use_cases: without_requests, approval_step: false, ..Default::default() };
     admin::set_settings(storage, &settings_now, now).unwrap();
     let op = direct(cardholder, direct_profile);
     let OperationKind::RequestCard(asked) = &op else { unreachable!() };
@@ -2440,9 +2474,14 @@ pub async fn temporary_cards(factory: Factory) {
     // Initialize: its own use case (off by default), then produced → unassigned.
     let mut use_cases = UseCases::all();
     use_cases.disable(domain::UseCase::TempInitialize).unwrap();
-    admin::set_settings(storage, &DeploymentSettings { use_cases, approval_step: false }, now).unwrap();
+    admin::set_settings(
+        storage,
+        &DeploymentSettings { use_cases, approval_step: false, ..Default::default() },
+        now,
+    )
+    .unwrap();
     assert_eq!(f.op("admin", change(card, C::Initialize)).await.rejection_code(), Some("use_case_disabled"));
-    let all = DeploymentSettings { use_cases: UseCases::all(), approval_step: false };
+    let all = DeploymentSettings { use_cases: UseCases::all(), approval_step: false, ..Default::default() };
     admin::set_settings(storage, &all, now).unwrap();
     assert_eq!(f.op("issuer", change(card, C::Initialize)).await.rejection_code(), Some("not_permitted"));
     let initialized = f.op("admin", change(card, C::Initialize)).await;
