@@ -26,6 +26,7 @@ mod decline;
 mod error;
 pub mod escrow;
 pub mod http;
+pub mod mail_outbox;
 pub mod offline_unblock;
 mod provisioning;
 pub mod service;

@@ -94,6 +94,7 @@ on_postgres!(
     provisioning_expiry_by_clock,
     provisioning_permission_matrix,
     provisioning_mail_outbox,
+    provisioning_mail_reaches_the_mailbox,
 );
 
 /// A plain client for looking behind the storage's back; its connection

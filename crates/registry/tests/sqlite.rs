@@ -60,6 +60,7 @@ on_sqlite!(
     provisioning_expiry_by_clock,
     provisioning_permission_matrix,
     provisioning_mail_outbox,
+    provisioning_mail_reaches_the_mailbox,
 );
 
 #[test]

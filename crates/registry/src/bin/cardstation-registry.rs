@@ -194,6 +194,14 @@ enum Command {
         /// relying parties (Windows, VPNs, `openssl -crl_download`) fetch them.
         #[arg(long, value_name = "ADDR")]
         publish_listen: Option<std::net::SocketAddr>,
+        /// Where enrollment emails go: smtp://[user@]host[:587]?from=… (STARTTLS
+        /// required), smtps://host[:465]?from=… (implicit TLS), or mailbox:DIR;
+        /// default: the local mailbox DIR/mailbox, read by an administrator.
+        #[arg(long, value_name = "URL")]
+        mail: Option<String>,
+        /// A file holding the SMTP password (never on the command line).
+        #[arg(long, value_name = "FILE", requires = "mail")]
+        mail_password_file: Option<PathBuf>,
     },
     /// Operator accounts.
     Operator {
@@ -402,6 +410,8 @@ fn main() -> anyhow::Result<()> {
             ca_issuers_url,
             ocsp_url,
             publish_listen,
+            mail,
+            mail_password_file,
         } => {
             let (storage, anchor) = open_storage(&data, cli.database.as_deref())?;
             let identity = match (cert, key) {
@@ -457,10 +467,14 @@ fn main() -> anyhow::Result<()> {
                     tracing::info!("shutting down");
                 };
                 let checkpoints = tokio::spawn(checkpoint_periodically(registry.clone()));
+                let mail = mail_dispatcher(&data, mail.as_deref(), mail_password_file.as_deref(), &registry)?;
+                println!("mail: {}", mail.transport().describe());
+                let mail = tokio::spawn(async move { mail.run(std::future::pending::<()>()).await });
                 let served =
                     registry::tls::serve_tls(listener, config, registry::app(registry.clone()), shutdown)
                         .await;
                 checkpoints.abort();
+                mail.abort();
                 checkpoint(registry).await;
                 served?;
                 anyhow::Ok(())
@@ -530,4 +544,29 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The dispatcher that drains the registry's mail outbox (provisioning
+/// emails) to SMTP or the local mailbox; it polls every few seconds, so a
+/// message leaves within that time of its operation.
+fn mail_dispatcher(
+    data: &Path,
+    url: Option<&str>,
+    password_file: Option<&Path>,
+    registry: &Registry,
+) -> anyhow::Result<mail::Dispatcher> {
+    let mut config = match url {
+        Some(url) => mail::MailConfig::parse(url).context("--mail")?,
+        None => mail::MailConfig::embedded_default(data),
+    };
+    if let Some(file) = password_file {
+        let password =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        config = config.with_password(mail::SecretText::new(password.trim_end_matches(['\r', '\n'])));
+    }
+    let transport = mail::Transport::new(&config).context("--mail")?;
+    let outbox = Arc::new(registry::mail_outbox::RegistryOutbox(registry.clone()));
+    let settings =
+        mail::DispatcherConfig { idle_poll: std::time::Duration::from_secs(5), ..Default::default() };
+    Ok(mail::Dispatcher::new(outbox, transport, settings))
 }

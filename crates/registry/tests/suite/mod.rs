@@ -28,7 +28,7 @@ mod provisioning;
 pub use provisioning::{
     provisioning_codes_lock_and_complete, provisioning_create_list_and_details,
     provisioning_edit_remove_and_resend, provisioning_expiry_by_clock, provisioning_mail_outbox,
-    provisioning_permission_matrix,
+    provisioning_mail_reaches_the_mailbox, provisioning_permission_matrix,
 };
 
 /// Builds one operation kind of the permission matrix.

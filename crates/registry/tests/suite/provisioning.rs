@@ -591,3 +591,31 @@ pub async fn provisioning_mail_outbox(factory: Factory) {
     assert!(pending(retry + Duration::days(1)).is_empty(), "sent once");
     assert!(body(&f, &again).contains("enrollment code:"), "opened only to send");
 }
+
+/// The outbox drained by the `mail` crate's dispatcher, as `serve` runs it,
+/// into the embedded default (the local mailbox): delivered once, with the
+/// code readable by the recipient, and marked sent.
+pub async fn provisioning_mail_reaches_the_mailbox(factory: Factory) {
+    let f = with_provisioning(factory).await;
+    let (_, answer) = create(&f, "provisioner", &[f.cardholder], None).await;
+    assert!(answer.is_accepted(), "{answer:?}");
+    let queued = outbox(&f);
+    assert_eq!(queued.len(), 1);
+    let code = code_in(&body(&f, &queued[0]));
+    let dir = tempfile::tempdir().unwrap();
+    let config = mail::MailConfig::embedded_default(dir.path());
+    let transport = mail::Transport::new(&config).unwrap();
+    let outbox_of = std::sync::Arc::new(registry::mail_outbox::RegistryOutbox(f.registry.clone()));
+    let dispatcher = mail::Dispatcher::new(outbox_of, transport, mail::DispatcherConfig::default());
+    let first = dispatcher.run_once().await.unwrap();
+    assert_eq!(first.sent, 1, "{first:?}");
+    let again = dispatcher.run_once().await.unwrap();
+    assert_eq!(again.sent, 0, "sent once: {again:?}");
+    let mailbox = dispatcher.transport().mailbox().expect("the embedded default is the mailbox");
+    let entries = mailbox.list().unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].to, queued[0].recipient);
+    let message = mailbox.read(entries[0].id).unwrap().expect("readable");
+    assert!(message.body.expose().contains(&code), "the recipient reads the code");
+    assert!(outbox(&f).is_empty(), "marked sent in the database");
+}
