@@ -11,6 +11,7 @@ mod failure;
 mod lifecycle;
 mod offline;
 mod personalize;
+mod provision;
 mod secrets;
 mod station;
 mod temporary;
@@ -58,6 +59,9 @@ enum Top {
     /// Administration: roles, who holds them, use cases (UC-ADMIN, Administer).
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Provisioning tasks: people enroll their own card at a kiosk with a mailed code (UC-PROV).
+    #[command(subcommand)]
+    Provision(provision::ProvisionCommand),
 }
 
 fn main() {
@@ -75,6 +79,7 @@ fn main() {
         Top::Batch(command) => batch::run(command, &cli.data, cli.json),
         Top::UnblockOffline(command) => offline::run(command, &cli.data, cli.json),
         Top::Admin(command) => admin::run(command, &cli.data, cli.json),
+        Top::Provision(command) => provision::run(command, &cli.data, cli.json),
     };
     match outcome {
         Ok(value) => {

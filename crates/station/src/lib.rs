@@ -46,6 +46,7 @@ mod pin;
 mod previous_secrets;
 pub mod profile;
 mod progress;
+mod provisioning;
 mod remote;
 mod retire;
 mod reveal;

@@ -98,6 +98,16 @@ impl Remote {
         decode(r).await
     }
 
+    /// `GET path` (a registry view, e.g. the provisioning tasks).
+    pub(crate) async fn view<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &SessionToken,
+        path: &str,
+    ) -> Result<T> {
+        let r = self.http.get(format!("{}{path}", self.base)).bearer_auth(token.expose()).send().await;
+        decode(r).await
+    }
+
     /// `GET /v1/admin/access`: roles, operators and use cases (Administer).
     pub(crate) async fn access(&self, token: &SessionToken) -> Result<proto::AccessDirectory> {
         let r =

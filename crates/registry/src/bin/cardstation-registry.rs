@@ -452,6 +452,9 @@ fn main() -> anyhow::Result<()> {
                 .with_audit_anchor(Arc::new(anchor));
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(async move {
+                // Said before "listening on": what follows that line may go unread.
+                let mail = mail_dispatcher(&data, mail.as_deref(), mail_password_file.as_deref(), &registry)?;
+                println!("mail: {}", mail.transport().describe());
                 if let Some(listener) = publish {
                     let listener = tokio::net::TcpListener::from_std(listener)?;
                     println!("publishing on http://{}", listener.local_addr()?);
@@ -467,8 +470,6 @@ fn main() -> anyhow::Result<()> {
                     tracing::info!("shutting down");
                 };
                 let checkpoints = tokio::spawn(checkpoint_periodically(registry.clone()));
-                let mail = mail_dispatcher(&data, mail.as_deref(), mail_password_file.as_deref(), &registry)?;
-                println!("mail: {}", mail.transport().describe());
                 let mail = tokio::spawn(async move { mail.run(std::future::pending::<()>()).await });
                 let served =
                     registry::tls::serve_tls(listener, config, registry::app(registry.clone()), shutdown)
