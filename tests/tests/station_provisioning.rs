@@ -30,7 +30,7 @@ fn error_of(run: &tools::Run) -> (String, String) {
 /// The messages in the registry's mailbox once there are `count` of them
 /// (the dispatcher polls every few seconds; bounded so a hang fails).
 fn mailbox(registry: &TestRegistry, count: usize) -> Vec<mail::MailboxMessage> {
-    let mailbox = mail::Mailbox::open(&registry.data.join("mailbox")).unwrap();
+    let mailbox = mail::Mailbox::open(registry.data.join("mailbox")).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let entries = mailbox.list().unwrap();
