@@ -35,7 +35,7 @@ impl mail::Outbox for RegistryOutbox {
     }
 
     fn next_attempt(&self) -> Result<Option<OffsetDateTime>, OutboxError> {
-        // Not tracked: the dispatcher's idle poll bounds the wait.
+        // Not tracked: new mail wakes the dispatcher; its idle poll bounds retries.
         Ok(None)
     }
 

@@ -783,3 +783,14 @@ mod views {
         }
     }
 }
+
+/// Whether `op` may queue mail (enrollment emails, removal notices).
+pub(crate) fn queues_mail(op: &proto::OperationKind) -> bool {
+    matches!(
+        op,
+        proto::OperationKind::CreateProvisioningTask(_)
+            | proto::OperationKind::EditProvisioningTask(_)
+            | proto::OperationKind::RemoveProvisioningTask(_)
+            | proto::OperationKind::ResendEnrollment(_)
+    )
+}

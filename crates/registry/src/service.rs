@@ -118,6 +118,8 @@ pub struct Registry {
     pub(crate) clock: Clock,
     session_ttl: Duration,
     gate: Arc<crate::throttle::SignInGate>,
+    /// Wakes the mail dispatcher after an operation queued mail (set by `serve`).
+    mail_waker: Arc<std::sync::OnceLock<mail::Waker>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -176,6 +178,7 @@ impl Registry {
             clock: Clock::system(),
             session_ttl: Duration::hours(12),
             gate: Arc::new(crate::throttle::SignInGate::new(crate::throttle::SignInPolicy::default())),
+            mail_waker: Arc::default(),
         }
     }
 
@@ -396,7 +399,19 @@ impl Registry {
     pub fn apply(&self, caller: &Caller, op: &Operation) -> Served<Answer> {
         let now = self.clock.now();
         let seal = self.seal.as_deref();
-        Ok(storage::write(self.storage(), |tx| apply_operation(tx, caller, op, now, seal))?)
+        let answer = storage::write(self.storage(), |tx| apply_operation(tx, caller, op, now, seal))?;
+        if answer.is_accepted() && crate::provisioning::queues_mail(&op.op) {
+            if let Some(waker) = self.mail_waker.get() {
+                waker.wake();
+            }
+        }
+        Ok(answer)
+    }
+
+    /// Lets operations that queue mail wake `waker`'s dispatcher at once
+    /// (committed first: the dispatcher finds the message). Set once.
+    pub fn wake_mail_with(&self, waker: mail::Waker) {
+        let _ = self.mail_waker.set(waker);
     }
 
     /// A page of the change feed after `since`.

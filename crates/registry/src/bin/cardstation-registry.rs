@@ -548,8 +548,8 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// The dispatcher that drains the registry's mail outbox (provisioning
-/// emails) to SMTP or the local mailbox; it polls every few seconds, so a
-/// message leaves within that time of its operation.
+/// emails) to SMTP or the local mailbox, woken by the operation that queued
+/// a message.
 fn mail_dispatcher(
     data: &Path,
     url: Option<&str>,
@@ -567,7 +567,10 @@ fn mail_dispatcher(
     }
     let transport = mail::Transport::new(&config).context("--mail")?;
     let outbox = Arc::new(registry::mail_outbox::RegistryOutbox(registry.clone()));
+    // New mail wakes it at once; the poll bounds how late a retry comes.
     let settings =
-        mail::DispatcherConfig { idle_poll: std::time::Duration::from_secs(5), ..Default::default() };
-    Ok(mail::Dispatcher::new(outbox, transport, settings))
+        mail::DispatcherConfig { idle_poll: std::time::Duration::from_secs(15), ..Default::default() };
+    let dispatcher = mail::Dispatcher::new(outbox, transport, settings);
+    registry.wake_mail_with(dispatcher.waker());
+    Ok(dispatcher)
 }
