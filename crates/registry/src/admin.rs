@@ -10,9 +10,9 @@ use proto::Record;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::decide::{append_audit, audit_draft};
+use crate::audit_trail::{append_audit, audit_draft};
 use crate::error::{Error, Result};
-use crate::service::hash_password;
+use crate::password::hash_password;
 use crate::storage::{self, DeploymentSettings, OperatorAccount, Storage, Tx};
 
 /// The role `init` gives the first administrator: every permission.

@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
-use crate::service::MAX_PAGE;
+use crate::storage::MAX_PAGE;
 use crate::storage::{self, Storage};
 
 /// The checkpoint file inside the data directory: one JSON [`Checkpoint`] a line.
@@ -335,7 +335,7 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         for i in 0..n {
             storage::write(storage, |tx| {
-                let draft = crate::decide::audit_draft(
+                let draft = crate::audit_trail::audit_draft(
                     now,
                     None,
                     "test.event",
@@ -343,7 +343,7 @@ mod tests {
                     domain::AuditOutcome::Success,
                     Some(format!("event {i}")),
                 );
-                crate::decide::append_audit(tx, draft).map(drop)
+                crate::audit_trail::append_audit(tx, draft).map(drop)
             })
             .unwrap();
         }

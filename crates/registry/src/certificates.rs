@@ -19,9 +19,11 @@ use proto::{CertificateChallenge, CertificateIssued, IssueCertificate, Record, C
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::decide::{append_audit, audit_draft, Caller};
+use crate::audit_trail::{append_audit, audit_draft};
+use crate::caller::Caller;
 use crate::error::Error;
-use crate::service::{Fault, Registry, Served};
+use crate::fault::{Fault, Served};
+use crate::service::Registry;
 use crate::storage::{self, CaCertificateRecord, ChallengeRecord, Tx};
 
 /// How long a CRL is announced to stay current (`nextUpdate`).

@@ -6,33 +6,22 @@
 //! is complete, so a refusal changes no record.
 
 use domain::{
-    machines, Actor, AuditDraft, AuditEvent, AuditEventId, AuditObject, AuditOutcome, Capabilities,
-    CardCommand, CardEndState, CardState, Certificate, CertificateCommand, CertificateEndState,
-    CertificateState, DeviceId, GlobalPermission, IssueRoute, OperatorId, Permission, Person, PersonId,
-    PersonStatus, ProfilePermission, Refusal, Request, RequestCommand, RequestEffect, RequestKind,
-    RequestState, RevocationReason, UseCase,
+    machines, Actor, AuditObject, AuditOutcome, Capabilities, CardCommand, CardEndState, CardState,
+    Certificate, CertificateCommand, CertificateEndState, CertificateState, DeviceId, GlobalPermission,
+    IssueRoute, Permission, Person, PersonStatus, ProfilePermission, Refusal, Request, RequestCommand,
+    RequestEffect, RequestKind, RequestState, RevocationReason, UseCase,
 };
 use proto::{
     Answer, CertificateChange, DeviceChange, EscrowKind, Operation, OperationKind, OperationResult, Record,
 };
 use time::OffsetDateTime;
-use uuid::Uuid;
 
+pub use crate::audit_trail::{append_audit, audit_draft};
+pub use crate::caller::Caller;
 use crate::decline::{check_name, check_text, not_found, refuse, Decline};
 use crate::error::Result;
 use crate::escrow::EscrowSeal;
 use crate::storage::{NewEscrow, Tx};
-
-/// Who is calling: a signed-in operator, as the domain sees them.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    /// The operator account.
-    pub operator: OperatorId,
-    /// The person behind it.
-    pub person: PersonId,
-    /// Permissions and use cases in force, for the domain's decisions.
-    pub actor: Actor,
-}
 
 /// What an accepted operation writes.
 #[derive(Default)]
@@ -45,43 +34,6 @@ struct Plan {
     access: Option<crate::access::AccessChange>,
     /// A provisioning task, its codes and its outgoing mail.
     provisioning: Option<crate::provisioning::Writes>,
-}
-
-/// Appends an audit event to the chain inside the transaction, sealed with
-/// the storage's audit key when it has one (computed here, in memory: no
-/// extra round trip to the database).
-pub fn append_audit(tx: &mut dyn Tx, draft: AuditDraft) -> Result<AuditEvent> {
-    let prev = tx.last_audit()?;
-    let event = AuditEvent::append(draft, prev.as_ref());
-    let mac = match tx.audit_key() {
-        Some(key) => {
-            Some(key.event_mac(event.seq, &event.hash).map_err(|e| crate::Error::Authority(e.to_string()))?)
-        }
-        None => None,
-    };
-    tx.insert_audit(&event, mac.as_ref())?;
-    Ok(event)
-}
-
-/// A new audit draft with a fresh id.
-pub fn audit_draft(
-    at: OffsetDateTime,
-    actor: Option<OperatorId>,
-    action: impl Into<String>,
-    object: AuditObject,
-    outcome: AuditOutcome,
-    notes: Option<String>,
-) -> AuditDraft {
-    AuditDraft {
-        id: AuditEventId::new(Uuid::now_v7()),
-        at,
-        actor,
-        workstation: None,
-        action: action.into(),
-        object,
-        outcome,
-        notes,
-    }
 }
 
 /// Applies `op` exactly once for `caller` at `now` inside `tx`.

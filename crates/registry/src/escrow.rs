@@ -1,12 +1,22 @@
 //! Escrow of per-card secrets (SPEC §2 steps 2 and 5, §7): the registry
 //! stores only what an [`EscrowSeal`] returns. The key-encryption key lives
 //! behind the trait (crate `authority`: a file by default, room for PKCS#11).
+//! Which version goes to whom is decided here too ([`release_for`]): only
+//! to the job that needs it (issue 16).
 
 use domain::DeviceId;
 use proto::EscrowKind;
 use zeroize::Zeroizing;
 
+use domain::{AuditObject, AuditOutcome, Permission, ProfilePermission, UseCase};
+use proto::EscrowSecret;
+use time::OffsetDateTime;
+
+use crate::audit_trail::{append_audit, audit_draft};
+use crate::caller::Caller;
 use crate::error::{Error, Result};
+use crate::fault::{Fault, Served};
+use crate::storage::Tx;
 
 /// Seals and opens escrowed card secrets, bound to the card and the kind of
 /// secret, so a sealed PUK cannot be opened as another card's key.
@@ -177,4 +187,118 @@ pub(crate) fn current_sealed(
 ) -> Result<Option<Vec<u8>>> {
     let versions = tx.escrow_versions(device, kind)?;
     Ok(current(&versions).map(|v| v.sealed.clone()))
+}
+
+/// Which escrowed version of `record`'s `kind` goes to `caller`, and why
+/// (issue 16: escrow only to the job that needs it):
+///
+/// 1. the job that stored the newest version (this operator, this
+///    workstation, within [`crate::escrow::JOB_WINDOW`]) gets it back, to
+///    resume, roll back or close its card;
+/// 2. the collect job of an approved update or reprovision request (Can
+///    Collect on its profile, not one's own card) gets the current management
+///    key; the current PUK only if the operator may unblock PINs or someone
+///    else requested or approved the request: collecting resets the PIN with
+///    it, and an operator alone would otherwise file a reprovision (approved
+///    at once), take the PUK and cancel;
+/// 3. a PIN unblock (Unblock PIN, identity check noted) gets the current PUK.
+pub(crate) fn release_for<'v>(
+    tx: &mut dyn Tx,
+    caller: &Caller,
+    record: &domain::Device,
+    kind: EscrowKind,
+    versions: &'v [crate::storage::EscrowVersion],
+    identity_checked: bool,
+    now: OffsetDateTime,
+) -> Result<Result<(&'v crate::storage::EscrowVersion, Release), Fault>, Error> {
+    let actor = &caller.actor;
+    let Some(newest) = versions.first() else { return Ok(Err(no_escrow(record.id, kind))) };
+    if let Err(refusal) = domain::rules::not_own_device(actor, record.id, record.owner) {
+        return Ok(Err(Fault::Forbidden(refusal)));
+    }
+    let may_collect = |profile| actor.require(Permission::on(ProfilePermission::CanCollect, profile)).is_ok();
+    let collect = if record.state.is_issued() && actor.require_use_case(UseCase::Update).is_ok() {
+        tx.requests_of(record.id)?.into_iter().find(|r| {
+            matches!(r.kind, domain::RequestKind::Update | domain::RequestKind::Reprovision)
+                && r.state == domain::RequestState::Approved
+                && may_collect(r.profile)
+        })
+    } else {
+        None
+    };
+    if !record.state.is_final()
+        && crate::escrow::stored_by_this_job(newest, caller.operator, actor.workstation, now)
+        && (may_collect(record.profile.id) || collect.is_some())
+    {
+        return Ok(Ok((newest, Release::OwnJob)));
+    }
+    let Some(current) = crate::escrow::current(versions) else {
+        return Ok(Err(Fault::Denied(format!(
+            "the {} of device {} belongs to the job that is writing the card",
+            kind.name().replace('_', " "),
+            record.id
+        ))));
+    };
+    let unblock = domain::rules::check_pin_unblock(record, actor);
+    if let Some(request) = collect {
+        let acting_alone =
+            request.requester == caller.person && request.approver.is_none_or(|a| a == caller.person);
+        if kind == EscrowKind::ManagementKey || !acting_alone || unblock.is_ok() {
+            return Ok(Ok((current, Release::Collect(request.id))));
+        }
+        return Ok(Err(Fault::Denied(format!(
+            "collecting request {} resets the PIN with the card's PUK: it needs the Unblock PIN permission, \
+             or the request filed or approved by another operator",
+            request.id
+        ))));
+    }
+    match kind {
+        EscrowKind::Puk => match unblock {
+            Err(refusal) => Ok(Err(Fault::Forbidden(refusal))),
+            Ok(()) if !identity_checked => Ok(Err(Fault::Invalid(
+                "unblocking a PIN needs the identity check noted: how the cardholder was identified".into(),
+            ))),
+            Ok(()) => Ok(Ok((current, Release::Unblock))),
+        },
+        EscrowKind::ManagementKey => Ok(Err(Fault::Denied(format!(
+            "no issue or collect job of yours needs the management key of device {}",
+            record.id
+        )))),
+    }
+}
+
+pub(crate) fn no_escrow(device: DeviceId, kind: EscrowKind) -> Fault {
+    Fault::NotFound(format!("no {} is escrowed for device {device}", kind.name()))
+}
+
+/// Opens `version` of the escrowed `kind` of `device` (a device or temporary
+/// card the caller was checked for) and audits the fetch with the
+/// workstation, the version and the notes (why; the identity check of an unblock).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn open_escrow(
+    tx: &mut dyn Tx,
+    seal: &dyn EscrowSeal,
+    caller: &Caller,
+    device: DeviceId,
+    kind: EscrowKind,
+    version: &crate::storage::EscrowVersion,
+    now: OffsetDateTime,
+    notes: Option<String>,
+) -> Result<Served<EscrowSecret>, Error> {
+    let secret = seal.open(device, kind, &version.sealed)?;
+    let notes = match notes {
+        Some(n) => format!("version {}: {n}", version.version),
+        None => format!("version {}", version.version),
+    };
+    let mut draft = audit_draft(
+        now,
+        Some(caller.operator),
+        format!("escrow.fetch.{}", kind.name()),
+        AuditObject::Device(device),
+        AuditOutcome::Success,
+        Some(notes),
+    );
+    draft.workstation = caller.actor.workstation;
+    append_audit(tx, draft)?;
+    Ok(Ok(EscrowSecret::from_bytes(&secret)))
 }

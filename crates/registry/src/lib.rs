@@ -20,14 +20,18 @@
 mod access;
 pub mod admin;
 pub mod anchor;
+mod audit_trail;
+mod caller;
 pub mod certificates;
 pub mod decide;
 mod decline;
 mod error;
 pub mod escrow;
+mod fault;
 pub mod http;
 pub mod mail_outbox;
 pub mod offline_unblock;
+mod password;
 mod provisioning;
 pub mod service;
 pub mod storage;

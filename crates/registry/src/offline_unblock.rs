@@ -28,8 +28,9 @@ use time::Duration;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::decide::{append_audit, audit_draft};
-use crate::service::{Fault, Registry, Served};
+use crate::audit_trail::{append_audit, audit_draft};
+use crate::fault::{Fault, Served};
+use crate::service::Registry;
 use crate::storage::{self, OfflineUnblockRecord};
 use crate::Caller;
 

@@ -31,7 +31,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::decide::Caller;
+use crate::caller::Caller;
 use crate::decline::{check_text, not_found, refuse, Decline};
 use crate::error::{Error, Result};
 use crate::escrow::EscrowSeal;
@@ -117,7 +117,7 @@ fn new_code(tx: &mut dyn Tx, task: TaskId, enrollment: EnrollmentId, now: Offset
             continue;
         }
         let secret = random_chars(SECRET_LEN);
-        let verifier = crate::service::hash_password(&secret)?;
+        let verifier = crate::password::hash_password(&secret)?;
         let mut display = Zeroizing::new(tag.clone());
         for group in secret.as_bytes().chunks(4) {
             display.push('-');
@@ -576,8 +576,9 @@ mod views {
     };
 
     use super::*;
-    use crate::decide::{append_audit, audit_draft};
-    use crate::service::{Fault, Registry, Served};
+    use crate::audit_trail::{append_audit, audit_draft};
+    use crate::fault::{Fault, Served};
+    use crate::service::Registry;
     use crate::storage;
 
     fn require_manager(caller: &Caller) -> Served<()> {
@@ -782,15 +783,4 @@ mod views {
             seal.open_message(mail.id, &mail.body)
         }
     }
-}
-
-/// Whether `op` may queue mail (enrollment emails, removal notices).
-pub(crate) fn queues_mail(op: &proto::OperationKind) -> bool {
-    matches!(
-        op,
-        proto::OperationKind::CreateProvisioningTask(_)
-            | proto::OperationKind::EditProvisioningTask(_)
-            | proto::OperationKind::RemoveProvisioningTask(_)
-            | proto::OperationKind::ResendEnrollment(_)
-    )
 }

@@ -5,11 +5,8 @@
 
 use std::sync::{Arc, OnceLock};
 
-use argon2::password_hash::{PasswordHasher, SaltString};
-use argon2::Argon2;
 use domain::{
-    Actor, AuditObject, AuditOutcome, DeviceId, GlobalPermission, Permission, Permissions, ProfilePermission,
-    Refusal, UseCase,
+    Actor, AuditObject, AuditOutcome, DeviceId, GlobalPermission, Permission, Permissions, UseCase,
 };
 use proto::{
     Answer, AuditPage, ChainReport, ChangesPage, Cursor, EscrowKind, EscrowSecret, Login, Operation,
@@ -19,67 +16,15 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
-use crate::decide::{append_audit, apply_operation, audit_draft, Caller};
+use crate::audit_trail::{append_audit, audit_draft};
+use crate::caller::Caller;
+use crate::decide::apply_operation;
 use crate::error::Error;
-use crate::escrow::{EscrowSeal, Release};
+use crate::escrow::{no_escrow, open_escrow, release_for, EscrowSeal};
+pub use crate::fault::{Fault, Served};
+pub use crate::password::hash_password;
+pub use crate::storage::MAX_PAGE;
 use crate::storage::{self, SessionRecord, Storage, Tx};
-
-/// Why a call is not served (mapped to 401/403/404/400/500 by the HTTP layer).
-#[derive(Debug, thiserror::Error)]
-pub enum Fault {
-    /// No valid session: missing, unknown or expired token, or bad credentials.
-    #[error("{0}")]
-    Unauthenticated(&'static str),
-    /// Signed in, but not allowed.
-    #[error("{0}")]
-    Forbidden(Refusal),
-    /// The thing asked for does not exist.
-    #[error("{0}")]
-    NotFound(String),
-    /// The request is malformed.
-    #[error("{0}")]
-    Invalid(String),
-    /// Signed in, but not allowed, for a reason no single domain refusal names.
-    #[error("{0}")]
-    Denied(String),
-    /// Well-formed, but the records are not in a state that allows it (409).
-    #[error("{message}")]
-    Conflict {
-        /// Stable machine-readable reason.
-        code: &'static str,
-        /// The reason in words.
-        message: String,
-    },
-    /// Well-formed, but its content is refused (422): a proof that does not
-    /// verify, an unknown challenge, a slot the profile does not have.
-    #[error("{message}")]
-    Unprocessable {
-        /// Stable machine-readable reason.
-        code: &'static str,
-        /// The reason in words.
-        message: String,
-    },
-    /// Too many requests: try again after `retry_after` seconds (429).
-    #[error("{message}")]
-    TooMany {
-        /// Seconds to wait.
-        retry_after: u64,
-        /// Why, in words.
-        message: String,
-    },
-    /// The registry failed (logged; the client sees a generic message).
-    #[error("internal error")]
-    Internal(#[from] Error),
-}
-
-impl From<crate::throttle::Throttled> for Fault {
-    fn from(t: crate::throttle::Throttled) -> Self {
-        Fault::TooMany { retry_after: t.retry_after, message: t.message }
-    }
-}
-
-/// Result of the registry's use cases.
-pub type Served<T> = std::result::Result<T, Fault>;
 
 /// Where the registry gets the time (passed in so tests can move it).
 #[derive(Clone)]
@@ -137,17 +82,7 @@ impl std::fmt::Debug for Registry {
 pub const SESSION_RETENTION: Duration = Duration::days(1);
 
 /// Page sizes accepted by the feed and the audit log.
-pub const MAX_PAGE: u32 = 1000;
 const DEFAULT_PAGE: u32 = 500;
-
-/// Hashes a password with Argon2id and a random salt (PHC string).
-pub fn hash_password(password: &str) -> Result<String, Error> {
-    let salt = SaltString::generate(&mut rand::rngs::OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| Error::Password(e.to_string()))
-}
 
 /// A verifier to check unknown names against, so they take as long as known ones.
 fn decoy_hash() -> &'static str {
@@ -400,7 +335,7 @@ impl Registry {
         let now = self.clock.now();
         let seal = self.seal.as_deref();
         let answer = storage::write(self.storage(), |tx| apply_operation(tx, caller, op, now, seal))?;
-        if answer.is_accepted() && crate::provisioning::queues_mail(&op.op) {
+        if answer.is_accepted() && queues_mail(&op.op) {
             if let Some(waker) = self.mail_waker.get() {
                 waker.wake();
             }
@@ -548,120 +483,6 @@ impl Registry {
     }
 }
 
-/// Which escrowed version of `record`'s `kind` goes to `caller`, and why
-/// (issue 16: escrow only to the job that needs it):
-///
-/// 1. the job that stored the newest version (this operator, this
-///    workstation, within [`crate::escrow::JOB_WINDOW`]) gets it back, to
-///    resume, roll back or close its card;
-/// 2. the collect job of an approved update or reprovision request (Can
-///    Collect on its profile, not one's own card) gets the current management
-///    key; the current PUK only if the operator may unblock PINs or someone
-///    else requested or approved the request: collecting resets the PIN with
-///    it, and an operator alone would otherwise file a reprovision (approved
-///    at once), take the PUK and cancel;
-/// 3. a PIN unblock (Unblock PIN, identity check noted) gets the current PUK.
-fn release_for<'v>(
-    tx: &mut dyn Tx,
-    caller: &Caller,
-    record: &domain::Device,
-    kind: EscrowKind,
-    versions: &'v [crate::storage::EscrowVersion],
-    identity_checked: bool,
-    now: OffsetDateTime,
-) -> Result<Result<(&'v crate::storage::EscrowVersion, Release), Fault>, Error> {
-    let actor = &caller.actor;
-    let Some(newest) = versions.first() else { return Ok(Err(no_escrow(record.id, kind))) };
-    if let Err(refusal) = domain::rules::not_own_device(actor, record.id, record.owner) {
-        return Ok(Err(Fault::Forbidden(refusal)));
-    }
-    let may_collect = |profile| actor.require(Permission::on(ProfilePermission::CanCollect, profile)).is_ok();
-    let collect = if record.state.is_issued() && actor.require_use_case(UseCase::Update).is_ok() {
-        tx.requests_of(record.id)?.into_iter().find(|r| {
-            matches!(r.kind, domain::RequestKind::Update | domain::RequestKind::Reprovision)
-                && r.state == domain::RequestState::Approved
-                && may_collect(r.profile)
-        })
-    } else {
-        None
-    };
-    if !record.state.is_final()
-        && crate::escrow::stored_by_this_job(newest, caller.operator, actor.workstation, now)
-        && (may_collect(record.profile.id) || collect.is_some())
-    {
-        return Ok(Ok((newest, Release::OwnJob)));
-    }
-    let Some(current) = crate::escrow::current(versions) else {
-        return Ok(Err(Fault::Denied(format!(
-            "the {} of device {} belongs to the job that is writing the card",
-            kind.name().replace('_', " "),
-            record.id
-        ))));
-    };
-    let unblock = domain::rules::check_pin_unblock(record, actor);
-    if let Some(request) = collect {
-        let acting_alone =
-            request.requester == caller.person && request.approver.is_none_or(|a| a == caller.person);
-        if kind == EscrowKind::ManagementKey || !acting_alone || unblock.is_ok() {
-            return Ok(Ok((current, Release::Collect(request.id))));
-        }
-        return Ok(Err(Fault::Denied(format!(
-            "collecting request {} resets the PIN with the card's PUK: it needs the Unblock PIN permission, \
-             or the request filed or approved by another operator",
-            request.id
-        ))));
-    }
-    match kind {
-        EscrowKind::Puk => match unblock {
-            Err(refusal) => Ok(Err(Fault::Forbidden(refusal))),
-            Ok(()) if !identity_checked => Ok(Err(Fault::Invalid(
-                "unblocking a PIN needs the identity check noted: how the cardholder was identified".into(),
-            ))),
-            Ok(()) => Ok(Ok((current, Release::Unblock))),
-        },
-        EscrowKind::ManagementKey => Ok(Err(Fault::Denied(format!(
-            "no issue or collect job of yours needs the management key of device {}",
-            record.id
-        )))),
-    }
-}
-
-fn no_escrow(device: DeviceId, kind: EscrowKind) -> Fault {
-    Fault::NotFound(format!("no {} is escrowed for device {device}", kind.name()))
-}
-
-/// Opens `version` of the escrowed `kind` of `device` (a device or temporary
-/// card the caller was checked for) and audits the fetch with the
-/// workstation, the version and the notes (why; the identity check of an unblock).
-#[allow(clippy::too_many_arguments)]
-fn open_escrow(
-    tx: &mut dyn Tx,
-    seal: &dyn EscrowSeal,
-    caller: &Caller,
-    device: DeviceId,
-    kind: EscrowKind,
-    version: &crate::storage::EscrowVersion,
-    now: OffsetDateTime,
-    notes: Option<String>,
-) -> Result<Served<EscrowSecret>, Error> {
-    let secret = seal.open(device, kind, &version.sealed)?;
-    let notes = match notes {
-        Some(n) => format!("version {}: {n}", version.version),
-        None => format!("version {}", version.version),
-    };
-    let mut draft = audit_draft(
-        now,
-        Some(caller.operator),
-        format!("escrow.fetch.{}", kind.name()),
-        AuditObject::Device(device),
-        AuditOutcome::Success,
-        Some(notes),
-    );
-    draft.workstation = caller.actor.workstation;
-    append_audit(tx, draft)?;
-    Ok(Ok(EscrowSecret::from_bytes(&secret)))
-}
-
 fn require_audit(caller: &Caller) -> Served<()> {
     caller.actor.require_use_case(UseCase::Audit).map_err(Fault::Forbidden)?;
     caller.actor.require(Permission::global(GlobalPermission::ViewAudit)).map_err(Fault::Forbidden)
@@ -684,4 +505,17 @@ pub fn permissions_of(tx: &mut dyn Tx, roles: &[domain::RoleId]) -> Result<Permi
         }
     }
     Ok(Permissions::from_roles(&held))
+}
+
+/// Whether `op` may queue mail (enrollment emails, removal notices): the
+/// dispatcher is woken after it commits.
+fn queues_mail(op: &proto::OperationKind) -> bool {
+    use proto::OperationKind as K;
+    matches!(
+        op,
+        K::CreateProvisioningTask(_)
+            | K::EditProvisioningTask(_)
+            | K::RemoveProvisioningTask(_)
+            | K::ResendEnrollment(_)
+    )
 }

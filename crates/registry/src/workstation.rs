@@ -9,9 +9,9 @@ use proto::WorkstationKey;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::decide::{append_audit, audit_draft};
+use crate::audit_trail::{append_audit, audit_draft};
 use crate::error::Result;
-use crate::service::{Fault, Served};
+use crate::fault::{Fault, Served};
 use crate::storage::Tx;
 
 /// The hash kept for a workstation key (64 hex digits: 32 random bytes).

@@ -11,6 +11,9 @@ pub mod postgres;
 pub use postgres::PostgresStorage;
 pub mod sqlite;
 
+/// The most events or records one page of the audit trail or feed holds.
+pub const MAX_PAGE: u32 = 1000;
+
 /// The registry's tables in `Storage::dump` order, the same for every
 /// storage so dumps of SQLite and PostgreSQL compare alike.
 const TABLES: &[&str] = &[
