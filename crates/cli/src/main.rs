@@ -16,6 +16,7 @@ mod secrets;
 mod station;
 mod temporary;
 mod update;
+mod walkup;
 
 use clap::{Parser, Subcommand};
 use failure::Failure;
@@ -62,6 +63,8 @@ enum Top {
     /// Provisioning tasks: people enroll their own card at a kiosk with a mailed code (UC-PROV).
     #[command(subcommand)]
     Provision(provision::ProvisionCommand),
+    /// The walk-up kiosk in a terminal: a cardholder's enrollment code, their own PIN, their card (UC-WALKUP).
+    Walkup(walkup::WalkupArgs),
 }
 
 fn main() {
@@ -80,6 +83,7 @@ fn main() {
         Top::UnblockOffline(command) => offline::run(command, &cli.data, cli.json),
         Top::Admin(command) => admin::run(command, &cli.data, cli.json),
         Top::Provision(command) => provision::run(command, &cli.data, cli.json),
+        Top::Walkup(args) => walkup::run(args, &cli.data, cli.json),
     };
     match outcome {
         Ok(value) => {

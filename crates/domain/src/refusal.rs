@@ -138,6 +138,13 @@ pub enum Refusal {
     /// The enrollment has no card yet: enroll one before authenticating with it.
     #[error("no card has been enrolled for this enrollment yet")]
     NotEnrolledYet,
+    /// A PIN the credential profile's policy does not allow (UC-WALKUP: the
+    /// cardholder chooses their own).
+    #[error("{0}")]
+    PinNotAllowed(String),
+    /// The two PINs typed differ.
+    #[error("the two PINs are not the same")]
+    PinsDiffer,
 }
 
 impl Refusal {
@@ -171,6 +178,8 @@ impl Refusal {
             Refusal::InvalidEmail(_) => "invalid_email",
             Refusal::WrongEnrollmentCode { .. } => "wrong_enrollment_code",
             Refusal::NotEnrolledYet => "not_enrolled_yet",
+            Refusal::PinNotAllowed(_) => "pin_not_allowed",
+            Refusal::PinsDiffer => "pins_differ",
         }
     }
 }

@@ -279,3 +279,50 @@ pub fn check_pin_unblock(device: &Device, actor: &Actor) -> Result<(), Refusal> 
     actor.require(Permission::global(GlobalPermission::UnblockPin))?;
     not_own_device(actor, device.id, device.owner)
 }
+
+/// A walk-up job (UC-WALKUP) is the cardholder's own: the kiosk acts as the
+/// cardholder of the enrollment, and only on that person's card.
+pub fn walkup_cardholder(actor: &Actor, owner: Option<PersonId>) -> Result<(), Refusal> {
+    actor.require_use_case(UseCase::Walkup)?;
+    match actor.kind {
+        crate::actor::ActorKind::Cardholder { person } if owner == Some(person) => Ok(()),
+        crate::actor::ActorKind::Cardholder { .. } => Err(Refusal::NotTheCardholder),
+        _ => Err(Refusal::NotTheCardholder),
+    }
+}
+
+/// Whether `actor` may do a card job on `device`'s card: an operator with
+/// Can Collect on its profile, not on their own card; or the cardholder at
+/// a walk-up kiosk, on their own.
+pub fn may_collect(actor: &Actor, device: &Device) -> Result<(), Refusal> {
+    if matches!(actor.kind, crate::actor::ActorKind::Cardholder { .. }) {
+        return walkup_cardholder(actor, device.owner);
+    }
+    actor.require(Permission::on(ProfilePermission::CanCollect, device.profile.id))?;
+    not_own_device(actor, device.id, device.owner)
+}
+
+/// A PIN the cardholder chose (UC-WALKUP), typed twice, under the
+/// credential profile's policy; the refusal says which rule it breaks.
+pub fn check_chosen_pin(
+    policy: &crate::entities::profile::PinPolicy,
+    pin: &str,
+    again: &str,
+) -> Result<(), Refusal> {
+    let length = pin.chars().count();
+    let (min, max) = (usize::from(policy.min_length), usize::from(policy.max_length));
+    if length < min || length > max {
+        let allowed = if min == max { format!("{min}") } else { format!("{min} to {max}") };
+        return Err(Refusal::PinNotAllowed(format!("the PIN must be {allowed} characters long")));
+    }
+    if policy.numeric && !pin.chars().all(|c| c.is_ascii_digit()) {
+        return Err(Refusal::PinNotAllowed("the PIN must be digits only".into()));
+    }
+    if !pin.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(Refusal::PinNotAllowed("the PIN must be letters, digits or symbols, without spaces".into()));
+    }
+    if pin != again {
+        return Err(Refusal::PinsDiffer);
+    }
+    Ok(())
+}

@@ -99,6 +99,8 @@ pub enum OperationKind {
     RemoveProvisioningTask(crate::provisioning::RemoveProvisioningTask),
     /// Resend an active user's enrollment email (UC-PROV).
     ResendEnrollment(crate::provisioning::ResendEnrollment),
+    /// A walk-up kiosk starts the user's card under their enrollment (UC-WALKUP).
+    StartWalkupCard(crate::provisioning::StartWalkupCard),
     /// A walk-up kiosk enrolled the user's card; the code is used up (UC-WALKUP).
     RecordWalkupEnrollment(crate::provisioning::RecordWalkupEnrollment),
     /// The user authenticated with the enrolled card: completed (UC-WALKUP).
@@ -132,6 +134,7 @@ impl OperationKind {
             OperationKind::EditProvisioningTask(_) => "edit_provisioning_task",
             OperationKind::RemoveProvisioningTask(_) => "remove_provisioning_task",
             OperationKind::ResendEnrollment(_) => "resend_enrollment",
+            OperationKind::StartWalkupCard(_) => "start_walkup_card",
             OperationKind::RecordWalkupEnrollment(_) => "record_walkup_enrollment",
             OperationKind::RecordWalkupAuthentication(_) => "record_walkup_authentication",
         }

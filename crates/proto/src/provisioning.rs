@@ -94,6 +94,30 @@ pub struct ResendEnrollment {
     pub alternate_email: Option<String>,
 }
 
+/// A walk-up kiosk starts the user's card (UC-WALKUP): the registry makes
+/// the card record and its request, approved by the task that invited the
+/// user, under the task's credential profile. The code is checked again
+/// (a wrong one counts toward the lock-out) and stays usable until the card
+/// is enrolled. One unfinished card per enrollment: the same code resumes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartWalkupCard {
+    /// The task (from the code check).
+    #[schema(value_type = String, format = Uuid)]
+    pub task: TaskId,
+    /// The user's enrollment (from the code check).
+    #[schema(value_type = String, format = Uuid)]
+    pub enrollment: EnrollmentId,
+    /// The code the user entered (checked again; never stored or echoed).
+    pub code: EnrollmentCode,
+    /// Client-made id of the card request.
+    #[schema(value_type = String, format = Uuid)]
+    pub request: domain::RequestId,
+    /// Client-made id of the card record.
+    #[schema(value_type = String, format = Uuid)]
+    pub device: DeviceId,
+}
+
 /// The walk-up kiosk finished encoding the user's card (UC-WALKUP): the
 /// enrollment records the card and its code is used up. Until then the code
 /// keeps working, so a card pulled mid-encode resumes with the same code.
@@ -158,12 +182,22 @@ pub struct WalkupInvitation {
     pub profile: Option<ProfileId>,
     /// The profile's version at the task's creation.
     pub profile_version: Option<u32>,
+    /// The credential profile the kiosk encodes (its latest version): a
+    /// kiosk replicates no records, and shows the cardholder its PIN policy.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub credential_profile: Option<domain::CredentialProfile>,
     /// Enroll before this.
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub stop_date: OffsetDateTime,
     /// A card already enrolled with this code whose first authentication is pending.
     pub serial: Option<String>,
+    /// The card a kiosk started with this code and has not finished: the
+    /// kiosk resumes it instead of starting another.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub walkup_device: Option<DeviceId>,
     /// Seconds of inactivity after which the kiosk ends the session (policy).
     pub kiosk_idle_timeout_secs: u32,
 }

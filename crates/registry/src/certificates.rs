@@ -103,7 +103,10 @@ fn issuing_profile(
     // Permission first: a caller who may collect nothing on this card
     // learns nothing of its state.
     let on_card = Permission::on(ProfilePermission::CanCollect, device.profile.id);
-    let collectable = actor.require(on_card).is_ok()
+    let walkup = matches!(actor.kind, domain::ActorKind::Cardholder { .. })
+        && domain::rules::walkup_cardholder(actor, device.owner).is_ok();
+    let collectable = walkup
+        || actor.require(on_card).is_ok()
         || tx.requests_of(device.id)?.iter().any(|r| {
             matches!(r.kind, RequestKind::Update | RequestKind::Reprovision)
                 && actor.require(Permission::on(ProfilePermission::CanCollect, r.profile)).is_ok()
@@ -160,7 +163,10 @@ impl Registry {
     /// operator only. Needs Can Collect on some profile.
     pub fn challenge(&self, caller: &Caller) -> Served<CertificateChallenge> {
         self.ca()?;
-        if !caller.actor.permissions.permits_on_some_profile(ProfilePermission::CanCollect) {
+        // A kiosk signs its walk-up cards' keys too (UC-WALKUP); the
+        // issuance itself is checked for the cardholder it acts for.
+        let kiosk = crate::provisioning::require_kiosk(&caller.actor).is_ok();
+        if !kiosk && !caller.actor.permissions.permits_on_some_profile(ProfilePermission::CanCollect) {
             return Err(Fault::Denied(
                 "issuing certificates needs Can Collect on a credential profile".into(),
             ));
@@ -219,6 +225,7 @@ impl Registry {
         let Some(device) = tx.device(issue.device)? else {
             return Err(Fault::NotFound(format!("device {} does not exist", issue.device)));
         };
+        let caller = &*crate::provisioning::acting_on(tx, caller, device.id, now)?;
         let profile = issuing_profile(tx, caller, &device, route, now)?;
         let Some(spec) = profile.settings.slot(issue.slot) else {
             return Err(unprocessable(

@@ -148,6 +148,11 @@ fn content_digest(op: &OperationKind) -> Vec<u8> {
                 OperationKind::RecordWalkupEnrollment(proto::RecordWalkupEnrollment { code, ..r.clone() });
             &redacted
         }
+        OperationKind::StartWalkupCard(r) => {
+            let code = proto::EnrollmentCode::new("");
+            redacted = OperationKind::StartWalkupCard(proto::StartWalkupCard { code, ..r.clone() });
+            &redacted
+        }
         other => other,
     };
     Sha256::digest(serde_json::to_vec(op).unwrap_or_default()).to_vec()
@@ -178,6 +183,7 @@ fn object_of(op: &OperationKind) -> AuditObject {
         OperationKind::EditProvisioningTask(e) => AuditObject::Task(e.task),
         OperationKind::RemoveProvisioningTask(r) => AuditObject::Task(r.task),
         OperationKind::ResendEnrollment(r) => AuditObject::Enrollment(r.enrollment),
+        OperationKind::StartWalkupCard(r) => AuditObject::Enrollment(r.enrollment),
         OperationKind::RecordWalkupEnrollment(r) => AuditObject::Enrollment(r.enrollment),
         OperationKind::RecordWalkupAuthentication(r) => AuditObject::Enrollment(r.enrollment),
     }
@@ -232,7 +238,18 @@ fn notes_of(op: &OperationKind) -> Option<String> {
         OperationKind::ResendEnrollment(r) => Some(
             if r.alternate_email.is_some() { "to an alternate address" } else { "to their address" }.into(),
         ),
+        OperationKind::StartWalkupCard(r) => Some(format!("device {}", r.device)),
         OperationKind::RecordWalkupEnrollment(r) => Some(format!("device {}", r.device)),
+        _ => None,
+    }
+}
+
+/// The card a card job's operation acts on, for the walk-up actor.
+fn walkup_device(op: &OperationKind) -> Option<DeviceId> {
+    match op {
+        OperationKind::StoreEscrow(e) => Some(e.device),
+        OperationKind::RecordIssuance(r) => Some(r.device),
+        OperationKind::RecordProductionFailure(r) => Some(r.device),
         _ => None,
     }
 }
@@ -247,7 +264,12 @@ fn plan(
     if let Some(notes) = notes_of(op) {
         check_text("notes", &notes, false)?;
     }
-    let actor = &caller.actor;
+    // A kiosk acts as the cardholder on the card it started for them (UC-WALKUP).
+    let walkup = match walkup_device(op) {
+        Some(device) => crate::provisioning::walkup_actor(tx, caller, device, now)?,
+        None => None,
+    };
+    let actor = walkup.as_ref().unwrap_or(&caller.actor);
     let mut plan = Plan::default();
     match op {
         OperationKind::CreatePerson(p) => {
@@ -321,6 +343,11 @@ fn plan(
         }
         OperationKind::ResendEnrollment(r) => {
             plan.provisioning = Some(crate::provisioning::resend(tx, actor, r, now, seal)?);
+        }
+        OperationKind::StartWalkupCard(r) => {
+            let (writes, records) = crate::provisioning::start_card(tx, caller, r, now)?;
+            plan.provisioning = Some(writes);
+            plan.records = records;
         }
         OperationKind::RecordWalkupEnrollment(r) => {
             plan.provisioning = Some(crate::provisioning::record_enrollment(tx, caller, r, now)?);
@@ -593,11 +620,11 @@ fn plan(
 /// over the secrets of a card in service (a store adds a version; the card's
 /// current one stays until a recorded issuance or update writes the new one).
 fn check_escrow_store(tx: &mut dyn Tx, actor: &Actor, device: &domain::Device) -> Result<(), Decline> {
-    domain::rules::not_own_device(actor, device.id, device.owner)?;
     if matches!(device.state, CardState::Approved | CardState::ProductionFailed) {
-        actor.require(Permission::on(ProfilePermission::CanCollect, device.profile.id))?;
+        domain::rules::may_collect(actor, device)?;
         return Ok(());
     }
+    domain::rules::not_own_device(actor, device.id, device.owner)?;
     if device.state.is_issued() {
         actor.require_use_case(domain::UseCase::Update)?;
         let requests = tx.requests_of(device.id)?;

@@ -213,10 +213,22 @@ pub(crate) fn release_for<'v>(
 ) -> Result<Result<(&'v crate::storage::EscrowVersion, Release), Fault>, Error> {
     let actor = &caller.actor;
     let Some(newest) = versions.first() else { return Ok(Err(no_escrow(record.id, kind))) };
-    if let Err(refusal) = domain::rules::not_own_device(actor, record.id, record.owner) {
+    let walkup = matches!(actor.kind, domain::ActorKind::Cardholder { .. });
+    if walkup {
+        // A kiosk's walk-up job (UC-WALKUP) gets back only what it stored itself.
+        if let Err(refusal) = domain::rules::walkup_cardholder(actor, record.owner) {
+            return Ok(Err(Fault::Forbidden(refusal)));
+        }
+    } else if let Err(refusal) = domain::rules::not_own_device(actor, record.id, record.owner) {
         return Ok(Err(Fault::Forbidden(refusal)));
     }
-    let may_collect = |profile| actor.require(Permission::on(ProfilePermission::CanCollect, profile)).is_ok();
+    let may_collect = |profile| {
+        if walkup {
+            profile == record.profile.id
+        } else {
+            actor.require(Permission::on(ProfilePermission::CanCollect, profile)).is_ok()
+        }
+    };
     let collect = if record.state.is_issued() && actor.require_use_case(UseCase::Update).is_ok() {
         tx.requests_of(record.id)?.into_iter().find(|r| {
             matches!(r.kind, domain::RequestKind::Update | domain::RequestKind::Reprovision)

@@ -24,7 +24,7 @@ use domain::{
 };
 use proto::{
     CreateProvisioningTask, EditProvisioningTask, RecordWalkupAuthentication, RecordWalkupEnrollment,
-    RemoveProvisioningTask, ResendEnrollment,
+    RemoveProvisioningTask, ResendEnrollment, StartWalkupCard,
 };
 use rand::RngCore;
 use time::OffsetDateTime;
@@ -400,6 +400,142 @@ fn cardholder(caller: &Caller, person: domain::PersonId) -> Actor {
     actor
 }
 
+/// Refuses unless `code` is the live code of enrollment `e` of `task` (a
+/// kiosk's operations after the code check carry it again).
+fn require_code(
+    tx: &mut dyn Tx,
+    task: &ProvisioningTask,
+    e: &domain::Enrollment,
+    code: &proto::EnrollmentCode,
+) -> Result<(), Decline> {
+    if task.removed {
+        return Err(Refusal::TaskRemoved.into());
+    }
+    let live = match parse_code(code.expose()) {
+        Some((tag, secret)) => tx
+            .enrollment_code(&tag)?
+            .filter(|c| c.enrollment == e.id && c.task == task.id && verifies(&secret, &c.verifier)),
+        None => None,
+    };
+    if live.is_none() {
+        return refuse("wrong_enrollment_code", "the enrollment code is not right for this enrollment");
+    }
+    Ok(())
+}
+
+/// A kiosk starts the user's card: the card record and its card request,
+/// approved by the task that invited them, under the task's profile (its
+/// latest version), owned and requested by the user.
+pub(crate) fn start_card(
+    tx: &mut dyn Tx,
+    caller: &Caller,
+    op: &StartWalkupCard,
+    now: OffsetDateTime,
+) -> Result<(Writes, Vec<proto::Record>), Decline> {
+    require_kiosk(&caller.actor)?;
+    let mut task = load(tx, op.task)?;
+    let e = task.enrollment(op.enrollment)?.clone();
+    require_code(tx, &task, &e, &op.code)?;
+    let state = e.state_at(now);
+    if state != EnrollmentState::Active || e.serial.is_some() {
+        return Err(Refusal::StateNotAllowed {
+            from: domain::AnyState::Enrollment(state),
+            command: "start_walkup_card".into(),
+        }
+        .into());
+    }
+    if let Some(started) = e.walkup_device {
+        if tx.device(started)?.is_some_and(|d| !d.state.is_final()) {
+            return refuse(
+                "already_exists",
+                format!("this enrollment's card {started} is started already: resume it"),
+            );
+        }
+    }
+    let Some(reference) = task.profile else {
+        return refuse("invalid", format!("provisioning task {} names no credential profile", task.number));
+    };
+    let Some(profile) = tx.latest_profile(reference.id)? else {
+        return not_found("credential profile", reference.id);
+    };
+    if profile.settings.is_temporary {
+        return Err(Refusal::ProfileIsTemporary { profile: profile.id }.into());
+    }
+    let Some(person) = tx.person(e.person)? else {
+        return not_found("person", e.person);
+    };
+    if person.status != PersonStatus::Active {
+        return refuse("person_inactive", format!("{} is not an active person", person.display_name()));
+    }
+    if tx.device(op.device)?.is_some() {
+        return refuse("already_exists", format!("device {} already exists", op.device));
+    }
+    if tx.request(op.request)?.is_some() {
+        return refuse("already_exists", format!("request {} already exists", op.request));
+    }
+    let device =
+        domain::Device::requested(op.device, e.person, profile.reference(), domain::CardState::Approved, e.person);
+    let request = domain::Request {
+        id: op.request,
+        kind: domain::RequestKind::Issue,
+        state: domain::RequestState::Approved,
+        device: Some(op.device),
+        person: Some(e.person),
+        profile: profile.id,
+        requester: e.person,
+        approver: None,
+        reason: None,
+        notes: Some(format!("walk-up enrollment, provisioning task {}", task.number)),
+        created_at: now,
+        updated_at: now,
+    };
+    if let Some(entry) = task.enrollments.iter_mut().find(|x| x.id == e.id) {
+        entry.walkup_device = Some(op.device);
+    }
+    let records = vec![proto::Record::Device(device), proto::Record::Request(request)];
+    Ok((Writes { task: Some(task), ..Writes::default() }, records))
+}
+
+/// The cardholder a kiosk acts for on `device` (UC-WALKUP): the user of the
+/// live enrollment whose started card it is. `None` when the caller is no
+/// kiosk or `device` is no walk-up card in progress: the caller acts as itself.
+pub(crate) fn walkup_actor(
+    tx: &mut dyn Tx,
+    caller: &Caller,
+    device: domain::DeviceId,
+    now: OffsetDateTime,
+) -> Result<Option<Actor>> {
+    if require_kiosk(&caller.actor).is_err() {
+        return Ok(None);
+    }
+    for task in tx.provisioning_tasks()? {
+        if task.removed {
+            continue;
+        }
+        let live = task.enrollments.iter().find(|e| {
+            e.walkup_device == Some(device) && e.state_at(now) == EnrollmentState::Active
+        });
+        if let Some(e) = live {
+            return Ok(Some(cardholder(caller, e.person)));
+        }
+    }
+    Ok(None)
+}
+
+/// `caller`, or the cardholder it acts for when it is a kiosk working on
+/// that user's started card (see [`walkup_actor`]).
+pub(crate) fn acting_on<'c>(
+    tx: &mut dyn Tx,
+    caller: &'c Caller,
+    device: domain::DeviceId,
+    now: OffsetDateTime,
+) -> Result<std::borrow::Cow<'c, Caller>> {
+    Ok(match walkup_actor(tx, caller, device, now)? {
+        Some(actor) => std::borrow::Cow::Owned(Caller { actor, ..caller.clone() }),
+        None => std::borrow::Cow::Borrowed(caller),
+    })
+}
+
 /// The kiosk finished the user's card: checks the code again, records the
 /// card and uses the code up.
 pub(crate) fn record_enrollment(
@@ -411,18 +547,7 @@ pub(crate) fn record_enrollment(
     require_kiosk(&caller.actor)?;
     let mut task = load(tx, op.task)?;
     let e = task.enrollment(op.enrollment)?.clone();
-    if task.removed {
-        return Err(Refusal::TaskRemoved.into());
-    }
-    let live = match parse_code(op.code.expose()) {
-        Some((tag, secret)) => tx
-            .enrollment_code(&tag)?
-            .filter(|c| c.enrollment == e.id && c.task == task.id && verifies(&secret, &c.verifier)),
-        None => None,
-    };
-    if live.is_none() {
-        return refuse("wrong_enrollment_code", "the enrollment code is not right for this enrollment");
-    }
+    require_code(tx, &task, &e, &op.code)?;
     let Some(device) = tx.device(op.device)? else {
         return not_found("device", op.device);
     };
@@ -446,6 +571,7 @@ pub(crate) fn record_enrollment(
         entry.state = outcome.to;
         entry.serial = Some(serial);
         entry.device = Some(device.id);
+        entry.walkup_device = None;
     }
     Ok(Writes { task: Some(task), drop_codes: vec![e.id], ..Writes::default() })
 }
@@ -739,8 +865,16 @@ mod views {
                             person_name,
                             profile: task.profile.as_ref().map(|p| p.id),
                             profile_version: task.profile.as_ref().map(|p| p.version),
+                            credential_profile: match &task.profile {
+                                Some(p) => tx.latest_profile(p.id)?,
+                                None => None,
+                            },
                             stop_date: e.stop_date,
                             serial: e.serial.clone(),
+                            walkup_device: match e.walkup_device {
+                                Some(d) if tx.device(d)?.is_some_and(|d| !d.state.is_final()) => Some(d),
+                                _ => None,
+                            },
                             kiosk_idle_timeout_secs: policy.kiosk_idle_timeout_secs,
                         };
                         (Ok(invitation), AuditObject::Enrollment(e.id), AuditOutcome::Success)

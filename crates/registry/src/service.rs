@@ -456,8 +456,9 @@ impl Registry {
                 },
             };
             let versions = tx.escrow_versions(device, kind)?;
+            let acting = crate::provisioning::acting_on(tx, caller, device, now)?;
             let (version, release) =
-                match release_for(tx, caller, &record, kind, &versions, notes.is_some(), now)? {
+                match release_for(tx, &acting, &record, kind, &versions, notes.is_some(), now)? {
                     Ok(released) => released,
                     Err(fault) => return Ok(Err(fault)),
                 };

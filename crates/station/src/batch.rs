@@ -441,6 +441,7 @@ impl Session {
             grant: self.grant.clone(),
             offline: self.offline,
             sign_in_report: sync::SyncReport::default(),
+            chosen_pin: None,
         })
     }
 

@@ -60,6 +60,8 @@ pub enum IssueTarget {
         /// The credential profile.
         profile: ProfileId,
     },
+    /// The card a walk-up kiosk started for its cardholder (UC-WALKUP).
+    Walkup(DeviceId),
 }
 
 pub use crate::progress::{CardStep, Notice, Progress};
@@ -716,6 +718,15 @@ impl Session {
                 });
                 (device, request)
             }
+            IssueTarget::Walkup(id) => {
+                route = IssueRoute::Walkup;
+                let device = self.device(id)?;
+                let request = self.store.requests_for_device(id)?.into_iter().find(|r| {
+                    r.kind == RequestKind::Issue
+                        && matches!(r.state, RequestState::Approved | RequestState::Failed)
+                });
+                (device, request)
+            }
             IssueTarget::Direct { person, profile } => {
                 route = IssueRoute::Direct;
                 let view = self.request_direct(person, profile, reader)?;
@@ -855,6 +866,11 @@ impl Session {
             }
             .into());
         }
+        if route == IssueRoute::Walkup {
+            // The kiosk acts for the cardholder; the registry checks it is their card.
+            actor.require(Permission::global(domain::GlobalPermission::Walkup))?;
+            return Ok(());
+        }
         actor.require(Permission::on(ProfilePermission::CanCollect, device.profile.id))?;
         domain::rules::not_own_device(&actor, device.id, device.owner)?;
         Ok(())
@@ -873,6 +889,7 @@ impl Session {
         progress: &mut dyn Progress,
     ) -> Result<Secrets> {
         let mut secrets = Secrets::generate(card_profile, &mut rand::rngs::OsRng)?;
+        secrets.pin = self.job_pin(usize::from(card_profile.pin.length))?;
         if same_card {
             if info.puk_is_default == Some(false) {
                 return Err(Error::WrongCard(
@@ -1349,6 +1366,7 @@ impl Session {
         let mut rng = rand::rngs::OsRng;
         let (_, info) = crate::card::read(reader)?;
         let mut secrets = Secrets::generate(&card_profile, &mut rng)?;
+        secrets.pin = self.job_pin(usize::from(card_profile.pin.length))?;
         if job.state != JobState::Open {
             secrets.management_key = self.escrowed_key(device.id, card_profile.management_key_algorithm)?;
             if info.puk_is_default == Some(false) {
@@ -1411,7 +1429,7 @@ impl Session {
             Some(s) => s.pin_length,
             None => self.profile_version(device.profile.id, device.profile.version)?.settings.pin.max_length,
         };
-        let pin = Pin::random(usize::from(length), &mut rand::rngs::OsRng)?;
+        let pin = self.job_pin(usize::from(length))?;
         let reset = self.job_escrowed_puk(device.id).and_then(|puk| {
             with_card(reader, |_, card| {
                 card.select()?;
@@ -1474,7 +1492,7 @@ impl Session {
             true,
             Vec::new(),
         )?;
-        let pin = Pin::random(usize::from(card_profile.pin.length), &mut rand::rngs::OsRng)?;
+        let pin = self.job_pin(usize::from(card_profile.pin.length))?;
         let reset = self.job_escrowed_puk(device.id).and_then(|puk| {
             with_card(reader, |_, card| {
                 card.select()?;

@@ -54,6 +54,7 @@ mod session;
 mod temporary;
 mod update;
 mod view;
+mod walkup;
 mod watch;
 
 pub use access::{
@@ -85,6 +86,7 @@ pub use reveal::{RevealTicket, Revealed, Reveals};
 pub use session::{Decision, NewPerson, RequestView, Session, SignedIn};
 pub use sync::{PushOutcome, PushedOp, SyncReport};
 pub use temporary::{Initialized, TemporaryCardView};
+pub use walkup::{check_walkup_pin, PinRules, Walkup, WalkupEncoded};
 pub use update::{Collected, UpdateReason};
 pub use view::{
     label, ActionView, Capabilities, CertificateRow, DeviceView, HistoryRow, HitView, IssuedView, JobRow,

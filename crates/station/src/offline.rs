@@ -219,6 +219,7 @@ pub(crate) fn sign_in(station: Station, username: &str, password: &str, why: &st
         grant,
         offline: true,
         sign_in_report: sync::SyncReport::default(),
+        chosen_pin: None,
     })
 }
 

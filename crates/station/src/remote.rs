@@ -108,6 +108,23 @@ impl Remote {
         decode(r).await
     }
 
+    /// `POST /v1/walkup/code`: whom a code typed at a kiosk invites.
+    pub(crate) async fn check_enrollment_code(
+        &self,
+        token: &SessionToken,
+        code: &proto::EnrollmentCode,
+    ) -> Result<proto::WalkupInvitation> {
+        let body = proto::CheckEnrollmentCode { code: code.clone() };
+        let r = self
+            .http
+            .post(format!("{}/v1/walkup/code", self.base))
+            .bearer_auth(token.expose())
+            .json(&body)
+            .send()
+            .await;
+        decode(r).await
+    }
+
     /// `GET /v1/admin/access`: roles, operators and use cases (Administer).
     pub(crate) async fn access(&self, token: &SessionToken) -> Result<proto::AccessDirectory> {
         let r =

@@ -88,6 +88,10 @@ pub struct Session {
     /// What the sign-in's own sync pushed and pulled (a command reports it
     /// with its own: `sync` says everything its run sent).
     pub(crate) sign_in_report: sync::SyncReport,
+    /// The PIN the cardholder chose at a walk-up kiosk, for the card job
+    /// running now; `None`: a job sets a random PIN shown once. Cleared
+    /// (and zeroized) when the walk-up job ends.
+    pub(crate) chosen_pin: Option<piv::Pin>,
 }
 
 impl Session {
@@ -124,6 +128,7 @@ impl Session {
             grant,
             offline: false,
             sign_in_report: sync::SyncReport::default(),
+            chosen_pin: None,
         };
         session.sign_in_report = session.sync()?;
         Ok(session)
@@ -186,11 +191,30 @@ impl Session {
                     .into(),
             ));
         }
+        if !self.replicates() {
+            // A walk-up kiosk is refused the feed: it only sends its operations.
+            return self.push();
+        }
         let now = OffsetDateTime::now_utc();
         let synced = crate::host_time::timed(activity, || {
             self.runtime.block_on(self.engine.sync_once(&mut self.store, now))
         });
         Ok(synced?)
+    }
+
+    /// The PIN a card job sets: the cardholder's choice at a walk-up kiosk,
+    /// or a new random one of `length` digits.
+    pub(crate) fn job_pin(&self, length: usize) -> Result<piv::Pin> {
+        match &self.chosen_pin {
+            Some(pin) => Ok(pin.clone()),
+            None => Ok(piv::Pin::random(length, &mut rand::rngs::OsRng)?),
+        }
+    }
+
+    /// Whether this session keeps the replica current: every operator's
+    /// does; a walk-up kiosk's holds only what its own jobs need.
+    pub(crate) fn replicates(&self) -> bool {
+        !self.grant.permissions.is_kiosk_only()
     }
 
     /// Sends the outbox, without pulling the feed (a batch card's recording).
@@ -483,14 +507,21 @@ pub(crate) struct PushLater(tokio::task::JoinHandle<sync::Result<proto::AnswerBa
 impl PushLater {
     /// The registry's answer: every operation accepted, or the first refusal.
     pub(crate) fn wait(self, runtime: &tokio::runtime::Handle) -> Result<()> {
+        self.records(runtime).map(|_| ())
+    }
+
+    /// [`PushLater::wait`], with the records the accepted operations changed.
+    pub(crate) fn records(self, runtime: &tokio::runtime::Handle) -> Result<Vec<proto::Record>> {
         let answers = runtime
             .block_on(self.0)
             .map_err(|e| Error::Invalid(format!("sending to the registry stopped: {e}")))??;
+        let mut records = Vec::new();
         for answer in answers.answers {
-            if let proto::Answer::Rejected { code, message, .. } = answer {
-                return Err(Error::Rejected { code, message });
+            match answer {
+                proto::Answer::Rejected { code, message, .. } => return Err(Error::Rejected { code, message }),
+                proto::Answer::Accepted { result, .. } => records.extend(result.records),
             }
         }
-        Ok(())
+        Ok(records)
     }
 }

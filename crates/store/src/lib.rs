@@ -313,6 +313,16 @@ impl Store {
     /// in one transaction: a crash leaves either the whole page and its
     /// cursor or neither, and re-applying a page changes nothing.
     pub fn apply_remote(&mut self, changes: &[RemoteChange], next_cursor: &str) -> Result<ApplyReport> {
+        self.apply_changes(changes, Some(next_cursor))
+    }
+
+    /// Applies records the registry answered with, outside the feed (a
+    /// walk-up kiosk replicates nothing else): the feed cursor stays.
+    pub fn keep_remote(&mut self, changes: &[RemoteChange]) -> Result<ApplyReport> {
+        self.apply_changes(changes, None)
+    }
+
+    fn apply_changes(&mut self, changes: &[RemoteChange], next_cursor: Option<&str>) -> Result<ApplyReport> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut report = ApplyReport::default();
         // Without pending operations no change can fall under one: skip the per-record lookup.
@@ -323,7 +333,9 @@ impl Store {
             outbox::apply_remote(&tx, change, any_pending, &mut report, &mut staged)?;
         }
         staged.flush(&tx)?;
-        tx.prepare_cached("UPDATE sync_state SET feed_cursor = ?1 WHERE id = 1")?.execute([next_cursor])?;
+        if let Some(next_cursor) = next_cursor {
+            tx.prepare_cached("UPDATE sync_state SET feed_cursor = ?1 WHERE id = 1")?.execute([next_cursor])?;
+        }
         tx.commit()?;
         Ok(report)
     }

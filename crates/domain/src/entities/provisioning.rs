@@ -39,6 +39,10 @@ pub struct Enrollment {
     /// The enrolled card's device record, once enrolled.
     #[serde(default)]
     pub device: Option<DeviceId>,
+    /// The card record a kiosk started for this user and has not finished
+    /// (UC-WALKUP): the same code resumes it, no second card is made.
+    #[serde(default)]
+    pub walkup_device: Option<DeviceId>,
 }
 
 impl Enrollment {
@@ -283,6 +287,7 @@ impl ProvisioningTask {
                 stop_date,
                 serial: None,
                 device: None,
+                walkup_device: None,
             });
         }
         Ok(Self {

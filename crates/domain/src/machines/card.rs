@@ -113,6 +113,9 @@ pub enum IssueRoute {
     Batch,
     /// UC-ISSUE "Issue card" without a request (seed 002).
     Direct,
+    /// UC-WALKUP: the cardholder encodes their own card at a kiosk with an
+    /// enrollment code (UC-PROV).
+    Walkup,
 }
 
 impl IssueRoute {
@@ -122,6 +125,7 @@ impl IssueRoute {
             IssueRoute::Single => UseCase::Issue,
             IssueRoute::Batch => UseCase::Batch,
             IssueRoute::Direct => UseCase::DirectIssue,
+            IssueRoute::Walkup => UseCase::Walkup,
         }
     }
 }
@@ -221,6 +225,7 @@ fn route_words(route: IssueRoute) -> &'static str {
         IssueRoute::Single => "single",
         IssueRoute::Batch => "batch",
         IssueRoute::Direct => "direct",
+        IssueRoute::Walkup => "walk-up",
     }
 }
 
@@ -418,6 +423,9 @@ pub fn apply(
                 return Err(Refusal::NotRequester);
             }
         }
+        C::Issue { route: IssueRoute::Walkup, .. }
+        | C::FailProduction { route: IssueRoute::Walkup }
+        | C::Retry { route: IssueRoute::Walkup } => rules::walkup_cardholder(actor, device.owner)?,
         C::Issue { route, .. } | C::FailProduction { route } | C::Retry { route } => {
             actor.require(Permission::on(ProfilePermission::CanCollect, profile))?;
             if *route == IssueRoute::Batch {

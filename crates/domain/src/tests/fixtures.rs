@@ -160,5 +160,6 @@ pub fn enrollment(state: EnrollmentState) -> Enrollment {
         // Enrolled already, so completion (the first authentication) applies.
         serial: Some("SN-9".into()),
         device: None,
+        walkup_device: None,
     }
 }

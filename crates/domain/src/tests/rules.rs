@@ -469,3 +469,51 @@ fn pin_unblock_rules() {
         Err(Refusal::OwnDevice { device: CARD })
     );
 }
+
+#[test]
+fn a_walkup_job_is_the_cardholders_own_card_only() {
+    let holder = Actor::cardholder(HOLDER, UseCases::all());
+    let stranger = Actor::cardholder(REQUESTER, UseCases::all());
+    let walkup = CardCommand::Issue {
+        route: IssueRoute::Walkup,
+        end_state: CardEndState::Issued,
+        certificate_end_state: CertificateEndState::Valid,
+    };
+    let card = device(CardState::Approved);
+    assert!(machines::card::apply(&card, &walkup, &holder, NOW).is_ok());
+    assert_eq!(machines::card::apply(&card, &walkup, &stranger, NOW), Err(Refusal::NotTheCardholder));
+    // An operator cannot take the walk-up route, whatever they hold.
+    assert_eq!(machines::card::apply(&card, &walkup, &officer(), NOW), Err(Refusal::NotTheCardholder));
+    // Nor can a cardholder take an operator's route.
+    let single = CardCommand::Issue {
+        route: IssueRoute::Single,
+        end_state: CardEndState::Issued,
+        certificate_end_state: CertificateEndState::Valid,
+    };
+    assert_eq!(machines::card::apply(&card, &single, &holder, NOW), Err(Refusal::OperatorRequired));
+    let mut off = Actor::cardholder(HOLDER, UseCases::all());
+    off.use_cases.disable(UseCase::Walkup).unwrap();
+    assert_eq!(
+        machines::card::apply(&card, &walkup, &off, NOW),
+        Err(Refusal::UseCaseDisabled(UseCase::Walkup))
+    );
+    assert_eq!(may_collect(&holder, &card), Ok(()));
+    assert_eq!(may_collect(&stranger, &card), Err(Refusal::NotTheCardholder));
+    assert_eq!(may_collect(&officer(), &card), Ok(()));
+}
+
+#[test]
+fn a_chosen_pin_follows_the_profiles_policy_and_is_typed_twice() {
+    let policy = PinPolicy { min_length: 6, max_length: 8, numeric: true, retries: 3 };
+    assert_eq!(check_chosen_pin(&policy, "246810", "246810"), Ok(()));
+    assert_eq!(check_chosen_pin(&policy, "24681012", "24681012"), Ok(()));
+    let short = check_chosen_pin(&policy, "24681", "24681").unwrap_err();
+    assert_eq!(short.to_string(), "the PIN must be 6 to 8 characters long");
+    assert!(matches!(check_chosen_pin(&policy, "246810123", "246810123"), Err(Refusal::PinNotAllowed(_))));
+    let letters = check_chosen_pin(&policy, "24681a", "24681a").unwrap_err();
+    assert_eq!(letters.to_string(), "the PIN must be digits only");
+    assert_eq!(check_chosen_pin(&policy, "246810", "246811"), Err(Refusal::PinsDiffer));
+    let open = PinPolicy { numeric: false, ..policy };
+    assert_eq!(check_chosen_pin(&open, "abc123", "abc123"), Ok(()));
+    assert!(matches!(check_chosen_pin(&open, "abc 123", "abc 123"), Err(Refusal::PinNotAllowed(_))));
+}
