@@ -370,7 +370,14 @@ impl TestStation {
 
     /// Runs `cardstation --json --data DIR ARGS` signed in as `operator`.
     pub fn as_operator(&self, operator: &str, args: &[&str]) -> Result<Run> {
-        self.run_raw(args, &[("CARDSTATION_OPERATOR", operator), ("CARDSTATION_PASSWORD", PASSWORD)])
+        self.as_operator_env(operator, args, &[])
+    }
+
+    /// [`TestStation::as_operator`] with more environment (secrets a command reads).
+    pub fn as_operator_env(&self, operator: &str, args: &[&str], env: &[(&str, &str)]) -> Result<Run> {
+        let mut all = vec![("CARDSTATION_OPERATOR", operator), ("CARDSTATION_PASSWORD", PASSWORD)];
+        all.extend_from_slice(env);
+        self.run_raw(args, &all)
     }
 }
 

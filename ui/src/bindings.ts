@@ -791,6 +791,14 @@ export type ErrorCode =
 "task-removed" | 
 /**  The email address is not valid. */
 "invalid-email" | 
+/**  The enrollment code is not right (UC-WALKUP); it locks at the limit. */
+"wrong-enrollment-code" | 
+/**  No card is enrolled for this enrollment yet. */
+"not-enrolled-yet" | 
+/**  The chosen PIN breaks the profile's PIN policy. */
+"pin-not-allowed" | 
+/**  The two PINs typed differ. */
+"pins-differ" | 
 /**  The station's own rules refused, for a reason without a code of its own. */
 "refused" | 
 /**  The registry refused with a code this station does not know. */

@@ -55,7 +55,7 @@ pub fn run(args: WalkupArgs, data: &DataDir, json_output: bool) -> CommandResult
         Some(typed) => piv::Pin::new(&typed).map_err(station::Error::from)?,
         None => pin,
     };
-    session.walkup_authenticate(&walkup, &tried, &reader)?;
+    session.walkup_authenticate(&walkup, &code, &tried, &reader)?;
     let mut text = format!(
         "Card {} is yours, {}{}: your PIN works. Remove your card.\n",
         encoded.serial,

@@ -319,7 +319,9 @@ pub fn check_chosen_pin(
         return Err(Refusal::PinNotAllowed("the PIN must be digits only".into()));
     }
     if !pin.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(Refusal::PinNotAllowed("the PIN must be letters, digits or symbols, without spaces".into()));
+        return Err(Refusal::PinNotAllowed(
+            "the PIN must be letters, digits or symbols, without spaces".into(),
+        ));
     }
     if pin != again {
         return Err(Refusal::PinsDiffer);

@@ -45,8 +45,8 @@ pub use problem::{Health, Problem};
 pub use provisioning::{
     CheckEnrollmentCode, CreateProvisioningTask, EditProvisioningTask, EnrollmentView, PersonProvisioning,
     PersonProvisioningRow, ProvisioningInvitee, ProvisioningTaskList, ProvisioningTaskView,
-    RecordWalkupAuthentication, RecordWalkupEnrollment, RemoveProvisioningTask, ResendEnrollment, StartWalkupCard,
-    WalkupInvitation,
+    RecordWalkupAuthentication, RecordWalkupEnrollment, RemoveProvisioningTask, ResendEnrollment,
+    StartWalkupCard, WalkupInvitation,
 };
 pub use secret::{EnrollmentCode, EscrowSecret, Password, SessionToken, WorkstationKey};
 

@@ -187,6 +187,11 @@ pub struct WalkupInvitation {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub credential_profile: Option<domain::CredentialProfile>,
+    /// The user's own record, for their card's certificate subjects (name,
+    /// email, employee id): the kiosk replicates nothing.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub holder: Option<domain::Person>,
     /// Enroll before this.
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]

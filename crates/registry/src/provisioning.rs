@@ -473,8 +473,13 @@ pub(crate) fn start_card(
     if tx.request(op.request)?.is_some() {
         return refuse("already_exists", format!("request {} already exists", op.request));
     }
-    let device =
-        domain::Device::requested(op.device, e.person, profile.reference(), domain::CardState::Approved, e.person);
+    let device = domain::Device::requested(
+        op.device,
+        e.person,
+        profile.reference(),
+        domain::CardState::Approved,
+        e.person,
+    );
     let request = domain::Request {
         id: op.request,
         kind: domain::RequestKind::Issue,
@@ -512,9 +517,10 @@ pub(crate) fn walkup_actor(
         if task.removed {
             continue;
         }
-        let live = task.enrollments.iter().find(|e| {
-            e.walkup_device == Some(device) && e.state_at(now) == EnrollmentState::Active
-        });
+        let live = task
+            .enrollments
+            .iter()
+            .find(|e| e.walkup_device == Some(device) && e.state_at(now) == EnrollmentState::Active);
         if let Some(e) = live {
             return Ok(Some(cardholder(caller, e.person)));
         }
@@ -855,7 +861,8 @@ mod views {
                 let (served, object, outcome) = match checked {
                     CodeCheck::Right(task, enrollment) => {
                         let e = task.enrollment(enrollment).map_err(|r| Error::Task(r.to_string()))?;
-                        let person_name = tx.person(e.person)?.map(|p| p.display_name()).unwrap_or_default();
+                        let holder = tx.person(e.person)?;
+                        let person_name = holder.as_ref().map(|p| p.display_name()).unwrap_or_default();
                         let policy = tx.settings()?.self_enrollment;
                         let invitation = WalkupInvitation {
                             task: task.id,
@@ -865,6 +872,7 @@ mod views {
                             person_name,
                             profile: task.profile.as_ref().map(|p| p.id),
                             profile_version: task.profile.as_ref().map(|p| p.version),
+                            holder,
                             credential_profile: match &task.profile {
                                 Some(p) => tx.latest_profile(p.id)?,
                                 None => None,

@@ -152,6 +152,14 @@ error_codes! {
     TaskRemoved = "task-removed",
     /// The email address is not valid.
     InvalidEmail = "invalid-email",
+    /// The enrollment code is not right (UC-WALKUP); it locks at the limit.
+    WrongEnrollmentCode = "wrong-enrollment-code",
+    /// No card is enrolled for this enrollment yet.
+    NotEnrolledYet = "not-enrolled-yet",
+    /// The chosen PIN breaks the profile's PIN policy.
+    PinNotAllowed = "pin-not-allowed",
+    /// The two PINs typed differ.
+    PinsDiffer = "pins-differ",
     /// The station's own rules refused, for a reason without a code of its own.
     Refused = "refused",
     /// The registry refused with a code this station does not know.

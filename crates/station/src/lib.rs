@@ -86,12 +86,12 @@ pub use reveal::{RevealTicket, Revealed, Reveals};
 pub use session::{Decision, NewPerson, RequestView, Session, SignedIn};
 pub use sync::{PushOutcome, PushedOp, SyncReport};
 pub use temporary::{Initialized, TemporaryCardView};
-pub use walkup::{check_walkup_pin, PinRules, Walkup, WalkupEncoded};
 pub use update::{Collected, UpdateReason};
 pub use view::{
     label, ActionView, Capabilities, CertificateRow, DeviceView, HistoryRow, HitView, IssuedView, JobRow,
     OutboxRow, PersonRef, PersonView, ProfileRow, RequestRow, SearchResults, SignedInView, SyncStatus,
 };
+pub use walkup::{check_walkup_pin, PinRules, Walkup, WalkupEncoded};
 pub use watch::{watch_readers, CardWatch, ReaderChange, ReaderInfo};
 
 use std::path::{Path, PathBuf};

@@ -211,6 +211,17 @@ impl Session {
         }
     }
 
+    /// Keeps the records of an accepted operation's answer in the replica.
+    fn keep_answer(&mut self, result: Option<&serde_json::Value>) -> Result<()> {
+        let Some(result) = result else { return Ok(()) };
+        let result: proto::OperationResult =
+            serde_json::from_value(result.clone()).map_err(store::Error::from)?;
+        let changes =
+            result.records.iter().map(sync::plan::remote_change).collect::<sync::Result<Vec<_>>>()?;
+        self.store.keep_remote(&changes)?;
+        Ok(())
+    }
+
     /// Whether this session keeps the replica current: every operator's
     /// does; a walk-up kiosk's holds only what its own jobs need.
     pub(crate) fn replicates(&self) -> bool {
@@ -261,7 +272,13 @@ impl Session {
         let synced = if pull { self.sync() } else { self.push() };
         let state = self.store.operation(op_id)?.map(|e| e.state);
         match state {
-            Some(OpState::Accepted { result, .. }) => Ok(result),
+            Some(OpState::Accepted { result, .. }) => {
+                if !self.replicates() {
+                    // No feed brings the change back: the answer's records are the replica's.
+                    self.keep_answer(result.as_ref())?;
+                }
+                Ok(result)
+            }
             Some(OpState::Rejected { code, reason, .. }) => Err(Error::Rejected { code, message: reason }),
             _ => Err(match synced {
                 Err(_) => Error::Queued("queued, will be sent when the registry is reachable".into()),
@@ -518,7 +535,9 @@ impl PushLater {
         let mut records = Vec::new();
         for answer in answers.answers {
             match answer {
-                proto::Answer::Rejected { code, message, .. } => return Err(Error::Rejected { code, message }),
+                proto::Answer::Rejected { code, message, .. } => {
+                    return Err(Error::Rejected { code, message })
+                }
                 proto::Answer::Accepted { result, .. } => records.extend(result.records),
             }
         }

@@ -65,7 +65,7 @@ pub struct PinRules {
     pub numeric: bool,
 }
 
-/// A walk-up card encoded and recorded enrolled.
+/// A walk-up card encoded (recorded enrolled once its PIN is tried).
 #[derive(Debug, Clone, Serialize)]
 pub struct WalkupEncoded {
     /// The card's serial number.
@@ -79,8 +79,12 @@ pub struct WalkupEncoded {
 /// Checks a PIN the cardholder typed twice against `rules` (the same
 /// rule the card job applies), before any card work starts.
 pub fn check_walkup_pin(rules: &PinRules, pin: &str, again: &str) -> Result<()> {
-    let policy =
-        PinPolicy { min_length: rules.min_length, max_length: rules.max_length, numeric: rules.numeric, retries: 0 };
+    let policy = PinPolicy {
+        min_length: rules.min_length,
+        max_length: rules.max_length,
+        numeric: rules.numeric,
+        retries: 0,
+    };
     Ok(domain::rules::check_chosen_pin(&policy, pin, again)?)
 }
 
@@ -105,14 +109,20 @@ impl Session {
         })?;
         let policy = profile.settings.pin;
         let profile_name = profile.settings.name.clone();
-        self.keep_records(&[proto::Record::Profile(profile)])?;
+        let mut records = vec![proto::Record::Profile(profile)];
+        records.extend(invitation.holder.map(proto::Record::Person));
+        self.keep_records(&records)?;
         Ok(Walkup {
             person_name: invitation.person_name,
             task_number: invitation.task_number,
             profile_name,
             stop_date: invitation.stop_date,
             idle_timeout_secs: invitation.kiosk_idle_timeout_secs,
-            pin: PinRules { min_length: policy.min_length, max_length: policy.max_length, numeric: policy.numeric },
+            pin: PinRules {
+                min_length: policy.min_length,
+                max_length: policy.max_length,
+                numeric: policy.numeric,
+            },
             resuming: invitation.walkup_device.is_some(),
             task: invitation.task,
             enrollment: invitation.enrollment,
@@ -122,7 +132,7 @@ impl Session {
     }
 
     /// Encodes the card in `reader` for the cardholder `walkup` names, with
-    /// the PIN they chose, and records it enrolled (which uses the code up).
+    /// the PIN they chose (see [`Session::walkup_authenticate`] for the rest).
     /// A card started earlier with this code is resumed, or, if it was
     /// finished but not recorded enrolled, given the new PIN.
     pub fn walkup_encode(
@@ -141,20 +151,20 @@ impl Session {
         self.chosen_pin = Some(pin.clone());
         let encoded = self.walkup_card(device, reader, progress);
         self.chosen_pin = None;
-        let encoded = encoded?;
-        self.push_direct(vec![OperationKind::RecordWalkupEnrollment(RecordWalkupEnrollment {
-            task: walkup.task,
-            enrollment: walkup.enrollment,
-            code: code.clone(),
-            device,
-        })])?;
-        Ok(encoded)
+        encoded
     }
 
     /// The cardholder's first authentication with the new card: `pin`
-    /// verified on the card in `reader`, then recorded (the enrollment is
-    /// completed; kept in the outbox when the registry is unreachable).
-    pub fn walkup_authenticate(&mut self, walkup: &Walkup, pin: &Pin, reader: &str) -> Result<()> {
+    /// verified on the card in `reader`; then the card is recorded enrolled
+    /// and the enrollment completed, which uses the code up. Until then the
+    /// code still opens the card (a card pulled now is finished next time).
+    pub fn walkup_authenticate(
+        &mut self,
+        walkup: &Walkup,
+        code: &EnrollmentCode,
+        pin: &Pin,
+        reader: &str,
+    ) -> Result<()> {
         let (facts, _) = crate::card::read(reader)?;
         let device = facts.device_id().ok_or_else(|| {
             Error::WrongCard(format!("the card in {reader} is not a card issued here: insert your new card"))
@@ -164,15 +174,20 @@ impl Session {
             card.verify_pin(pin)?;
             Ok(())
         })?;
-        let op = OperationKind::RecordWalkupAuthentication(RecordWalkupAuthentication {
-            task: walkup.task,
-            enrollment: walkup.enrollment,
-            device,
-        });
-        match self.submit(op, |_| Ok(())) {
-            Ok(_) | Err(Error::Queued(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
+        let (task, enrollment) = (walkup.task, walkup.enrollment);
+        self.push_direct(vec![
+            OperationKind::RecordWalkupEnrollment(RecordWalkupEnrollment {
+                task,
+                enrollment,
+                code: code.clone(),
+                device,
+            }),
+            OperationKind::RecordWalkupAuthentication(RecordWalkupAuthentication {
+                task,
+                enrollment,
+                device,
+            }),
+        ])
     }
 
     /// The card record and request the registry makes for the cardholder,
@@ -194,7 +209,12 @@ impl Session {
 
     /// The issue job on the walk-up route, or, for a card the job finished
     /// whose enrollment was not recorded, the chosen PIN set on it.
-    fn walkup_card(&mut self, device: DeviceId, reader: &str, progress: &mut dyn Progress) -> Result<WalkupEncoded> {
+    fn walkup_card(
+        &mut self,
+        device: DeviceId,
+        reader: &str,
+        progress: &mut dyn Progress,
+    ) -> Result<WalkupEncoded> {
         let record = self.device(device)?;
         let open_job = self.store.jobs_of_device(&device.to_string())?.into_iter().any(|j| j.state.is_open());
         if record.state.is_issued() && !open_job {
@@ -222,7 +242,11 @@ impl Session {
             card.unblock_pin(&puk, &pin)?;
             Ok(())
         })?;
-        Ok(WalkupEncoded { serial: record.serial.clone().unwrap_or_default(), resumed: true, warnings: Vec::new() })
+        Ok(WalkupEncoded {
+            serial: record.serial.clone().unwrap_or_default(),
+            resumed: true,
+            warnings: Vec::new(),
+        })
     }
 
     /// Records the registry answered with into the replica (a kiosk pulls no feed).

@@ -334,7 +334,8 @@ impl Store {
         }
         staged.flush(&tx)?;
         if let Some(next_cursor) = next_cursor {
-            tx.prepare_cached("UPDATE sync_state SET feed_cursor = ?1 WHERE id = 1")?.execute([next_cursor])?;
+            tx.prepare_cached("UPDATE sync_state SET feed_cursor = ?1 WHERE id = 1")?
+                .execute([next_cursor])?;
         }
         tx.commit()?;
         Ok(report)

@@ -335,6 +335,26 @@ const WORDING: Record<ErrorCode, Wording> = {
     changed: NOTHING,
     next: "Correct the address and try again.",
   },
+  "wrong-enrollment-code": {
+    what: "The enrollment code is not right.",
+    changed: "The wrong code counts toward the limit; after too many the code stops working.",
+    next: "Check the code in your enrollment email and type it again.",
+  },
+  "not-enrolled-yet": {
+    what: "No card has been enrolled with this code yet.",
+    changed: NOTHING,
+    next: "Insert your card and enter your enrollment code to encode it first.",
+  },
+  "pin-not-allowed": {
+    what: "This PIN is not allowed.",
+    changed: CARD_UNCHANGED,
+    next: "Choose a PIN that follows the rule shown and type it twice.",
+  },
+  "pins-differ": {
+    what: "The two PINs are not the same.",
+    changed: CARD_UNCHANGED,
+    next: "Type the same PIN in both fields.",
+  },
   refused: {
     what: "The registry refused the operation.",
     changed: NOTHING,
