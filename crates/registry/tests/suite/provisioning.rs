@@ -619,3 +619,98 @@ pub async fn provisioning_mail_reaches_the_mailbox(factory: Factory) {
     assert!(message.body.expose().contains(&code), "the recipient reads the code");
     assert!(outbox(&f).is_empty(), "marked sent in the database");
 }
+
+/// A kiosk's walk-up card (UC-WALKUP): the code starts one card record for
+/// the cardholder, approved by the task under its profile; the kiosk acts
+/// for the cardholder on that card only (escrow, recording), and no more
+/// once the enrollment is gone; the code is used up only when the card is
+/// enrolled.
+pub async fn provisioning_walkup_card_is_the_cardholders_own(factory: Factory) {
+    let f = with_provisioning(factory).await;
+    let erin = person(&f, "Erin", "erin@example.org").await;
+    let (task, answer) = create(&f, "provisioner", &[erin], None).await;
+    assert!(answer.is_accepted(), "{answer:?}");
+    let code = code_for(&f, "erin@example.org");
+    let start = |code: &str, device: domain::DeviceId| {
+        OperationKind::StartWalkupCard(proto::StartWalkupCard {
+            task: task.id,
+            enrollment: task.enrollments[0],
+            code: proto::EnrollmentCode::new(code),
+            request: domain::RequestId::new(Uuid::now_v7()),
+            device,
+        })
+    };
+    let device = domain::DeviceId::new(Uuid::now_v7());
+    let tag = &code[..4];
+    let before = super::records_only(&f.dump());
+    let wrong = f.op("kiosk", start(&format!("{tag}-0000-0000-0000"), device)).await;
+    assert_eq!(wrong.rejection_code(), Some("wrong_enrollment_code"), "{wrong:?}");
+    let operator = f.op("issuer", start(&code, device)).await;
+    assert_eq!(operator.rejection_code(), Some("not_permitted"), "only a kiosk starts one: {operator:?}");
+    assert_eq!(before, super::records_only(&f.dump()), "a refused start changes nothing");
+
+    let started = f.op("kiosk", start(&code, device)).await;
+    let Answer::Accepted { result, .. } = &started else { panic!("{started:?}") };
+    let record = result.records.iter().find_map(|r| match r {
+        proto::Record::Device(d) => Some(d.clone()),
+        _ => None,
+    });
+    let record = record.expect("the card record");
+    assert_eq!(record.owner, Some(erin), "the cardholder's own card");
+    assert_eq!(record.state, domain::CardState::Approved, "approved by the task");
+    assert_eq!(record.profile.id, f.profile);
+    let again = f.op("kiosk", start(&code, domain::DeviceId::new(Uuid::now_v7()))).await;
+    assert_eq!(again.rejection_code(), Some("already_exists"), "one card per enrollment: {again:?}");
+    let (_, invitation) = check(&f, &code).await;
+    assert_eq!(invitation["walkup_device"], device.to_string(), "the code resumes it");
+    assert_eq!(invitation["holder"]["id"], erin.to_string(), "the holder's record, for the subjects");
+
+    // The kiosk escrows for its walk-up card, and for no other card.
+    let store = |device| {
+        OperationKind::StoreEscrow(proto::StoreEscrow {
+            device,
+            secret_kind: proto::EscrowKind::Puk,
+            secret: proto::EscrowSecret::new("3132333435363737"),
+        })
+    };
+    let stored = f.op("kiosk", store(device)).await;
+    assert!(stored.is_accepted(), "{stored:?}");
+    let (status, body) = get(&f, "kiosk", &format!("/v1/devices/{device}/escrow/puk")).await;
+    assert_eq!(status, StatusCode::OK, "its own job's PUK back: {body}");
+    let (_, other) = f.approved_card().await;
+    assert!(f.op("issuer", store(other)).await.is_accepted(), "the other card's issue job escrows");
+    let refused = f.op("kiosk", store(other)).await;
+    assert!(refused.rejection_code().is_some(), "not another card: {refused:?}");
+    let (status, _) = get(&f, "kiosk", &format!("/v1/devices/{other}/escrow/puk")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "nor another card's secrets");
+    let mut walkup_issuance = super::issuance(other, None);
+    if let OperationKind::RecordIssuance(r) = &mut walkup_issuance {
+        r.route = domain::IssueRoute::Walkup;
+    }
+    let refused = f.op("kiosk", walkup_issuance).await;
+    assert!(refused.rejection_code().is_some(), "nor record another card: {refused:?}");
+
+    // Recording its card issued completes the card request for the cardholder.
+    let mut issued = super::issuance(device, None);
+    if let OperationKind::RecordIssuance(r) = &mut issued {
+        r.route = domain::IssueRoute::Walkup;
+    }
+    let recorded = f.op("kiosk", issued).await;
+    assert!(recorded.is_accepted(), "{recorded:?}");
+
+    // Removed from the task: the kiosk no longer acts for them.
+    let removed = f
+        .op(
+            "provisioner",
+            OperationKind::EditProvisioningTask(proto::EditProvisioningTask {
+                task: task.id,
+                remove: vec![task.enrollments[0]],
+                notify_removed: false,
+                stop_date: None,
+            }),
+        )
+        .await;
+    assert!(removed.is_accepted(), "{removed:?}");
+    let (status, _) = get(&f, "kiosk", &format!("/v1/devices/{device}/escrow/puk")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a removed enrollment opens nothing");
+}
