@@ -75,13 +75,19 @@ fn world(work: &Path) -> World {
 
 /// A new person invited by a new task; returns (task number, person id, code).
 fn invite(world: &World, given: &str) -> (u64, String, String) {
+    invite_until(world, given, None)
+}
+
+/// [`invite`] with the task's stop date.
+fn invite_until(world: &World, given: &str, stop: Option<&str>) -> (u64, String, String) {
     let email = format!("{}@example.org", given.to_lowercase());
     let args = ["person", "add", "--given-name", given, "--family-name", "Walker", "--email", &email];
     let person = ok(world.office.as_operator("admin", &args).unwrap())["id"].as_str().unwrap().to_owned();
-    let task = ok(world
-        .office
-        .as_operator("pat", &["provision", "create", "--profile", &world.profile, "--person", &person])
-        .unwrap());
+    let mut args = vec!["provision", "create", "--profile", &world.profile, "--person", &person];
+    if let Some(stop) = stop {
+        args.extend(["--stop-date", stop]);
+    }
+    let task = ok(world.office.as_operator("pat", &args).unwrap());
     (task["number"].as_u64().unwrap(), person, code_mailed_to(&world.registry, &email))
 }
 
@@ -227,6 +233,20 @@ fn a_cardholder_enrolls_a_blank_card_with_their_code_and_their_own_pin() {
     assert_eq!(task_user(&world, task, &alan)["status"], "locked");
     let view = ok(world.office.as_operator("admin", &["read", "--reader", &reader.name]).unwrap());
     assert_eq!(view["kind"], "blank", "a locked code writes nothing: {view}");
+
+    // Past the stop date the code is refused, and the enrollment is expired.
+    let stop = time::OffsetDateTime::now_utc() + time::Duration::seconds(3);
+    let stop_text = stop.format(&time::format_description::well_known::Rfc3339).unwrap();
+    let (task, hedy, hedy_code) = invite_until(&world, "Hedy", Some(&stop_text));
+    while time::OffsetDateTime::now_utc() <= stop {
+        // Waiting on the clock itself: the stop date is the event.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (code, message) = error_of(&walkup(&kiosk, &reader, &hedy_code, "246810"));
+    assert_eq!(code, "stop-date-passed", "{message}");
+    assert_eq!(task_user(&world, task, &hedy)["status"], "expired");
+    let view = ok(world.office.as_operator("admin", &["read", "--reader", &reader.name]).unwrap());
+    assert_eq!(view["kind"], "blank", "an expired code writes nothing: {view}");
     plugged.remove();
     reader.wait_card_absent(WAIT);
 }
