@@ -64,6 +64,14 @@ fn seed_004_provisioning_tasks_from_the_command_line_with_mail() {
     let grace = person("Grace", "grace@example.org");
     let alan = person("Alan", "alan@example.org");
 
+    // The self-enrollment policy (Administer): the default period of a new task.
+    let policy =
+        ok(station.as_operator("admin", &["admin", "self-enrollment", "--period-days", "10"]).unwrap());
+    assert_eq!(policy["self_enrollment"]["period_days"], 10, "{policy}");
+    let (code, _) =
+        error_of(&station.as_operator("pat", &["admin", "self-enrollment", "--max-attempts", "3"]).unwrap());
+    assert_eq!(code, "not-permitted", "only an administrator sets it");
+
     // Without the permission: refused in words.
     let (code, message) = error_of(&station.as_operator("rita", &["provision", "list"]).unwrap());
     assert_eq!(code, "not-permitted", "{message}");
@@ -80,6 +88,13 @@ fn seed_004_provisioning_tasks_from_the_command_line_with_mail() {
     assert_eq!(created["operator"], "pat", "{created}");
     assert_eq!(created["count"], 2, "{created}");
     assert_eq!(created["authentication_type"], "Employee", "{created}");
+    let stop = time::OffsetDateTime::parse(
+        created["stop_date"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let hours = (stop - time::OffsetDateTime::now_utc()).whole_hours();
+    assert!((239..=240).contains(&hours), "ten days, the policy's period: {created}");
     let statuses: Vec<&str> =
         created["users"].as_array().unwrap().iter().map(|u| u["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["active", "active"], "{created}");

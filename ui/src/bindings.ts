@@ -148,6 +148,8 @@ export type AccessView = {
 	use_cases: UseCaseSwitch[],
 	/**  Every card request needs an approval (seed 002). */
 	approval_step: boolean,
+	/**  The self-enrollment policy of provisioning tasks (UC-PROV). */
+	self_enrollment: SelfEnrollmentForm,
 	/**  The permissions a role can grant everywhere. */
 	global_permissions: Choice[],
 	/**  The permissions a role grants per credential profile. */
@@ -1304,6 +1306,16 @@ export type SearchResults = {
 	hits: HitView[],
 	/**  More matched than shown ("200+"). */
 	more: boolean,
+};
+
+/**  The self-enrollment policy (seed 004), as the administrator sets it. */
+export type SelfEnrollmentForm = {
+	/**  Days from a task's creation (or a resend) to its stop date. */
+	period_days: number,
+	/**  Wrong enrollment codes allowed before an enrollment locks. */
+	max_attempts: number,
+	/**  Seconds of inactivity after which a walk-up kiosk ends the session. */
+	kiosk_idle_timeout_secs: number,
 };
 
 /**

@@ -38,6 +38,18 @@ pub enum AdminCommand {
         #[arg(long = "role")]
         roles: Vec<String>,
     },
+    /// The self-enrollment policy of provisioning tasks: change the values given, show it all.
+    SelfEnrollment {
+        /// Days from a task's creation (or a resend) to its stop date (1–366).
+        #[arg(long)]
+        period_days: Option<u32>,
+        /// Wrong enrollment codes allowed before an enrollment locks (1–20).
+        #[arg(long)]
+        max_attempts: Option<u32>,
+        /// Seconds of inactivity after which a walk-up kiosk ends the session (15–3600).
+        #[arg(long)]
+        kiosk_idle_secs: Option<u32>,
+    },
     /// Switch a use case on or off (`audit`, `request`, …), or the approval step (`approval_step`).
     UseCase {
         /// The use case's key, or `approval_step`.
@@ -104,6 +116,18 @@ pub fn run(command: AdminCommand, data: &DataDir, _json: bool) -> CommandResult 
             }
             session.set_operator_roles(account.id, &ids)?
         }
+        AdminCommand::SelfEnrollment { period_days, max_attempts, kiosk_idle_secs } => {
+            let current = session.access()?;
+            let mut form = current.self_enrollment;
+            if period_days.is_none() && max_attempts.is_none() && kiosk_idle_secs.is_none() {
+                current
+            } else {
+                form.period_days = period_days.unwrap_or(form.period_days);
+                form.max_attempts = max_attempts.unwrap_or(form.max_attempts);
+                form.kiosk_idle_timeout_secs = kiosk_idle_secs.unwrap_or(form.kiosk_idle_timeout_secs);
+                session.set_self_enrollment_policy(&form)?
+            }
+        }
         AdminCommand::UseCase { key, state } => {
             let current = session.access()?;
             let mut form = UseCaseForm {
@@ -139,5 +163,10 @@ fn access_text(view: &AccessView) -> String {
     let on: Vec<&str> = view.use_cases.iter().filter(|u| u.enabled).map(|u| u.key.as_str()).collect();
     text.push_str(&format!("use cases on: {}\n", on.join(", ")));
     text.push_str(&format!("approval step: {}\n", if view.approval_step { "on" } else { "off" }));
+    let policy = &view.self_enrollment;
+    text.push_str(&format!(
+        "self-enrollment: {} days to enroll, locked after {} wrong codes, kiosk idle timeout {} s\n",
+        policy.period_days, policy.max_attempts, policy.kiosk_idle_timeout_secs
+    ));
     text
 }

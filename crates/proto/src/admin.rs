@@ -39,6 +39,24 @@ pub struct SetUseCases {
     pub approval_step: bool,
 }
 
+/// Set the self-enrollment policy (UC-PROV, seed 004): the default
+/// enrollment period of a task (and how far a resend moves the stop date),
+/// the wrong codes allowed before an enrollment locks, and the walk-up
+/// kiosk's idle timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetSelfEnrollmentPolicy {
+    /// Days from a task's creation (or a resend) to its stop date, 1–366.
+    #[schema(minimum = 1, maximum = 366)]
+    pub period_days: u32,
+    /// Wrong enrollment codes allowed before an enrollment locks, 1–20.
+    #[schema(minimum = 1, maximum = 20)]
+    pub max_attempts: u32,
+    /// Seconds of inactivity after which a kiosk ends the session, 15–3600.
+    #[schema(minimum = 15, maximum = 3600)]
+    pub kiosk_idle_timeout_secs: u32,
+}
+
 /// One operator account as an administrator sees it (no password hash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct OperatorEntry {
@@ -70,4 +88,8 @@ pub struct AccessDirectory {
     pub use_cases: Vec<UseCase>,
     /// Whether every card request needs an approval.
     pub approval_step: bool,
+    /// The self-enrollment policy (UC-PROV).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub self_enrollment: domain::SelfEnrollmentPolicy,
 }

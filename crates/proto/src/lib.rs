@@ -24,7 +24,9 @@ mod problem;
 mod provisioning;
 mod secret;
 
-pub use admin::{AccessDirectory, OperatorEntry, SaveRole, SetOperatorRoles, SetUseCases};
+pub use admin::{
+    AccessDirectory, OperatorEntry, SaveRole, SetOperatorRoles, SetSelfEnrollmentPolicy, SetUseCases,
+};
 pub use answer::{Answer, AnswerBatch, OperationResult};
 pub use audit::{AuditPage, AuditQuery, ChainReport};
 pub use auth::{Login, SessionGrant};

@@ -91,6 +91,8 @@ pub enum OperationKind {
     SetOperatorRoles(crate::admin::SetOperatorRoles),
     /// Switch use cases on or off (UC-ADMIN).
     SetUseCases(crate::admin::SetUseCases),
+    /// Set the self-enrollment policy (UC-PROV, Administer).
+    SetSelfEnrollmentPolicy(crate::admin::SetSelfEnrollmentPolicy),
     /// Create a provisioning task (UC-PROV, seed 004).
     CreateProvisioningTask(crate::provisioning::CreateProvisioningTask),
     /// Edit a provisioning task: remove users, new stop date (UC-PROV).
@@ -130,6 +132,7 @@ impl OperationKind {
             OperationKind::SaveRole(_) => "save_role",
             OperationKind::SetOperatorRoles(_) => "set_operator_roles",
             OperationKind::SetUseCases(_) => "set_use_cases",
+            OperationKind::SetSelfEnrollmentPolicy(_) => "set_self_enrollment_policy",
             OperationKind::CreateProvisioningTask(_) => "create_provisioning_task",
             OperationKind::EditProvisioningTask(_) => "edit_provisioning_task",
             OperationKind::RemoveProvisioningTask(_) => "remove_provisioning_task",

@@ -153,6 +153,35 @@ pub(crate) fn set_use_cases(
     Ok(AccessChange::Settings(settings))
 }
 
+/// Sets the self-enrollment policy (Administer): each value within its bounds.
+pub(crate) fn set_self_enrollment_policy(
+    tx: &mut dyn Tx,
+    actor: &Actor,
+    op: &proto::SetSelfEnrollmentPolicy,
+) -> Result<AccessChange, Decline> {
+    require_admin(actor)?;
+    let bounds = [
+        ("the enrollment period", op.period_days, 1, 366, "days"),
+        ("the wrong codes allowed", op.max_attempts, 1, 20, "codes"),
+        ("the kiosk's idle timeout", op.kiosk_idle_timeout_secs, 15, 3600, "seconds"),
+    ];
+    for (what, value, min, max, unit) in bounds {
+        if !(min..=max).contains(&value) {
+            return refuse("invalid", format!("{what} must be {min} to {max} {unit}, not {value}"));
+        }
+    }
+    let current = tx.settings()?;
+    let policy = domain::SelfEnrollmentPolicy {
+        period_days: op.period_days,
+        max_attempts: op.max_attempts,
+        kiosk_idle_timeout_secs: op.kiosk_idle_timeout_secs,
+    };
+    if current.self_enrollment == policy {
+        return refuse("unchanged", "the self-enrollment policy is already so");
+    }
+    Ok(AccessChange::Settings(DeploymentSettings { self_enrollment: policy, ..current }))
+}
+
 /// Refuses unless, with `role` replaced and `operator` holding `roles`, some
 /// enabled operator still holds Administer.
 fn keep_an_administrator(
@@ -204,6 +233,7 @@ pub(crate) fn directory(tx: &mut dyn Tx) -> Result<AccessDirectory> {
         operators,
         use_cases: settings.use_cases.enabled().collect(),
         approval_step: settings.approval_step,
+        self_enrollment: settings.self_enrollment,
     })
 }
 

@@ -178,7 +178,7 @@ fn object_of(op: &OperationKind) -> AuditObject {
         OperationKind::RetryIssuance(r) => AuditObject::Device(r.device),
         OperationKind::SaveRole(r) => AuditObject::Role(r.role.id),
         OperationKind::SetOperatorRoles(r) => AuditObject::Operator(r.operator),
-        OperationKind::SetUseCases(_) => AuditObject::None,
+        OperationKind::SetUseCases(_) | OperationKind::SetSelfEnrollmentPolicy(_) => AuditObject::None,
         OperationKind::CreateProvisioningTask(c) => AuditObject::Task(c.task),
         OperationKind::EditProvisioningTask(e) => AuditObject::Task(e.task),
         OperationKind::RemoveProvisioningTask(r) => AuditObject::Task(r.task),
@@ -239,6 +239,10 @@ fn notes_of(op: &OperationKind) -> Option<String> {
             if r.alternate_email.is_some() { "to an alternate address" } else { "to their address" }.into(),
         ),
         OperationKind::StartWalkupCard(r) => Some(format!("device {}", r.device)),
+        OperationKind::SetSelfEnrollmentPolicy(p) => Some(format!(
+            "enrollment period {} days, {} wrong codes allowed, kiosk idle timeout {} s",
+            p.period_days, p.max_attempts, p.kiosk_idle_timeout_secs
+        )),
         OperationKind::RecordWalkupEnrollment(r) => Some(format!("device {}", r.device)),
         _ => None,
     }
@@ -332,6 +336,9 @@ fn plan(
             plan.access = Some(crate::access::set_operator_roles(tx, actor, r)?);
         }
         OperationKind::SetUseCases(u) => plan.access = Some(crate::access::set_use_cases(tx, actor, u)?),
+        OperationKind::SetSelfEnrollmentPolicy(p) => {
+            plan.access = Some(crate::access::set_self_enrollment_policy(tx, actor, p)?);
+        }
         OperationKind::CreateProvisioningTask(c) => {
             plan.provisioning = Some(crate::provisioning::create(tx, actor, c, now, seal)?);
         }

@@ -96,6 +96,7 @@ on_postgres!(
     provisioning_mail_outbox,
     provisioning_mail_reaches_the_mailbox,
     provisioning_walkup_card_is_the_cardholders_own,
+    provisioning_self_enrollment_policy,
 );
 
 /// A plain client for looking behind the storage's back; its connection

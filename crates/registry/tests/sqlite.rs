@@ -62,6 +62,7 @@ on_sqlite!(
     provisioning_mail_outbox,
     provisioning_mail_reaches_the_mailbox,
     provisioning_walkup_card_is_the_cardholders_own,
+    provisioning_self_enrollment_policy,
 );
 
 #[test]

@@ -30,6 +30,8 @@ pub struct AccessView {
     pub use_cases: Vec<UseCaseSwitch>,
     /// Every card request needs an approval (seed 002).
     pub approval_step: bool,
+    /// The self-enrollment policy of provisioning tasks (UC-PROV).
+    pub self_enrollment: SelfEnrollmentForm,
     /// The permissions a role can grant everywhere.
     pub global_permissions: Vec<Choice>,
     /// The permissions a role grants per credential profile.
@@ -140,7 +142,31 @@ pub struct UseCaseForm {
     pub approval_step: bool,
 }
 
+/// The self-enrollment policy (seed 004), as the administrator sets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+pub struct SelfEnrollmentForm {
+    /// Days from a task's creation (or a resend) to its stop date.
+    pub period_days: u32,
+    /// Wrong enrollment codes allowed before an enrollment locks.
+    pub max_attempts: u32,
+    /// Seconds of inactivity after which a walk-up kiosk ends the session.
+    pub kiosk_idle_timeout_secs: u32,
+}
+
 impl Session {
+    /// UC-ADMIN: the self-enrollment policy of provisioning tasks (the
+    /// registry checks the bounds).
+    pub fn set_self_enrollment_policy(&mut self, form: &SelfEnrollmentForm) -> Result<AccessView> {
+        self.may_change_access()?;
+        let op = proto::SetSelfEnrollmentPolicy {
+            period_days: form.period_days,
+            max_attempts: form.max_attempts,
+            kiosk_idle_timeout_secs: form.kiosk_idle_timeout_secs,
+        };
+        self.submit(OperationKind::SetSelfEnrollmentPolicy(op), |_| Ok(()))?;
+        self.access()
+    }
+
     /// UC-ADMIN: roles, operators and use cases, read from the registry.
     pub fn access(&self) -> Result<AccessView> {
         self.actor().require(Permission::global(GlobalPermission::Administer))?;
@@ -246,6 +272,11 @@ impl Session {
                 })
                 .collect(),
             approval_step: directory.approval_step,
+            self_enrollment: SelfEnrollmentForm {
+                period_days: directory.self_enrollment.period_days,
+                max_attempts: directory.self_enrollment.max_attempts,
+                kiosk_idle_timeout_secs: directory.self_enrollment.kiosk_idle_timeout_secs,
+            },
             global_permissions: GlobalPermission::ALL
                 .iter()
                 .map(|p| Choice { key: key(p), title: p.title().to_owned() })

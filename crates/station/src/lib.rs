@@ -58,8 +58,8 @@ mod walkup;
 mod watch;
 
 pub use access::{
-    AccessView, Choice, OperatorRow, ProfileChoice, ProfileGrant, RoleForm, RoleView, UseCaseForm,
-    UseCaseSwitch,
+    AccessView, Choice, OperatorRow, ProfileChoice, ProfileGrant, RoleForm, RoleView, SelfEnrollmentForm,
+    UseCaseForm, UseCaseSwitch,
 };
 pub use admin::{
     AdminView, PermissionRow, ProfileAdminView, ProfileFacts, ProfileForm, ProfileVersionRow, UseCaseRow,

@@ -714,3 +714,52 @@ pub async fn provisioning_walkup_card_is_the_cardholders_own(factory: Factory) {
     let (status, _) = get(&f, "kiosk", &format!("/v1/devices/{device}/escrow/puk")).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "a removed enrollment opens nothing");
 }
+
+/// Seed 004's "Self-Enrollment Policy": only an administrator sets it, each
+/// value within bounds; a new task's default stop date and lock-out follow.
+pub async fn provisioning_self_enrollment_policy(factory: Factory) {
+    let f = with_provisioning(factory).await;
+    let set = |period_days, max_attempts, kiosk_idle_timeout_secs| {
+        OperationKind::SetSelfEnrollmentPolicy(proto::SetSelfEnrollmentPolicy {
+            period_days,
+            max_attempts,
+            kiosk_idle_timeout_secs,
+        })
+    };
+    for role in ["provisioner", "issuer", "kiosk"] {
+        let answer = f.op(role, set(3, 2, 30)).await;
+        assert_eq!(answer.rejection_code(), Some("not_permitted"), "{role}: {answer:?}");
+    }
+    for (period, attempts, idle) in [(0, 2, 30), (400, 2, 30), (3, 0, 30), (3, 2, 5), (3, 2, 7200)] {
+        let answer = f.op("admin", set(period, attempts, idle)).await;
+        assert_eq!(answer.rejection_code(), Some("invalid"), "({period}, {attempts}, {idle}): {answer:?}");
+    }
+    assert!(f.op("admin", set(3, 2, 30)).await.is_accepted());
+    assert_eq!(f.op("admin", set(3, 2, 30)).await.rejection_code(), Some("unchanged"));
+    let (status, directory) = get(&f, "admin", "/v1/admin/access").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        directory["self_enrollment"],
+        json!({ "period_days": 3, "max_attempts": 2, "kiosk_idle_timeout_secs": 30 })
+    );
+
+    let gus = person(&f, "Gus", "gus@example.org").await;
+    let (task, answer) = create(&f, "provisioner", &[gus], None).await;
+    assert!(answer.is_accepted(), "{answer:?}");
+    let (_, details) = get(&f, "provisioner", &format!("/v1/provisioning/tasks/{}", task.id)).await;
+    let stop = OffsetDateTime::parse(
+        details["stop_date"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let days = (stop - OffsetDateTime::now_utc()).whole_hours();
+    assert!((71..=72).contains(&days), "three days to enroll: {details}");
+    let code = code_for(&f, "gus@example.org");
+    let (_, invitation) = check(&f, &code).await;
+    assert_eq!(invitation["kiosk_idle_timeout_secs"], 30, "the kiosk's timeout follows");
+    let tag = &code[..4];
+    let (_, first) = check(&f, &format!("{tag}-0000-0000-0000")).await;
+    assert!(first["message"].as_str().unwrap().contains("1 attempts left"), "{first}");
+    let (_, second) = check(&f, &format!("{tag}-0000-0000-0000")).await;
+    assert_eq!(second["code"], "state_not_allowed", "locked after two: {second}");
+}

@@ -134,6 +134,7 @@ function accessView(s: FakeState): AccessView {
     operators,
     use_cases,
     approval_step: data.approvalStep,
+    self_enrollment: { period_days: 14, max_attempts: 5, kiosk_idle_timeout_secs: 60 },
     global_permissions: GLOBAL,
     profile_permissions: PER_PROFILE,
     profiles: s.profiles.map((p) => ({ id: p.id, name: p.name })).sort((a, b) => byName(a.name, b.name)),
