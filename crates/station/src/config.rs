@@ -57,12 +57,11 @@ impl Enrollment {
         toml::from_str(&text).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
     }
 
-    /// This workstation's credential, made (32 random bytes, hex, mode 0600)
+    /// This workstation's credential, made (32 random bytes, hex, readable by this user only)
     /// when the station has none yet: a station enrolled before credentials
     /// existed gets one at its next sign-in.
     pub fn workstation_key(data_dir: &Path) -> Result<proto::WorkstationKey> {
         use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
         let path = data_dir.join(KEY_FILE);
         let io = |source| Error::Io { path: path.display().to_string(), source };
         match std::fs::read_to_string(&path) {
@@ -77,12 +76,7 @@ impl Enrollment {
                 let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
                 rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, bytes.as_mut());
                 let key = proto::WorkstationKey::new(hex::encode(bytes.as_ref()));
-                let mut file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(&path)
-                    .map_err(io)?;
+                let mut file = crate::private_file::create_new(&path).map_err(io)?;
                 file.write_all(key.expose().as_bytes()).map_err(io)?;
                 file.sync_all().map_err(io)?;
                 Ok(key)

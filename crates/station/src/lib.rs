@@ -44,6 +44,7 @@ mod offline_unblock;
 mod outcome;
 mod pin;
 mod previous_secrets;
+mod private_file;
 pub mod profile;
 mod progress;
 mod provisioning;

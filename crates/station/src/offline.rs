@@ -84,7 +84,6 @@ fn load(data_dir: &Path) -> Verifiers {
 }
 
 fn save(data_dir: &Path, verifiers: &Verifiers) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
     let target = path(data_dir);
     let aside = data_dir.join(format!("{VERIFIER_FILE}.new"));
     let io = |p: &Path| {
@@ -93,12 +92,7 @@ fn save(data_dir: &Path, verifiers: &Verifiers) -> Result<()> {
     };
     let text = serde_json::to_vec_pretty(verifiers).map_err(store::Error::from)?;
     let _ = std::fs::remove_file(&aside);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&aside)
-        .map_err(io(&aside))?;
+    let mut file = crate::private_file::create_new(&aside).map_err(io(&aside))?;
     file.write_all(&text).map_err(io(&aside))?;
     file.sync_all().map_err(io(&aside))?;
     std::fs::rename(&aside, &target).map_err(io(&target))?;
