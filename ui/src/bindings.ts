@@ -727,6 +727,8 @@ export type ErrorCode =
 "puk-blocked" | 
 /**  The card refused the management key. */
 "authentication-failed" | 
+/**  The card wants a PIN or the management key first. */
+"security-status" | 
 /**  The card's memory is full. */
 "card-full" | 
 /**  The card's data could not be read. */

@@ -29,61 +29,23 @@ impl Failure {
     }
 }
 
+// Card, PC/SC and transport failures carry the codes station gives them,
+// so a command that works on a card directly says what the app would.
+
 impl From<piv::Error> for Failure {
     fn from(e: piv::Error) -> Self {
-        use piv::Error as E;
-        let code = match &e {
-            E::WrongPin { .. } => "wrong-pin",
-            E::PinBlocked => "pin-blocked",
-            E::WrongPuk { .. } => "wrong-puk",
-            E::PukBlocked => "puk-blocked",
-            E::AuthenticationFailed => "authentication-failed",
-            E::SecurityStatusNotSatisfied => "security-status",
-            E::NotFound => "not-found",
-            E::NotSupported => "not-supported",
-            E::NoMemory => "card-full",
-            E::Malformed { .. } => "malformed-card-data",
-            E::BadInput(_) => "bad-input",
-            E::Profile(_) => "profile",
-            E::Certificate(_) | E::Ca(_) | E::BadSignature(_) => "certificate",
-            E::Io { .. } => "io",
-            E::Apdu(apdu::Error::Transport(t)) => return Failure::from(t.clone()),
-            _ => "card-error",
-        };
-        Failure::new(code, e.to_string())
+        Failure::new(station::ErrorCode::of_card(&e).as_str(), e.to_string())
     }
 }
 
 impl From<apdu::TransportError> for Failure {
     fn from(e: apdu::TransportError) -> Self {
-        use apdu::TransportError as T;
-        let code = match e {
-            T::CardRemoved => "card-removed",
-            T::CardReset => "card-reset",
-            T::ReaderGone => "reader-gone",
-            T::SharingViolation => "card-in-use",
-            T::NoCard => "no-card",
-            T::Timeout => "timeout",
-            T::Other(_) => "card-error",
-        };
-        Failure::new(code, e.to_string())
+        Failure::new(station::ErrorCode::of_transport(&e).as_str(), e.to_string())
     }
 }
 
 impl From<reader::Error> for Failure {
     fn from(e: reader::Error) -> Self {
-        use reader::Error as R;
-        let code = match e {
-            R::NoService => "no-pcsc-service",
-            R::ReaderGone => "reader-gone",
-            R::CardRemoved => "card-removed",
-            R::NoCard => "no-card",
-            R::CardReset => "card-reset",
-            R::SharingViolation => "card-in-use",
-            R::CardUnresponsive => "card-unresponsive",
-            R::Timeout => "timeout",
-            _ => "pcsc",
-        };
-        Failure::new(code, e.to_string())
+        Failure::new(station::ErrorCode::of_reader(&e).as_str(), e.to_string())
     }
 }

@@ -86,6 +86,8 @@ error_codes! {
     PukBlocked = "puk-blocked",
     /// The card refused the management key.
     AuthenticationFailed = "authentication-failed",
+    /// The card wants a PIN or the management key first.
+    SecurityStatus = "security-status",
     /// The card's memory is full.
     CardFull = "card-full",
     /// The card's data could not be read.
@@ -228,6 +230,8 @@ impl ErrorCode {
             E::WrongPuk { .. } => ErrorCode::WrongPuk,
             E::PukBlocked => ErrorCode::PukBlocked,
             E::AuthenticationFailed => ErrorCode::AuthenticationFailed,
+            E::SecurityStatusNotSatisfied => ErrorCode::SecurityStatus,
+            E::NotFound => ErrorCode::NotFound,
             E::NotSupported => ErrorCode::NotSupported,
             E::NoMemory => ErrorCode::CardFull,
             E::Malformed { .. } => ErrorCode::MalformedCardData,
@@ -267,6 +271,7 @@ impl ErrorCode {
             R::NoService => ErrorCode::NoPcscService,
             R::SharingViolation => ErrorCode::CardInUse,
             R::CardUnresponsive => ErrorCode::CardUnresponsive,
+            R::Timeout => ErrorCode::Timeout,
             _ => ErrorCode::Pcsc,
         }
     }

@@ -335,6 +335,11 @@ const WORDING: Record<ErrorCode, Wording> = {
     changed: NOTHING,
     next: "Correct the address and try again.",
   },
+  "security-status": {
+    what: "The card needs its PIN or management key before this.",
+    changed: CARD_UNCHANGED,
+    next: "Verify the PIN (or use an action that authenticates to the card) and try again.",
+  },
   "wrong-enrollment-code": {
     what: "The enrollment code is not right.",
     changed: "The wrong code counts toward the limit; after too many the code stops working.",
