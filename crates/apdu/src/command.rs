@@ -18,6 +18,14 @@ pub struct Command {
     pub le: Option<usize>,
 }
 
+/// Command data may be a PIN, a PUK or a management-key response: every
+/// copy is wiped when it is dropped.
+impl Drop for Command {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.data);
+    }
+}
+
 impl std::fmt::Debug for Command {
     /// Prints the header and lengths only: command data can carry PINs and keys.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -86,7 +86,9 @@ pub fn exchange<T: Transport + ?Sized>(transport: &mut T, command: &Command) -> 
 }
 
 fn transmit<T: Transport + ?Sized>(transport: &mut T, command: &Command) -> Result<Response> {
-    let raw = transport.transmit(&command.to_bytes()?)?;
+    // The encoded command may carry a PIN, PUK or key: wiped once sent.
+    let bytes = zeroize::Zeroizing::new(command.to_bytes()?);
+    let raw = zeroize::Zeroizing::new(transport.transmit(&bytes)?);
     Response::parse(&raw)
 }
 

@@ -741,13 +741,6 @@ fn decide_request(
     Ok(())
 }
 
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
-}
-
 /// The registry-issued certificate `named` refers to, if it is one issued
 /// for `device`, with the same serial, not yet on the card and still on hold.
 fn issued_here(
@@ -815,7 +808,7 @@ fn record_issuance(
     }
     let atr = match &facts.atr {
         Some(atr) if atr.len() <= 66 => {
-            Some(decode_hex(atr).map_or_else(|| refuse("invalid", "the ATR is not hexadecimal"), Ok)?)
+            Some(hex::decode(atr).or_else(|_| refuse("invalid", "the ATR is not hexadecimal"))?)
         }
         Some(_) => return refuse("invalid", "the ATR is longer than 33 bytes"),
         None => None,

@@ -416,7 +416,7 @@ impl Card {
 
     /// Chaining, GET RESPONSE and dispatch (ISO/IEC 7816-4 §5.1.1, §7.6.1).
     fn handle(&mut self, raw: &[u8]) -> Response {
-        let Ok(cmd) = Command::parse(raw) else {
+        let Ok(mut cmd) = Command::parse(raw) else {
             self.volatile.chain = None;
             self.volatile.response = Zeroizing::default();
             return StatusWord::WRONG_LENGTH.into();
@@ -429,7 +429,7 @@ impl Card {
             return self.get_response(cmd.le);
         }
         self.volatile.response = Zeroizing::default();
-        let data = Zeroizing::new(cmd.data);
+        let data = Zeroizing::new(std::mem::take(&mut cmd.data));
         if cmd.cla & 0x10 != 0 {
             let same = self
                 .volatile
