@@ -586,38 +586,30 @@ fn plan(
         OperationKind::ChangeTemporaryCard(c) => {
             crate::temporary::change(tx, actor, c, now, &mut plan.records)?;
         }
-        OperationKind::StoreEscrow(e) if tx.device(e.device)?.is_none() => {
-            // A temporary card's secrets, escrowed before initialization writes it.
-            crate::temporary::check_escrow(tx, actor, e.device)?;
-            let secret =
-                e.secret.to_bytes().or_else(|_| refuse("invalid", "the secret is not hexadecimal"))?;
-            if secret.is_empty() || secret.len() > 64 {
-                return refuse("invalid", "the secret must be 1 to 64 bytes");
-            }
-            let Some(seal) = seal else {
-                return refuse("unsupported", "this registry has no escrow key configured");
-            };
-            let sealed = seal.seal(e.device, e.secret_kind, &secret)?;
-            plan.escrow = Some((e.device, e.secret_kind, sealed));
-        }
         OperationKind::StoreEscrow(e) => {
-            let Some(device) = tx.device(e.device)? else {
-                return not_found("device", e.device);
-            };
-            check_escrow_store(tx, actor, &device)?;
-            let secret =
-                e.secret.to_bytes().or_else(|_| refuse("invalid", "the secret is not hexadecimal"))?;
-            if secret.is_empty() || secret.len() > 64 {
-                return refuse("invalid", "the secret must be 1 to 64 bytes");
+            match tx.device(e.device)? {
+                Some(device) => check_escrow_store(tx, actor, &device)?,
+                // A temporary card's secrets, escrowed before initialization writes it.
+                None => {
+                    crate::temporary::check_escrow(tx, actor, e.device)?;
+                }
             }
-            let Some(seal) = seal else {
-                return refuse("unsupported", "this registry has no escrow key configured");
-            };
-            let sealed = seal.seal(device.id, e.secret_kind, &secret)?;
-            plan.escrow = Some((device.id, e.secret_kind, sealed));
+            plan.escrow = Some((e.device, e.secret_kind, sealed_secret(e, seal)?));
         }
     }
     Ok(plan)
+}
+
+/// The secret of `store`, checked (hex, 1 to 64 bytes) and sealed.
+fn sealed_secret(store: &proto::StoreEscrow, seal: Option<&dyn EscrowSeal>) -> Result<Vec<u8>, Decline> {
+    let secret = store.secret.to_bytes().or_else(|_| refuse("invalid", "the secret is not hexadecimal"))?;
+    if secret.is_empty() || secret.len() > 64 {
+        return refuse("invalid", "the secret must be 1 to 64 bytes");
+    }
+    let Some(seal) = seal else {
+        return refuse("unsupported", "this registry has no escrow key configured");
+    };
+    Ok(seal.seal(store.device, store.secret_kind, &secret)?)
 }
 
 /// Whether `actor` may escrow a new secret for `device`: only inside a job
