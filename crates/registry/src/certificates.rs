@@ -207,7 +207,7 @@ impl Registry {
                 }
                 return issued_answer(tx, &first).map(Ok);
             }
-            Ok(self.issue_in(tx, ca, caller, issue, material, route, now))
+            Ok(self.issue_in(tx, ca, caller, issue, material.clone(), route, now))
         })?
     }
 

@@ -333,3 +333,298 @@ fn a_failed_write_rolls_back_and_the_connection_is_reusable() {
     let other = person_record("read-only");
     assert!(storage::read(&storage, |tx| tx.put_record(&other)).is_err());
 }
+
+/// The storage the next [`captured`] factory call made, for the test that
+/// asked for it (each test has its own slot).
+static CONCURRENT: std::sync::Mutex<Option<Arc<PostgresStorage>>> = std::sync::Mutex::new(None);
+static BROKEN: std::sync::Mutex<Option<Arc<PostgresStorage>>> = std::sync::Mutex::new(None);
+
+fn captured(slot: &std::sync::Mutex<Option<Arc<PostgresStorage>>>) -> Arc<dyn Storage> {
+    let url = url().expect("checked by the test before the factory runs");
+    let storage = Arc::new(PostgresStorage::scratch(&url).expect("a fresh PostgreSQL schema"));
+    *slot.lock().unwrap() = Some(Arc::clone(&storage));
+    storage
+}
+
+fn concurrent_factory() -> Arc<dyn Storage> {
+    captured(&CONCURRENT)
+}
+
+fn broken_factory() -> Arc<dyn Storage> {
+    captured(&BROKEN)
+}
+
+/// Pauses a writer now and then at a [`Pause`] point: it widens the window
+/// between numbering a change and committing it, where a feed numbered
+/// before commit lets a reader skip. Only scheduling depends on it, never
+/// an assertion.
+fn random_pauses() -> Arc<dyn Fn(registry::storage::postgres::Pause) + Send + Sync> {
+    let state = Arc::new(std::sync::atomic::AtomicU64::new(0x9e37_79b9_7f4a_7c15));
+    Arc::new(move |_point| {
+        let mut x = state.fetch_add(0x9e37_79b9_7f4a_7c15, std::sync::atomic::Ordering::Relaxed);
+        x ^= x >> 31;
+        x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x ^= x >> 29;
+        if x % 3 == 0 {
+            std::thread::sleep(std::time::Duration::from_micros(x % 3000));
+        }
+    })
+}
+
+/// Sends `ops` to one registry instance as the holder of `token`.
+async fn send_ops(app: &axum::Router, token: &str, ops: &[proto::Operation]) -> Vec<proto::Answer> {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let body = serde_json::to_vec(&proto::OperationBatch { operations: ops.to_vec() }).unwrap();
+    let request = axum::http::Request::builder()
+        .method("POST")
+        .uri("/v1/operations")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), axum::http::StatusCode::OK);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice::<proto::AnswerBatch>(&bytes).unwrap().answers
+}
+
+/// One page of the feed after `cursor` from one registry instance.
+async fn pull(app: &axum::Router, token: &str, cursor: &str) -> proto::ChangesPage {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let request = axum::http::Request::builder()
+        .uri(format!("/v1/changes?since={cursor}&limit=1000"))
+        .header("authorization", format!("Bearer {token}"))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), axum::http::StatusCode::OK);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// What a puller saw: every change in the order it arrived.
+struct Pulled {
+    seqs: Vec<u64>,
+    replica: std::collections::BTreeMap<(String, uuid::Uuid), proto::Record>,
+}
+
+/// 16 writers over two registry instances on one schema: each creates
+/// people of its own and requests cards for the one shared cardholder,
+/// sends each operation to both instances at once (same `op_id`), and
+/// pairs of writers approve and reject the same request at once; a puller
+/// pulls the feed from the first instance all along. Returns what the
+/// checks found wrong, if anything.
+async fn concurrent_load(
+    factory: suite::Factory,
+    slot: &std::sync::Mutex<Option<Arc<PostgresStorage>>>,
+    broken: bool,
+) -> Vec<String> {
+    use proto::{Operation, OperationKind};
+    const WRITERS: usize = 16;
+    const ROUNDS: usize = 6;
+    let f = suite::Fixture::new(factory).await;
+    let first = slot.lock().unwrap().take().unwrap();
+    let url = url().unwrap();
+    let second = Arc::new(PostgresStorage::open_in_schema(&url, first.schema().unwrap()).unwrap());
+    for storage in [&first, &second] {
+        if broken {
+            storage.break_feed_numbering().unwrap();
+        }
+        storage.pause_writers_with(Some(random_pauses()));
+    }
+    let second_registry = registry::Registry::new(Arc::clone(&second) as Arc<dyn Storage>)
+        .with_escrow(Arc::new(suite::TestSeal))
+        .with_authority(Arc::new(suite::test_authority()));
+    let apps = [f.app.clone(), registry::app(second_registry)];
+    let contested: Vec<_> = {
+        let mut out = Vec::new();
+        for _ in 0..WRITERS / 2 * ROUNDS / 2 {
+            out.push(f.request_card().await.0);
+        }
+        out
+    };
+    let applied_before = suite::table_rows(&f.dump(), "applied_ops");
+
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let puller = {
+        let app = apps[0].clone();
+        let token = f.token("admin").to_owned();
+        let done = Arc::clone(&done);
+        tokio::spawn(async move {
+            let mut pulled = Pulled { seqs: Vec::new(), replica: Default::default() };
+            let mut cursor = "0".to_owned();
+            loop {
+                // Read before the pull: a pull that starts after the writers finished sees all.
+                let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+                let page = pull(&app, &token, &cursor).await;
+                for change in page.changes {
+                    pulled.seqs.push(change.seq);
+                    let key = (change.record.type_name().to_owned(), change.record.id());
+                    pulled.replica.insert(key, change.record);
+                }
+                cursor = page.next_cursor;
+                if finished && !page.more {
+                    return pulled;
+                }
+            }
+        })
+    };
+
+    let mut writers = tokio::task::JoinSet::new();
+    for w in 0..WRITERS {
+        let apps = apps.clone();
+        let requester = f.token("requester").to_owned();
+        let decider = if w % 2 == 0 { f.token("approver") } else { f.token("admin") }.to_owned();
+        let admin = f.token("admin").to_owned();
+        let (cardholder, profile) = (f.cardholder, f.profile);
+        let contested = contested.clone();
+        writers.spawn(async move {
+            let mut sent = Vec::new();
+            for round in 0..ROUNDS {
+                let own = suite::operation(OperationKind::CreatePerson(proto::CreatePerson {
+                    id: domain::PersonId::new(uuid::Uuid::now_v7()),
+                    given_name: format!("Writer {w}"),
+                    family_name: format!("Round {round}"),
+                    email: None,
+                    employee_id: None,
+                }));
+                let shared = suite::operation(OperationKind::RequestCard(proto::RequestCard {
+                    request: domain::RequestId::new(uuid::Uuid::now_v7()),
+                    device: domain::DeviceId::new(uuid::Uuid::now_v7()),
+                    person: cardholder,
+                    profile,
+                    reason: None,
+                    notes: Some(format!("writer {w} round {round}")),
+                    route: None,
+                }));
+                // The same operations to both instances at once.
+                for (token, op) in [(&admin, own), (&requester, shared)] {
+                    let ops: Vec<Operation> = vec![op];
+                    let (a, b) =
+                        tokio::join!(send_ops(&apps[0], token, &ops), send_ops(&apps[1], token, &ops));
+                    assert_eq!(a, b, "both instances answer the same operation alike");
+                    assert!(a[0].is_accepted(), "{a:?}");
+                    sent.push((ops[0].op_id, None));
+                }
+                // Writers 2k and 2k+1 decide the same request at once, one approving, one rejecting.
+                if round % 2 == 0 {
+                    let request = contested[(w / 2) * (ROUNDS / 2) + round / 2];
+                    let kind = if w % 2 == 0 {
+                        OperationKind::ApproveRequest(proto::ApproveRequest { request, notes: None })
+                    } else {
+                        OperationKind::RejectRequest(proto::RejectRequest { request, notes: None })
+                    };
+                    let op = suite::operation(kind);
+                    let answer = send_ops(&apps[w % 2], &decider, std::slice::from_ref(&op)).await.remove(0);
+                    sent.push((op.op_id, Some((request, answer))));
+                }
+            }
+            sent
+        });
+    }
+    let mut sent = Vec::new();
+    while let Some(outcome) = writers.join_next().await {
+        sent.extend(outcome.unwrap());
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let pulled = puller.await.unwrap();
+    for storage in [&first, &second] {
+        storage.pause_writers_with(None);
+    }
+
+    let mut problems = Vec::new();
+    // Each operation applied once.
+    let applied = suite::table_rows(&f.dump(), "applied_ops") - applied_before;
+    if applied != sent.len() {
+        problems.push(format!("{applied} operations recorded, {} sent", sent.len()));
+    }
+    // Each conflict resolved once.
+    let mut decisions: std::collections::HashMap<_, Vec<proto::Answer>> = Default::default();
+    for (_, decided) in &sent {
+        if let Some((request, answer)) = decided {
+            decisions.entry(*request).or_default().push(answer.clone());
+        }
+    }
+    for (request, answers) in &decisions {
+        let accepted = answers.iter().filter(|a| a.is_accepted()).count();
+        if answers.len() != 2 || accepted != 1 {
+            problems.push(format!("request {request:?} resolved {accepted} times: {answers:?}"));
+        }
+    }
+    // Feed numbers strictly increasing for the puller, and none skipped.
+    if !pulled.seqs.windows(2).all(|w| w[0] < w[1]) {
+        problems.push("the puller's feed numbers went backwards".into());
+    }
+    let feed = storage::read(&*first, |tx| {
+        let mut all = Vec::new();
+        loop {
+            let page = tx.changes_after(all.last().map_or(0, |c: &proto::Change| c.seq), 1000)?;
+            if page.is_empty() {
+                return Ok(all);
+            }
+            all.extend(page);
+        }
+    })
+    .unwrap();
+    let all_seqs: Vec<u64> = feed.iter().map(|c| c.seq).collect();
+    if pulled.seqs != all_seqs {
+        let seen: std::collections::BTreeSet<_> = pulled.seqs.iter().collect();
+        let skipped: Vec<_> = all_seqs.iter().filter(|s| !seen.contains(s)).collect();
+        problems.push(format!("the puller skipped changes {skipped:?}"));
+    }
+    // The puller's replica equals the registry's records.
+    for ((kind, id), record) in &pulled.replica {
+        let stored = storage::read(&*first, |tx| {
+            Ok(match kind.as_str() {
+                "person" => tx.person(domain::PersonId::new(*id))?.map(proto::Record::Person),
+                "device" => tx.device(domain::DeviceId::new(*id))?.map(proto::Record::Device),
+                "request" => tx.request(domain::RequestId::new(*id))?.map(proto::Record::Request),
+                _ => Some(record.clone()),
+            })
+        })
+        .unwrap();
+        if stored.as_ref() != Some(record) {
+            problems.push(format!("the replica's {kind} {id} differs from the registry's"));
+        }
+    }
+    let mut latest = std::collections::BTreeMap::new();
+    for change in feed {
+        latest.insert((change.record.type_name().to_owned(), change.record.id()), change.record);
+    }
+    if latest.len() != pulled.replica.len() {
+        problems.push(format!(
+            "the replica holds {} records, the registry {}",
+            pulled.replica.len(),
+            latest.len()
+        ));
+    }
+    problems
+}
+
+/// Issue 17: 16 clients over two instances, same `op_id` on both at once,
+/// conflicting decisions, writers pausing inside their transactions, and a
+/// puller all along: nothing applied twice, nothing resolved twice, nothing
+/// skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_writers_on_two_instances_and_a_puller() {
+    if url().is_none() {
+        return;
+    }
+    let problems = concurrent_load(concurrent_factory, &CONCURRENT, false).await;
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// The same load on the broken variant (changes numbered by a SEQUENCE
+/// before commit) must be caught. Not run by default: whether a skip
+/// happens depends on scheduling (`cargo test -- --ignored` to see it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "shows the concurrency test catching a broken feed; needs an unlucky schedule"]
+async fn the_concurrency_test_catches_a_feed_numbered_before_commit() {
+    if url().is_none() {
+        return;
+    }
+    let problems = concurrent_load(broken_factory, &BROKEN, true).await;
+    assert!(problems.iter().any(|p| p.contains("skipped")), "the broken feed went unnoticed: {problems:#?}");
+}

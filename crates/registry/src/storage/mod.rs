@@ -3,7 +3,7 @@
 //! and PostgreSQL implement the same contract and pass the same tests.
 //!
 //! All methods are synchronous; the HTTP layer runs them on the blocking
-//! pool. Writes happen inside [`Storage::write`]: one transaction, serialized
+//! pool. Writes happen inside [`Storage::write`]: one transaction, serializable
 //! against every other write, committed only if the work returns `Ok`. The
 //! decisions themselves live in [`crate::decide`], not here.
 
@@ -240,8 +240,10 @@ pub struct MailRecord {
 
 /// The registry's database.
 pub trait Storage: Send + Sync + 'static {
-    /// Runs `work` in one write transaction, serialized with every other
-    /// write; commits if it returns `Ok`, rolls back otherwise.
+    /// Runs `work` in one write transaction whose effects are those of
+    /// some serial order of all writes; commits if it returns `Ok`, rolls
+    /// back otherwise. `work` may run again after a rollback when the
+    /// transaction lost a race with another one (never seen by callers).
     fn write(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()>;
 
     /// Runs `work` on a consistent read snapshot (writes through it fail or
@@ -459,13 +461,13 @@ pub trait Tx {
     fn put_settings(&mut self, settings: &DeploymentSettings) -> Result<()>;
 }
 
-/// Runs `work` in a write transaction and hands back its value.
-pub fn write<R>(storage: &dyn Storage, work: impl FnOnce(&mut dyn Tx) -> Result<R>) -> Result<R> {
-    let mut work = Some(work);
+/// Runs `work` in a write transaction and hands back its value. `work`
+/// may run more than once: a storage that runs writers in parallel retries
+/// a transaction that lost a race (its effects were rolled back).
+pub fn write<R>(storage: &dyn Storage, mut work: impl FnMut(&mut dyn Tx) -> Result<R>) -> Result<R> {
     let mut out = None;
     storage.write(&mut |tx| {
-        let f = work.take().ok_or_else(|| crate::Error::Task("transaction body ran twice".into()))?;
-        out = Some(f(tx)?);
+        out = Some(work(tx)?);
         Ok(())
     })?;
     out.ok_or_else(|| crate::Error::Task("transaction produced no value".into()))
