@@ -300,9 +300,9 @@ export class KioskState {
       reason === "pulled-encoding"
         ? "Your card was taken out before it was finished. Insert the same card again and enter the same code to finish it."
         : reason === "pulled"
-          ? "Your card was taken out, so we stopped. Insert it again to start over."
+          ? "Your card was taken out, so we stopped and forgot what was typed."
           : reason === "idle"
-            ? "We stopped because nothing happened for a while. Insert your card to start over."
+            ? "We stopped because nothing happened for a while, and forgot what was typed."
             : null;
   }
 
