@@ -75,7 +75,8 @@ export class KioskState {
   tick(now: number): void {
     this.now = now;
     const left = this.idleLeft;
-    if (left !== null && left <= 0) this.end("idle");
+    // A finished card left in: back to the start without a word about stopping.
+    if (left !== null && left <= 0) this.end(this.stage === "done" ? "done" : "idle");
   }
 
   // ----- the administrator signs the kiosk in -----
