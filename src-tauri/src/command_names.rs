@@ -52,4 +52,10 @@ pub const COMMANDS: &[&str] = &[
     "audit",
     "audit_chain",
     "export_audit",
+    "kiosk_ready",
+    "kiosk_check",
+    "kiosk_encode",
+    "kiosk_try_pin",
+    "kiosk_end",
+    "kiosk_exit",
 ];

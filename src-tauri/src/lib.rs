@@ -80,6 +80,12 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             audit,
             audit_chain,
             export_audit,
+            kiosk_ready,
+            kiosk_check,
+            kiosk_encode,
+            kiosk_try_pin,
+            kiosk_end,
+            kiosk_exit,
         ])
         .events(tauri_specta::collect_events![SessionLocked])
         // One TypeScript type per Rust type: these views are only sent or only received.
@@ -116,6 +122,12 @@ pub fn idle_lock() -> Duration {
         .unwrap_or(station::DEFAULT_IDLE_LOCK)
 }
 
+/// Whether the app starts as a walk-up kiosk: `--kiosk` or `CARDSTATION_KIOSK=1`.
+pub fn kiosk_mode(args: impl IntoIterator<Item = String>) -> bool {
+    args.into_iter().any(|a| a == "--kiosk")
+        || std::env::var("CARDSTATION_KIOSK").is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes"))
+}
+
 /// Runs the app until its window closes.
 pub fn run() -> Result<(), String> {
     tracing_subscriber::fmt()
@@ -124,13 +136,32 @@ pub fn run() -> Result<(), String> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let app = App::open(&data_dir(), idle_lock()).map_err(|e| e.message)?;
+    let kiosk = kiosk_mode(std::env::args().skip(1));
+    let app = App::open_as(&data_dir(), idle_lock(), kiosk).map_err(|e| e.message)?;
     let builder = bindings();
     tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
         .invoke_handler(builder.invoke_handler())
+        .on_window_event(|window, event| {
+            // A kiosk's window closes only after the exit gesture and the kiosk account's password.
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
+                if !window.state::<App>().may_close() {
+                    api.prevent_close();
+                }
+            }
+        })
         .setup(move |tauri_app| {
             builder.mount_events(tauri_app);
+            if kiosk {
+                if let Some(window) = tauri_app.get_webview_window("main") {
+                    window.set_title("Cardstation kiosk")?;
+                    window.set_decorations(false)?;
+                    window.set_fullscreen(true)?;
+                    window.set_always_on_top(true)?;
+                    window.set_closable(false)?;
+                    window.set_minimizable(false)?;
+                }
+            }
             let handle = tauri_app.handle().clone();
             app.desk().on_lock(Box::new(move || {
                 if let Err(e) = SessionLocked.emit(&handle) {

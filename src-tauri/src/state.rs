@@ -17,6 +17,9 @@ use uuid::Uuid;
 #[derive(Debug, Clone, Serialize, Deserialize, specta::Type, tauri_specta::Event)]
 pub struct SessionLocked;
 
+/// A kiosk's own session never idle-locks (ten years).
+const KIOSK_NO_LOCK: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
 /// The app's state.
 pub struct App {
     desk: Arc<Desk>,
@@ -24,6 +27,13 @@ pub struct App {
     sync: Mutex<Option<Channel<SyncStatus>>>,
     /// The stop flag of each batch running in this window.
     batches: Mutex<HashMap<Uuid, Arc<AtomicBool>>>,
+    /// Started as a walk-up kiosk (`--kiosk`, `CARDSTATION_KIOSK=1`).
+    kiosk: bool,
+    /// The kiosk's current cardholder: whom their code invites, and the code
+    /// (zeroized when dropped: card pulled, idle timeout, done).
+    walkup: Mutex<Option<(station::Walkup, proto::EnrollmentCode)>>,
+    /// The exit gesture's password was right: the window may close.
+    exit_allowed: AtomicBool,
 }
 
 impl std::fmt::Debug for App {
@@ -35,13 +45,56 @@ impl std::fmt::Debug for App {
 impl App {
     /// The station in `data_dir`, its session locking after `idle_lock`.
     pub fn open(data_dir: &Path, idle_lock: Duration) -> Result<App, ErrorView> {
+        App::open_as(data_dir, idle_lock, false)
+    }
+
+    /// [`App::open`], as a walk-up kiosk when `kiosk` (its session never
+    /// idle-locks: each cardholder's session has its own idle timeout).
+    pub fn open_as(data_dir: &Path, idle_lock: Duration, kiosk: bool) -> Result<App, ErrorView> {
+        let idle_lock = if kiosk { KIOSK_NO_LOCK } else { idle_lock };
         let desk = Desk::open(data_dir, idle_lock)?;
         Ok(App {
             desk: Arc::new(desk),
             watch: Mutex::new(None),
             sync: Mutex::new(None),
             batches: Mutex::default(),
+            kiosk,
+            walkup: Mutex::new(None),
+            exit_allowed: AtomicBool::new(false),
         })
+    }
+
+    /// Whether this app is a walk-up kiosk.
+    pub fn is_kiosk(&self) -> bool {
+        self.kiosk
+    }
+
+    /// Keeps the kiosk cardholder's invitation and code.
+    pub fn kiosk_keep(&self, walkup: station::Walkup, code: proto::EnrollmentCode) {
+        *lock(&self.walkup) = Some((walkup, code));
+    }
+
+    /// The kiosk cardholder's invitation and code, or why there is none.
+    pub fn kiosk_current(&self) -> Result<(station::Walkup, proto::EnrollmentCode), ErrorView> {
+        lock(&self.walkup)
+            .clone()
+            .ok_or_else(|| ErrorView::new(station::ErrorCode::BadInput, "enter your enrollment code first"))
+    }
+
+    /// Forgets the kiosk cardholder's invitation and code.
+    pub fn kiosk_forget(&self) {
+        let old = lock(&self.walkup).take();
+        drop(old);
+    }
+
+    /// The kiosk's exit gesture was confirmed: the window may close.
+    pub fn allow_exit(&self) {
+        self.exit_allowed.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a close request is to be honoured (always, outside a kiosk).
+    pub fn may_close(&self) -> bool {
+        !self.kiosk || self.exit_allowed.load(Ordering::SeqCst)
     }
 
     /// The desk.

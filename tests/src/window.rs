@@ -113,6 +113,16 @@ impl AppWindow {
     /// Starts the app on the station in `data` (idle lock `idle_lock_seconds`)
     /// and waits for its first screen. `name` prefixes its screenshots.
     pub fn open(name: &str, data: &Path, idle_lock_seconds: u32) -> Result<AppWindow> {
+        AppWindow::start(name, data, idle_lock_seconds, false)
+    }
+
+    /// Starts the app in kiosk mode (`CARDSTATION_KIOSK=1`) on the station
+    /// in `data`, and waits for the kiosk's sign-in.
+    pub fn open_kiosk(name: &str, data: &Path) -> Result<AppWindow> {
+        AppWindow::start(name, data, 300, true)
+    }
+
+    fn start(name: &str, data: &Path, idle_lock_seconds: u32, kiosk: bool) -> Result<AppWindow> {
         let display = display()?;
         let (port, native) = (free_port()?, free_port()?);
         // A process group of its own: WebKitWebDriver and the app it starts
@@ -122,6 +132,7 @@ impl AppWindow {
             .env("DISPLAY", display)
             .env("CARDSTATION_DATA", data)
             .env("CARDSTATION_IDLE_LOCK_SECONDS", idle_lock_seconds.to_string())
+            .env("CARDSTATION_KIOSK", if kiosk { "1" } else { "0" })
             .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -156,7 +167,11 @@ impl AppWindow {
             }
         };
         let window = AppWindow { client, driver, runtime, name: name.to_owned() };
-        window.wait_for("[data-testid=signin-username], [data-testid=app-shell]")?;
+        window.wait_for(if kiosk {
+            "[data-testid=kiosk-signin]"
+        } else {
+            "[data-testid=signin-username], [data-testid=app-shell]"
+        })?;
         Ok(window)
     }
 

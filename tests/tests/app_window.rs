@@ -917,3 +917,170 @@ fn at_sign_in_the_window_shows_the_operators_refused_actions_and_the_sync_view_w
     assert_eq!(states.len(), 1, "only R1 was ever recorded: {states:?}");
     assert_eq!(states[0]["state"], "pending_approval");
 }
+
+/// The walk-up profile: the cardholder chooses a PIN of 6 to 8 digits.
+const WALKUP_PROFILE: &str = r#"
+name = "Walk-up badge"
+capabilities = "contact"
+management_key = "aes256"
+validate_issuance = true
+card_end_state = "active"
+certificate_end_state = "valid"
+is_temporary = false
+card_validity_days = 1825
+pin = { min_length = 6, max_length = 8, numeric = true, retries = 3 }
+puk = { length = 8, numeric = true, retries = 3 }
+
+[[slots]]
+slot = "piv_authentication"
+algorithm = "ecc_p256"
+certificate = { subject = "CN={name},O=Example", validity_days = 365, ekus = ["client_auth"] }
+"#;
+
+/// The code in the newest email to `address` in the registry's mailbox.
+fn code_mailed_to(registry: &TestRegistry, address: &str) -> String {
+    let mailbox = mail::Mailbox::open(registry.data.join("mailbox")).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let found = mailbox
+            .list()
+            .unwrap()
+            .iter()
+            .filter_map(|e| mailbox.read(e.id).unwrap())
+            .rfind(|m| m.to == address);
+        if let Some(message) = found {
+            let body = message.body.expose();
+            let line = body.lines().find(|l| l.contains("enrollment code:")).expect("the mail names a code");
+            return line.rsplit(' ').next().unwrap().trim().to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "no enrollment email reached {address}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The kiosk's text on screen now.
+fn kiosk_text(app: &AppWindow) -> String {
+    app.block(app.client.execute("return document.querySelector('[data-testid=kiosk]').innerText", vec![]))
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// UC-WALKUP through the real window in kiosk mode: an account without the
+/// walk-up permission is refused; the kiosk account signs in; a blank card
+/// goes in; a wrong code says how many attempts are left; the right code
+/// greets the cardholder; PINs that differ are explained; the card is
+/// encoded with progress; the PIN is verified on it; done — the registry
+/// has the enrollment completed with the card's serial and OpenSC signs
+/// with the cardholder's PIN. The window cannot be closed without the exit
+/// gesture.
+#[test]
+fn a_cardholder_enrolls_their_card_at_the_kiosk_window() {
+    let _one = one_window();
+    let lab = Lab::from_env();
+    let work = tempfile::tempdir().unwrap();
+    let registry = TestRegistry::start(&work.path().join("registry")).unwrap();
+    registry.use_case("prov", true).unwrap();
+    registry.use_case("walkup", true).unwrap();
+    registry.role("Provisioners", &[], &["manage_provisioning_tasks"]).unwrap();
+    registry.role("Kiosks", &[], &["walkup"]).unwrap();
+    registry.operator("pat", "Provisioner", &["Provisioners"]).unwrap();
+    registry.operator("kiosk", "Lobby kiosk", &["Kiosks"]).unwrap();
+    let profile = registry.profile(WALKUP_PROFILE).unwrap();
+    let office = TestStation::enroll(&work.path().join("office"), &registry).unwrap();
+    let station = TestStation::enroll(&work.path().join("kiosk"), &registry).unwrap();
+
+    // Pat provisions Ada; her code arrives by email.
+    let args =
+        ["person", "add", "--given-name", "Ada", "--family-name", "Kiosk", "--email", "ada@example.org"];
+    let person = ok(office.as_operator("admin", &args).unwrap())["id"].as_str().unwrap().to_owned();
+    let task = ok(office
+        .as_operator("pat", &["provision", "create", "--profile", &profile, "--person", &person])
+        .unwrap());
+    let number = task["number"].as_u64().unwrap();
+    let code = code_mailed_to(&registry, "ada@example.org");
+
+    let app = AppWindow::open_kiosk("kiosk", &station.data).unwrap();
+    app.screenshot("1-signin").unwrap();
+
+    // An account without the walk-up permission cannot start the kiosk.
+    app.type_into("[data-testid=kiosk-username]", "pat").unwrap();
+    app.type_into("[data-testid=kiosk-password]", PASSWORD).unwrap();
+    app.click("[data-testid=kiosk-signin-submit]").unwrap();
+    app.wait_text("[data-testid=kiosk-message]", "This account cannot run the kiosk").unwrap();
+    app.screenshot("1b-signin-refused").unwrap();
+
+    app.type_into("[data-testid=kiosk-username]", "kiosk").unwrap();
+    app.type_into("[data-testid=kiosk-password]", PASSWORD).unwrap();
+    app.click("[data-testid=kiosk-signin-submit]").unwrap();
+    app.wait_text("[data-testid=kiosk-attract]", "Insert your card").unwrap();
+    app.screenshot("2-attract").unwrap();
+
+    let reader = lab.acquire_reader();
+    let (card, plugged) = reader.insert_fresh(7_700_000 + std::process::id() % 1000);
+    reader.wait_card_present(WAIT);
+    app.wait_for("[data-testid=kiosk-code-input]").unwrap();
+    app.screenshot("3-code").unwrap();
+
+    // A wrong code (the right tag, a wrong secret) counts and says what is left.
+    let wrong = format!("{}-0000-0000-0000", &code[..4]);
+    app.type_into("[data-testid=kiosk-code-input]", &wrong).unwrap();
+    app.click("[data-testid=kiosk-code-submit]").unwrap();
+    let said = app.wait_text("[data-testid=kiosk-message]", "That code is not right").unwrap();
+    assert!(said.contains("attempts left"), "{said}");
+    app.screenshot("3b-wrong-code").unwrap();
+
+    // The right code, typed in lower case without hyphens.
+    app.type_into("[data-testid=kiosk-code-input]", &code.replace('-', "").to_lowercase()).unwrap();
+    app.click("[data-testid=kiosk-code-submit]").unwrap();
+    app.wait_text("[data-testid=kiosk-hello]", "Hello, Ada Kiosk").unwrap();
+    app.wait_text("[data-testid=kiosk-pin-rule]", "6 to 8 digits").unwrap();
+    app.screenshot("4-pin").unwrap();
+
+    app.type_into("[data-testid=kiosk-pin-1]", "246810").unwrap();
+    app.type_into("[data-testid=kiosk-pin-2]", "246811").unwrap();
+    app.click("[data-testid=kiosk-pin-submit]").unwrap();
+    app.wait_text("[data-testid=kiosk-message]", "The two PINs are not the same").unwrap();
+    app.screenshot("4b-pin-mismatch").unwrap();
+
+    app.type_into("[data-testid=kiosk-pin-1]", "246810").unwrap();
+    app.type_into("[data-testid=kiosk-pin-2]", "246810").unwrap();
+    app.click("[data-testid=kiosk-pin-submit]").unwrap();
+    app.wait_for("[data-testid=kiosk-encoding]").unwrap();
+    let _ = app.wait_text("[data-testid=kiosk-step]", "step");
+    app.screenshot("5-encoding").unwrap();
+    app.wait_for("[data-testid=kiosk-try-input]").unwrap();
+    app.screenshot("6-try").unwrap();
+    app.type_into("[data-testid=kiosk-try-input]", "246810").unwrap();
+    app.click("[data-testid=kiosk-try-submit]").unwrap();
+    app.wait_text("[data-testid=kiosk-done]", "Done. Remove your card.").unwrap();
+    app.screenshot("7-done").unwrap();
+    let page = app.block(app.client.source()).unwrap();
+    assert!(!page.contains("246810") && !page.contains(&code), "neither PIN nor code stays in the window");
+
+    // The registry: enrolled and authenticated once = completed, with the card's serial.
+    let shown = ok(office.as_operator("pat", &["provision", "show", &number.to_string()]).unwrap());
+    let row =
+        shown["users"].as_array().unwrap().iter().find(|u| u["person"] == person.as_str()).unwrap().clone();
+    assert_eq!(row["status"], "completed", "{row}");
+    assert!(row["serial"].as_str().is_some_and(|s| !s.is_empty()), "{row}");
+    assert_eq!(card.lock().unwrap().pin_tries_remaining(), 3, "the right PIN spent no try");
+    opensc_signs(&reader.name, "246810", "9a", "01");
+
+    // The card out: back to the start, nothing of Ada's left.
+    plugged.remove();
+    reader.wait_card_absent(WAIT);
+    app.wait_text("[data-testid=kiosk-attract]", "Insert your card").unwrap();
+    assert!(!kiosk_text(&app).contains("Ada"), "{}", kiosk_text(&app));
+
+    // The exit gesture asks for the kiosk account's password (a wrong one is refused).
+    app.block(app.client.execute(
+        "window.dispatchEvent(new KeyboardEvent('keydown', {key: 'X', ctrlKey: true, altKey: true, shiftKey: true, bubbles: true}))",
+        vec![],
+    ))
+    .unwrap();
+    app.type_into("[data-testid=kiosk-exit-password]", "not the password").unwrap();
+    app.click("[data-testid=kiosk-exit-submit]").unwrap();
+    app.wait_text("[data-testid=kiosk-exit-error]", "not accepted").unwrap();
+    app.screenshot("8-exit").unwrap();
+}

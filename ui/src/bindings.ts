@@ -130,6 +130,25 @@ export const commands = {
 	 *  dialog was dismissed.
 	 */
 	exportAudit: (query: AuditQuery) => typedError<string | null, ErrorView>(__TAURI_INVOKE("export_audit", { query })),
+	/**  The signed-in account may run the kiosk (the Walk-up permission, UC-WALKUP on). */
+	kioskReady: () => typedError<null, ErrorView>(__TAURI_INVOKE("kiosk_ready")),
+	/**
+	 *  Checks the code the cardholder typed (a wrong one counts toward the
+	 *  lock-out); the invitation and the code are kept for this session.
+	 */
+	kioskCheck: (code: string) => typedError<KioskWalkup, ErrorView>(__TAURI_INVOKE("kiosk_check", { code })),
+	/**  Encodes the card in `reader` with the PIN chosen (typed twice), step by step on `progress`. */
+	kioskEncode: (pin: string, again: string, reader: string, progress: Channel<JobEvent>) => typedError<KioskEncoded, ErrorView>(__TAURI_INVOKE("kiosk_encode", { pin, again, reader, progress })),
+	/**  The cardholder's first authentication: `pin` verified on the new card in `reader`. */
+	kioskTryPin: (pin: string, reader: string) => typedError<null, ErrorView>(__TAURI_INVOKE("kiosk_try_pin", { pin, reader })),
+	/**  The cardholder's session ends (done, card pulled, idle): the code is forgotten. */
+	kioskEnd: () => __TAURI_INVOKE<void>("kiosk_end"),
+	/**
+	 *  The exit gesture: the kiosk account's password (and, before the kiosk
+	 *  signed in, its user name), checked again at the registry; then the kiosk
+	 *  signs out and the app ends.
+	 */
+	kioskExit: (username: string | null, password: string) => typedError<null, ErrorView>(__TAURI_INVOKE("kiosk_exit", { username, password })),
 };
 
 /** Events */
@@ -196,6 +215,8 @@ export type AppStatus = {
 	signed_in: SignedInView | null,
 	/**  The session is idle-locked. */
 	locked: boolean,
+	/**  Started as a walk-up kiosk: the window shows the kiosk only. */
+	kiosk: boolean,
 };
 
 /**  One audit event as listed. */
@@ -979,6 +1000,47 @@ export type JobRow = {
 	last_error: string | null,
 	/**  Started. */
 	created_at: string,
+};
+
+/**  The cardholder's card, encoded (`station::WalkupEncoded`). */
+export type KioskEncoded = {
+	/**  The card's serial number. */
+	serial: string,
+	/**  This finished a card pulled earlier. */
+	resumed: boolean,
+	/**  Things the help desk should know. */
+	warnings: string[],
+};
+
+/**  The profile's PIN policy, as the cardholder is told it. */
+export type KioskPinRules = {
+	/**  Shortest PIN. */
+	min_length: number,
+	/**  Longest PIN. */
+	max_length: number,
+	/**  Digits only. */
+	numeric: boolean,
+};
+
+/**
+ *  Whom a code invites, as the kiosk greets them (`station::Walkup`'s
+ *  serialized fields; the ids stay in the backend).
+ */
+export type KioskWalkup = {
+	/**  The cardholder's name. */
+	person_name: string,
+	/**  The provisioning task's number. */
+	task_number: number,
+	/**  The credential profile the card gets. */
+	profile_name: string,
+	/**  Enroll before this (RFC 3339). */
+	stop_date: string,
+	/**  Seconds without activity after which the kiosk ends the session. */
+	idle_timeout_secs: number,
+	/**  The rules the cardholder's PIN must follow. */
+	pin: KioskPinRules,
+	/**  A card was started with this code and not finished: put it back. */
+	resuming: boolean,
 };
 
 /**  Something about the job the operator should know now. */

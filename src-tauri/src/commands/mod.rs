@@ -17,11 +17,13 @@ mod admin;
 mod audit;
 mod batch;
 mod cards;
+mod kiosk;
 
 pub use admin::*;
 pub use audit::*;
 pub use batch::*;
 pub use cards::*;
+pub use kiosk::*;
 
 /// A command's answer.
 pub type Reply<T> = Result<T, ErrorView>;
@@ -39,6 +41,8 @@ pub struct AppStatus {
     pub signed_in: Option<SignedInView>,
     /// The session is idle-locked.
     pub locked: bool,
+    /// Started as a walk-up kiosk: the window shows the kiosk only.
+    pub kiosk: bool,
 }
 
 /// Where the station stands (enrollment, sign-in, lock).
@@ -46,7 +50,7 @@ pub struct AppStatus {
 #[specta::specta]
 pub async fn app_status(app: State<'_, App>) -> Reply<AppStatus> {
     let desk = app.desk();
-    let (locked, idle) = (desk.is_locked(), desk.idle_lock());
+    let (locked, idle, kiosk) = (desk.is_locked(), desk.idle_lock(), app.is_kiosk());
     let status = desk
         .peek(move |seat| {
             let enrollment = station::Enrollment::load(seat.data_dir()).ok();
@@ -61,6 +65,7 @@ pub async fn app_status(app: State<'_, App>) -> Reply<AppStatus> {
                 workstation: enrollment.map(|e| e.workstation),
                 signed_in,
                 locked,
+                kiosk,
             })
         })
         .await?;

@@ -70,7 +70,8 @@ class AppState {
     try {
       const s = await call(commands.appStatus());
       this.status = s;
-      if (s.signed_in !== null) {
+      // A kiosk's window is the kiosk only (components/kiosk): no operator session here.
+      if (s.signed_in !== null && !s.kiosk) {
         this.begin(s.signed_in);
         this.locked = s.locked;
       }

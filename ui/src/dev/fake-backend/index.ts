@@ -15,6 +15,7 @@ import { jobsHandlers, reinsertTorn } from "./jobs";
 import { offlineHandlers } from "./offline";
 import { peopleHandlers } from "./people";
 import { requestsHandlers } from "./requests";
+import { kioskHandlers } from "./kiosk";
 import { lock, sessionHandlers } from "./session";
 import { ipcName, type Args, type Commands, type FakeOptions } from "./shared";
 import { FakeState } from "./state";
@@ -45,6 +46,7 @@ export class FakeBackend extends FakeState {
     ...offlineHandlers(this),
     ...adminHandlers(this),
     ...accessHandlers(this),
+    ...kioskHandlers(this),
   };
 
   /** The backend's idle lock fires (the generated `session-locked` event). */

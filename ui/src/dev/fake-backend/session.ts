@@ -14,6 +14,7 @@ export function sessionHandlers(s: FakeState): AreaHandlers<SessionCommand> {
         workstation: "Badge office, desk 3",
         signed_in: s.signedIn ? s.session : null,
         locked: s.locked,
+        kiosk: s.kiosk,
       }),
     registryOnline: () => s.later(s.registryUp),
     signIn: (args) => {

@@ -13,6 +13,8 @@ export interface FakeOptions {
   /** Start with a session already signed in. */
   signedIn?: boolean;
   offline?: boolean;
+  /** Started as a walk-up kiosk (`--kiosk`). */
+  kiosk?: boolean;
 }
 
 export interface Person {

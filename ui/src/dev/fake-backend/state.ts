@@ -14,12 +14,13 @@ import type {
   SyncStatus,
   TemporaryRow,
 } from "../../bindings";
+import type { FakeWalkupData } from "./kiosk";
 import { allowed, FIRST, LAST, refused, STATE_LABELS, uuid, type FakeAccess, type FakeOptions, type FakeProfile, type Person } from "./shared";
 
 const OLGA = "olga";
 const ABE = "abe";
 /** Operators the fake knows by user name (any other name signs in as Olga). */
-const FAKE_OPERATORS: Record<string, string> = { [OLGA]: "Olga Operator", [ABE]: "Abe Approver" };
+const FAKE_OPERATORS: Record<string, string> = { [OLGA]: "Olga Operator", [ABE]: "Abe Approver", kiosk: "Lobby kiosk" };
 /** "Abe Approver (abe)": how the backend names who made an operation. */
 const operatorLabel = (username: string): string => `${FAKE_OPERATORS[username] ?? username} (${username})`;
 
@@ -85,6 +86,11 @@ export class FakeState {
   /** Changing access is refused with this reason (console: `fake.accessRefusal = "Administration is switched off"`). */
   accessRefusal: string | null = null;
 
+  /** Started as a walk-up kiosk (no reader holds a card at start). */
+  kiosk: boolean;
+  /** The walk-up kiosk's made-up registry side, made on first use (kiosk.ts). */
+  walkupData: FakeWalkupData | null = null;
+
   /** Batches of this station, oldest first. */
   readonly batches: BatchBoard[] = [];
   /** This batch card fails its first attempt (and is retried), for tests and demos. */
@@ -144,8 +150,9 @@ export class FakeState {
       this.newRequest(p(3), this.profiles[1] as ProfileRow, "approved", olga),
       this.newRequest(p(4), this.profiles[0] as ProfileRow, "approved", { id: uuid(50, 0xb), name: "Jonas Jensen" }),
     ];
+    this.kiosk = opts.kiosk ?? false;
     this.readers = [
-      { name: "Virtual PCD 00 00", view: this.ours("Virtual PCD 00 00", p(0)) },
+      { name: "Virtual PCD 00 00", view: this.kiosk ? null : this.ours("Virtual PCD 00 00", p(0)) },
       { name: "Virtual PCD 00 01", view: null },
     ];
   }
