@@ -363,7 +363,7 @@ fn random_pauses() -> Arc<dyn Fn(registry::storage::postgres::Pause) + Send + Sy
         x ^= x >> 31;
         x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
         x ^= x >> 29;
-        if x % 3 == 0 {
+        if x.is_multiple_of(3) {
             std::thread::sleep(std::time::Duration::from_micros(x % 3000));
         }
     })
