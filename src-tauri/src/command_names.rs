@@ -52,4 +52,12 @@ pub const COMMANDS: &[&str] = &[
     "audit",
     "audit_chain",
     "export_audit",
+    "provisioning_tasks",
+    "provisioning_task",
+    "create_provisioning_task",
+    "edit_provisioning_task",
+    "remove_provisioning_task",
+    "resend_enrollment",
+    "person_tasks",
+    "mailbox",
 ];

@@ -17,11 +17,13 @@ mod admin;
 mod audit;
 mod batch;
 mod cards;
+mod provisioning;
 
 pub use admin::*;
 pub use audit::*;
 pub use batch::*;
 pub use cards::*;
+pub use provisioning::*;
 
 /// A command's answer.
 pub type Reply<T> = Result<T, ErrorView>;
