@@ -18,6 +18,7 @@ import { requestsHandlers } from "./requests";
 import { lock, sessionHandlers } from "./session";
 import { ipcName, type Args, type Commands, type FakeOptions } from "./shared";
 import { FakeState } from "./state";
+import { provisioningHandlers } from "./provisioning";
 import { pushSync, syncHandlers } from "./sync";
 import { insertTemporary, temporaryHandlers, temporaryRows } from "./temporary";
 
@@ -45,6 +46,7 @@ export class FakeBackend extends FakeState {
     ...offlineHandlers(this),
     ...adminHandlers(this),
     ...accessHandlers(this),
+    ...provisioningHandlers(this),
   };
 
   /** The backend's idle lock fires (the generated `session-locked` event). */

@@ -6,9 +6,11 @@ import type {
   CardEvent,
   DeviceView,
   ErrorView,
+  MailRow,
   OutboxRow,
   PersonRef,
   ProfileRow,
+  ProvisioningTaskRow,
   RequestRow,
   SignedInView,
   SyncStatus,
@@ -85,6 +87,13 @@ export class FakeState {
   /** Changing access is refused with this reason (console: `fake.accessRefusal = "Administration is switched off"`). */
   accessRefusal: string | null = null;
 
+  /** Provisioning tasks, made on first use (provisioning.ts). */
+  provTasks: ProvisioningTaskRow[] | null = null;
+  /** The registry's local mailbox: the emails the tasks sent (provisioning.ts). */
+  readonly mail: MailRow[] = [];
+  /** The registry sends its mail over SMTP: no local mailbox (console: `fake.mailOverSmtp = true`). */
+  mailOverSmtp = false;
+
   /** Batches of this station, oldest first. */
   readonly batches: BatchBoard[] = [];
   /** This batch card fails its first attempt (and is retried), for tests and demos. */
@@ -107,8 +116,8 @@ export class FakeState {
       username: "olga",
       display_name: "Olga Operator",
       offline: opts.offline ?? false,
-      permissions: ["Request cards", "Approve requests", "Issue cards", "Administer"],
-      can: { search: true, request: true, approve: true, issue: true, direct_issue: false, batch: true, temporary: true, update: true, pin: true, retire: true, audit: true, admin: true },
+      permissions: ["Request cards", "Approve requests", "Issue cards", "Manage provisioning tasks", "Administer"],
+      can: { search: true, request: true, approve: true, issue: true, direct_issue: false, batch: true, temporary: true, update: true, pin: true, retire: true, audit: true, provision: true, admin: true },
       use_cases: ["signin", "read", "search", "request", "approve", "issue"],
       open_jobs: 0,
       idle_lock_seconds: 300,
