@@ -58,4 +58,12 @@ pub const COMMANDS: &[&str] = &[
     "kiosk_try_pin",
     "kiosk_end",
     "kiosk_exit",
+    "provisioning_tasks",
+    "provisioning_task",
+    "create_provisioning_task",
+    "edit_provisioning_task",
+    "remove_provisioning_task",
+    "resend_enrollment",
+    "person_tasks",
+    "mailbox",
 ];

@@ -86,6 +86,14 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             kiosk_try_pin,
             kiosk_end,
             kiosk_exit,
+            provisioning_tasks,
+            provisioning_task,
+            create_provisioning_task,
+            edit_provisioning_task,
+            remove_provisioning_task,
+            resend_enrollment,
+            person_tasks,
+            mailbox,
         ])
         .events(tauri_specta::collect_events![SessionLocked])
         // One TypeScript type per Rust type: these views are only sent or only received.

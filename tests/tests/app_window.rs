@@ -1084,3 +1084,94 @@ fn a_cardholder_enrolls_their_card_at_the_kiosk_window() {
     app.wait_text("[data-testid=kiosk-exit-error]", "not accepted").unwrap();
     app.screenshot("8-exit").unwrap();
 }
+
+/// UC-PROV (seed 004) through the window: an operator with Manage
+/// provisioning tasks creates a task for a person (picked by search), sees it
+/// in the list and its details (the user by name, active, no id), the
+/// person view lists it, and an administrator reads the enrollment email in
+/// Admin → Mailbox: the registry's local mailbox (its embedded default).
+#[test]
+fn seed_004_a_provisioning_task_made_in_the_window_and_its_email_read_in_the_mailbox() {
+    let _one = one_window();
+    let w = world();
+    w.registry.role("Provisioners", &[], &["manage_provisioning_tasks"]).unwrap();
+    w.registry.operator("pat", "Provisioner", &["Provisioners"]).unwrap();
+    let app = AppWindow::open("seed004", &w.station.data, 600).unwrap();
+
+    app.sign_in("pat", PASSWORD).unwrap();
+    app.click("[data-testid=nav-provisioning]").unwrap();
+    app.wait_for("[data-testid=prov-empty]").unwrap();
+    app.click("[data-testid=prov-new]").unwrap();
+    app.type_into("[data-testid=prov-person-search]", "Grace").unwrap();
+    app.click("[data-testid=prov-person-option]").unwrap();
+    app.wait_text("[data-testid=prov-chosen]", "Grace Hopper").unwrap();
+    app.wait_text("[data-testid=prov-profile]", "Employee").unwrap();
+    app.screenshot("provisioning-create").unwrap();
+    app.click("[data-testid=prov-create-submit]").unwrap();
+
+    // The details: every column, the user by name, active.
+    app.wait_text("[data-testid=prov-task-title]", "Task 1").unwrap();
+    app.wait_text("[data-testid=prov-user]", "Grace Hopper").unwrap();
+    assert_eq!(app.attr("[data-testid=prov-user]", "data-status").unwrap().as_deref(), Some("active"));
+    let user = texts(&app, "[data-testid=prov-user]").join(" ");
+    assert!(user.contains("grace@example.test") && user.contains("Active"), "{user}");
+    let facts = texts(&app, "[data-testid=prov-facts]").join(" ");
+    assert!(
+        facts.contains("pat") && facts.contains("grace@example.test") && facts.contains("Employee"),
+        "{facts}"
+    );
+    let page = texts(&app, "[data-testid=prov-task]").join(" ");
+    assert!(!page.contains(&w.grace), "no id shown: {page}");
+    app.screenshot("provisioning-details").unwrap();
+    // The edit form, then back out of it (Esc) without changing anything.
+    app.click("[data-testid=prov-edit]").unwrap();
+    app.wait_for("[data-testid=prov-edit-form]").unwrap();
+    app.screenshot("provisioning-edit").unwrap();
+    app.click("[data-testid=prov-edit-cancel]").unwrap();
+
+    // The list: the task with its columns.
+    app.click("[data-testid=prov-back]").unwrap();
+    app.wait_text("[data-testid=prov-row][data-number='1']", "grace@example.test").unwrap();
+    let row = texts(&app, "[data-testid=prov-row]").join(" ");
+    assert!(row.contains("Task 1") && row.contains("pat") && row.contains("1 to enroll"), "{row}");
+    app.screenshot("provisioning-list").unwrap();
+    // The registry agrees.
+    let listed = ok(w.station.as_operator("pat", &["provision", "list"]).unwrap());
+    assert!(listed.to_string().contains("grace@example.test"), "{listed}");
+
+    // The person view lists the outstanding task.
+    app.click("[data-testid=nav-search]").unwrap();
+    app.type_into("[data-testid=search-input]", "Grace").unwrap();
+    app.click("[data-testid=search-row][data-kind=person]").unwrap();
+    app.wait_text("[data-testid=person-task]", "Task 1").unwrap();
+    app.screenshot("person-tasks").unwrap();
+    app.click("[data-testid=status-signout]").unwrap();
+
+    // An administrator reads the enrollment email in the mailbox.
+    app.sign_in("admin", PASSWORD).unwrap();
+    app.click("[data-testid=nav-admin]").unwrap();
+    app.click("[data-testid=admin-tab-mailbox]").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while texts(&app, "[data-testid=mail-to]").iter().all(|t| t != "grace@example.test") {
+        assert!(std::time::Instant::now() < deadline, "the enrollment email reached the mailbox");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        app.click("[data-testid=mail-refresh]").unwrap();
+    }
+    app.click("[data-testid=mail-row] button").unwrap();
+    app.wait_text("[data-testid=mail-message-to]", "grace@example.test").unwrap();
+    let body = app.wait_text("[data-testid=mail-body]", "enrollment code").unwrap();
+    app.screenshot("mailbox").unwrap();
+    // The message is the one in the registry's data directory.
+    let files: Vec<_> = std::fs::read_dir(w.registry.data.join("mailbox"))
+        .unwrap()
+        .flatten()
+        .filter(|f| f.file_name().to_string_lossy().ends_with(".eml"))
+        .collect();
+    assert_eq!(files.len(), 1, "one message delivered");
+    let stored = std::fs::read_to_string(files[0].path()).unwrap();
+    let code = body
+        .lines()
+        .find_map(|l| l.split_once("enrollment code:").map(|(_, c)| c.trim().to_owned()))
+        .expect("the code is in the text");
+    assert!(!code.is_empty() && stored.contains(&code), "the code shown is the one mailed");
+}

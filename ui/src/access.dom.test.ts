@@ -111,6 +111,8 @@ describe("access tab", () => {
     expect(document.activeElement).toBe(profiles);
     expect(profiles.getAttribute("aria-selected")).toBe("true");
     key("End");
+    expect(document.activeElement).toBe($("admin-tab-mailbox"));
+    key("ArrowLeft");
     expect(document.activeElement).toBe(access);
     expect(sent("access")).toHaveLength(1);
   });

@@ -149,6 +149,22 @@ export const commands = {
 	 *  signs out and the app ends.
 	 */
 	kioskExit: (username: string | null, password: string) => typedError<null, ErrorView>(__TAURI_INVOKE("kiosk_exit", { username, password })),
+	/**  The task list; with `report` completed and removed tasks too. */
+	provisioningTasks: (report: boolean) => typedError<ProvisioningTaskRow[], ErrorView>(__TAURI_INVOKE("provisioning_tasks", { report })),
+	/**  One task with every user, by its number. */
+	provisioningTask: (task: string) => typedError<ProvisioningTaskRow, ErrorView>(__TAURI_INVOKE("provisioning_task", { task })),
+	/**  `people` are provisioned for `profile` until `stop_date` (YYYY-MM-DD; the policy's period when null). */
+	createProvisioningTask: (profile: string, people: string[], stopDate: string | null) => typedError<ProvisioningTaskRow, ErrorView>(__TAURI_INVOKE("create_provisioning_task", { profile, people, stopDate })),
+	/**  Removes `remove` from `task` (irreversible; emailing them when `notify`) and/or moves its stop date. */
+	editProvisioningTask: (task: string, remove: string[], notify: boolean, stopDate: string | null) => typedError<ProvisioningTaskRow, ErrorView>(__TAURI_INVOKE("edit_provisioning_task", { task, remove, notify, stopDate })),
+	/**  Removes `task`: its unfinished users can no longer enroll. */
+	removeProvisioningTask: (task: string, notify: boolean) => typedError<ProvisioningTaskRow, ErrorView>(__TAURI_INVOKE("remove_provisioning_task", { task, notify })),
+	/**  Sends `person` of `task` a new code, to `alternate_email` for this message only when given. */
+	resendEnrollment: (task: string, person: string, alternateEmail: string | null) => typedError<ProvisioningTaskRow, ErrorView>(__TAURI_INVOKE("resend_enrollment", { task, person, alternateEmail })),
+	/**  A person's outstanding provisioning tasks (the person view). */
+	personTasks: (person: string) => typedError<PersonTaskRow[], ErrorView>(__TAURI_INVOKE("person_tasks", { person })),
+	/**  The registry's local mailbox, newest first (Administer). */
+	mailbox: () => typedError<MailRow[], ErrorView>(__TAURI_INVOKE("mailbox")),
 };
 
 /** Events */
@@ -438,6 +454,8 @@ export type Capabilities = {
 	retire: boolean,
 	/**  UC-AUDIT. */
 	audit: boolean,
+	/**  UC-PROV: provisioning tasks (Manage provisioning tasks). */
+	provision: boolean,
 	/**  Administration. */
 	admin: boolean,
 };
@@ -697,6 +715,31 @@ open_job: JobRow | null } |
 reader: string; 
 /**  Vendor serial. */
 serial: string | null };
+
+/**
+ *  One user of a task as the window shows them (seed 004 "Status",
+ *  "Serial Number"): named, never by id.
+ */
+export type EnrollmentRow = {
+	/**  The user (the id only for links and for the edit's selection). */
+	person: PersonRef,
+	/**  The address their enrollment email goes to. */
+	email: string,
+	/**  `active`, `completed`, `locked`, `expired` or `removed`. */
+	status: string,
+	/**  In words. */
+	status_label: string,
+	/**  Their stop date (RFC 3339). */
+	stop_date: string,
+	/**  Wrong codes so far. */
+	failed_attempts: number,
+	/**  Serial of the enrolled card. */
+	serial: string | null,
+	/**  Resend is offered (seed 004: only for active users). */
+	can_resend: boolean,
+	/**  Edit → Remove is offered (not completed, not removed already). */
+	can_remove: boolean,
+};
 
 /**  A stable machine-readable error code (kebab-case on the wire). */
 export type ErrorCode = 
@@ -1043,6 +1086,20 @@ export type KioskWalkup = {
 	resuming: boolean,
 };
 
+/**  One message as the Mailbox screen lists and shows it. */
+export type MailRow = {
+	/**  The message's id (keys only). */
+	id: string,
+	/**  The recipient. */
+	to: string,
+	/**  The subject. */
+	subject: string,
+	/**  When it was queued (RFC 3339). */
+	date: string,
+	/**  The plain text (an enrollment email carries the recipient's code). */
+	body: string,
+};
+
 /**  Something about the job the operator should know now. */
 export type Notice = 
 /**  An interrupted job is being finished instead of starting anew. */
@@ -1119,6 +1176,26 @@ export type PersonRef = {
 	id: string,
 	/**  "Given Family". */
 	name: string,
+};
+
+/**  One outstanding task of a person (seed 004 "View provisioning tasks for a user"). */
+export type PersonTaskRow = {
+	/**  "Task": its number. */
+	task: number,
+	/**  "Requester": the operator who created the task. */
+	requester: string,
+	/**  "Provisioned to": the address the enrollment email was sent to. */
+	provisioned_to: string,
+	/**  "Start Date" (RFC 3339). */
+	start_date: string,
+	/**  "Stop Date": the person's (RFC 3339). */
+	stop_date: string,
+	/**  "Status". */
+	status: string,
+	/**  In words. */
+	status_label: string,
+	/**  "Authentication Type": the credential profile's name. */
+	authentication_type: string | null,
 };
 
 /**  A person's record. */
@@ -1249,6 +1326,34 @@ export type ProfileVersionRow = {
 	cards: number,
 	/**  What it changed from the version before, in words (empty for version 1). */
 	changes: string[],
+};
+
+/**  A provisioning task with every column of seed 004's list and details. */
+export type ProvisioningTaskRow = {
+	/**  Its id (keys and links; the window shows the number). */
+	id: string,
+	/**  "Task": the number the registry gave it. */
+	number: number,
+	/**  "Operator": who created it. */
+	operator: string,
+	/**  "Emailed to": the last address an enrollment email went to. */
+	emailed_to: string,
+	/**  "Start Date" (RFC 3339). */
+	start_date: string,
+	/**  "Stop Date" (RFC 3339). */
+	stop_date: string,
+	/**  "Count": the number of users. */
+	count: number,
+	/**  Users who may still enroll. */
+	active: number,
+	/**  "Authentication Type": the credential profile's name. */
+	authentication_type: string | null,
+	/**  `open`, `completed` (reports only) or `removed`. */
+	status: string,
+	/**  In words. */
+	status_label: string,
+	/**  The users. */
+	users: EnrollmentRow[],
 };
 
 /**  A reader and whether it holds a card. */

@@ -18,6 +18,7 @@ mod auth;
 mod certificate;
 mod error;
 mod feed;
+mod mailbox;
 mod offline;
 mod operation;
 mod problem;
@@ -36,6 +37,7 @@ pub use certificate::{
 };
 pub use error::{Error, Result};
 pub use feed::{Change, ChangesPage, ChangesQuery, Cursor, Record};
+pub use mailbox::{MailboxListing, MailboxMessageView};
 pub use offline::{EscrowFetch, OfflineUnblockChallenge, OfflineUnblockResponse, MAX_IDENTITY_CHECK};
 pub use operation::{
     ApproveRequest, CancelRequest, CardFacts, ChangeDevice, ChangeTemporaryCard, CreatePerson, CreateProfile,

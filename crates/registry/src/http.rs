@@ -17,7 +17,8 @@ use proto::{
     Login, OfflineUnblockChallenge, OfflineUnblockResponse, OperationBatch, Problem, SessionGrant, MAX_BATCH,
 };
 use proto::{
-    CheckEnrollmentCode, PersonProvisioning, ProvisioningTaskList, ProvisioningTaskView, WalkupInvitation,
+    CheckEnrollmentCode, MailboxListing, PersonProvisioning, ProvisioningTaskList, ProvisioningTaskView,
+    WalkupInvitation,
 };
 use serde::de::DeserializeOwned;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -198,6 +199,7 @@ pub fn app(registry: Registry) -> Router {
         .route("/v1/operations", post(operations))
         .route("/v1/changes", get(changes))
         .route("/v1/admin/access", get(access_directory))
+        .route("/v1/admin/mailbox", get(admin_mailbox))
         .route("/v1/audit", get(audit))
         .route("/v1/audit/verify", get(audit_verify))
         .route("/v1/devices/{device}/escrow/{kind}", get(escrow).post(escrow_noted))
@@ -458,6 +460,19 @@ async fn access_directory(
     authed: Authed,
 ) -> Result<Json<AccessDirectory>, ApiError> {
     Ok(Json(blocking(move || registry.access_directory(&authed.caller)).await?))
+}
+
+/// The messages in the registry's local mailbox, newest first, with their
+/// text (UC-PROV's embedded default; Administer; audited). 404 when mail goes
+/// to an SMTP server instead.
+#[utoipa::path(get, path = "/v1/admin/mailbox", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = MailboxListing), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem, description = "mail goes to an SMTP server: no local mailbox")))]
+async fn admin_mailbox(
+    State(registry): State<Registry>,
+    authed: Authed,
+) -> Result<Json<MailboxListing>, ApiError> {
+    Ok(Json(blocking(move || registry.mailbox(&authed.caller)).await?))
 }
 
 /// A page of the audit trail (View audit).
@@ -809,7 +824,7 @@ impl Modify for TaggedVariants {
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(title = "Cardstation registry", description = "The authoritative record of people, devices, credential profiles, requests and the audit trail (SPEC §1, §6, §7)."),
-    paths(health, openapi, login, logout, operations, changes, access_directory, audit, audit_verify, escrow, escrow_noted,
+    paths(health, openapi, login, logout, operations, changes, access_directory, admin_mailbox, audit, audit_verify, escrow, escrow_noted,
         offline_unblock, provisioning_tasks, provisioning_report, provisioning_task, person_provisioning,
         check_enrollment_code,
         certificate_challenge, issue_certificate, crl, ca_certificate,

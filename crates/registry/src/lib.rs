@@ -30,6 +30,7 @@ pub mod escrow;
 mod fault;
 pub mod http;
 pub mod mail_outbox;
+pub mod mailbox;
 pub mod offline_unblock;
 mod password;
 mod provisioning;

@@ -65,6 +65,9 @@ pub struct Registry {
     gate: Arc<crate::throttle::SignInGate>,
     /// Wakes the mail dispatcher after an operation queued mail (set by `serve`).
     mail_waker: Arc<std::sync::OnceLock<mail::Waker>>,
+    /// The local mailbox mail is delivered to, when it is (set by `serve`;
+    /// absent: mail goes to an SMTP server).
+    pub(crate) mailbox: Arc<std::sync::OnceLock<mail::Mailbox>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -114,6 +117,7 @@ impl Registry {
             session_ttl: Duration::hours(12),
             gate: Arc::new(crate::throttle::SignInGate::new(crate::throttle::SignInPolicy::default())),
             mail_waker: Arc::default(),
+            mailbox: Arc::default(),
         }
     }
 
@@ -347,6 +351,12 @@ impl Registry {
     /// (committed first: the dispatcher finds the message). Set once.
     pub fn wake_mail_with(&self, waker: mail::Waker) {
         let _ = self.mail_waker.set(waker);
+    }
+
+    /// Mail is delivered to `mailbox` (the embedded default): administrators
+    /// may read it (`GET /v1/admin/mailbox`). Set once.
+    pub fn read_mail_from(&self, mailbox: mail::Mailbox) {
+        let _ = self.mailbox.set(mailbox);
     }
 
     /// A page of the change feed after `since`.

@@ -95,6 +95,7 @@ on_postgres!(
     provisioning_permission_matrix,
     provisioning_mail_outbox,
     provisioning_mail_reaches_the_mailbox,
+    provisioning_mailbox_for_administrators,
     provisioning_walkup_card_is_the_cardholders_own,
     provisioning_self_enrollment_policy,
 );

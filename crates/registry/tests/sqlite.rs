@@ -61,6 +61,7 @@ on_sqlite!(
     provisioning_permission_matrix,
     provisioning_mail_outbox,
     provisioning_mail_reaches_the_mailbox,
+    provisioning_mailbox_for_administrators,
     provisioning_walkup_card_is_the_cardholders_own,
     provisioning_self_enrollment_policy,
 );

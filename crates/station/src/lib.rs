@@ -39,6 +39,7 @@ mod error_code;
 pub mod host_time;
 mod issue;
 mod job;
+mod mailbox;
 mod offline;
 mod offline_unblock;
 mod outcome;
@@ -74,6 +75,7 @@ pub use desk::{CardEvent, Desk, OnLock, Seat, DEFAULT_IDLE_LOCK, UNLOCK_ATTEMPTS
 pub use error::{Error, ErrorCode, ErrorView, RefusalView, Result};
 pub use issue::{IssueTarget, Issued};
 pub use job::{IssuedCertificateView, JobView};
+pub use mailbox::MailRow;
 pub use offline::{OfflineVerifier, OFFLINE_FAILURE_LIMIT, OFFLINE_VALIDITY, VERIFIER_FILE};
 pub use offline_unblock::{unblock_offline, AskResponse, OfflineUnblocked, RESPONSE_ATTEMPTS};
 pub use outcome::{
@@ -82,6 +84,7 @@ pub use outcome::{
 };
 pub use pin::{PinChanged, PinUnblocked};
 pub use progress::{CardStep, JobEvent, Notice, Progress, ProgressEvents, SilentProgress};
+pub use provisioning::{parse_stop_date, EnrollmentRow, PersonTaskRow, ProvisioningTaskRow};
 pub use retire::{Erased, Retired};
 pub use reveal::{RevealTicket, Revealed, Reveals};
 pub use session::{Decision, NewPerson, RequestView, Session, SignedIn};

@@ -54,6 +54,8 @@ pub struct Capabilities {
     pub retire: bool,
     /// UC-AUDIT.
     pub audit: bool,
+    /// UC-PROV: provisioning tasks (Manage provisioning tasks).
+    pub provision: bool,
     /// Administration.
     pub admin: bool,
 }
@@ -504,6 +506,7 @@ impl Session {
             pin: enabled(UseCase::Pin),
             retire: enabled(UseCase::Retire),
             audit: global(GlobalPermission::ViewAudit),
+            provision: enabled(UseCase::Prov) && global(GlobalPermission::ManageProvisioningTasks),
             admin: global(GlobalPermission::Administer),
         };
         SignedInView {

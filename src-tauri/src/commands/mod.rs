@@ -18,12 +18,14 @@ mod audit;
 mod batch;
 mod cards;
 mod kiosk;
+mod provisioning;
 
 pub use admin::*;
 pub use audit::*;
 pub use batch::*;
 pub use cards::*;
 pub use kiosk::*;
+pub use provisioning::*;
 
 /// A command's answer.
 pub type Reply<T> = Result<T, ErrorView>;

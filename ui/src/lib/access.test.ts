@@ -194,17 +194,18 @@ describe("words", () => {
 
 describe("admin tabs", () => {
   it("has Profiles first (the default) and Access", () => {
-    expect(ADMIN_TABS.map((t) => t.label)).toEqual(["Profiles", "Access"]);
+    expect(ADMIN_TABS.map((t) => t.label)).toEqual(["Profiles", "Access", "Mailbox"]);
   });
 
   it("moves with the arrow keys, Home and End, wrapping around", () => {
     expect(tabMove("ArrowRight", "profiles")).toBe("access");
-    expect(tabMove("ArrowRight", "access")).toBe("profiles");
-    expect(tabMove("ArrowLeft", "profiles")).toBe("access");
+    expect(tabMove("ArrowRight", "access")).toBe("mailbox");
+    expect(tabMove("ArrowRight", "mailbox")).toBe("profiles");
+    expect(tabMove("ArrowLeft", "profiles")).toBe("mailbox");
     expect(tabMove("ArrowDown", "profiles")).toBe("access");
     expect(tabMove("ArrowUp", "access")).toBe("profiles");
     expect(tabMove("Home", "access")).toBe("profiles");
-    expect(tabMove("End", "profiles")).toBe("access");
+    expect(tabMove("End", "profiles")).toBe("mailbox");
     expect(tabMove("Enter", "profiles")).toBeNull();
   });
 });

@@ -150,10 +150,11 @@ export function roleIn(view: AccessView | null, id: string | null): RoleView | n
 }
 
 /** The tabs of the Admin screen, in order; Profiles is the default. */
-export type AdminTab = "profiles" | "access";
+export type AdminTab = "profiles" | "access" | "mailbox";
 export const ADMIN_TABS: { id: AdminTab; label: string }[] = [
   { id: "profiles", label: "Profiles" },
   { id: "access", label: "Access" },
+  { id: "mailbox", label: "Mailbox" },
 ];
 
 /** Arrow keys, Home and End on a tab: the tab to show next, or null for other keys (wraps around). */

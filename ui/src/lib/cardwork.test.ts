@@ -21,7 +21,7 @@ const no = (action: string, reason: string | null): ActionView => ({ action, lab
 
 const all: Capabilities = {
   search: true, request: true, approve: true, issue: true, direct_issue: true, batch: true,
-  temporary: true, update: true, pin: true, retire: true, audit: true, admin: true,
+  temporary: true, update: true, pin: true, retire: true, audit: true, provision: true, admin: true,
 };
 
 describe("card work actions", () => {

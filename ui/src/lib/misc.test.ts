@@ -7,7 +7,7 @@ import { humanize, toneOf } from "./tone";
 
 const none: Capabilities = {
   search: false, request: false, approve: false, issue: false, direct_issue: false, batch: false,
-  temporary: false, update: false, pin: false, retire: false, audit: false, admin: false,
+  temporary: false, update: false, pin: false, retire: false, audit: false, provision: false, admin: false,
 };
 
 describe("format", () => {
@@ -40,6 +40,7 @@ describe("nav", () => {
     expect(navItems({ ...none, search: true, approve: true }).map((i) => i.id)).toEqual(["cards", "search", "requests", "sync"]);
     // Admin only with the capability, last before Sync.
     expect(navItems({ ...none, audit: true, admin: true }).map((i) => i.id)).toEqual(["cards", "audit", "admin", "sync"]);
+    expect(navItems({ ...none, temporary: true, provision: true, audit: true }).map((i) => i.id)).toEqual(["cards", "temporary", "provisioning", "audit", "sync"]);
   });
   it("maps Alt+key to items", () => {
     const items = navItems({ ...none, request: true });

@@ -1,7 +1,7 @@
 // Navigation rail: which items exist for this operator, and their shortcuts.
 import type { Capabilities } from "../bindings";
 
-export type NavId = "cards" | "search" | "requests" | "new-request" | "jobs" | "sync" | "batch" | "audit" | "temporary" | "admin";
+export type NavId = "cards" | "search" | "requests" | "new-request" | "jobs" | "sync" | "batch" | "audit" | "temporary" | "provisioning" | "admin";
 
 export interface NavItem {
   id: NavId;
@@ -29,6 +29,7 @@ const ALL: { item: NavItem; shown: (c: Capabilities) => boolean }[] = [
   },
   { item: { id: "batch", label: "Batch", code: "KeyB", hint: "Alt+B" }, shown: (c) => c.batch },
   { item: { id: "temporary", label: "Temporary cards", code: "KeyT", hint: "Alt+T" }, shown: (c) => c.temporary },
+  { item: { id: "provisioning", label: "Provisioning", code: "KeyP", hint: "Alt+P" }, shown: (c) => c.provision },
   { item: { id: "audit", label: "Audit", code: "KeyA", hint: "Alt+A" }, shown: (c) => c.audit },
   { item: { id: "admin", label: "Admin", code: "KeyM", hint: "Alt+M" }, shown: (c) => c.admin },
   { item: { id: "sync", label: "Sync", code: "KeyY", hint: "Alt+Y" }, shown: () => true },

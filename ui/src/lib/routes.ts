@@ -15,6 +15,8 @@ export type Route =
   | { name: "jobs" }
   | { name: "sync" }
   | { name: "temporary" }
+  /** UC-PROV (seed 004): the task list, or task `task`'s details (by its number). */
+  | { name: "provisioning"; task: number | null; report: boolean }
   | { name: "card-job"; reader: string | null; job: CardJobSpec }
   /** Offline PIN unblock (card not at the station); `card` names it (profile, serial). */
   | { name: "offline-unblock"; device: string; holder: PersonRef | null; card: string }
@@ -29,7 +31,7 @@ export type Route =
  * below cannot see as typed-in.
  */
 export function isFormRoute(r: Route): boolean {
-  return r.name === "new-request" || r.name === "issue" || r.name === "batch" || r.name === "card-job" || r.name === "offline-unblock" || r.name === "admin";
+  return r.name === "new-request" || r.name === "issue" || r.name === "batch" || r.name === "card-job" || r.name === "offline-unblock" || r.name === "admin" || r.name === "provisioning";
 }
 
 export interface FocusInfo {
@@ -80,6 +82,8 @@ export function navOf(r: Route): string {
       return "batch";
     case "temporary":
       return "temporary";
+    case "provisioning":
+      return "provisioning";
     case "card-job":
       return r.job.kind === "initialize" ? "temporary" : "cards";
   }
@@ -124,6 +128,8 @@ export function routeForNav(
       return { name: "admin" };
     case "temporary":
       return { name: "temporary" };
+    case "provisioning":
+      return { name: "provisioning", task: null, report: false };
     case "batch":
       return { name: "batch", batch: null, creating: false };
   }
@@ -148,6 +154,8 @@ export function routeKey(r: Route): string {
       return `card-job:${r.job.nonce}`;
     case "offline-unblock":
       return `offline-unblock:${r.device}`;
+    case "provisioning":
+      return `provisioning:${r.task?.toString() ?? ""}`;
     default:
       return r.name;
   }

@@ -38,6 +38,9 @@ const TONES: Record<string, Tone> = {
   // batch cards
   encoding: "info",
   done: "ok",
+  // provisioning tasks (an enrollment is active, completed, locked, expired or removed)
+  open: "info",
+  removed: "neutral",
 };
 
 export function toneOf(state: string): Tone {

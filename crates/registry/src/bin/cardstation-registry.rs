@@ -566,6 +566,10 @@ fn mail_dispatcher(
         config = config.with_password(mail::SecretText::new(password.trim_end_matches(['\r', '\n'])));
     }
     let transport = mail::Transport::new(&config).context("--mail")?;
+    if let Some(mailbox) = transport.mailbox() {
+        // The embedded default: administrators read it in the app.
+        registry.read_mail_from(mailbox.clone());
+    }
     let outbox = Arc::new(registry::mail_outbox::RegistryOutbox(registry.clone()));
     // New mail wakes it at once; the poll bounds how late a retry comes.
     let settings =

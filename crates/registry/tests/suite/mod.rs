@@ -28,8 +28,9 @@ mod provisioning;
 pub use provisioning::{
     provisioning_codes_lock_and_complete, provisioning_create_list_and_details,
     provisioning_edit_remove_and_resend, provisioning_expiry_by_clock, provisioning_mail_outbox,
-    provisioning_mail_reaches_the_mailbox, provisioning_permission_matrix,
-    provisioning_self_enrollment_policy, provisioning_walkup_card_is_the_cardholders_own,
+    provisioning_mail_reaches_the_mailbox, provisioning_mailbox_for_administrators,
+    provisioning_permission_matrix, provisioning_self_enrollment_policy,
+    provisioning_walkup_card_is_the_cardholders_own,
 };
 
 /// Builds one operation kind of the permission matrix.

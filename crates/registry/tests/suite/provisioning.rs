@@ -620,6 +620,66 @@ pub async fn provisioning_mail_reaches_the_mailbox(factory: Factory) {
     assert!(outbox(&f).is_empty(), "marked sent in the database");
 }
 
+/// The local mailbox in the app (UC-PROV: "the embedded default keeps it in
+/// a local mailbox viewable in the app"): `GET /v1/admin/mailbox` lists the
+/// delivered messages, newest first, with their text, to an administrator
+/// only (audited); when mail goes to SMTP there is no mailbox to read (404).
+pub async fn provisioning_mailbox_for_administrators(factory: Factory) {
+    let f = with_provisioning(factory).await;
+    let erin = person(&f, "Erin", "erin@example.org").await;
+    for people in [&[f.cardholder][..], &[erin][..]] {
+        let (_, answer) = create(&f, "provisioner", people, None).await;
+        assert!(answer.is_accepted(), "{answer:?}");
+    }
+    let erin_code = code_for(&f, "erin@example.org");
+
+    // Mail goes to SMTP (no mailbox set): nothing to read, said so.
+    let (status, body) = f.call(Method::GET, "/v1/admin/mailbox", Some(f.token("admin")), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["code"], "not_found", "{body}");
+    assert!(body["message"].as_str().unwrap().contains("SMTP"), "a clear reason: {body}");
+
+    // The embedded default: the dispatcher delivers to the mailbox.
+    let dir = tempfile::tempdir().unwrap();
+    let transport = mail::Transport::new(&mail::MailConfig::embedded_default(dir.path())).unwrap();
+    let mailbox = transport.mailbox().expect("the embedded default is the mailbox").clone();
+    f.registry.read_mail_from(mailbox);
+    let outbox_of = std::sync::Arc::new(registry::mail_outbox::RegistryOutbox(f.registry.clone()));
+    let dispatcher = mail::Dispatcher::new(outbox_of, transport, mail::DispatcherConfig::default());
+    assert_eq!(dispatcher.run_once().await.unwrap().sent, 2);
+
+    let events_before = super::audit_events(&f).len();
+    let (status, body) = f.call(Method::GET, "/v1/admin/mailbox", Some(f.token("admin")), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let messages = body["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2, "{body}");
+    // Newest first: Erin's task was created second.
+    assert_eq!(messages[0]["to"], "erin@example.org", "{body}");
+    assert_eq!(messages[0]["subject"], "Set up your smart card at a Cardstation kiosk");
+    assert!(messages[0]["body"].as_str().unwrap().contains(&erin_code), "the text, with the code");
+    let dates: Vec<OffsetDateTime> = messages
+        .iter()
+        .map(|m| {
+            OffsetDateTime::parse(m["date"].as_str().unwrap(), &time::format_description::well_known::Rfc3339)
+                .unwrap()
+        })
+        .collect();
+    assert!(dates[0] >= dates[1], "newest first: {dates:?}");
+    assert_ne!(messages[1]["to"], "erin@example.org");
+    let events = super::audit_events(&f);
+    assert_eq!(events.len(), events_before + 1, "reading the codes is audited");
+    assert_eq!(events.last().unwrap().draft.action, "mailbox.read");
+
+    // Nobody else reads it: not the provisioning manager, not a kiosk, not an auditor.
+    for role in ["provisioner", "kiosk", "auditor", "issuer", "nobody"] {
+        let (status, body) = f.call(Method::GET, "/v1/admin/mailbox", Some(f.token(role)), None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{role}: {body}");
+        assert!(body.get("messages").is_none(), "{role} sees no message: {body}");
+    }
+    let (status, _) = f.call(Method::GET, "/v1/admin/mailbox", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
 /// A kiosk's walk-up card (UC-WALKUP): the code starts one card record for
 /// the cardholder, approved by the task under its profile; the kiosk acts
 /// for the cardholder on that card only (escrow, recording), and no more

@@ -19,6 +19,7 @@ import { kioskHandlers } from "./kiosk";
 import { lock, sessionHandlers } from "./session";
 import { ipcName, type Args, type Commands, type FakeOptions } from "./shared";
 import { FakeState } from "./state";
+import { provisioningHandlers } from "./provisioning";
 import { pushSync, syncHandlers } from "./sync";
 import { insertTemporary, temporaryHandlers, temporaryRows } from "./temporary";
 
@@ -47,6 +48,7 @@ export class FakeBackend extends FakeState {
     ...adminHandlers(this),
     ...accessHandlers(this),
     ...kioskHandlers(this),
+    ...provisioningHandlers(this),
   };
 
   /** The backend's idle lock fires (the generated `session-locked` event). */

@@ -6,9 +6,11 @@ import type {
   CardEvent,
   DeviceView,
   ErrorView,
+  MailRow,
   OutboxRow,
   PersonRef,
   ProfileRow,
+  ProvisioningTaskRow,
   RequestRow,
   SignedInView,
   SyncStatus,
@@ -90,6 +92,12 @@ export class FakeState {
   kiosk: boolean;
   /** The walk-up kiosk's made-up registry side, made on first use (kiosk.ts). */
   walkupData: FakeWalkupData | null = null;
+  /** Provisioning tasks, made on first use (provisioning.ts). */
+  provTasks: ProvisioningTaskRow[] | null = null;
+  /** The registry's local mailbox: the emails the tasks sent (provisioning.ts). */
+  readonly mail: MailRow[] = [];
+  /** The registry sends its mail over SMTP: no local mailbox (console: `fake.mailOverSmtp = true`). */
+  mailOverSmtp = false;
 
   /** Batches of this station, oldest first. */
   readonly batches: BatchBoard[] = [];
@@ -113,8 +121,8 @@ export class FakeState {
       username: "olga",
       display_name: "Olga Operator",
       offline: opts.offline ?? false,
-      permissions: ["Request cards", "Approve requests", "Issue cards", "Administer"],
-      can: { search: true, request: true, approve: true, issue: true, direct_issue: false, batch: true, temporary: true, update: true, pin: true, retire: true, audit: true, admin: true },
+      permissions: ["Request cards", "Approve requests", "Issue cards", "Manage provisioning tasks", "Administer"],
+      can: { search: true, request: true, approve: true, issue: true, direct_issue: false, batch: true, temporary: true, update: true, pin: true, retire: true, audit: true, provision: true, admin: true },
       use_cases: ["signin", "read", "search", "request", "approve", "issue"],
       open_jobs: 0,
       idle_lock_seconds: 300,
