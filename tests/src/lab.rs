@@ -36,6 +36,14 @@ const STALE_CARD_WAIT: Duration = Duration::from_secs(2);
 /// How long [`Lab::acquire_reader`] waits for a free reader before giving up.
 pub const ACQUIRE_WAIT: Duration = Duration::from_secs(300);
 
+/// A factory-fresh virtual PIV card with `serial` on the contact-card
+/// latency model ([`vcard::Latency::contact_card`]), as the benchmarks use.
+pub fn contact_card(serial: u32) -> Arc<Mutex<vcard::Card>> {
+    Arc::new(Mutex::new(vcard::Card::factory_fresh(
+        vcard::CardConfig::new(serial).with_latency(vcard::Latency::contact_card()),
+    )))
+}
+
 /// The lab: where it lives and which readers it has.
 #[derive(Debug, Clone)]
 pub struct Lab {
@@ -203,6 +211,16 @@ impl LabReader {
     /// pcscd; returns the card and its handle.
     pub fn insert_fresh(&self, serial: u32) -> (Arc<Mutex<vcard::Card>>, vcard::vpcd::VpcdCard) {
         let card = Arc::new(Mutex::new(vcard::Card::factory_fresh(vcard::CardConfig::new(serial))));
+        let plugged = self.insert(Arc::clone(&card));
+        self.wait_card_present(WAIT);
+        (card, plugged)
+    }
+
+    /// A factory-fresh virtual PIV card on the contact-card latency model
+    /// ([`vcard::Latency::contact_card`]: the benchmarks' card), inserted
+    /// and seen by pcscd; returns the card and its handle.
+    pub fn insert_contact_card(&self, serial: u32) -> (Arc<Mutex<vcard::Card>>, vcard::vpcd::VpcdCard) {
+        let card = contact_card(serial);
         let plugged = self.insert(Arc::clone(&card));
         self.wait_card_present(WAIT);
         (card, plugged)

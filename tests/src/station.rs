@@ -156,6 +156,36 @@ impl TestRegistry {
         Ok(id.trim().to_owned())
     }
 
+    /// The enrollment code in the newest email to `address` in the
+    /// registry's mailbox (`DATA/mailbox`; the dispatcher is woken by the
+    /// provisioning task's creation), waiting up to a minute for it.
+    pub fn code_mailed_to(&self, address: &str) -> Result<String> {
+        let mailbox = mail::Mailbox::open(self.data.join("mailbox"))?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let mut found = None;
+            for entry in mailbox.list()? {
+                if let Some(message) = mailbox.read(entry.id)? {
+                    if message.to == address {
+                        found = Some(message);
+                    }
+                }
+            }
+            if let Some(message) = found {
+                let body = message.body.expose();
+                let line = body
+                    .lines()
+                    .find(|l| l.contains("enrollment code:"))
+                    .with_context(|| format!("the mail to {address} names no enrollment code"))?;
+                return Ok(line.rsplit(' ').next().unwrap_or_default().trim().to_owned());
+            }
+            if std::time::Instant::now() >= deadline {
+                bail!("no enrollment email reached {address}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     /// Switches a use case on or off.
     pub fn use_case(&self, name: &str, enable: bool) -> Result<()> {
         let verb = if enable { "enable" } else { "disable" };

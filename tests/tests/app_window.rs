@@ -937,27 +937,6 @@ algorithm = "ecc_p256"
 certificate = { subject = "CN={name},O=Example", validity_days = 365, ekus = ["client_auth"] }
 "#;
 
-/// The code in the newest email to `address` in the registry's mailbox.
-fn code_mailed_to(registry: &TestRegistry, address: &str) -> String {
-    let mailbox = mail::Mailbox::open(registry.data.join("mailbox")).unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let found = mailbox
-            .list()
-            .unwrap()
-            .iter()
-            .filter_map(|e| mailbox.read(e.id).unwrap())
-            .rfind(|m| m.to == address);
-        if let Some(message) = found {
-            let body = message.body.expose();
-            let line = body.lines().find(|l| l.contains("enrollment code:")).expect("the mail names a code");
-            return line.rsplit(' ').next().unwrap().trim().to_owned();
-        }
-        assert!(std::time::Instant::now() < deadline, "no enrollment email reached {address}");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-}
-
 /// The kiosk's text on screen now.
 fn kiosk_text(app: &AppWindow) -> String {
     app.block(app.client.execute("return document.querySelector('[data-testid=kiosk]').innerText", vec![]))
@@ -998,7 +977,7 @@ fn a_cardholder_enrolls_their_card_at_the_kiosk_window() {
         .as_operator("pat", &["provision", "create", "--profile", &profile, "--person", &person])
         .unwrap());
     let number = task["number"].as_u64().unwrap();
-    let code = code_mailed_to(&registry, "ada@example.org");
+    let code = registry.code_mailed_to("ada@example.org").unwrap();
 
     let app = AppWindow::open_kiosk("kiosk", &station.data).unwrap();
     app.screenshot("1-signin").unwrap();

@@ -11,7 +11,6 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use e2e::lab::{Lab, LabReader, WAIT};
 use e2e::station::{TestRegistry, TestStation};
@@ -88,29 +87,7 @@ fn invite_until(world: &World, given: &str, stop: Option<&str>) -> (u64, String,
         args.extend(["--stop-date", stop]);
     }
     let task = ok(world.office.as_operator("pat", &args).unwrap());
-    (task["number"].as_u64().unwrap(), person, code_mailed_to(&world.registry, &email))
-}
-
-/// The code in the newest email to `address` in the registry's mailbox
-/// (the dispatcher is woken by the task's creation; bounded so a hang fails).
-fn code_mailed_to(registry: &TestRegistry, address: &str) -> String {
-    let mailbox = mail::Mailbox::open(registry.data.join("mailbox")).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let found = mailbox
-            .list()
-            .unwrap()
-            .iter()
-            .filter_map(|e| mailbox.read(e.id).unwrap())
-            .rfind(|m| m.to == address);
-        if let Some(message) = found {
-            let body = message.body.expose();
-            let line = body.lines().find(|l| l.contains("enrollment code:")).expect("the mail names a code");
-            return line.rsplit(' ').next().unwrap().trim().to_owned();
-        }
-        assert!(Instant::now() < deadline, "no enrollment email reached {address}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    (task["number"].as_u64().unwrap(), person, world.registry.code_mailed_to(&email).unwrap())
 }
 
 fn walkup(kiosk: &TestStation, reader: &LabReader, code: &str, pin: &str) -> tools::Run {
@@ -240,7 +217,7 @@ fn a_cardholder_enrolls_a_blank_card_with_their_code_and_their_own_pin() {
     let (task, hedy, hedy_code) = invite_until(&world, "Hedy", Some(&stop_text));
     while time::OffsetDateTime::now_utc() <= stop {
         // Waiting on the clock itself: the stop date is the event.
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let (code, message) = error_of(&walkup(&kiosk, &reader, &hedy_code, "246810"));
     assert_eq!(code, "stop-date-passed", "{message}");

@@ -26,7 +26,7 @@
 //! Prints figures; asserts no timing.
 
 use anyhow::{bail, Context, Result};
-use e2e::lab::{Lab, LabReader, WAIT};
+use e2e::lab::{contact_card, Lab, LabReader, WAIT};
 use e2e::station::{TestRegistry, PASSWORD};
 use serde_json::json;
 use station::{BatchEvent, BatchProgress, Session, Station};
@@ -146,12 +146,6 @@ impl BatchProgress for Meter {
     }
 }
 
-fn latency_card(serial: u32) -> Arc<Mutex<vcard::Card>> {
-    Arc::new(Mutex::new(vcard::Card::factory_fresh(
-        vcard::CardConfig::new(serial).with_latency(vcard::Latency::contact_card()),
-    )))
-}
-
 /// Puts `card` into `reader` and returns its link and the moment PC/SC
 /// reported it present, seen by a watcher that was already waiting (as the
 /// batch worker's is), so the stamp is not late.
@@ -190,7 +184,7 @@ fn feeder(
 ) -> Sender<()> {
     let (tx, rx) = channel::<()>();
     let latency_card = move |serial| {
-        let card = latency_card(serial);
+        let card = contact_card(serial);
         inserted.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::clone(&card));
         card
     };
@@ -210,7 +204,7 @@ fn feeder(
             // A hand needs a moment between two cards; the worker sees the reader empty.
             std::thread::sleep(Duration::from_millis(100));
             serial += 1;
-            let card = latency_card(serial);
+            let card = contact_card(serial);
             let (plugged, seen) = plug(&reader, &card);
             *current.lock().unwrap_or_else(|p| p.into_inner()) = Some((card, plugged, seen));
         }
