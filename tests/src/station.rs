@@ -186,6 +186,17 @@ impl TestRegistry {
         }
     }
 
+    /// Walk-up set up: UC-PROV and UC-WALKUP on, a provisioner `pat`
+    /// (Manage provisioning tasks) and a kiosk account `kiosk` (Walk-up only).
+    pub fn walkup_accounts(&self) -> Result<()> {
+        self.use_case("prov", true)?;
+        self.use_case("walkup", true)?;
+        self.role("Provisioners", &[], &["manage_provisioning_tasks"])?;
+        self.role("Kiosks", &[], &["walkup"])?;
+        self.operator("pat", "Provisioner", &["Provisioners"])?;
+        self.operator("kiosk", "Lobby kiosk", &["Kiosks"])
+    }
+
     /// Switches a use case on or off.
     pub fn use_case(&self, name: &str, enable: bool) -> Result<()> {
         let verb = if enable { "enable" } else { "disable" };
@@ -410,6 +421,27 @@ impl TestStation {
         self.run_raw(args, &all)
     }
 }
+
+/// A walk-up badge (UC-WALKUP): one P-256 key in 9A, issuance validated
+/// (the provisioning task approves it), a PIN of 6 to 8 digits the
+/// cardholder chooses. One slot keeps the every-APDU tear test short.
+pub const WALKUP_PROFILE: &str = r#"
+name = "Employee badge"
+capabilities = "contact"
+management_key = "aes256"
+validate_issuance = true
+card_end_state = "active"
+certificate_end_state = "valid"
+is_temporary = false
+card_validity_days = 1825
+pin = { min_length = 6, max_length = 8, numeric = true, retries = 3 }
+puk = { length = 8, numeric = true, retries = 3 }
+
+[[slots]]
+slot = "piv_authentication"
+algorithm = "ecc_p256"
+certificate = { subject = "CN={name},O=Example", validity_days = 365, ekus = ["client_auth"] }
+"#;
 
 /// `ProfileSettings` as TOML: P-256 keys in 9A and 9C, the registry CA's templates.
 pub fn profile(name: &str, validate_issuance: bool) -> String {

@@ -918,25 +918,6 @@ fn at_sign_in_the_window_shows_the_operators_refused_actions_and_the_sync_view_w
     assert_eq!(states[0]["state"], "pending_approval");
 }
 
-/// The walk-up profile: the cardholder chooses a PIN of 6 to 8 digits.
-const WALKUP_PROFILE: &str = r#"
-name = "Walk-up badge"
-capabilities = "contact"
-management_key = "aes256"
-validate_issuance = true
-card_end_state = "active"
-certificate_end_state = "valid"
-is_temporary = false
-card_validity_days = 1825
-pin = { min_length = 6, max_length = 8, numeric = true, retries = 3 }
-puk = { length = 8, numeric = true, retries = 3 }
-
-[[slots]]
-slot = "piv_authentication"
-algorithm = "ecc_p256"
-certificate = { subject = "CN={name},O=Example", validity_days = 365, ekus = ["client_auth"] }
-"#;
-
 /// The kiosk's text on screen now.
 fn kiosk_text(app: &AppWindow) -> String {
     app.block(app.client.execute("return document.querySelector('[data-testid=kiosk]').innerText", vec![]))
@@ -959,13 +940,8 @@ fn a_cardholder_enrolls_their_card_at_the_kiosk_window() {
     let lab = Lab::from_env();
     let work = tempfile::tempdir().unwrap();
     let registry = TestRegistry::start(&work.path().join("registry")).unwrap();
-    registry.use_case("prov", true).unwrap();
-    registry.use_case("walkup", true).unwrap();
-    registry.role("Provisioners", &[], &["manage_provisioning_tasks"]).unwrap();
-    registry.role("Kiosks", &[], &["walkup"]).unwrap();
-    registry.operator("pat", "Provisioner", &["Provisioners"]).unwrap();
-    registry.operator("kiosk", "Lobby kiosk", &["Kiosks"]).unwrap();
-    let profile = registry.profile(WALKUP_PROFILE).unwrap();
+    registry.walkup_accounts().unwrap();
+    let profile = registry.profile(e2e::station::WALKUP_PROFILE).unwrap();
     let office = TestStation::enroll(&work.path().join("office"), &registry).unwrap();
     let station = TestStation::enroll(&work.path().join("kiosk"), &registry).unwrap();
 

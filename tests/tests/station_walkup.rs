@@ -13,28 +13,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use e2e::lab::{Lab, LabReader, WAIT};
-use e2e::station::{TestRegistry, TestStation};
+use e2e::station::{TestRegistry, TestStation, WALKUP_PROFILE};
 use e2e::tools;
 use serde_json::Value;
-
-/// One slot, so the tear test's cases stay few.
-const PROFILE: &str = r#"
-name = "Employee badge"
-capabilities = "contact"
-management_key = "aes256"
-validate_issuance = true
-card_end_state = "active"
-certificate_end_state = "valid"
-is_temporary = false
-card_validity_days = 1825
-pin = { min_length = 6, max_length = 8, numeric = true, retries = 3 }
-puk = { length = 8, numeric = true, retries = 3 }
-
-[[slots]]
-slot = "piv_authentication"
-algorithm = "ecc_p256"
-certificate = { subject = "CN={name},O=Example", validity_days = 365, ekus = ["client_auth"] }
-"#;
 
 struct World {
     registry: TestRegistry,
@@ -61,13 +42,8 @@ fn error_of(run: &tools::Run) -> (String, String) {
 /// profile, and the office station.
 fn world(work: &Path) -> World {
     let registry = TestRegistry::start(&work.join("registry")).unwrap();
-    registry.use_case("prov", true).unwrap();
-    registry.use_case("walkup", true).unwrap();
-    registry.role("Provisioners", &[], &["manage_provisioning_tasks"]).unwrap();
-    registry.role("Kiosks", &[], &["walkup"]).unwrap();
-    registry.operator("pat", "Provisioner", &["Provisioners"]).unwrap();
-    registry.operator("kiosk", "Lobby kiosk", &["Kiosks"]).unwrap();
-    let profile = registry.profile(PROFILE).unwrap();
+    registry.walkup_accounts().unwrap();
+    let profile = registry.profile(WALKUP_PROFILE).unwrap();
     let office = TestStation::enroll(&work.join("office"), &registry).unwrap();
     World { registry, office, profile }
 }

@@ -216,8 +216,13 @@ impl Session {
         let Some(result) = result else { return Ok(()) };
         let result: proto::OperationResult =
             serde_json::from_value(result.clone()).map_err(store::Error::from)?;
-        let changes =
-            result.records.iter().map(sync::plan::remote_change).collect::<sync::Result<Vec<_>>>()?;
+        self.keep_records(&result.records)
+    }
+
+    /// Records the registry answered with, kept in the replica outside the
+    /// feed (a walk-up kiosk pulls none).
+    pub(crate) fn keep_records(&mut self, records: &[proto::Record]) -> Result<()> {
+        let changes = records.iter().map(sync::plan::remote_change).collect::<sync::Result<Vec<_>>>()?;
         self.store.keep_remote(&changes)?;
         Ok(())
     }

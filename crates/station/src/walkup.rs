@@ -248,13 +248,6 @@ impl Session {
             warnings: Vec::new(),
         })
     }
-
-    /// Records the registry answered with into the replica (a kiosk pulls no feed).
-    fn keep_records(&mut self, records: &[proto::Record]) -> Result<()> {
-        let changes = records.iter().map(sync::plan::remote_change).collect::<sync::Result<Vec<_>>>()?;
-        self.store.keep_remote(&changes)?;
-        Ok(())
-    }
 }
 
 #[cfg(test)]

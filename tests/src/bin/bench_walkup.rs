@@ -44,31 +44,6 @@ use station::host_time::Activity;
 use station::{Session, SilentProgress, Station};
 use std::time::{Duration, Instant};
 
-/// One slot more than the whole-stack test, as a badge has (the batch
-/// benchmark's profile, with walk-up's subject).
-const PROFILE: &str = r#"
-name = "Walk-up badge"
-capabilities = "contact"
-management_key = "aes256"
-validate_issuance = true
-card_end_state = "active"
-certificate_end_state = "valid"
-is_temporary = false
-card_validity_days = 1825
-pin = { min_length = 6, max_length = 8, numeric = true, retries = 3 }
-puk = { length = 8, numeric = true, retries = 3 }
-
-[[slots]]
-slot = "piv_authentication"
-algorithm = "ecc_p256"
-certificate = { subject = "CN={name},OU=PIV Authentication,O=Example", validity_days = 365, ekus = ["client_auth"] }
-
-[[slots]]
-slot = "digital_signature"
-algorithm = "ecc_p256"
-certificate = { subject = "CN={name},OU=Digital Signature,O=Example", validity_days = 365, ekus = ["email_protection"] }
-"#;
-
 /// The PIN every cardholder chooses.
 const PIN: &str = "246810";
 
@@ -416,14 +391,10 @@ fn main() -> Result<()> {
     let reader = lab.acquire_reader();
     let work = tempfile::tempdir()?;
     let registry = TestRegistry::start(&work.path().join("registry"))?;
-    registry.use_case("prov", true)?;
-    registry.use_case("walkup", true)?;
-    registry.role("Provisioners", &[], &["manage_provisioning_tasks"])?;
-    registry.role("Kiosks", &[], &["walkup"])?;
-    registry.operator("pat", "Provisioner", &["Provisioners"])?;
-    registry.operator("kiosk", "Lobby kiosk", &["Kiosks"])?;
-    let profile: domain::ProfileId =
-        domain::ProfileId::new(registry.profile(PROFILE)?.parse::<uuid::Uuid>()?);
+    registry.walkup_accounts()?;
+    let profile: domain::ProfileId = domain::ProfileId::new(
+        registry.profile(&e2e::station::profile("Walk-up badge", true))?.parse::<uuid::Uuid>()?,
+    );
 
     // The office invites; the kiosk is a station of its own.
     let office = work.path().join("office");
