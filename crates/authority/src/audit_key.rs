@@ -76,13 +76,7 @@ struct AuditKeyFile {
     mac: Vec<u8>,
 }
 
-fn hmac(key: &[u8], parts: &[&[u8]]) -> Result<[u8; 32]> {
-    let mut mac = HmacSha256::new_from_slice(key).map_err(|_| Error::Crypto("HMAC key length"))?;
-    for part in parts {
-        mac.update(part);
-    }
-    Ok(mac.finalize().into_bytes().into())
-}
+use crate::kek::hmac_sha256 as hmac;
 
 fn matches(key: &[u8], parts: &[&[u8]], tag: &[u8]) -> bool {
     let Ok(mut mac) = HmacSha256::new_from_slice(key) else { return false };

@@ -5,7 +5,7 @@
 //! ever sees 32-byte keys and can live somewhere that does nothing else.
 //!
 //! [`FileKek`] keeps the KEK in a file (mode 0600). The [`KeyEncryptionKey`]
-//! trait is deliberately small — wrap and unwrap a 32-byte data key, plus a
+//! trait is deliberately small — wrap and unwrap a 32-byte data key, a keyed MAC, plus a
 //! stable id — so that a PKCS#11 HSM implementation can be added later
 //! without touching callers: `wrap`/`unwrap` map onto `C_WrapKey`/`C_UnwrapKey`
 //! (or `C_Encrypt`/`C_Decrypt` with CKM_AES_GCM) with the KEK as a
@@ -14,6 +14,7 @@
 use crate::{Error, Result};
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -58,7 +59,7 @@ impl DataKey {
 }
 
 /// Wraps and unwraps data keys. Implementations: [`FileKek`]; a PKCS#11 HSM
-/// can implement the same three methods (see the module documentation).
+/// can implement the same methods (see the module documentation).
 pub trait KeyEncryptionKey: Send + Sync {
     /// A stable, non-secret identifier stored next to each wrapped key, so a
     /// record made under another (e.g. rotated-out) KEK is recognised as such
@@ -71,6 +72,12 @@ pub trait KeyEncryptionKey: Send + Sync {
     /// Recovers a key made by [`KeyEncryptionKey::wrap`]; an altered or
     /// foreign `wrapped` value is [`Error::Integrity`].
     fn unwrap(&self, wrapped: &[u8]) -> Result<DataKey>;
+
+    /// HMAC-SHA256 of `message` under a key derived from the KEK for
+    /// `purpose`: a verifier of a short-lived secret (an enrollment code)
+    /// that a stolen database cannot be searched against without the KEK.
+    /// (PKCS#11: `CKM_SHA256_HMAC` with a key derived on the token.)
+    fn mac(&self, purpose: &str, message: &[u8]) -> Result<[u8; 32]>;
 }
 
 /// Associated data of a wrapped data key: only a data key wrapped by this
@@ -183,6 +190,23 @@ impl KeyEncryptionKey for FileKek {
         );
         DataKey::from_bytes(&key)
     }
+
+    fn mac(&self, purpose: &str, message: &[u8]) -> Result<[u8; 32]> {
+        // A key per purpose, so a MAC made for one use is never valid for another.
+        let derived = Zeroizing::new(hmac_sha256(self.key.as_ref(), &[MAC_KEY_LABEL, purpose.as_bytes()])?);
+        hmac_sha256(derived.as_ref(), &[message])
+    }
+}
+
+/// What a purpose's MAC key is derived under (HMAC as the PRF, as HKDF-Expand).
+const MAC_KEY_LABEL: &[u8] = b"cardstation kek mac key v1\0";
+
+pub(crate) fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Result<[u8; 32]> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).map_err(|_| Error::Crypto("HMAC key length"))?;
+    for part in parts {
+        mac.update(part);
+    }
+    Ok(mac.finalize().into_bytes().into())
 }
 
 /// An item sealed under a data key that the KEK wrapped.
@@ -243,6 +267,19 @@ impl Envelope {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mac_depends_on_the_kek_the_purpose_and_the_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let kek = FileKek::open_or_create(&dir.path().join("a")).unwrap();
+        let again = FileKek::open_or_create(&dir.path().join("a")).unwrap();
+        let other = FileKek::open_or_create(&dir.path().join("b")).unwrap();
+        let mac = kek.mac("code", b"ABCD").unwrap();
+        assert_eq!(again.mac("code", b"ABCD").unwrap(), mac);
+        assert_ne!(kek.mac("code", b"ABCE").unwrap(), mac);
+        assert_ne!(kek.mac("other", b"ABCD").unwrap(), mac);
+        assert_ne!(other.mac("code", b"ABCD").unwrap(), mac);
+    }
 
     #[test]
     fn file_kek_is_created_private_and_reopens_to_the_same_key() {

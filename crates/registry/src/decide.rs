@@ -352,12 +352,12 @@ fn plan(
             plan.provisioning = Some(crate::provisioning::resend(tx, actor, r, now, seal)?);
         }
         OperationKind::StartWalkupCard(r) => {
-            let (writes, records) = crate::provisioning::start_card(tx, caller, r, now)?;
+            let (writes, records) = crate::provisioning::start_card(tx, caller, r, now, seal)?;
             plan.provisioning = Some(writes);
             plan.records = records;
         }
         OperationKind::RecordWalkupEnrollment(r) => {
-            plan.provisioning = Some(crate::provisioning::record_enrollment(tx, caller, r, now)?);
+            plan.provisioning = Some(crate::provisioning::record_enrollment(tx, caller, r, now, seal)?);
         }
         OperationKind::RecordWalkupAuthentication(r) => {
             plan.provisioning = Some(crate::provisioning::record_authentication(tx, caller, r, now)?);

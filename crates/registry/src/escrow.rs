@@ -31,6 +31,10 @@ pub trait EscrowSeal: Send + Sync + 'static {
     /// Decrypts what [`EscrowSeal::seal_message`] returned for the same `id`,
     /// only to send it.
     fn open_message(&self, id: uuid::Uuid, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>>;
+    /// The keyed verifier of an enrollment code (`message` names the code
+    /// and its enrollment): only the key-encryption key's holder can test
+    /// a guess against it, and it costs microseconds to check.
+    fn code_mac(&self, message: &[u8]) -> Result<[u8; 32]>;
 }
 
 /// The seal of crate `authority`: an AES-256-GCM envelope per secret, its
@@ -84,6 +88,10 @@ impl EscrowSeal for AuthoritySeal {
         self.0
             .open_bytes(sealed, DeviceId::new(id), authority::EscrowKind::OutgoingMail)
             .map_err(|e| Error::Escrow(e.to_string()))
+    }
+
+    fn code_mac(&self, message: &[u8]) -> Result<[u8; 32]> {
+        self.0.kek().mac("enrollment code", message).map_err(|e| Error::Escrow(e.to_string()))
     }
 }
 

@@ -8,11 +8,17 @@
 //! Enrollment codes: `TTTT-SSSS-SSSS-SSSS` in Crockford base 32 (no I, L,
 //! O, U). The first group is a tag that finds the enrollment (not secret:
 //! a wrong code with a right tag counts against that enrollment); the other
-//! twelve characters are 60 random bits, kept only as an Argon2id verifier.
-//! Argon2id rather than a keyed HMAC: the tag does the lookup, so the hash
-//! need not be deterministic, and a stolen database yields no code without a
-//! slow, salted search per enrollment, while the registry needs no extra key.
-//! Online guessing stops at the policy's wrong-code limit (locked). A code
+//! twelve characters are 60 random bits, kept only as a verifier: HMAC-SHA256
+//! under a key derived from the key-encryption key, over the enrollment, the
+//! tag and the secret. A stolen database alone cannot be searched for a code
+//! (each guess needs the KEK), and whoever holds the KEK could read the codes
+//! from the sealed mail bodies anyway, so a slow hash would add nothing but
+//! its cost: a kiosk checks the code three times per card (the check, the
+//! card's start and its record), each inside a write transaction, and an
+//! Argon2id verification (37 ms here) there held every writer and was most
+//! of a walk-up's host time. Verifiers made by earlier versions (Argon2id,
+//! `$argon2id$…`) still verify. Online guessing stops at the policy's
+//! wrong-code limit (locked). A code
 //! is never answered, fed, audited or logged: its plaintext goes only into
 //! the mail body, which is sealed under the key-encryption key.
 
@@ -27,6 +33,7 @@ use proto::{
     RemoveProvisioningTask, ResendEnrollment, StartWalkupCard,
 };
 use rand::RngCore;
+use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -110,14 +117,20 @@ fn parse_code(typed: &str) -> Option<(String, Zeroizing<String>)> {
 }
 
 /// Makes a code for `enrollment` with a tag no live code has.
-fn new_code(tx: &mut dyn Tx, task: TaskId, enrollment: EnrollmentId, now: OffsetDateTime) -> Result<NewCode> {
+fn new_code(
+    tx: &mut dyn Tx,
+    seal: &dyn EscrowSeal,
+    task: TaskId,
+    enrollment: EnrollmentId,
+    now: OffsetDateTime,
+) -> Result<NewCode> {
     for _ in 0..16 {
         let tag = random_chars(TAG_LEN).to_string();
         if tx.enrollment_code(&tag)?.is_some() {
             continue;
         }
         let secret = random_chars(SECRET_LEN);
-        let verifier = crate::password::hash_password(&secret)?;
+        let verifier = format!("{MAC_PREFIX}{}", hex::encode(code_mac(seal, enrollment, &tag, &secret)?));
         let mut display = Zeroizing::new(tag.clone());
         for group in secret.as_bytes().chunks(4) {
             display.push('-');
@@ -129,9 +142,31 @@ fn new_code(tx: &mut dyn Tx, task: TaskId, enrollment: EnrollmentId, now: Offset
     Err(Error::Task("no free enrollment code tag after 16 tries".into()))
 }
 
-fn verifies(secret: &str, verifier: &str) -> bool {
-    PasswordHash::new(verifier)
-        .is_ok_and(|hash| Argon2::default().verify_password(secret.as_bytes(), &hash).is_ok())
+/// How a keyed verifier starts (see the module documentation).
+const MAC_PREFIX: &str = "hmac-sha256:";
+
+/// The MAC of the code `tag`-`secret` of `enrollment`.
+fn code_mac(seal: &dyn EscrowSeal, enrollment: EnrollmentId, tag: &str, secret: &str) -> Result<[u8; 32]> {
+    let message = Zeroizing::new(
+        [enrollment.0.as_bytes().as_slice(), tag.as_bytes(), b"\0", secret.as_bytes()].concat(),
+    );
+    seal.code_mac(&message)
+}
+
+/// Whether `secret` under `tag` is the code `verifier` was made for, in
+/// constant time (an earlier version's Argon2id verifier too).
+fn verifies(seal: Option<&dyn EscrowSeal>, code: &EnrollmentCodeRecord, secret: &str) -> Result<bool> {
+    match code.verifier.strip_prefix(MAC_PREFIX) {
+        Some(expected) => {
+            let Ok(expected) = hex::decode(expected) else { return Ok(false) };
+            let seal =
+                seal.ok_or_else(|| Error::Escrow("no key-encryption key to check codes with".into()))?;
+            let mac = code_mac(seal, code.enrollment, &code.tag, secret)?;
+            Ok(bool::from(mac.as_slice().ct_eq(&expected)))
+        }
+        None => Ok(PasswordHash::new(&code.verifier)
+            .is_ok_and(|hash| Argon2::default().verify_password(secret.as_bytes(), &hash).is_ok())),
+    }
 }
 
 fn date(at: OffsetDateTime) -> String {
@@ -281,7 +316,7 @@ pub(crate) fn create(
     let contact = contact(tx, &task)?;
     let mut writes = Writes::default();
     for (e, name) in task.enrollments.iter().zip(&names) {
-        let code = new_code(tx, task.id, e.id, now)?;
+        let code = new_code(tx, seal, task.id, e.id, now)?;
         // Two users of one task cannot share a tag either.
         if writes.codes.iter().any(|c| c.tag == code.record.tag) {
             return Err(Error::Task("enrollment code tag drawn twice".into()).into());
@@ -375,7 +410,7 @@ pub(crate) fn resend(
     };
     let seal = need_seal(seal)?;
     let contact = contact(tx, &task)?;
-    let code = new_code(tx, task.id, e.id, now)?;
+    let code = new_code(tx, seal, task.id, e.id, now)?;
     let mut writes = Writes::default();
     for effect in effects {
         if let EnrollmentEffect::SendEnrollmentEmail { to, .. } = effect {
@@ -404,6 +439,7 @@ fn cardholder(caller: &Caller, person: domain::PersonId) -> Actor {
 /// kiosk's operations after the code check carry it again).
 fn require_code(
     tx: &mut dyn Tx,
+    seal: Option<&dyn EscrowSeal>,
     task: &ProvisioningTask,
     e: &domain::Enrollment,
     code: &proto::EnrollmentCode,
@@ -412,12 +448,13 @@ fn require_code(
         return Err(Refusal::TaskRemoved.into());
     }
     let live = match parse_code(code.expose()) {
-        Some((tag, secret)) => tx
-            .enrollment_code(&tag)?
-            .filter(|c| c.enrollment == e.id && c.task == task.id && verifies(&secret, &c.verifier)),
-        None => None,
+        Some((tag, secret)) => match tx.enrollment_code(&tag)? {
+            Some(c) if c.enrollment == e.id && c.task == task.id => verifies(seal, &c, &secret)?,
+            _ => false,
+        },
+        None => false,
     };
-    if live.is_none() {
+    if !live {
         return refuse("wrong_enrollment_code", "the enrollment code is not right for this enrollment");
     }
     Ok(())
@@ -431,11 +468,12 @@ pub(crate) fn start_card(
     caller: &Caller,
     op: &StartWalkupCard,
     now: OffsetDateTime,
+    seal: Option<&dyn EscrowSeal>,
 ) -> Result<(Writes, Vec<proto::Record>), Decline> {
     require_kiosk(&caller.actor)?;
     let mut task = load(tx, op.task)?;
     let e = task.enrollment(op.enrollment)?.clone();
-    require_code(tx, &task, &e, &op.code)?;
+    require_code(tx, seal, &task, &e, &op.code)?;
     let state = e.state_at(now);
     if state != EnrollmentState::Active || e.serial.is_some() {
         return Err(Refusal::StateNotAllowed {
@@ -549,11 +587,12 @@ pub(crate) fn record_enrollment(
     caller: &Caller,
     op: &RecordWalkupEnrollment,
     now: OffsetDateTime,
+    seal: Option<&dyn EscrowSeal>,
 ) -> Result<Writes, Decline> {
     require_kiosk(&caller.actor)?;
     let mut task = load(tx, op.task)?;
     let e = task.enrollment(op.enrollment)?.clone();
-    require_code(tx, &task, &e, &op.code)?;
+    require_code(tx, seal, &task, &e, &op.code)?;
     let Some(device) = tx.device(op.device)? else {
         return not_found("device", op.device);
     };
@@ -619,6 +658,7 @@ pub(crate) enum CodeCheck {
 pub(crate) fn check_code(
     tx: &mut dyn Tx,
     caller: &Caller,
+    seal: Option<&dyn EscrowSeal>,
     typed: &str,
     now: OffsetDateTime,
 ) -> Result<CodeCheck> {
@@ -644,7 +684,7 @@ pub(crate) fn check_code(
         tx.delete_enrollment_code(e.id)?;
         return Ok(CodeCheck::Refused(Refusal::StopDatePassed { stop_date: e.stop_date }, Some(task)));
     }
-    if verifies(&secret, &code.verifier) {
+    if verifies(seal, &code, &secret)? {
         // Right, and still usable: active (a card already enrolled waits
         // for its first authentication, so the kiosk can finish it).
         return Ok(if e.state == EnrollmentState::Active {
@@ -695,6 +735,61 @@ mod tests {
         let chars = random_chars(64);
         assert!(chars.bytes().all(|b| ALPHABET.contains(&b)));
         assert_ne!(random_chars(12).as_str(), random_chars(12).as_str());
+    }
+
+    fn record(
+        seal: &dyn EscrowSeal,
+        enrollment: EnrollmentId,
+        tag: &str,
+        secret: &str,
+    ) -> EnrollmentCodeRecord {
+        let verifier =
+            format!("{MAC_PREFIX}{}", hex::encode(code_mac(seal, enrollment, tag, secret).unwrap()));
+        let task = TaskId::from_u128(9);
+        EnrollmentCodeRecord {
+            enrollment,
+            task,
+            tag: tag.into(),
+            verifier,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn a_code_verifies_only_under_its_key_enrollment_and_tag() {
+        let dir = tempfile::tempdir().unwrap();
+        let seal = crate::escrow::AuthoritySeal::with_key_file(&dir.path().join("kek")).unwrap();
+        let other = crate::escrow::AuthoritySeal::with_key_file(&dir.path().join("other")).unwrap();
+        let e = EnrollmentId::from_u128(1);
+        let code = record(&seal, e, "AB12", "CDEFGHJKMNPQ");
+        assert!(!code.verifier.contains("CDEFGHJKMNPQ"));
+        assert!(verifies(Some(&seal), &code, "CDEFGHJKMNPQ").unwrap());
+        assert!(!verifies(Some(&seal), &code, "CDEFGHJKMNPR").unwrap(), "another secret");
+        assert!(!verifies(Some(&other), &code, "CDEFGHJKMNPQ").unwrap(), "another key-encryption key");
+        let moved = EnrollmentCodeRecord { enrollment: EnrollmentId::from_u128(2), ..code.clone() };
+        assert!(!verifies(Some(&seal), &moved, "CDEFGHJKMNPQ").unwrap(), "another enrollment");
+        let retagged = EnrollmentCodeRecord { tag: "AB13".into(), ..code.clone() };
+        assert!(!verifies(Some(&seal), &retagged, "CDEFGHJKMNPQ").unwrap(), "another tag");
+        let mut flipped = code.clone();
+        flipped.verifier.replace_range(MAC_PREFIX.len()..MAC_PREFIX.len() + 1, "x");
+        assert!(!verifies(Some(&seal), &flipped, "CDEFGHJKMNPQ").unwrap(), "a damaged verifier");
+        assert!(verifies(None, &code, "CDEFGHJKMNPQ").is_err(), "no key: an error, not a refusal");
+    }
+
+    #[test]
+    fn an_earlier_versions_argon2id_verifier_still_verifies() {
+        let e = EnrollmentId::from_u128(1);
+        let verifier = crate::password::hash_password("CDEFGHJKMNPQ").unwrap();
+        let task = TaskId::from_u128(9);
+        let code = EnrollmentCodeRecord {
+            enrollment: e,
+            task,
+            tag: "AB12".into(),
+            verifier,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        assert!(verifies(None, &code, "CDEFGHJKMNPQ").unwrap());
+        assert!(!verifies(None, &code, "CDEFGHJKMNPR").unwrap());
     }
 }
 
@@ -857,7 +952,7 @@ mod views {
             require_kiosk(&caller.actor).map_err(Fault::Forbidden)?;
             let now = self.clock.now();
             let served = storage::write(self.storage(), |tx| {
-                let checked = check_code(tx, caller, code.expose(), now)?;
+                let checked = check_code(tx, caller, self.seal.as_deref(), code.expose(), now)?;
                 let (served, object, outcome) = match checked {
                     CodeCheck::Right(task, enrollment) => {
                         let e = task.enrollment(enrollment).map_err(|r| Error::Task(r.to_string()))?;

@@ -209,7 +209,8 @@ pub struct EnrollmentCodeRecord {
     pub task: domain::TaskId,
     /// The code's first group (finds the row; not secret).
     pub tag: String,
-    /// Argon2id PHC string of the secret part.
+    /// The secret part's keyed verifier (`hmac-sha256:` + hex; see `provisioning`), or an
+    /// Argon2id PHC string made by an earlier version.
     pub verifier: String,
     /// When it was made.
     pub created_at: OffsetDateTime,

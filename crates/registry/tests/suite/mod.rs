@@ -73,6 +73,11 @@ impl EscrowSeal for TestSeal {
     fn open_message(&self, id: Uuid, sealed: &[u8]) -> registry::Result<zeroize::Zeroizing<Vec<u8>>> {
         self.open(DeviceId::new(id), EscrowKind::Puk, sealed)
     }
+
+    fn code_mac(&self, message: &[u8]) -> registry::Result<[u8; 32]> {
+        use sha2::Digest;
+        Ok(sha2::Sha256::new_with_prefix(b"test seal code mac\0").chain_update(message).finalize().into())
+    }
 }
 
 /// A certificate authority in a fresh directory (P-256: quick to create).
