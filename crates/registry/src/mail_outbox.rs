@@ -1,7 +1,9 @@
 //! The registry's mail outbox as the `mail` crate's dispatcher drains it:
 //! rows written in the same transaction as the operation that caused them
 //! (provisioning), bodies opened with the key-encryption key only now, just
-//! before delivery.
+//! before delivery. Several registry instances on one database each run a
+//! dispatcher: a message is claimed by one of them for [`LEASE`] before it
+//! is sent, so it goes out once (again only if its sender died mid-send).
 
 use mail::{OutboxError, Outgoing, SecretText};
 use time::{Duration, OffsetDateTime};
@@ -14,6 +16,10 @@ use crate::storage;
 /// its error kept for the administrator.
 const GIVEN_UP: Duration = Duration::days(365 * 100);
 
+/// How long a claimed message is left to its sender before another
+/// instance may send it: far beyond an SMTP exchange's timeouts.
+pub const LEASE: Duration = Duration::minutes(10);
+
 /// [`mail::Outbox`] over the registry's database.
 #[derive(Debug, Clone)]
 pub struct RegistryOutbox(pub Registry);
@@ -21,7 +27,7 @@ pub struct RegistryOutbox(pub Registry);
 impl mail::Outbox for RegistryOutbox {
     fn due(&self, limit: usize, now: OffsetDateTime) -> Result<Vec<Outgoing>, OutboxError> {
         let limit = u32::try_from(limit).unwrap_or(u32::MAX);
-        let rows = storage::read(self.0.storage(), |tx| tx.pending_mail(limit, now))?;
+        let rows = storage::write(self.0.storage(), |tx| tx.claim_mail(limit, now, now + LEASE))?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let body = self.0.open_mail_body(&row)?;

@@ -94,6 +94,7 @@ on_postgres!(
     provisioning_expiry_by_clock,
     provisioning_permission_matrix,
     provisioning_mail_outbox,
+    provisioning_mail_goes_out_once_from_two_instances,
     provisioning_mail_reaches_the_mailbox,
     provisioning_mailbox_for_administrators,
     provisioning_walkup_card_is_the_cardholders_own,

@@ -275,12 +275,7 @@ fn breakdown(walks: &[Walk]) -> Vec<(String, String, f64, f64)> {
     };
 
     // The code check: one round trip, no card work.
-    row(
-        "code check",
-        "round trip: walkup_check",
-        1.0,
-        mean(&|w| ms(w.check.host())),
-    );
+    row("code check", "round trip: walkup_check", 1.0, mean(&|w| ms(w.check.host())));
 
     // The encode: StartWalkupCard, then the issue job.
     let sessions = [Activity::CardRead, Activity::CardSession];

@@ -11,9 +11,17 @@
 //! person and request a card for them, so every operation is accepted and
 //! decided by the domain rules. Then the same in batches.
 //!
+//! With `--instances N` (PostgreSQL only), N registry instances (each its
+//! own `Registry`, storage connection pool, TLS listener and port) share one
+//! database and one data directory (the KEK and the audit key), as
+//! `cardstation-registry serve` processes do behind a load balancer; the
+//! clients are dealt round-robin to the instances, all with the token of one
+//! sign-in at the first: sessions live in the database, so a token is valid
+//! at every instance.
+//!
 //! ```text
 //! cargo run --release -p registry --bin registry-bench -- [--ops 20000] [--clients 16] [--batch 100]
-//!     [--database postgres://user:password@127.0.0.1:40432/db]
+//!     [--database postgres://user:password@127.0.0.1:40432/db [--instances 2]]
 //! ```
 
 use std::sync::Arc;
@@ -53,6 +61,15 @@ struct Args {
     /// corrupt. Shows how much of PostgreSQL's time is the flush per commit.
     #[arg(long)]
     synchronous_commit_off: bool,
+    /// With `--database`: registry instances sharing the database.
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
+    /// Measure nothing: write "URL TOKEN" (the first instance's operations
+    /// endpoint and a session token) into FILE, mode 0600, and serve until
+    /// FILE is removed: for an independent load generator (scripts/bench-registry
+    /// runs wrk against it).
+    #[arg(long, value_name = "FILE")]
+    serve_for: Option<std::path::PathBuf>,
 }
 
 fn profile_settings() -> ProfileSettings {
@@ -128,30 +145,42 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    if args.instances == 0 || (args.instances > 1 && args.database.is_none()) {
+        bail!("--instances N (N ≥ 1) needs --database: SQLite is one process's file");
+    }
     let dir = tempfile_dir()?;
-    let (storage, backend): (Arc<dyn Storage>, &str) = match &args.database {
-        Some(url) if args.synchronous_commit_off => {
+    // The URL every instance connects with, and the scratch schema they share.
+    let pg_url = args.database.as_ref().map(|url| {
+        if args.synchronous_commit_off {
             let sep = if url.contains('?') { '&' } else { '?' };
-            let url = format!("{url}{sep}options=-c%20synchronous_commit%3Doff");
-            (
-                Arc::new(PostgresStorage::scratch(&url).context("opening PostgreSQL")?),
-                "PostgreSQL (scratch schema, synchronous_commit=off)",
-            )
+            format!("{url}{sep}options=-c%20synchronous_commit%3Doff")
+        } else {
+            url.clone()
         }
-        Some(url) => (
-            Arc::new(PostgresStorage::scratch(url).context("opening PostgreSQL")?),
-            "PostgreSQL (scratch schema)",
-        ),
+    });
+    let (storage, schema, backend): (Arc<dyn Storage>, Option<String>, &str) = match &pg_url {
+        Some(url) => {
+            let pg = PostgresStorage::scratch(url).context("opening PostgreSQL")?;
+            let schema = pg.schema().map(str::to_owned);
+            let backend = if args.synchronous_commit_off {
+                "PostgreSQL (scratch schema, synchronous_commit=off)"
+            } else {
+                "PostgreSQL (scratch schema)"
+            };
+            (Arc::new(pg), schema, backend)
+        }
         None => (
             Arc::new(SqliteStorage::open(&dir.join("registry.sqlite3"))?),
+            None,
             "SQLite (WAL, synchronous=NORMAL)",
         ),
     };
     let short = match (&args.database, args.synchronous_commit_off) {
-        (None, _) => "sqlite",
-        (Some(_), false) => "postgres",
-        (Some(_), true) => "postgres synchronous_commit=off",
+        (None, _) => "sqlite".to_owned(),
+        (Some(_), false) => "postgres".to_owned(),
+        (Some(_), true) => "postgres synchronous_commit=off".to_owned(),
     };
+    let short = if args.instances > 1 { format!("{short}, {} instances", args.instances) } else { short };
     // Sealed as `serve` seals: every audit event gets its MAC.
     let kek = authority::FileKek::open_or_create(&dir.join("kek"))?;
     let anchor = Arc::new(AuditAnchor::open_or_create(&dir, &kek, &*storage)?);
@@ -163,10 +192,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
     admin::add_profile(&*storage, profile, profile_settings(), now)?;
 
     let (identity, _) = TlsIdentity::load_or_create(&dir, &[])?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    let app = registry::app(Registry::new(storage).with_audit_anchor(anchor));
-    tokio::spawn(registry::tls::serve_tls(listener, identity.server_config()?, app, std::future::pending()));
+    let mut ports = Vec::new();
+    for instance in 0..args.instances {
+        // The first instance made the schema; the others open it.
+        let (storage, anchor) = if instance == 0 {
+            (Arc::clone(&storage), Arc::clone(&anchor))
+        } else {
+            let (Some(url), Some(schema)) = (&pg_url, &schema) else { bail!("--instances needs --database") };
+            let other: Arc<dyn Storage> = Arc::new(PostgresStorage::open_in_schema(url, schema)?);
+            let anchor = Arc::new(AuditAnchor::open_or_create(&dir, &kek, &*other)?);
+            (other, anchor)
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        ports.push(listener.local_addr()?.port());
+        let app = registry::app(Registry::new(storage).with_audit_anchor(anchor));
+        tokio::spawn(registry::tls::serve_tls(
+            listener,
+            identity.server_config()?,
+            app,
+            std::future::pending(),
+        ));
+    }
 
     let client = reqwest::Client::builder()
         .use_rustls_tls()
@@ -174,7 +220,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .add_root_certificate(reqwest::Certificate::from_pem(identity.cert_pem().as_bytes())?)
         .pool_max_idle_per_host(args.clients)
         .build()?;
-    let base = format!("https://localhost:{port}");
+    let base = format!("https://localhost:{}", ports[0]);
     let grant: proto::SessionGrant = client
         .post(format!("{base}/v1/sessions"))
         .json(&serde_json::json!({"username": "admin", "password": "bench-password"}))
@@ -184,13 +230,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .context("signing in")?;
     let token = grant.token.expose().to_owned();
-    let url = format!("{base}/v1/operations");
+    let urls: Vec<String> = ports.iter().map(|p| format!("https://localhost:{p}/v1/operations")).collect();
 
-    println!("registry-bench: {backend}, TLS 1.3 on loopback, {} cores", cores());
+    if let Some(file) = &args.serve_for {
+        return serve_for(file, &urls[0], &token, &dir).await;
+    }
+    println!("registry-bench: {backend}, {} instance(s), TLS 1.3 on loopback, {} cores", urls.len(), cores());
     // Warm-up: connections and caches.
-    for _ in 0..50 {
-        for o in pair(profile) {
-            send(&client, &url, &token, vec![o]).await?;
+    for url in &urls {
+        for _ in 0..50 {
+            for o in pair(profile) {
+                send(&client, url, &token, vec![o]).await?;
+            }
         }
     }
 
@@ -198,8 +249,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let per_client = args.ops.div_ceil(args.clients).div_ceil(2);
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..args.clients {
-        let (client, url, token) = (client.clone(), url.clone(), token.clone());
+    for c in 0..args.clients {
+        let (client, url, token) = (client.clone(), urls[c % urls.len()].clone(), token.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(per_client * 2);
             for _ in 0..per_client {
@@ -243,7 +294,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let mut tasks = Vec::new();
         let clients = args.clients.min(batches).max(1);
         for c in 0..clients {
-            let (client, url, token) = (client.clone(), url.clone(), token.clone());
+            let (client, url, token) = (client.clone(), urls[c % urls.len()].clone(), token.clone());
             let mine = (c..batches).step_by(clients).count();
             let size = args.batch;
             tasks.push(tokio::spawn(async move {
@@ -286,6 +337,29 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Hands the endpoint and a token to another load generator, and serves
+/// until it removes `file`.
+async fn serve_for(
+    file: &std::path::Path,
+    url: &str,
+    token: &str,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut out = options.open(file).with_context(|| format!("creating {}", file.display()))?;
+    writeln!(out, "{url} {token}")?;
+    drop(out);
+    while file.exists() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = std::fs::remove_dir_all(dir);
     Ok(())
 }
 

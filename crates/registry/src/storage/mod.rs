@@ -376,6 +376,17 @@ pub trait Tx {
     fn insert_mail(&mut self, mail: &MailRecord) -> Result<()>;
     /// Unsent messages due at `now`, oldest first, at most `limit`.
     fn pending_mail(&mut self, limit: u32, now: OffsetDateTime) -> Result<Vec<MailRecord>>;
+    /// Claims up to `limit` unsent messages due at `now` for one sender,
+    /// oldest first: their next attempt moves to `lease_until`, so another
+    /// registry instance's dispatcher skips them (two claiming at once get
+    /// disjoint sets). A sender that dies before `mark_mail_sent` leaves its
+    /// messages due again at `lease_until`.
+    fn claim_mail(
+        &mut self,
+        limit: u32,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> Result<Vec<MailRecord>>;
     /// Marks a message delivered.
     fn mark_mail_sent(&mut self, id: Uuid, at: OffsetDateTime) -> Result<()>;
     /// Records a failed delivery: one more attempt, the error, when to retry.

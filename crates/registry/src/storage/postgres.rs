@@ -795,6 +795,28 @@ fn name_of<T: serde::Serialize>(value: &T) -> Result<String> {
     }
 }
 
+/// The columns of a [`MailRecord`], in the order [`mail_record`] reads them
+/// (a macro: statements are `&'static str`, for the statement cache).
+macro_rules! mail_columns {
+    () => {
+        "id, recipient, subject, body, created_at, sent_at, attempts, last_error, next_attempt_at"
+    };
+}
+
+fn mail_record(r: &Row) -> Result<MailRecord> {
+    Ok(MailRecord {
+        id: get(r, 0)?,
+        recipient: get(r, 1)?,
+        subject: get(r, 2)?,
+        body: get(r, 3)?,
+        created_at: unix_to_time(get(r, 4)?)?,
+        sent_at: get::<Option<i64>>(r, 5)?.map(unix_to_time).transpose()?,
+        attempts: u32::try_from(get::<i64>(r, 6)?).unwrap_or(u32::MAX),
+        last_error: get(r, 7)?,
+        next_attempt_at: unix_to_time(get(r, 8)?)?,
+    })
+}
+
 fn get<'r, T: tokio_postgres::types::FromSql<'r>>(row: &'r Row, index: usize) -> Result<T> {
     row.try_get(index).map_err(pg)
 }
@@ -1309,26 +1331,38 @@ impl Tx for PgTx<'_> {
 
     fn pending_mail(&mut self, limit: u32, now: OffsetDateTime) -> Result<Vec<MailRecord>> {
         let rows = self.conn.query(
-            "SELECT id, recipient, subject, body, created_at, sent_at, attempts, last_error, next_attempt_at
-             FROM mail_outbox WHERE sent_at IS NULL AND next_attempt_at <= $1
-             ORDER BY created_at, id LIMIT $2",
+            concat!(
+                "SELECT ",
+                mail_columns!(),
+                " FROM mail_outbox WHERE sent_at IS NULL AND next_attempt_at <= $1
+                 ORDER BY created_at, id LIMIT $2"
+            ),
             &[&now.unix_timestamp(), &i64::from(limit)],
         )?;
-        rows.iter()
-            .map(|r| {
-                Ok(MailRecord {
-                    id: get(r, 0)?,
-                    recipient: get(r, 1)?,
-                    subject: get(r, 2)?,
-                    body: get(r, 3)?,
-                    created_at: unix_to_time(get(r, 4)?)?,
-                    sent_at: get::<Option<i64>>(r, 5)?.map(unix_to_time).transpose()?,
-                    attempts: u32::try_from(get::<i64>(r, 6)?).unwrap_or(u32::MAX),
-                    last_error: get(r, 7)?,
-                    next_attempt_at: unix_to_time(get(r, 8)?)?,
-                })
-            })
-            .collect()
+        rows.iter().map(mail_record).collect()
+    }
+
+    fn claim_mail(
+        &mut self,
+        limit: u32,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> Result<Vec<MailRecord>> {
+        // SKIP LOCKED: a message another instance is claiming right now is
+        // its; once that claim commits, the message is no longer due.
+        let rows = self.conn.query(
+            concat!(
+                "UPDATE mail_outbox SET next_attempt_at = $3 WHERE id IN (
+                   SELECT id FROM mail_outbox WHERE sent_at IS NULL AND next_attempt_at <= $1
+                   ORDER BY created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
+                 RETURNING ",
+                mail_columns!()
+            ),
+            &[&now.unix_timestamp(), &i64::from(limit), &lease_until.unix_timestamp()],
+        )?;
+        let mut claimed = rows.iter().map(mail_record).collect::<Result<Vec<_>>>()?;
+        claimed.sort_by_key(|m| (m.created_at, m.id));
+        Ok(claimed)
     }
 
     fn mark_mail_sent(&mut self, id: Uuid, at: OffsetDateTime) -> Result<()> {

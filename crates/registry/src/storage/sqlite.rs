@@ -231,6 +231,28 @@ fn name_of<T: serde::Serialize>(value: &T) -> Result<String> {
     }
 }
 
+/// The columns of a [`MailRecord`], in the order [`mail_records`] reads them.
+const MAIL_COLUMNS: &str =
+    "id, recipient, subject, body, created_at, sent_at, attempts, last_error, next_attempt_at";
+
+fn mail_records(mut rows: rusqlite::Rows<'_>) -> Result<Vec<MailRecord>> {
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(MailRecord {
+            id: parse_uuid(&r.get::<_, String>(0)?)?,
+            recipient: r.get(1)?,
+            subject: r.get(2)?,
+            body: r.get(3)?,
+            created_at: unix_to_time(r.get(4)?)?,
+            sent_at: r.get::<_, Option<i64>>(5)?.map(unix_to_time).transpose()?,
+            attempts: r.get(6)?,
+            last_error: r.get(7)?,
+            next_attempt_at: unix_to_time(r.get(8)?)?,
+        });
+    }
+    Ok(out)
+}
+
 fn parse_uuid(text: &str) -> Result<Uuid> {
     Uuid::parse_str(text).map_err(|e| Error::Corrupt(e.to_string()))
 }
@@ -657,27 +679,31 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn pending_mail(&mut self, limit: u32, now: OffsetDateTime) -> Result<Vec<MailRecord>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, recipient, subject, body, created_at, sent_at, attempts, last_error, next_attempt_at
-             FROM mail_outbox WHERE sent_at IS NULL AND next_attempt_at <= ?1
-             ORDER BY created_at, rowid LIMIT ?2",
-        )?;
-        let mut rows = stmt.query(params![now.unix_timestamp(), limit])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            out.push(MailRecord {
-                id: parse_uuid(&r.get::<_, String>(0)?)?,
-                recipient: r.get(1)?,
-                subject: r.get(2)?,
-                body: r.get(3)?,
-                created_at: unix_to_time(r.get(4)?)?,
-                sent_at: r.get::<_, Option<i64>>(5)?.map(unix_to_time).transpose()?,
-                attempts: r.get(6)?,
-                last_error: r.get(7)?,
-                next_attempt_at: unix_to_time(r.get(8)?)?,
-            });
-        }
-        Ok(out)
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {MAIL_COLUMNS} FROM mail_outbox WHERE sent_at IS NULL AND next_attempt_at <= ?1
+             ORDER BY created_at, rowid LIMIT ?2"
+        ))?;
+        let rows = stmt.query(params![now.unix_timestamp(), limit])?;
+        mail_records(rows)
+    }
+
+    fn claim_mail(
+        &mut self,
+        limit: u32,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> Result<Vec<MailRecord>> {
+        // One writer at a time: the claim cannot interleave with another.
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "UPDATE mail_outbox SET next_attempt_at = ?3 WHERE rowid IN (
+               SELECT rowid FROM mail_outbox WHERE sent_at IS NULL AND next_attempt_at <= ?1
+               ORDER BY created_at, rowid LIMIT ?2)
+             RETURNING {MAIL_COLUMNS}"
+        ))?;
+        let rows = stmt.query(params![now.unix_timestamp(), limit, lease_until.unix_timestamp()])?;
+        let mut claimed = mail_records(rows)?;
+        claimed.sort_by_key(|m| (m.created_at, m.id));
+        Ok(claimed)
     }
 
     fn mark_mail_sent(&mut self, id: Uuid, at: OffsetDateTime) -> Result<()> {

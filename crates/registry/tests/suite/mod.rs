@@ -27,7 +27,8 @@ mod provisioning;
 #[allow(unused_imports)]
 pub use provisioning::{
     provisioning_codes_lock_and_complete, provisioning_create_list_and_details,
-    provisioning_edit_remove_and_resend, provisioning_expiry_by_clock, provisioning_mail_outbox,
+    provisioning_edit_remove_and_resend, provisioning_expiry_by_clock,
+    provisioning_mail_goes_out_once_from_two_instances, provisioning_mail_outbox,
     provisioning_mail_reaches_the_mailbox, provisioning_mailbox_for_administrators,
     provisioning_permission_matrix, provisioning_self_enrollment_policy,
     provisioning_walkup_card_is_the_cardholders_own,

@@ -620,6 +620,77 @@ pub async fn provisioning_mail_reaches_the_mailbox(factory: Factory) {
     assert!(outbox(&f).is_empty(), "marked sent in the database");
 }
 
+/// Two registry instances on one database each run a dispatcher: every
+/// message goes out once (a claim leases it to one sender), and a message
+/// whose sender died after claiming it is due again when the lease ends.
+pub async fn provisioning_mail_goes_out_once_from_two_instances(factory: Factory) {
+    let f = with_provisioning(factory).await;
+    let mut people = vec![f.cardholder];
+    for (i, name) in ["Ada", "Bo", "Cy", "Di", "Ed"].iter().enumerate() {
+        people.push(person(&f, name, &format!("user{i}@example.org")).await);
+    }
+    let (_, answer) = create(&f, "provisioner", &people, None).await;
+    assert!(answer.is_accepted(), "{answer:?}");
+    assert_eq!(outbox(&f).len(), people.len());
+
+    // A sender that claims and dies: its messages wait for the lease.
+    let storage = f.registry.storage();
+    let now = OffsetDateTime::now_utc();
+    let lease = registry::mail_outbox::LEASE;
+    let claim =
+        |at: OffsetDateTime, n| registry::storage::write(storage, |tx| tx.claim_mail(n, at, at + lease));
+    let dead = claim(now, 2).unwrap();
+    assert_eq!(dead.len(), 2, "the oldest two");
+    assert_eq!(claim(now, 10).unwrap().len(), people.len() - 2, "the claimed two are skipped");
+    assert!(claim(now, 10).unwrap().is_empty(), "all leased");
+    let later = now + lease + Duration::seconds(1);
+
+    // Two instances' dispatchers, one message per claim, at once.
+    let dir = tempfile::tempdir().unwrap();
+    let dispatcher = || {
+        let transport = mail::Transport::new(&mail::MailConfig::embedded_default(dir.path())).unwrap();
+        let outbox_of = std::sync::Arc::new(LaterOutbox(
+            registry::mail_outbox::RegistryOutbox(f.registry.clone()),
+            later,
+        ));
+        mail::Dispatcher::new(outbox_of, transport, mail::DispatcherConfig { batch: 1, ..Default::default() })
+    };
+    let (one, two) = (dispatcher(), dispatcher());
+    let (a, b) = tokio::join!(one.run_once(), two.run_once());
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.sent + b.sent, people.len(), "each message once: {a:?} {b:?}");
+    let mailbox = one.transport().mailbox().expect("the embedded default is the mailbox");
+    let mut to: Vec<String> = mailbox.list().unwrap().into_iter().map(|m| m.to).collect();
+    to.sort();
+    to.dedup();
+    assert_eq!(to.len(), people.len(), "one message per user");
+    assert!(outbox(&f).is_empty(), "all marked sent");
+}
+
+/// The registry's outbox as seen at `.1`: the dispatcher runs past the leases.
+struct LaterOutbox(registry::mail_outbox::RegistryOutbox, OffsetDateTime);
+
+impl mail::Outbox for LaterOutbox {
+    fn due(&self, limit: usize, _: OffsetDateTime) -> Result<Vec<mail::Outgoing>, mail::OutboxError> {
+        self.0.due(limit, self.1)
+    }
+    fn next_attempt(&self) -> Result<Option<OffsetDateTime>, mail::OutboxError> {
+        self.0.next_attempt()
+    }
+    fn sent(&self, id: Uuid, at: OffsetDateTime) -> Result<(), mail::OutboxError> {
+        self.0.sent(id, at)
+    }
+    fn failed(
+        &self,
+        id: Uuid,
+        error: &str,
+        permanent: bool,
+        next_attempt_at: OffsetDateTime,
+    ) -> Result<(), mail::OutboxError> {
+        self.0.failed(id, error, permanent, next_attempt_at)
+    }
+}
+
 /// The local mailbox in the app (UC-PROV: "the embedded default keeps it in
 /// a local mailbox viewable in the app"): `GET /v1/admin/mailbox` lists the
 /// delivered messages, newest first, with their text, to an administrator
