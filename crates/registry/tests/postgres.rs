@@ -9,6 +9,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod pg_url;
 mod suite;
 
 use std::sync::Arc;
@@ -17,25 +18,7 @@ use registry::storage::postgres::{PostgresStorage, MIGRATIONS};
 use registry::{storage, Storage};
 use tokio_postgres::NoTls;
 
-const URL_VARIABLE: &str = "CARDSTATION_TEST_POSTGRES";
-
-/// The test database's URL; `None` (test skipped) only outside CI.
-fn url() -> Option<String> {
-    match std::env::var(URL_VARIABLE) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            let message = format!(
-                "{URL_VARIABLE} is not set: start PostgreSQL with `scripts/postgres up` and set \
-                 {URL_VARIABLE}=$(scripts/postgres url) (scripts/test does both)"
-            );
-            if std::env::var("CI").is_ok_and(|ci| ci == "true") {
-                panic!("CI=true but the PostgreSQL tests cannot run: {message}");
-            }
-            eprintln!("SKIPPED: {message}");
-            None
-        }
-    }
-}
+use pg_url::url;
 
 fn postgres() -> Arc<dyn Storage> {
     let url = url().expect("checked by the test before the factory runs");
