@@ -216,23 +216,27 @@ fn the_change_feed_never_skips_under_concurrent_writers() {
                 let mut mine = Vec::new();
                 for i in 0..EACH {
                     let record = person_record(&format!("writer {w} person {i}"));
-                    let seq = storage::write(&*storage, |tx| {
+                    storage::write(&*storage, |tx| {
                         tx.put_record(&record)?;
                         tx.append_change(time::OffsetDateTime::now_utc(), &record)
                     })
                     .unwrap();
-                    mine.push(seq);
+                    mine.push(record.id());
                 }
                 mine
             })
         })
         .collect();
-    let mut all: Vec<u64> = writers.into_iter().flat_map(|w| w.join().unwrap()).collect();
+    let mut written: Vec<uuid::Uuid> = writers.into_iter().flat_map(|w| w.join().unwrap()).collect();
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let seen = reader.join().unwrap();
-    all.sort_unstable();
+    let feed = storage::read(&*storage, |tx| tx.changes_after(0, 10_000)).unwrap();
+    let mut numbered: Vec<uuid::Uuid> = feed.iter().map(|c| c.record.id()).collect();
+    written.sort_unstable();
+    numbered.sort_unstable();
+    assert_eq!(numbered, written, "every append got its own number");
     let expected: Vec<u64> = (1..=(WRITERS * EACH) as u64).collect();
-    assert_eq!(all, expected, "every append got its own number, none skipped");
+    assert_eq!(feed.iter().map(|c| c.seq).collect::<Vec<_>>(), expected, "none skipped");
     assert_eq!(seen, expected, "the reader saw every change once, in order");
 }
 
@@ -308,12 +312,14 @@ fn a_failed_write_rolls_back_and_the_connection_is_reusable() {
         tx.record_answer(uuid::Uuid::now_v7(), nobody, &answer, time::OffsetDateTime::now_utc(), &[])
     });
     assert!(duplicate.is_err());
-    let seq = storage::write(&storage, |tx| {
+    storage::write(&storage, |tx| {
         tx.put_record(&record)?;
         tx.append_change(time::OffsetDateTime::now_utc(), &record)
     })
     .unwrap();
-    assert_eq!(seq, 1, "the rolled-back change left no gap in the feed");
+    let feed = storage::read(&storage, |tx| tx.changes_after(0, 10)).unwrap();
+    let seqs: Vec<u64> = feed.iter().map(|c| c.seq).collect();
+    assert_eq!(seqs, [1], "the rolled-back change left no gap in the feed");
     // Writes through a read transaction fail.
     let other = person_record("read-only");
     assert!(storage::read(&storage, |tx| tx.put_record(&other)).is_err());
