@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::failure::Failure;
 use crate::station::{sign_in, to_json, DataDir};
+use crate::text::Table;
 use crate::{CommandResult, Output};
 
 /// The administration commands.
@@ -152,14 +153,18 @@ pub fn run(command: AdminCommand, data: &DataDir, _json: bool) -> CommandResult 
 
 fn access_text(view: &AccessView) -> String {
     let mut text = String::from("roles:\n");
+    let mut roles = Table::new().indented(2);
     for role in &view.roles {
-        text.push_str(&format!("  {}: {}\n", role.name, role.grants.join("; ")));
+        roles.row([role.name.clone(), role.grants.join("; ")]);
     }
+    text.push_str(&roles.render());
     text.push_str("operators:\n");
+    let mut operators = Table::new().indented(2);
     for o in &view.operators {
         let disabled = if o.enabled { "" } else { " (disabled)" };
-        text.push_str(&format!("  {} ({}){disabled}: {}\n", o.name, o.username, o.role_names.join(", ")));
+        operators.row([format!("{} ({}){disabled}", o.name, o.username), o.role_names.join(", ")]);
     }
+    text.push_str(&operators.render());
     let on: Vec<&str> = view.use_cases.iter().filter(|u| u.enabled).map(|u| u.key.as_str()).collect();
     text.push_str(&format!("use cases on: {}\n", on.join(", ")));
     text.push_str(&format!("approval step: {}\n", if view.approval_step { "on" } else { "off" }));

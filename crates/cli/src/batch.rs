@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::connect::choose_reader;
 use crate::failure::Failure;
 use crate::station::{sign_in, to_json, DataDir};
+use crate::text::{self, Table};
 use crate::{CommandResult, Output};
 
 /// Set by Ctrl-C: the workers stop before their next card.
@@ -276,16 +277,23 @@ fn summary_text(view: &BatchView) -> String {
         c.failed,
         c.cancelled
     );
+    let mut table =
+        Table::with_header(&["#", "REQUEST", "CARD", "STATE", "READER", "LAST ERROR"]).indented(2);
     for i in &view.items {
-        text.push_str(&format!(
-            "  {:>3} request {} card {}: {:?}{}{}\n",
-            i.seq,
-            i.request,
-            i.device,
-            i.state,
-            i.reader.as_deref().map(|r| format!(" in {r}")).unwrap_or_default(),
-            i.last_error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
-        ));
+        table.row([
+            i.seq.to_string(),
+            i.request.to_string(),
+            i.device.to_string(),
+            text::wire_words(&i.state),
+            i.reader.clone().unwrap_or_default(),
+            i.last_error.clone().unwrap_or_default(),
+        ]);
+    }
+    if !view.items.is_empty() {
+        text.push_str(&table.render());
+    }
+    if !view.cancelled && c.pending + c.encoding > 0 {
+        text.push_str(&format!("next: `cardstation batch resume {}` finishes it\n", view.id));
     }
     text
 }
@@ -334,23 +342,22 @@ pub fn run(command: BatchCommand, data: &DataDir, json_output: bool) -> CommandR
         BatchCommand::ListApproved => {
             let session = sign_in(data)?;
             let views = session.approved_requests()?;
-            let mut text = String::new();
+            let mut table = Table::with_header(&["REQUEST", "CARD", "FOR", "PROFILE"]);
             for v in &views {
-                let holder = v
-                    .request
-                    .person
-                    .and_then(|p| session.person(p).ok())
-                    .map(|p| p.display_name())
-                    .unwrap_or_default();
-                text.push_str(&format!(
-                    "request {} card {} for {holder}\n",
-                    v.request.id,
-                    v.device.as_ref().map(|d| d.id.to_string()).unwrap_or_default()
-                ));
+                let row = session.request_row(&v.request);
+                table.row([
+                    v.request.id.to_string(),
+                    v.device.as_ref().map(|d| d.id.to_string()).unwrap_or_default(),
+                    row.person.map(|p| p.name).unwrap_or_default(),
+                    row.profile_name,
+                ]);
             }
-            if views.is_empty() {
-                text.push_str("no approved request\n");
-            }
+            let text = if views.is_empty() {
+                "no approved request\n".to_owned()
+            } else {
+                table.render()
+                    + "next: `cardstation batch start --all-approved` (or `--request R` for some)\n"
+            };
             Ok(Output { text, json: json!({ "requests": to_json(&views) }) })
         }
         BatchCommand::Start(args) => {

@@ -91,22 +91,18 @@ pub fn run(command: CardCommand, json_output: bool) -> CommandResult {
 fn readers() -> CommandResult {
     let readers = Readers::establish()?;
     let list = readers.list()?;
-    let mut text = String::new();
-    if list.is_empty() {
-        text.push_str("no readers\n");
-    }
+    let mut table = crate::text::Table::new();
     for r in &list {
-        let _ = writeln!(
-            text,
-            "{}\t{}",
-            r.name,
+        table.row([
+            r.name.clone(),
             match &r.atr {
                 Some(atr) => format!("card present, ATR {}", hex::encode_upper(atr)),
                 None if r.card_present => "card present".to_owned(),
                 None => "empty".to_owned(),
-            }
-        );
+            },
+        ]);
     }
+    let text = if list.is_empty() { "no readers\n".to_owned() } else { table.render() };
     let json = json!(list
         .iter()
         .map(|r| json!({"name": r.name, "card_present": r.card_present, "atr": r.atr.as_ref().map(hex::encode_upper)}))
@@ -198,7 +194,7 @@ fn describe(reader: &str, info: &CardInfo) -> String {
                 t,
                 "CHUID:           GUID {} expires {}",
                 hex::encode_upper(&c.guid),
-                c.expiry.as_deref().unwrap_or("?")
+                c.expiry.as_deref().map(chuid_date).unwrap_or_else(|| "?".into())
             );
         }
         None => t.push_str("CHUID:           none\n"),
@@ -211,7 +207,7 @@ fn describe(reader: &str, info: &CardInfo) -> String {
             Some(true) => " (factory default!)",
             _ => "",
         };
-        let _ = writeln!(t, "Management key:  {alg:?}{default}");
+        let _ = writeln!(t, "Management key:  {}{default}", algorithm_name(alg));
     }
     if info.looks_blank() {
         t.push_str("State:           blank (no CHUID, no certificates)\n");
@@ -226,8 +222,8 @@ fn describe(reader: &str, info: &CardInfo) -> String {
                     s.subject,
                     s.issuer,
                     s.key_description,
-                    s.not_before,
-                    s.not_after,
+                    crate::text::time_text(&s.not_before),
+                    crate::text::time_text(&s.not_after),
                     match c.key_matches {
                         Some(false) =>
                             "\n                 WARNING: the card's key does not match this certificate",
@@ -245,6 +241,19 @@ fn describe(reader: &str, info: &CardInfo) -> String {
         let _ = writeln!(t, "Problem:         {p}");
     }
     t
+}
+
+/// `AES-256`, `3DES`: the management key's algorithm as people write it.
+pub(crate) fn algorithm_name(a: piv::ManagementKeyAlgorithm) -> String {
+    piv::profile::names::management_algorithm_name(a).to_uppercase()
+}
+
+/// The CHUID's `YYYYMMDD` expiry as `YYYY-MM-DD`, like every other date shown.
+fn chuid_date(yyyymmdd: &str) -> String {
+    match (yyyymmdd.get(0..4), yyyymmdd.get(4..6), yyyymmdd.get(6..8)) {
+        (Some(y), Some(m), Some(d)) if yyyymmdd.len() == 8 => format!("{y}-{m}-{d}"),
+        _ => yyyymmdd.to_owned(),
+    }
 }
 
 fn pin_text(p: PinStatus) -> String {
@@ -325,4 +334,13 @@ fn reset(reader: Option<&str>, yes: bool) -> CommandResult {
         Ok(card.reset()?)
     })?;
     done("Card reset to factory state.", "reset")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_chuid_expiry_reads_as_a_date() {
+        assert_eq!(super::chuid_date("20311207"), "2031-12-07");
+        assert_eq!(super::chuid_date("2031"), "2031", "anything else as the card has it");
+    }
 }

@@ -7,13 +7,14 @@
 
 use std::path::PathBuf;
 
-use domain::{CancelReason, DeviceId};
+use domain::{CancelReason, CertificateState, DeviceId};
 use serde_json::json;
-use station::{AuditFilter, Retired};
+use station::{AuditFilter, Retired, Session};
 use uuid::Uuid;
 
 use crate::failure::Failure;
 use crate::station::{bar, reader_name, sign_in, to_json, DataDir};
+use crate::text::{self, Table};
 use crate::{secrets, CommandResult, Output};
 
 /// The lifecycle commands.
@@ -127,12 +128,28 @@ fn parse_reason(text: &str) -> Result<CancelReason, String> {
     })
 }
 
-fn retired_output(verb: &str, r: &Retired) -> CommandResult {
-    let mut text = format!("device {} {verb}: {}\n", r.device.id, r.device.state.name());
-    for c in &r.certificates {
-        text.push_str(&format!("  certificate {} ({:?}): {}\n", c.serial, c.slot, to_json(&c.state)));
-    }
+fn retired_output(session: &Session, verb: &str, r: &Retired) -> CommandResult {
+    let holder = r.device.owner.map(|p| format!(" of {}", session.person_ref(p).name)).unwrap_or_default();
+    let mut text = format!("device {}{holder} {verb}: {}\n", r.device.id, text::words(r.device.state.name()));
+    text.push_str(&certificates_text(&r.certificates));
     Ok(Output { text, json: to_json(r) })
+}
+
+/// The device's certificates, one aligned line each: slot, serial, state.
+fn certificates_text(certificates: &[domain::Certificate]) -> String {
+    let mut table = Table::new().indented(2);
+    for c in certificates {
+        table.row([c.slot.to_string(), format!("certificate {}", c.serial), certificate_state(c.state)]);
+    }
+    table.render()
+}
+
+/// `valid`, `on hold`, `revoked (key compromise)`.
+fn certificate_state(state: CertificateState) -> String {
+    match state {
+        CertificateState::Revoked { reason } => format!("revoked ({})", text::wire_words(&reason)),
+        other => text::wire_words(&other),
+    }
 }
 
 fn new_pin(var: &str, prompt: &str) -> Result<piv::Pin, Failure> {
@@ -145,18 +162,18 @@ pub fn run(command: LifecycleCommand, data: &DataDir, json_output: bool) -> Comm
     match command {
         LifecycleCommand::Deactivate(a) => {
             let mut session = sign_in(data)?;
-            retired_output("deactivated", &session.deactivate(DeviceId::new(a.device), a.notes)?)
+            let retired = session.deactivate(DeviceId::new(a.device), a.notes)?;
+            retired_output(&session, "deactivated", &retired)
         }
         LifecycleCommand::Reactivate(a) => {
             let mut session = sign_in(data)?;
-            retired_output("reactivated", &session.reactivate(DeviceId::new(a.device), a.notes)?)
+            let retired = session.reactivate(DeviceId::new(a.device), a.notes)?;
+            retired_output(&session, "reactivated", &retired)
         }
         LifecycleCommand::CancelDevice { args, reason } => {
             let mut session = sign_in(data)?;
-            retired_output(
-                "cancelled",
-                &session.cancel_device(DeviceId::new(args.device), reason, args.notes)?,
-            )
+            let retired = session.cancel_device(DeviceId::new(args.device), reason, args.notes)?;
+            retired_output(&session, "cancelled", &retired)
         }
         LifecycleCommand::Erase { reader, device, notes, yes } => {
             if !yes {
@@ -175,11 +192,9 @@ pub fn run(command: LifecycleCommand, data: &DataDir, json_output: bool) -> Comm
                 "card in {reader} erased to blank stock{}; device {}: {}\n",
                 if erased.resumed { " (interrupted erase finished)" } else { "" },
                 erased.retired.device.id,
-                erased.retired.device.state.name()
+                text::words(erased.retired.device.state.name())
             );
-            for c in &erased.retired.certificates {
-                text.push_str(&format!("  certificate {}: {}\n", c.serial, to_json(&c.state)));
-            }
+            text.push_str(&certificates_text(&erased.retired.certificates));
             Ok(Output { text, json: to_json(&erased) })
         }
         LifecycleCommand::Unblock { reader, identity_check, chosen } => {
@@ -246,19 +261,24 @@ pub fn run(command: LifecycleCommand, data: &DataDir, json_output: bool) -> Comm
                 station::write_csv(&rows, std::io::BufWriter::new(file))
                     .map_err(|e| Failure::new("io", format!("{}: {e}", path.display())))?;
             }
-            let mut text = String::new();
-            for r in &rows {
-                text.push_str(&format!(
-                    "{:>6} {} {:<28} {:<32} {} {}{}\n",
-                    r.seq,
-                    r.at,
-                    r.operator,
-                    r.action,
-                    r.object,
-                    r.outcome,
-                    r.notes.as_ref().map(|n| format!(" — {n}")).unwrap_or_default()
-                ));
-            }
+            let mut text = if rows.is_empty() {
+                "no audit events match\n".to_owned()
+            } else {
+                let mut table =
+                    Table::with_header(&["SEQ", "AT", "OPERATOR", "ACTION", "OBJECT", "OUTCOME", "NOTES"]);
+                for r in &rows {
+                    table.row([
+                        r.seq.to_string(),
+                        text::time_seconds(r.at),
+                        if r.operator.is_empty() { "system".to_owned() } else { r.operator.clone() },
+                        r.action.clone(),
+                        r.object.clone(),
+                        r.outcome.clone(),
+                        r.notes.clone().unwrap_or_default(),
+                    ]);
+                }
+                table.render()
+            };
             if let Some(path) = &args.csv {
                 text.push_str(&format!("{} events written to {}\n", rows.len(), path.display()));
             }

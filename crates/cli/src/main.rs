@@ -15,6 +15,7 @@ mod provision;
 mod secrets;
 mod station;
 mod temporary;
+mod text;
 mod update;
 mod walkup;
 
@@ -103,7 +104,7 @@ fn main() {
                     serde_json::json!({ "error": { "code": failure.code, "message": failure.message } })
                 );
             } else {
-                eprintln!("error: {}", failure.message);
+                eprint!("{}", failure.text());
             }
             std::process::exit(failure.exit_code());
         }

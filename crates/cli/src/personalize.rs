@@ -215,7 +215,13 @@ pub fn run(args: PersonalizeArgs, json_output: bool) -> CommandResult {
     );
     let _ = writeln!(text, "CHUID GUID: {}", outcome.guid);
     for c in &outcome.certificates {
-        let _ = writeln!(text, "  {}  {}  (until {})", c.slot, c.summary.subject, c.summary.not_after);
+        let _ = writeln!(
+            text,
+            "  {}  {}  (until {})",
+            c.slot,
+            c.summary.subject,
+            crate::text::time_text(&c.summary.not_after)
+        );
     }
     for s in &outcome.kept_slots {
         let _ = writeln!(text, "  {s}  kept (certificate already matches the card's key)");
@@ -233,8 +239,8 @@ pub fn run(args: PersonalizeArgs, json_output: bool) -> CommandResult {
     if chosen.generated_key {
         let _ = writeln!(
             text,
-            "Management key ({:?}): {}   (shown once: store it securely)",
-            chosen.secrets.management_key.algorithm(),
+            "Management key ({}): {}   (shown once: store it securely)",
+            crate::card::algorithm_name(chosen.secrets.management_key.algorithm()),
             hex::encode(chosen.secrets.management_key.expose_secret())
         );
     }

@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::station::{sign_in, to_json, DataDir};
+use crate::text::{self, Table};
 use crate::{CommandResult, Output};
 
 /// The provisioning commands.
@@ -112,22 +113,20 @@ pub fn run(command: ProvisionCommand, data: &DataDir, _json: bool) -> CommandRes
         }
         ProvisionCommand::Person { person } => {
             let rows = session.person_provisioning(PersonId::new(person))?;
-            let mut text = String::new();
+            let mut table = Table::with_header(&["TASK", "STATUS", "UNTIL", "AUTHENTICATION"]);
             for r in &rows.tasks {
-                text.push_str(&format!(
-                    "task {}: {} until {} ({})\n",
-                    r.task,
-                    serde_json::to_value(r.status)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default(),
+                table.row([
+                    r.task.to_string(),
+                    text::wire_words(&r.status),
                     date(r.stop_date),
-                    r.authentication_type.as_deref().unwrap_or("-"),
-                ));
+                    r.authentication_type.clone().unwrap_or_else(|| "-".into()),
+                ]);
             }
-            if text.is_empty() {
-                text.push_str("no outstanding provisioning task\n");
-            }
+            let text = if rows.tasks.is_empty() {
+                "no outstanding provisioning task\n".to_owned()
+            } else {
+                table.render()
+            };
             Ok(Output { text, json: to_json(&rows) })
         }
     }
@@ -135,10 +134,10 @@ pub fn run(command: ProvisionCommand, data: &DataDir, _json: bool) -> CommandRes
 
 fn task(view: &ProvisioningTaskView) -> CommandResult {
     let mut text = format!(
-        "task {} by {}: {} user(s), {} to {}{}\n",
+        "task {} by {}: {}, {} to {}{}\n",
         view.number,
         view.operator,
-        view.count,
+        text::count(view.count as usize, "user", "users"),
         date(view.start_date),
         date(view.stop_date),
         if view.removed {
@@ -149,19 +148,17 @@ fn task(view: &ProvisioningTaskView) -> CommandResult {
             ""
         },
     );
+    let mut table = Table::new().indented(2);
     for u in &view.users {
-        let status = serde_json::to_value(u.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        text.push_str(&format!(
-            "  {} <{}>: {status}, until {}{}\n",
-            u.person_name,
-            u.email,
-            date(u.stop_date),
-            u.serial.as_deref().map(|s| format!(", card {s}")).unwrap_or_default(),
-        ));
+        table.row([
+            u.person_name.clone(),
+            format!("<{}>", u.email),
+            text::wire_words(&u.status),
+            format!("until {}", date(u.stop_date)),
+            u.serial.as_deref().map(|s| format!("card {s}")).unwrap_or_default(),
+        ]);
     }
+    text.push_str(&table.render());
     Ok(Output { text, json: to_json(view) })
 }
 
@@ -169,22 +166,20 @@ fn list_text(list: &ProvisioningTaskList) -> String {
     if list.tasks.is_empty() {
         return "no provisioning task\n".to_owned();
     }
-    list.tasks
-        .iter()
-        .map(|t| {
-            format!(
-                "task {}: {} user(s) by {}, emailed to {}, {} to {}\n",
-                t.number,
-                t.count,
-                t.operator,
-                t.emailed_to,
-                date(t.start_date),
-                date(t.stop_date)
-            )
-        })
-        .collect()
+    let mut table = Table::with_header(&["TASK", "USERS", "BY", "EMAILED TO", "FROM", "UNTIL"]);
+    for t in &list.tasks {
+        table.row([
+            t.number.to_string(),
+            t.count.to_string(),
+            t.operator.clone(),
+            t.emailed_to.to_string(),
+            date(t.start_date),
+            date(t.stop_date),
+        ]);
+    }
+    table.render() + "next: `cardstation provision show TASK` lists its users\n"
 }
 
 fn date(at: OffsetDateTime) -> String {
-    at.date().to_string()
+    text::date(at)
 }

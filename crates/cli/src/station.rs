@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::connect::choose_reader;
 use crate::failure::Failure;
+use crate::text::{self, Table};
 use crate::{secrets, CommandResult, Output};
 
 /// Where the station keeps its enrollment and database.
@@ -195,7 +196,14 @@ pub enum JobsCommand {
 impl From<station::Error> for Failure {
     fn from(e: station::Error) -> Self {
         let view = e.view();
-        Failure::new(view.code.as_str(), view.message)
+        let failure = Failure::new(view.code.as_str(), view.message);
+        if view.code == station::ErrorCode::Queued {
+            return failure.with_next(
+                "it is kept on this station and sent by your next command once the registry is back \
+                 (or run `cardstation sync`); do not run this one again",
+            );
+        }
+        failure
     }
 }
 
@@ -226,35 +234,41 @@ pub(crate) fn bar(json_output: bool) -> Bar {
 /// Signs in; refusals of this operator's queued actions not shown to them
 /// yet are printed (stderr) and count as shown.
 pub(crate) fn sign_in(data: &DataDir) -> Result<Session, Failure> {
-    let (session, refused) = sign_in_with_refusals(data)?;
+    let (session, refused, _) = sign_in_with_refusals(data)?;
     if !refused.is_empty() {
         eprint!("{}", refusals_text(&refused));
     }
     Ok(session)
 }
 
-/// Signs in; also returns this operator's refusals not shown yet (now shown).
-pub(crate) fn sign_in_with_refusals(data: &DataDir) -> Result<(Session, Vec<station::OutboxRow>), Failure> {
-    let mut session = open_session(data)?;
+/// Signs in; also returns this operator's refusals not shown yet (now
+/// shown) and the name they signed in with.
+pub(crate) fn sign_in_with_refusals(
+    data: &DataDir,
+) -> Result<(Session, Vec<station::OutboxRow>, String), Failure> {
+    let (mut session, username) = open_session(data)?;
     let refused = session.take_refusals()?;
-    Ok((session, refused))
+    Ok((session, refused, username))
 }
 
 fn refusals_text(refused: &[station::OutboxRow]) -> String {
-    let mut text = format!("{} of your queued actions were refused by the registry:\n", refused.len());
+    let mut text = match refused.len() {
+        1 => "a queued action of yours was refused by the registry:\n".to_owned(),
+        n => format!("{n} queued actions of yours were refused by the registry:\n"),
+    };
+    let mut table = Table::new().indented(2);
     for r in refused {
-        text.push_str(&format!(
-            "  {} ({}, queued {}): {}\n",
-            r.kind_label,
-            r.op_id,
-            r.queued_at,
-            r.reason.as_deref().unwrap_or("no reason given")
-        ));
+        table.row([
+            r.kind_label.clone(),
+            format!("queued {}", text::time_text(&r.queued_at)),
+            r.reason.clone().unwrap_or_else(|| "no reason given".into()),
+        ]);
     }
+    text.push_str(&table.render());
     text
 }
 
-fn open_session(data: &DataDir) -> Result<Session, Failure> {
+fn open_session(data: &DataDir) -> Result<(Session, String), Failure> {
     let station = Station::open(&data.path())?;
     let username = match secrets::optional("CARDSTATION_OPERATOR") {
         Some(u) => u.to_string(),
@@ -274,7 +288,8 @@ fn open_session(data: &DataDir) -> Result<Session, Failure> {
         }
     };
     let password = secrets::required("CARDSTATION_PASSWORD", "password")?;
-    Ok(station.sign_in(&username, &password)?)
+    let session = station.sign_in(&username, &password)?;
+    Ok((session, username))
 }
 
 pub(crate) fn reader_name(wanted: Option<&str>) -> Result<String, Failure> {
@@ -305,11 +320,13 @@ fn sync_text(
         "sent {}: accepted {}, refused {}; pulled {} change(s)\n",
         report.pushed, report.accepted, report.rejected, report.pulled
     );
+    let mut refusals = Table::new().indented(2);
     for answer in &report.answers {
-        if let station::PushOutcome::Rejected { code, message } = &answer.outcome {
-            text.push_str(&format!("  refused {} ({}): {message} [{code}]\n", answer.kind, answer.op_id));
+        if let station::PushOutcome::Rejected { message, .. } = &answer.outcome {
+            refusals.row([format!("refused: {}", text::words(&answer.kind)), message.clone()]);
         }
     }
+    text.push_str(&refusals.render());
     // Refused earlier (a sync whose outcome this operator never saw).
     let earlier: Vec<_> =
         refused.iter().filter(|r| !report.answers.iter().any(|a| a.op_id == r.op_id)).cloned().collect();
@@ -318,7 +335,10 @@ fn sync_text(
     }
     let others = waiting.iter().filter(|w| !w.yours).count();
     if others > 0 {
-        text.push_str(&format!("{others} queued action(s) of other operators wait for them to sign in\n"));
+        text.push_str(&format!(
+            "{} of other operators wait for them to sign in\n",
+            text::count(others, "queued action", "queued actions")
+        ));
     }
     text
 }
@@ -339,13 +359,66 @@ fn sync_json(
     })
 }
 
-fn request_text(view: &station::RequestView) -> String {
+/// One request in words: what, for whom, where it stands, and the
+/// command that moves it on.
+fn request_text(session: &Session, view: &station::RequestView) -> String {
     let r = &view.request;
-    let mut text = format!("request {} ({:?}): {}\n", r.id, r.kind, r.state.name());
+    let row = session.request_row(r);
+    let mut text = format!(
+        "request {}: {} for {}, profile {}: {}\n",
+        r.id,
+        text::words(&row.kind),
+        row.person.as_ref().map(|p| p.name.as_str()).unwrap_or("nobody"),
+        row.profile_name,
+        text::words(&row.state)
+    );
     if let Some(d) = &view.device {
-        text.push_str(&format!("card {}: {}\n", d.id, d.state.name()));
+        text.push_str(&format!("card {}: {}\n", d.id, text::words(d.state.name())));
+    }
+    if let Some(next) = request_next(view) {
+        text.push_str(&format!("next: {next}\n"));
     }
     text
+}
+
+/// The command that moves a request on, where there is one.
+fn request_next(view: &station::RequestView) -> Option<String> {
+    use domain::{RequestKind, RequestState};
+    let r = &view.request;
+    match (r.state, r.kind) {
+        (RequestState::PendingApproval, _) => {
+            Some(format!("an approver runs `cardstation approve {}` (or `reject`)", r.id))
+        }
+        (RequestState::Approved, RequestKind::Issue) => {
+            Some(format!("`cardstation issue --request {}` with a blank card in a reader", r.id))
+        }
+        (RequestState::Approved, RequestKind::Update | RequestKind::Reprovision) => {
+            let device = view.device.as_ref().map(|d| format!(" --device {}", d.id)).unwrap_or_default();
+            Some(format!("`cardstation collect{device}` with the card in a reader"))
+        }
+        _ => None,
+    }
+}
+
+/// Requests as a table, oldest first.
+fn requests_text(session: &Session, views: &[station::RequestView]) -> String {
+    if views.is_empty() {
+        return "no requests\n".into();
+    }
+    let mut table = Table::with_header(&["REQUEST", "KIND", "FOR", "PROFILE", "STATE", "CARD", "CREATED"]);
+    for view in views {
+        let row = session.request_row(&view.request);
+        table.row([
+            row.id.to_string(),
+            text::words(&row.kind),
+            row.person.map(|p| p.name).unwrap_or_default(),
+            row.profile_name,
+            text::words(&row.state),
+            view.device.as_ref().map(|d| d.id.to_string()).unwrap_or_default(),
+            text::time_text(&row.created_at),
+        ]);
+    }
+    table.render()
 }
 
 /// Runs one station command.
@@ -355,7 +428,7 @@ pub fn run(command: StationCommand, data: &DataDir, json_output: bool) -> Comman
             let enrollment = Station::enroll(&data.path(), &url, &fingerprint)?;
             Ok(Output {
                 text: format!(
-                    "enrolled {} with {} (pinned {})\n",
+                    "enrolled {} with {} (pinned {})\nnext: `cardstation signin`\n",
                     data.path().display(),
                     enrollment.registry_url,
                     enrollment.fingerprint
@@ -365,19 +438,30 @@ pub fn run(command: StationCommand, data: &DataDir, json_output: bool) -> Comman
             })
         }
         StationCommand::Signin => {
-            let (session, refused) = sign_in_with_refusals(data)?;
+            let (session, refused, username) = sign_in_with_refusals(data)?;
             let who = session.signed_in();
             let names: Vec<&str> = who.use_cases.iter().map(|u| u.title()).collect();
             if who.open_jobs > 0 {
-                eprintln!("{} interrupted card job(s): see `cardstation jobs`", who.open_jobs);
+                eprintln!(
+                    "{}: see `cardstation jobs list`",
+                    text::count(who.open_jobs, "interrupted card job", "interrupted card jobs")
+                );
             }
+            let view = session.signed_in_view(&username, std::time::Duration::ZERO);
             let mut text = format!(
-                "signed in{} as operator {} until {}\nuse cases: {}\n",
-                if session.is_offline() { " OFFLINE (cached verifier; actions are queued)" } else { "" },
-                who.operator,
-                who.expires_at,
+                "signed in{} as {} ({username}) until {}\npermissions: {}\nuse cases: {}\n",
+                if session.is_offline() { " OFFLINE" } else { "" },
+                view.display_name,
+                text::time(who.expires_at),
+                view.permissions.join(", "),
                 names.join(", ")
             );
+            if session.is_offline() {
+                text.push_str(
+                    "the registry is unreachable: signed in with the cached verifier; actions are queued and \
+                     sent by `cardstation sync` when it is back\n",
+                );
+            }
             if !refused.is_empty() {
                 text.push_str(&refusals_text(&refused));
             }
@@ -392,7 +476,7 @@ pub fn run(command: StationCommand, data: &DataDir, json_output: bool) -> Comman
             })
         }
         StationCommand::Sync => {
-            let (mut session, refused) = sign_in_with_refusals(data)?;
+            let (mut session, refused, _) = sign_in_with_refusals(data)?;
             // The sign-in's own sync counts: it may have sent the whole queue.
             let report = session.sign_in_report().clone().merged(session.sync()?);
             let waiting = session.sync_status()?.pending;
@@ -405,14 +489,19 @@ pub fn run(command: StationCommand, data: &DataDir, json_output: bool) -> Comman
             let mut session = sign_in(data)?;
             let person = session.create_person(NewPerson { given_name, family_name, email, employee_id })?;
             Ok(Output {
-                text: format!("person {}: {}\n", person.id, person.display_name()),
+                text: format!(
+                    "person {}: {}\nnext: `cardstation request --person {} --profile PROFILE`\n",
+                    person.id,
+                    person.display_name(),
+                    person.id
+                ),
                 json: to_json(&person),
             })
         }
         StationCommand::Request { person, profile, reason, notes } => {
             let mut session = sign_in(data)?;
             let view = session.request_card(PersonId::new(person), ProfileId::new(profile), reason, notes)?;
-            Ok(Output { text: request_text(&view), json: to_json(&view) })
+            Ok(Output { text: request_text(&session, &view), json: to_json(&view) })
         }
         StationCommand::Requests { state, limit } => {
             let state = state
@@ -424,7 +513,7 @@ pub fn run(command: StationCommand, data: &DataDir, json_output: bool) -> Comman
             let mut session = sign_in(data)?;
             session.sync()?;
             let views = session.requests(state, limit)?;
-            let text = views.iter().map(request_text).collect();
+            let text = requests_text(&session, &views);
             Ok(Output { text, json: json!({ "requests": to_json(&views) }) })
         }
         StationCommand::Approve(a) => decide(data, a, Decision::Approve),
@@ -446,10 +535,18 @@ pub fn run(command: StationCommand, data: &DataDir, json_output: bool) -> Comman
             };
             let reader = reader_name(reader.as_deref())?;
             let mut session = sign_in(data)?;
+            let left = match target {
+                IssueTarget::Request(r) => JobOf::Request(r.uuid()),
+                IssueTarget::Device(d) | IssueTarget::Walkup(d) => JobOf::Device(d.uuid()),
+                IssueTarget::Direct { .. } => JobOf::StartedSince(time::OffsetDateTime::now_utc()),
+            };
             let mut progress = bar(json_output);
             let issued = session.issue(target, &reader, &mut progress);
             progress.0.finish_and_clear();
-            issued_output(issued?)
+            match issued {
+                Ok(issued) => issued_output(&session, issued),
+                Err(e) => Err(torn_job_failure(&session, e, left)),
+            }
         }
         StationCommand::Read { reader } => {
             let reader = reader_name(reader.as_deref())?;
@@ -460,7 +557,7 @@ pub fn run(command: StationCommand, data: &DataDir, json_output: bool) -> Comman
                     let mut t = format!(
                         "our card: device {} ({}), holder {}\n",
                         device.id,
-                        device.state.name(),
+                        text::words(device.state.name()),
                         owner.as_ref().map(|p| p.display_name()).unwrap_or_else(|| "none".into())
                     );
                     if let Some(job) = open_job {
@@ -469,21 +566,25 @@ pub fn run(command: StationCommand, data: &DataDir, json_output: bool) -> Comman
                     for r in pending_updates {
                         t.push_str(&format!("update to collect: request {r} (`cardstation collect`)\n"));
                     }
+                    if !actions.is_empty() {
+                        t.push_str("what can be done:\n");
+                    }
                     for a in actions {
                         t.push_str(&format!(
                             "  {}{}\n",
                             a.command,
-                            a.refusal.as_ref().map(|r| format!(" — not allowed: {r}")).unwrap_or_default()
+                            a.refusal.as_ref().map(|r| format!(" — not allowed: {}", session.explain(r))).unwrap_or_default()
                         ));
                     }
                     t
                 }
-                CardView::Temporary { temporary, open_job, .. } => {
+                CardView::Temporary { temporary, open_job, holder, .. } => {
                     let mut t = format!(
-                        "temporary card {} ({}): {}\n",
+                        "temporary card {} ({}): {}{}\n",
                         temporary.id,
                         temporary.serial.as_deref().unwrap_or("no serial"),
-                        temporary.state.name()
+                        text::words(temporary.state.name()),
+                        holder.as_ref().map(|p| format!(", held by {}", p.display_name())).unwrap_or_default()
                     );
                     if let Some(job) = open_job {
                         t.push_str(&format!(
@@ -493,7 +594,10 @@ pub fn run(command: StationCommand, data: &DataDir, json_output: bool) -> Comman
                     }
                     t
                 }
-                CardView::Blank { .. } => "blank card: ready to issue\n".into(),
+                CardView::Blank { .. } => {
+                    "blank card: ready to issue (`cardstation requests --state approved` lists what to issue)\n"
+                        .into()
+                }
                 CardView::Foreign { card, .. } => {
                     format!(
                         "a card not from this registry (CHUID {})\n",
@@ -506,34 +610,19 @@ pub fn run(command: StationCommand, data: &DataDir, json_output: bool) -> Comman
         StationCommand::Search { query, limit } => {
             let session = sign_in(data)?;
             let hits = session.search(&query, limit)?;
-            let text = hits.iter().map(|h| format!("{}\n", to_json(h))).collect();
+            // The text names what it finds (the window's view of the same hits).
+            let text = if json_output {
+                String::new()
+            } else {
+                search_text(&session.search_view(&query, limit)?, &query)
+            };
             Ok(Output { text, json: json!({ "hits": to_json(&hits) }) })
         }
         StationCommand::Jobs { command } => match command.unwrap_or(JobsCommand::List { all: false }) {
             JobsCommand::List { all } => {
                 let session = sign_in(data)?;
                 let jobs = session.jobs(all)?;
-                let text = if jobs.is_empty() {
-                    "no interrupted jobs\n".into()
-                } else {
-                    jobs.iter()
-                        .map(|j| {
-                            format!(
-                                "{} {:?} device {} {:?}, {} writes done{}\n",
-                                j.id,
-                                j.kind,
-                                j.device,
-                                j.state,
-                                j.writes_done,
-                                j.interrupted
-                                    .as_ref()
-                                    .map(|s| format!(", interrupted at {s}"))
-                                    .unwrap_or_default()
-                            )
-                        })
-                        .collect()
-                };
-                Ok(Output { text, json: json!({ "jobs": to_json(&jobs) }) })
+                Ok(Output { text: jobs_text(&session, &jobs), json: json!({ "jobs": to_json(&jobs) }) })
             }
             JobsCommand::Resume { job, reader } => {
                 let reader = reader_name(reader.as_deref())?;
@@ -547,7 +636,10 @@ pub fn run(command: StationCommand, data: &DataDir, json_output: bool) -> Comman
                 let mut progress = bar(json_output);
                 let issued = session.resume(job, &reader, &mut progress);
                 progress.0.finish_and_clear();
-                issued_output(issued?)
+                match issued {
+                    Ok(issued) => issued_output(&session, issued),
+                    Err(e) => Err(torn_job_failure(&session, e, JobOf::Job(job))),
+                }
             }
             JobsCommand::Rollback { job, reason } => {
                 let mut session = sign_in(data)?;
@@ -566,18 +658,150 @@ pub fn run(command: StationCommand, data: &DataDir, json_output: bool) -> Comman
 fn decide(data: &DataDir, a: DecideArgs, decision: Decision) -> CommandResult {
     let mut session = sign_in(data)?;
     let view = session.decide(RequestId::new(a.request), decision, a.notes)?;
-    Ok(Output { text: request_text(&view), json: to_json(&view) })
+    Ok(Output { text: request_text(&session, &view), json: to_json(&view) })
 }
 
-fn issued_output(issued: station::Issued) -> CommandResult {
+/// The open job a failed card command left behind.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum JobOf {
+    /// The job itself (`jobs resume`).
+    Job(Uuid),
+    /// The job of this request.
+    Request(Uuid),
+    /// The job of this device.
+    Device(Uuid),
+    /// The newest job started since then (a direct issue: no id before it starts).
+    StartedSince(time::OffsetDateTime),
+}
+
+/// A card pulled mid-job: the failure says which job stays open and the
+/// command that finishes it (the message itself is the station's, as in `--json`).
+pub(crate) fn torn_job_failure(session: &Session, e: station::Error, of: JobOf) -> Failure {
+    let failure = Failure::from(e);
+    if !failure.is_tear() {
+        return failure;
+    }
+    let jobs = session.jobs(false).unwrap_or_default();
+    let job = match of {
+        JobOf::Job(id) => jobs.iter().find(|j| j.id == id),
+        JobOf::Request(r) => jobs.iter().find(|j| j.request.as_deref() == Some(r.to_string().as_str())),
+        JobOf::Device(d) => jobs.iter().find(|j| j.device == d.to_string()),
+        JobOf::StartedSince(at) => {
+            jobs.iter().filter(|j| j.created_at >= at - time::Duration::SECOND).max_by_key(|j| j.created_at)
+        }
+    };
+    match job {
+        Some(j) => failure.with_next(format!(
+            "job {id} stays open: put the card back and run `cardstation jobs resume {id}` \
+             (or `cardstation jobs rollback {id}` if the card is lost or damaged)",
+            id = j.id
+        )),
+        None => {
+            failure.with_next("no card job was left open: put the card back and run the same command again")
+        }
+    }
+}
+
+/// Card jobs as a table, with the commands that finish the open ones.
+fn jobs_text(session: &Session, jobs: &[station::JobView]) -> String {
+    if jobs.is_empty() {
+        return "no interrupted jobs\n".into();
+    }
+    let mut table =
+        Table::with_header(&["JOB", "KIND", "STATE", "CARD OF", "DEVICE", "WRITES", "STARTED", "STOPPED AT"]);
+    for j in jobs {
+        let holder = Uuid::parse_str(&j.device)
+            .ok()
+            .and_then(|d| session.device(DeviceId::new(d)).ok())
+            .and_then(|d| d.owner)
+            .map(|p| session.person_ref(p).name)
+            .unwrap_or_default();
+        table.row([
+            j.id.to_string(),
+            j.kind.name().to_owned(),
+            text::words(j.state.name()),
+            holder,
+            j.device.clone(),
+            j.writes_done.to_string(),
+            text::time(j.created_at),
+            j.interrupted.as_deref().map(text::words).unwrap_or_default(),
+        ]);
+    }
+    let mut text = table.render();
+    if jobs.iter().any(|j| j.state.is_open()) {
+        text.push_str(
+            "next: put the job's card in a reader and run `cardstation jobs resume JOB`, \
+             or `cardstation jobs rollback JOB` if the card is lost or damaged\n",
+        );
+    }
+    text
+}
+
+/// Search hits as a table: what each is, its name, details, state, id.
+fn search_text(results: &station::SearchResults, query: &str) -> String {
+    use station::HitView;
+    if results.hits.is_empty() {
+        return format!("nothing matches {query:?}\n");
+    }
+    let mut table = Table::with_header(&["WHAT", "NAME", "DETAILS", "STATE", "ID"]);
+    for hit in &results.hits {
+        let row = match hit {
+            HitView::Person { id, name, email, employee_id, devices, requests } => [
+                "person".to_owned(),
+                name.clone(),
+                [email.clone(), employee_id.as_ref().map(|e| format!("employee {e}"))]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                format!(
+                    "{}, {}",
+                    text::count(*devices as usize, "card", "cards"),
+                    text::count(*requests as usize, "request", "requests")
+                ),
+                id.to_string(),
+            ],
+            HitView::Device { id, serial, state_label, holder, profile_name } => [
+                "card".to_owned(),
+                holder.as_ref().map(|p| p.name.clone()).unwrap_or_else(|| "no holder".into()),
+                format!("{profile_name}, serial {}", serial.as_deref().unwrap_or("none")),
+                state_label.to_lowercase(),
+                id.to_string(),
+            ],
+            HitView::Request { id, kind_label, state_label, person, profile_name } => [
+                "request".to_owned(),
+                person.as_ref().map(|p| p.name.clone()).unwrap_or_default(),
+                format!("{} request, {profile_name}", kind_label),
+                state_label.to_lowercase(),
+                id.to_string(),
+            ],
+        };
+        table.row(row);
+    }
+    let mut text = table.render();
+    if results.more {
+        text.push_str(&format!("more than {} match: add words or raise --limit\n", results.hits.len()));
+    }
+    text
+}
+
+fn issued_output(session: &Session, issued: station::Issued) -> CommandResult {
+    let holder =
+        issued.device.owner.map(|p| format!(" for {}", session.person_ref(p).name)).unwrap_or_default();
     let mut text = format!(
-        "card {} {}: {}\n",
+        "card {}{holder} {}: {}\n",
         issued.device.id,
         if issued.resumed { "finished" } else { "issued" },
-        issued.device.state.name()
+        text::words(issued.device.state.name())
     );
     for c in &issued.certificates {
-        text.push_str(&format!("  {:?} certificate {} {}\n", c.slot, c.serial, c.subject));
+        text.push_str(&format!(
+            "  {} certificate {} {} (until {})\n",
+            c.slot,
+            c.serial,
+            c.subject,
+            text::date(c.not_after)
+        ));
     }
     for id in &issued.revoked {
         text.push_str(&format!("  revoked certificate {id} (its key is on no card)\n"));

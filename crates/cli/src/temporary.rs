@@ -7,7 +7,9 @@ use uuid::Uuid;
 
 use crate::failure::Failure;
 use crate::station::{bar, reader_name, sign_in, to_json, DataDir};
+use crate::text::{self, Table};
 use crate::{CommandResult, Output};
+use station::Session;
 
 /// `temp …`.
 #[derive(Debug, clap::Subcommand)]
@@ -93,25 +95,59 @@ fn parse_reason(text: &str) -> Result<TemporaryReturnReason, Failure> {
     }
 }
 
-fn card_text(card: &TemporaryCard) -> String {
+fn card_text(session: &Session, card: &TemporaryCard) -> String {
     let mut text = format!(
         "temporary card {} ({}): {}",
         card.id,
         card.serial.as_deref().unwrap_or("no serial"),
-        card.state.name()
+        text::words(card.state.name())
     );
     if let Some(holder) = card.holder {
-        text.push_str(&format!(", held by {holder}"));
+        text.push_str(&format!(", held by {}", session.person_ref(holder).name));
     }
     if let Some(until) = card.assigned_until {
-        text.push_str(&format!(" until {until}"));
+        text.push_str(&format!(" until {}", text::time(until)));
     }
     text.push('\n');
+    if let Some(next) = next_step(card) {
+        text.push_str(&format!("next: {next}\n"));
+    }
     text
 }
 
-fn one(card: &TemporaryCard) -> Output {
-    Output { text: card_text(card), json: to_json(card) }
+/// The command that moves a temporary card on, where there is one.
+fn next_step(card: &TemporaryCard) -> Option<String> {
+    match card.state {
+        TemporaryCardState::Ordered => {
+            Some(format!("`cardstation temp produced {}` when it is delivered", card.id))
+        }
+        TemporaryCardState::Produced => {
+            Some(format!("`cardstation temp init {}` with the card in a reader", card.id))
+        }
+        TemporaryCardState::Unassigned => {
+            Some(format!("`cardstation temp assign {} --person PERSON` to lend it", card.id))
+        }
+        _ => None,
+    }
+}
+
+/// Temporary cards as a table.
+fn cards_text(session: &Session, cards: &[&TemporaryCard]) -> String {
+    let mut table = Table::with_header(&["CARD", "SERIAL", "STATE", "HELD BY", "UNTIL"]);
+    for card in cards {
+        table.row([
+            card.id.to_string(),
+            card.serial.clone().unwrap_or_default(),
+            text::words(card.state.name()),
+            card.holder.map(|p| session.person_ref(p).name).unwrap_or_default(),
+            card.assigned_until.map(text::time).unwrap_or_default(),
+        ]);
+    }
+    table.render()
+}
+
+fn one(session: &Session, card: &TemporaryCard) -> Output {
+    Output { text: card_text(session, card), json: to_json(card) }
 }
 
 /// Runs one `temp` command.
@@ -119,10 +155,12 @@ pub fn run(command: TempCommand, data: &DataDir, json_output: bool) -> CommandRe
     let mut session = sign_in(data)?;
     match command {
         TempCommand::Order { profile, serial } => {
-            Ok(one(&session.order_temporary_card(ProfileId::new(profile), serial)?))
+            let card = session.order_temporary_card(ProfileId::new(profile), serial)?;
+            Ok(one(&session, &card))
         }
         TempCommand::Produced { card, serial } => {
-            Ok(one(&session.mark_temporary_card_produced(DeviceId::new(card), serial)?))
+            let card = session.mark_temporary_card_produced(DeviceId::new(card), serial)?;
+            Ok(one(&session, &card))
         }
         TempCommand::Init { card, reader } => {
             let reader = reader_name(reader.as_deref())?;
@@ -130,7 +168,7 @@ pub fn run(command: TempCommand, data: &DataDir, json_output: bool) -> CommandRe
             let done = session.initialize_temporary_card(DeviceId::new(card), &reader, &mut progress);
             progress.0.finish_and_clear();
             let done = done?;
-            let mut text = card_text(&done.card);
+            let mut text = card_text(&session, &done.card);
             match &done.pin {
                 Some(pin) => text.push_str(&format!("PIN (shown once): {}\n", pin.expose_secret())),
                 None => text.push_str("no PIN could be set\n"),
@@ -143,25 +181,35 @@ pub fn run(command: TempCommand, data: &DataDir, json_output: bool) -> CommandRe
         }
         TempCommand::Assign { card, person, until } => {
             let until = until.as_deref().map(station::parse_time).transpose()?;
-            Ok(one(&session.assign_temporary_card(DeviceId::new(card), PersonId::new(person), until)?))
+            let card = session.assign_temporary_card(DeviceId::new(card), PersonId::new(person), until)?;
+            Ok(one(&session, &card))
         }
         TempCommand::Withdraw { card, reason } => {
             let reason = parse_reason(&reason)?;
-            Ok(one(&session.withdraw_temporary_card(DeviceId::new(card), reason)?))
+            let card = session.withdraw_temporary_card(DeviceId::new(card), reason)?;
+            Ok(one(&session, &card))
         }
-        TempCommand::Lock { card } => Ok(one(&session.lock_temporary_card(DeviceId::new(card))?)),
+        TempCommand::Lock { card } => {
+            let card = session.lock_temporary_card(DeviceId::new(card))?;
+            Ok(one(&session, &card))
+        }
         TempCommand::Expire => {
             let expired = session.expire_temporary_cards()?;
-            let mut text = format!("{} temporary card(s) expired\n", expired.len());
-            for c in &expired {
-                text.push_str(&card_text(c));
+            let mut text =
+                format!("{} expired\n", text::count(expired.len(), "temporary card", "temporary cards"));
+            if !expired.is_empty() {
+                text.push_str(&cards_text(&session, &expired.iter().collect::<Vec<_>>()));
             }
             Ok(Output { text, json: to_json(&expired) })
         }
         TempCommand::List { state } => {
             let state = state.as_deref().map(parse_state).transpose()?;
             let cards = session.temporary_cards(state)?;
-            let text: String = cards.iter().map(|c| card_text(&c.card)).collect();
+            let text = if cards.is_empty() {
+                "no temporary cards\n".to_owned()
+            } else {
+                cards_text(&session, &cards.iter().map(|c| &c.card).collect::<Vec<_>>())
+            };
             Ok(Output { text, json: to_json(&cards) })
         }
     }

@@ -5,8 +5,8 @@ use domain::{DeviceId, ProfileId};
 use station::{Collected, UpdateReason};
 use uuid::Uuid;
 
-use crate::failure::Failure;
-use crate::station::{bar, reader_name, sign_in, to_json, DataDir};
+use crate::station::{bar, reader_name, sign_in, to_json, torn_job_failure, DataDir, JobOf};
+use crate::text;
 use crate::{CommandResult, Output};
 
 /// The update commands.
@@ -54,32 +54,53 @@ pub fn run(command: UpdateCommand, data: &DataDir, json_output: bool) -> Command
             let view =
                 session.request_update(DeviceId::new(device), profile.map(ProfileId::new), reason, notes)?;
             let r = &view.request;
-            let text =
-                format!("update request {} ({:?}) for device {}: {}\n", r.id, r.kind, device, r.state.name());
+            let mut text = format!(
+                "{} request {} for device {device}: {}\n",
+                text::wire_words(&r.kind),
+                r.id,
+                text::words(r.state.name())
+            );
+            match r.state {
+                domain::RequestState::PendingApproval => text.push_str(&format!(
+                    "next: an approver runs `cardstation approve {}` (or `reject`)\n",
+                    r.id
+                )),
+                domain::RequestState::Approved => text.push_str(&format!(
+                    "next: `cardstation collect --device {device}` with the card in a reader\n"
+                )),
+                _ => {}
+            }
             Ok(Output { text, json: to_json(&view) })
         }
         UpdateCommand::Collect { device, reader } => {
             let reader = reader_name(reader.as_deref())?;
             let mut session = sign_in(data)?;
+            let left = match device {
+                Some(d) => JobOf::Device(d),
+                None => JobOf::StartedSince(time::OffsetDateTime::now_utc()),
+            };
             let mut progress = bar(json_output);
             let collected = session.collect_updates(device.map(DeviceId::new), &reader, &mut progress);
             progress.0.finish_and_clear();
-            collected_output(collected.map_err(Failure::from)?)
+            collected_output(collected.map_err(|e| torn_job_failure(&session, e, left))?)
         }
     }
 }
 
 fn collected_output(c: Collected) -> CommandResult {
     let mut text = format!(
-        "device {} {} ({:?}): {}, profile version {}\n",
+        "device {} {} ({}): {}, profile version {}\n",
         c.device.id,
         if c.resumed { "update finished" } else { "updated" },
-        c.reason,
-        c.device.state.name(),
+        match c.reason {
+            UpdateReason::ApplyLatestUpdates => "latest updates applied",
+            UpdateReason::ReprovisionAllContent => "reprovisioned",
+        },
+        text::words(c.device.state.name()),
         c.device.profile.version
     );
     for cert in &c.certificates {
-        text.push_str(&format!("  new {:?} certificate {} {}\n", cert.slot, cert.serial, cert.subject));
+        text.push_str(&format!("  new {} certificate {} {}\n", cert.slot, cert.serial, cert.subject));
     }
     for id in &c.kept {
         text.push_str(&format!("  kept certificate {id}\n"));

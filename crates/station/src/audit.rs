@@ -358,7 +358,7 @@ impl Session {
                 };
                 let p = person_of(self, d.as_ref().and_then(|d| d.owner))?;
                 let text = match &c {
-                    Some(c) => format!("certificate {} ({:?}, {})", c.serial, c.slot, c.subject),
+                    Some(c) => format!("certificate {} ({}, {})", c.serial, c.slot, c.subject),
                     None => format!("certificate {id}"),
                 };
                 (text, d, p)
@@ -372,7 +372,9 @@ impl Session {
                 let p =
                     person_of(self, r.as_ref().and_then(|r| r.person).or(d.as_ref().and_then(|d| d.owner)))?;
                 let text = match (&r, &p) {
-                    (Some(r), Some(p)) => format!("request {:?} for {}", r.kind, p.display_name()),
+                    (Some(r), Some(p)) => {
+                        format!("{} request for {}", crate::view::label(&kind_name(r.kind)), p.display_name())
+                    }
                     _ => format!("request {id}"),
                 };
                 (text, d, p)
@@ -409,6 +411,11 @@ fn person_keys(p: &Person) -> Vec<String> {
     keys.extend(p.email.clone());
     keys.extend(p.employee_id.clone());
     keys
+}
+
+/// A request kind's stored name (`issue`, `reprovision`, …) for the audit's words.
+fn kind_name(kind: domain::RequestKind) -> String {
+    serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
 #[cfg(test)]

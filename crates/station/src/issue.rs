@@ -1305,12 +1305,7 @@ impl Session {
     pub(crate) fn job_view(&self, job: Job) -> Result<JobView> {
         let steps = self.store.job_steps(job.id)?;
         let writes_done = steps.iter().filter(|s| s.phase == StepPhase::After).count();
-        let interrupted = match steps.last() {
-            Some(s) if s.phase == StepPhase::Before && job.state.is_open() => {
-                s.step.get("step").and_then(|v| v.as_str()).map(str::to_owned)
-            }
-            _ => None,
-        };
+        let interrupted = if job.state.is_open() { interrupted_step(&steps) } else { None };
         Ok(JobView {
             id: job.id,
             kind: job.kind,
@@ -1543,8 +1538,48 @@ impl Session {
     }
 }
 
+/// The card write a tear interrupted: the first write journaled `before`
+/// and never `after` later. Not simply the last `before`: the journal
+/// commits the next planned write's `before` while the card works on the
+/// current one, so the last `before` is often the write after the torn one.
+/// A write finished by a resume (its `after` further on) is no longer it.
+fn interrupted_step(steps: &[store::JobStep]) -> Option<String> {
+    steps.iter().enumerate().find_map(|(i, s)| {
+        let finished =
+            steps[i + 1..].iter().any(|later| later.phase == StepPhase::After && later.step == s.step);
+        (s.phase == StepPhase::Before && !finished)
+            .then(|| s.step.get("step").and_then(|v| v.as_str()).map(str::to_owned))
+            .flatten()
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_interrupted_write_is_the_first_unfinished_one_not_the_one_journaled_ahead() {
+        let step = |seq: u32, phase: StepPhase, name: &str| store::JobStep {
+            seq,
+            phase,
+            step: serde_json::json!({ "step": name }),
+            at: OffsetDateTime::UNIX_EPOCH,
+        };
+        use StepPhase::{After, Before};
+        // Torn in the second write: its `before`, the third's ahead, the first's `after`.
+        let torn = [
+            step(1, Before, "set-management-key"),
+            step(2, Before, "set-pin"),
+            step(3, After, "set-management-key"),
+            step(4, Before, "set-puk"),
+        ];
+        assert_eq!(interrupted_step(&torn).as_deref(), Some("set-pin"), "not set-puk, journaled ahead");
+        assert_eq!(interrupted_step(&torn[..2]).as_deref(), Some("set-management-key"), "torn in the first");
+        // A resume finished set-pin, then tore in set-puk.
+        let resumed = [&torn[..], &[step(5, Before, "set-pin"), step(6, After, "set-pin")]].concat();
+        assert_eq!(interrupted_step(&resumed).as_deref(), Some("set-puk"));
+        let done = [&resumed[..], &[step(7, Before, "set-puk"), step(8, After, "set-puk")]].concat();
+        assert_eq!(interrupted_step(&done), None, "every write finished");
+    }
+
     use super::*;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
