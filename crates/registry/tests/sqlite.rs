@@ -146,13 +146,14 @@ fn schema_3_keeps_the_feed_and_its_sequence() {
     let storage = SqliteStorage::open(&path).unwrap();
     // Opening applies schema 3 and every later migration.
     assert_eq!(storage.schema_version().unwrap(), registry::storage::sqlite::MIGRATIONS.len() as u32);
-    registry::storage::write(&storage, |tx| {
+    let seq = registry::storage::write(&storage, |tx| {
         tx.append_change(time::OffsetDateTime::now_utc(), &proto::Record::Person(person.clone()))
     })
     .unwrap();
+    assert_eq!(seq, 4, "new changes follow the kept ones");
     let changes = registry::storage::read(&storage, |tx| tx.changes_after(0, 100)).unwrap();
     let seqs: Vec<u64> = changes.iter().map(|c| c.seq).collect();
-    assert_eq!(seqs, [1, 2, 3, 4], "new changes follow the kept ones");
+    assert_eq!(seqs, [1, 2, 3, 4]);
 }
 
 #[test]

@@ -41,8 +41,8 @@ const TABLES: &[&str] = &[
 ];
 
 use domain::{
-    AuditDraft, AuditEvent, Certificate, CredentialProfile, Device, DeviceId, Operator, OperatorId, Person,
-    PersonId, ProfileId, Request, RequestId, Role, RoleId, UseCases,
+    AuditEvent, Certificate, CredentialProfile, Device, DeviceId, Operator, OperatorId, Person, PersonId,
+    ProfileId, Request, RequestId, Role, RoleId, UseCases,
 };
 use proto::{Answer, Change, EscrowKind, Record};
 use serde::{Deserialize, Serialize};
@@ -319,13 +319,12 @@ pub trait Tx {
     fn put_record(&mut self, record: &Record) -> Result<()>;
 
     // --- change feed ---
-    /// Appends a change, numbered by the time the transaction commits.
-    /// Sequence numbers must become visible in increasing order: once a
-    /// reader has seen seq N it must never later find a new change below N
-    /// (SQLite: one writer; PostgreSQL: numbered under the feed's lock at
-    /// commit, or a sequence alone would let an earlier number commit after
-    /// a later one).
-    fn append_change(&mut self, at: OffsetDateTime, record: &Record) -> Result<()>;
+    /// Appends a change; returns its sequence number. Sequence numbers must
+    /// become visible in increasing order: once a reader has seen seq N it
+    /// must never later find a new change below N (SQLite: one writer;
+    /// PostgreSQL: take the feed's lock in the transaction, or a sequence
+    /// alone would let an earlier number commit after a later one).
+    fn append_change(&mut self, at: OffsetDateTime, record: &Record) -> Result<u64>;
     /// Changes after `after`, oldest first, at most `limit`.
     fn changes_after(&mut self, after: u64, limit: u32) -> Result<Vec<Change>>;
 
@@ -337,12 +336,6 @@ pub trait Tx {
     fn last_audit(&mut self) -> Result<Option<AuditEvent>>;
     /// Appends an audit event (its seq follows the last) with its MAC.
     fn insert_audit(&mut self, event: &AuditEvent, mac: Option<&[u8; 32]>) -> Result<()>;
-    /// Appends the event `draft` describes to the chain, by the time the
-    /// transaction commits: linked to the newest event, sealed with the
-    /// audit key. (PostgreSQL links it at commit, under the feed's lock.)
-    fn append_audit(&mut self, draft: AuditDraft) -> Result<()> {
-        append_audit_now(self, draft)
-    }
     /// Audit events from position `from` with their MACs, at most `limit`.
     fn audit_rows(&mut self, from: u64, limit: u32) -> Result<Vec<AuditRow>>;
     /// Audit events from position `from`, at most `limit`.
@@ -502,18 +495,4 @@ pub fn read<R>(storage: &dyn Storage, work: impl FnOnce(&mut dyn Tx) -> Result<R
         Ok(())
     })?;
     out.ok_or_else(|| crate::Error::Task("transaction produced no value".into()))
-}
-
-/// Links `draft` to the newest event of `tx`'s chain, seals it and inserts it.
-pub(crate) fn append_audit_now<T: Tx + ?Sized>(tx: &mut T, draft: AuditDraft) -> Result<()> {
-    let prev = tx.last_audit()?;
-    let event = AuditEvent::append(draft, prev.as_ref());
-    let mac = sealed(tx.audit_key(), &event)?;
-    tx.insert_audit(&event, mac.as_ref())
-}
-
-/// The MAC of `event` under `key`, when the storage seals events.
-pub(crate) fn sealed(key: Option<&authority::AuditKey>, event: &AuditEvent) -> Result<Option<[u8; 32]>> {
-    key.map(|key| key.event_mac(event.seq, &event.hash).map_err(|e| crate::Error::Authority(e.to_string())))
-        .transpose()
 }

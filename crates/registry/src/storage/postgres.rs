@@ -26,27 +26,23 @@
 //!   work again from the start (`Storage::write` allows it), up to
 //!   [`RETRIES`] times; clients never see them.
 //! - **The change feed never skips; the audit chain stays one chain.** Both
-//!   are numbered in a short critical section at commit: a write collects
-//!   its changes and audit drafts, then takes the one feed lock and reads
-//!   the feed's MAX(seq) and the chain's newest event in one round trip,
-//!   numbers the changes MAX(seq)+1…, links and seals the events here, and
-//!   sends their inserts with COMMIT in one pipelined round trip. Numbers
-//!   are thus given out in commit order without gaps, and a change is
-//!   visible before the next number is given out: a reader past cursor N
-//!   can never see a change below N commit later (a SEQUENCE could: its
-//!   numbers are taken before commit — the tests show that variant
-//!   failing). The lock is held for those two round trips only (before,
-//!   it was taken at the first change and held through every statement
-//!   after it: 4–5 round trips). To keep the section short the transaction
-//!   commits *asynchronously* (`synchronous_commit = off`): the feed lock
-//!   goes as soon as the commit record is in the WAL, not after the disk
-//!   flush (~4 ms here), so writers queue only for a few statements and
-//!   their flushes are grouped. Durability is restored right after: the
-//!   writer then commits a transactional WAL message synchronously, whose
-//!   flush covers its own commit and every commit it saw, before `write`
-//!   returns. A read of the feed or the audit trail does the same before it
-//!   returns, so no client is ever shown a change that a crash of
-//!   PostgreSQL could still take back.
+//!   are numbered in a short critical section at the end of a write: the
+//!   first `append_change` or audit append takes the one feed lock, numbers
+//!   the change MAX(seq)+1 (the audit event links to the newest event), and
+//!   the lock is held until COMMIT. Numbers are thus given out in commit
+//!   order without gaps, and a change is visible before the next number is
+//!   given out: a reader past cursor N can never see a change below N
+//!   commit later (a SEQUENCE could: its numbers are taken before commit —
+//!   the tests show that variant failing). To keep the section short the
+//!   transaction commits *asynchronously* (`synchronous_commit = off`): the
+//!   feed lock goes as soon as the commit record is in the WAL, not after
+//!   the disk flush (~4 ms here), so writers queue only for a few
+//!   statements and their flushes are grouped. Durability is restored right
+//!   after: the writer then commits a transactional WAL message
+//!   synchronously, whose flush covers its own commit and every commit it
+//!   saw, before `write` returns. A read of the feed or the audit trail does
+//!   the same before it returns, so no client is ever shown a change that a
+//!   crash of PostgreSQL could still take back.
 //! - **Reads** run in REPEATABLE READ READ ONLY transactions: one snapshot;
 //!   writes through them fail. Reads other than the feed and the audit
 //!   trail do not wait for the flush: a record they show may, if PostgreSQL
@@ -419,71 +415,6 @@ impl Conn {
     }
 }
 
-/// A transaction's numbered changes, column by column (one `UNNEST` insert).
-#[derive(Default)]
-struct FeedRows {
-    seq: Vec<i64>,
-    at: Vec<String>,
-    kind: Vec<&'static str>,
-    id: Vec<Uuid>,
-    body: Vec<String>,
-}
-
-/// A transaction's linked audit events, column by column.
-#[derive(Default)]
-struct AuditRows {
-    seq: Vec<i64>,
-    hash: Vec<String>,
-    prev_hash: Vec<String>,
-    body: Vec<String>,
-    mac: Vec<Option<Vec<u8>>>,
-}
-
-const INSERT_CHANGES: &str = "INSERT INTO changes (seq, at, record_type, record_id, body)
-     SELECT s, a, t, i, b::json FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::uuid[], $5::text[])
-       AS u(s, a, t, i, b)";
-const INSERT_AUDIT: &str = "INSERT INTO audit (seq, hash, prev_hash, body, mac)
-     SELECT s, h, p, b::json, m FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[])
-       AS u(s, h, p, b, m)";
-
-impl Conn {
-    /// The inserts of [`PgTx::commit`] and [`COMMIT_DURABLY`], pipelined: one round trip.
-    fn append_and_commit(&mut self, feed: &FeedRows, audit: &AuditRows) -> Result<()> {
-        let changes = self.statement(INSERT_CHANGES)?;
-        let events = self.statement(INSERT_AUDIT)?;
-        let client = &self.client;
-        let inserts = async {
-            let changes = async {
-                match feed.seq.is_empty() {
-                    true => Ok(0),
-                    false => {
-                        client
-                            .execute(&changes, &[&feed.seq, &feed.at, &feed.kind, &feed.id, &feed.body])
-                            .await
-                    }
-                }
-            };
-            let events = async {
-                match audit.seq.is_empty() {
-                    true => Ok(0),
-                    false => {
-                        client
-                            .execute(
-                                &events,
-                                &[&audit.seq, &audit.hash, &audit.prev_hash, &audit.body, &audit.mac],
-                            )
-                            .await
-                    }
-                }
-            };
-            let (changes, events) = pipelined(changes, events).await;
-            changes.and(events)
-        };
-        let (inserted, committed) = block_on(pipelined(inserts, client.batch_execute(COMMIT_DURABLY)));
-        inserted.and(committed).map(drop).map_err(|e| self.fail(e))
-    }
-}
-
 impl PostgresStorage {
     /// Connects to `url` (`postgres://user:password@host:port/dbname`, or
     /// the key=value form) and brings the schema up to date, in the
@@ -644,8 +575,6 @@ impl PostgresStorage {
                         feed_locked: false,
                         pause: pause.as_deref(),
                         sequence_feed: self.hooks.sequence_feed.load(std::sync::atomic::Ordering::SeqCst),
-                        changes: Vec::new(),
-                        audit: Vec::new(),
                     }),
                     flush: false,
                 };
@@ -655,7 +584,7 @@ impl PostgresStorage {
                         if let Some(pause) = &pause {
                             pause(Pause::BeforeCommit);
                         }
-                        tx.commit()
+                        conn.batch(COMMIT_DURABLY)
                     }
                     Err(e) => {
                         conn.batch("ROLLBACK")?;
@@ -826,18 +755,13 @@ struct PgTx<'a> {
     flush: bool,
 }
 
-/// What a write transaction knows about its locks, and what it appends to
-/// the feed and the audit chain at commit.
+/// What a write transaction knows about its locks.
 struct Writer<'a> {
     space: &'a str,
     feed_key: i64,
     feed_locked: bool,
     pause: Option<&'a (dyn Fn(Pause) + Send + Sync)>,
     sequence_feed: bool,
-    /// Changes to number at commit: (at, type, id, body).
-    changes: Vec<(String, &'static str, Uuid, String)>,
-    /// Audit events to link at commit.
-    audit: Vec<domain::AuditDraft>,
 }
 
 fn rfc3339(at: OffsetDateTime) -> Result<String> {
@@ -960,56 +884,6 @@ impl PgTx<'_> {
             pause(Pause::Numbered(seq));
         }
         Ok(seq)
-    }
-
-    /// Numbers the transaction's changes, links its audit events and
-    /// commits: the feed lock and both heads in one round trip, the numbers,
-    /// hashes and MACs computed here, then the inserts and COMMIT pipelined
-    /// in a second. The feed lock is held for those two round trips only.
-    fn commit(&mut self) -> Result<()> {
-        let Some(writer) = self.write.as_mut() else { return self.conn.batch("ROLLBACK") };
-        let changes = std::mem::take(&mut writer.changes);
-        let drafts = std::mem::take(&mut writer.audit);
-        let pause = writer.pause;
-        if changes.is_empty() && drafts.is_empty() {
-            return self.conn.batch(COMMIT_DURABLY);
-        }
-        let lock = self.feed_lock();
-        let heads = self
-            .conn
-            .query_opt_locked(
-                lock,
-                "SELECT (SELECT COALESCE(MAX(seq), 0) FROM changes),
-                        (SELECT body::text FROM audit ORDER BY seq DESC LIMIT 1)",
-                &[],
-            )?
-            .ok_or_else(|| Error::Storage("the feed's head: no row".into()))?;
-        let mut seq: i64 = get(&heads, 0)?;
-        let mut prev: Option<AuditEvent> =
-            get::<Option<String>>(&heads, 1)?.map(|b| decode(&b)).transpose()?;
-        let mut feed = FeedRows::default();
-        for (at, kind, id, body) in changes {
-            seq += 1;
-            if let Some(pause) = pause {
-                pause(Pause::Numbered(seq_from_i64(seq)?));
-            }
-            feed.seq.push(seq);
-            feed.at.push(at);
-            feed.kind.push(kind);
-            feed.id.push(id);
-            feed.body.push(body);
-        }
-        let mut audit = AuditRows::default();
-        for draft in drafts {
-            let event = AuditEvent::append(draft, prev.as_ref());
-            audit.mac.push(super::sealed(self.audit_key, &event)?.map(|m| m.to_vec()));
-            audit.seq.push(i64::try_from(event.seq).map_err(corrupt)?);
-            audit.hash.push(event.hash.to_hex());
-            audit.prev_hash.push(event.prev_hash.to_hex());
-            audit.body.push(json(&event)?);
-            prev = Some(event);
-        }
-        self.conn.append_and_commit(&feed, &audit)
     }
 
     fn one_body<T: serde::de::DeserializeOwned>(
@@ -1251,15 +1125,25 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
-    fn append_change(&mut self, at: OffsetDateTime, record: &Record) -> Result<()> {
-        let writer =
-            self.write.as_mut().ok_or_else(|| Error::Storage("a change in a read transaction".into()))?;
-        if writer.sequence_feed {
-            return self.append_change_by_sequence(at, record).map(drop);
+    fn append_change(&mut self, at: OffsetDateTime, record: &Record) -> Result<u64> {
+        if self.write.as_ref().is_some_and(|w| w.sequence_feed) {
+            return self.append_change_by_sequence(at, record);
         }
-        // Numbered at commit, under the feed lock (see the module docs).
-        writer.changes.push((rfc3339(at)?, record.type_name(), record.id(), json(record)?));
-        Ok(())
+        // MAX(seq) + 1 under the feed lock: gap-free, in commit order (see the module docs).
+        let lock = self.feed_lock();
+        let row = self.conn.query_opt_locked(
+            lock,
+            "INSERT INTO changes (seq, at, record_type, record_id, body)
+             SELECT COALESCE(MAX(seq), 0) + 1, $1, $2, $3, $4::text::json FROM changes
+             RETURNING seq",
+            &[&rfc3339(at)?, &record.type_name(), &record.id(), &json(record)?],
+        )?;
+        let row = row.ok_or_else(|| Error::Storage("INSERT … RETURNING returned no row".into()))?;
+        let seq = seq_from_i64(get(&row, 0)?)?;
+        if let Some(pause) = self.write.as_ref().and_then(|w| w.pause) {
+            pause(Pause::Numbered(seq));
+        }
+        Ok(seq)
     }
 
     fn changes_after(&mut self, after: u64, limit: u32) -> Result<Vec<Change>> {
@@ -1293,17 +1177,6 @@ impl Tx for PgTx<'_> {
 
     fn audit_key(&self) -> Option<&authority::AuditKey> {
         self.audit_key
-    }
-
-    fn append_audit(&mut self, draft: domain::AuditDraft) -> Result<()> {
-        match self.write.as_mut() {
-            // Linked at commit, under the feed lock (see the module docs).
-            Some(writer) if !writer.sequence_feed => {
-                writer.audit.push(draft);
-                Ok(())
-            }
-            _ => super::append_audit_now(self, draft),
-        }
     }
 
     fn insert_audit(&mut self, event: &AuditEvent, mac: Option<&[u8; 32]>) -> Result<()> {

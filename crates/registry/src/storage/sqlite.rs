@@ -485,11 +485,11 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn append_change(&mut self, at: OffsetDateTime, record: &Record) -> Result<()> {
+    fn append_change(&mut self, at: OffsetDateTime, record: &Record) -> Result<u64> {
         self.conn
             .prepare_cached("INSERT INTO changes (at, record_type, record_id, body) VALUES (?1, ?2, ?3, ?4)")?
             .execute(params![rfc3339(at)?, record.type_name(), record.id().to_string(), json(record)?])?;
-        Ok(())
+        u64::try_from(self.conn.last_insert_rowid()).map_err(|e| Error::Corrupt(e.to_string()))
     }
 
     fn changes_after(&mut self, after: u64, limit: u32) -> Result<Vec<Change>> {
