@@ -333,7 +333,11 @@ fn a_released_transaction_lets_others_in_before_its_owner_ends_it() {
     );
     tx.release().unwrap();
     tx.end().unwrap();
-    assert_eq!(*log.lock().unwrap(), [0x01, 0x0B], "the released transaction sent nothing more");
+    // Another process probing every reader (OpenSC does) may reach the card
+    // meanwhile: only this test's own commands count.
+    let ours: Vec<u8> =
+        log.lock().unwrap().iter().copied().filter(|i| [0x01, 0x02, 0x0B].contains(i)).collect();
+    assert_eq!(ours, [0x01, 0x0B], "the released transaction sent nothing more");
 }
 
 #[test]
