@@ -32,6 +32,8 @@ pub struct App {
     /// The kiosk's current cardholder: whom their code invites, and the code
     /// (zeroized when dropped: card pulled, idle timeout, done).
     walkup: Mutex<Option<(station::Walkup, proto::EnrollmentCode)>>,
+    /// Or the card with an update the kiosk recognised (UC-UPDATE).
+    walkup_update: Mutex<Option<station::WalkupUpdate>>,
     /// The exit gesture's password was right: the window may close.
     exit_allowed: AtomicBool,
 }
@@ -60,6 +62,7 @@ impl App {
             batches: Mutex::default(),
             kiosk,
             walkup: Mutex::new(None),
+            walkup_update: Mutex::new(None),
             exit_allowed: AtomicBool::new(false),
         })
     }
@@ -81,9 +84,27 @@ impl App {
             .ok_or_else(|| ErrorView::new(station::ErrorCode::BadInput, "enter your enrollment code first"))
     }
 
-    /// Forgets the kiosk cardholder's invitation and code.
+    /// Keeps the card with an update the kiosk recognised.
+    pub fn kiosk_keep_update(&self, update: Option<station::WalkupUpdate>) {
+        *lock(&self.walkup_update) = update;
+    }
+
+    /// The recognised card's update, if the kiosk is updating a card.
+    pub fn kiosk_update(&self) -> Option<station::WalkupUpdate> {
+        lock(&self.walkup_update).clone()
+    }
+
+    /// The recognised card's update, or why there is none.
+    pub fn kiosk_update_current(&self) -> Result<station::WalkupUpdate, ErrorView> {
+        self.kiosk_update()
+            .ok_or_else(|| ErrorView::new(station::ErrorCode::BadInput, "insert your card first"))
+    }
+
+    /// Forgets the kiosk cardholder's invitation and code, or their card's update.
     pub fn kiosk_forget(&self) {
         let old = lock(&self.walkup).take();
+        drop(old);
+        let old = lock(&self.walkup_update).take();
         drop(old);
     }
 

@@ -1023,11 +1023,51 @@ fn a_cardholder_enrolls_their_card_at_the_kiosk_window() {
     assert_eq!(card.lock().unwrap().pin_tries_remaining(), 3, "the right PIN spent no try");
     opensc_signs(&reader.name, "246810", "9a", "01");
 
+    let device = ok(office.as_operator("admin", &["read", "--reader", &reader.name]).unwrap())["device"]
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
     // The card out: back to the start, nothing of Ada's left.
     plugged.remove();
     reader.wait_card_absent(WAIT);
     app.wait_text("[data-testid=kiosk-attract]", "Insert your card").unwrap();
     assert!(!kiosk_text(&app).contains("Ada"), "{}", kiosk_text(&app));
+
+    // UC-UPDATE: the office asks for Ada's card to be made anew; she brings it
+    // back, and the kiosk greets her by her card: no code, her PIN proves it.
+    registry.role("Updaters", &["can_request", "can_collect"], &[]).unwrap();
+    registry.operator("uma", "Updater", &["Updaters"]).unwrap();
+    let args = ["request-update", "--device", device.as_str(), "--reason", "reprovision"];
+    assert_eq!(ok(office.as_operator("uma", &args).unwrap())["request"]["state"], "approved");
+    let plugged = reader.insert(std::sync::Arc::clone(&card));
+    reader.wait_card_present(WAIT);
+    app.wait_text("[data-testid=kiosk-hello]", "Hello, Ada Kiosk").unwrap();
+    app.wait_text("[data-testid=kiosk-update-what]", "set up again from the start").unwrap();
+    app.type_into("[data-testid=kiosk-current-pin]", "111111").unwrap();
+    app.click("[data-testid=kiosk-prove-submit]").unwrap();
+    let said = app.wait_text("[data-testid=kiosk-message]", "That PIN is not right").unwrap();
+    assert!(said.contains("2 tries left"), "{said}");
+    app.screenshot("9-update-prove").unwrap();
+    app.type_into("[data-testid=kiosk-current-pin]", "246810").unwrap();
+    app.click("[data-testid=kiosk-prove-submit]").unwrap();
+    app.wait_text("[data-testid=kiosk-pin]", "Choose your new PIN").unwrap();
+    app.screenshot("10-update-pin").unwrap();
+    app.type_into("[data-testid=kiosk-pin-1]", "975310").unwrap();
+    app.type_into("[data-testid=kiosk-pin-2]", "975310").unwrap();
+    app.click("[data-testid=kiosk-pin-submit]").unwrap();
+    app.wait_for("[data-testid=kiosk-try-input]").unwrap();
+    app.type_into("[data-testid=kiosk-try-input]", "975310").unwrap();
+    app.click("[data-testid=kiosk-try-submit]").unwrap();
+    app.wait_text("[data-testid=kiosk-done]", "Done. Remove your card.").unwrap();
+    app.screenshot("11-update-done").unwrap();
+    let page = app.block(app.client.source()).unwrap();
+    assert!(!page.contains("975310") && !page.contains("246810"), "no PIN stays in the window");
+    opensc_signs(&reader.name, "975310", "9a", "01");
+    plugged.remove();
+    reader.wait_card_absent(WAIT);
+    app.wait_text("[data-testid=kiosk-attract]", "Insert your card").unwrap();
 
     // The exit gesture asks for the kiosk account's password (a wrong one is refused).
     app.block(app.client.execute(

@@ -312,3 +312,213 @@ fn a_card_pulled_at_any_apdu_of_a_walkup_is_finished_with_the_same_code() {
     eprintln!("{torn} of {} cases were torn; the others finished before their tear point", cases.len());
     assert!(torn * 10 >= cases.len() * 9, "most cases tear ({torn} of {})", cases.len());
 }
+
+/// The office's updater: requests updates (Can Request, Can Collect).
+fn with_updater(world: &World) {
+    world.registry.role("Updaters", &["can_request", "can_collect"], &[]).unwrap();
+    world.registry.operator("uma", "Updater", &["Updaters"]).unwrap();
+}
+
+/// A new person's card, enrolled at `kiosk` with `pin`; returns (person, device).
+fn enrolled(
+    world: &World,
+    kiosk: &TestStation,
+    reader: &LabReader,
+    given: &str,
+    pin: &str,
+) -> (String, String) {
+    let (_, person, code) = invite(world, given);
+    ok(walkup(kiosk, reader, &code, pin));
+    let view = ok(world.office.as_operator("admin", &["read", "--reader", &reader.name]).unwrap());
+    (person, view["device"]["id"].as_str().unwrap().to_owned())
+}
+
+/// The office asks for every key of `device` to be made anew (approved at once: same profile).
+fn request_reprovision(world: &World, device: &str) {
+    let args = ["request-update", "--device", device, "--reason", "reprovision"];
+    let requested = ok(world.office.as_operator("uma", &args).unwrap());
+    assert_eq!(requested["request"]["state"], "approved", "{requested}");
+}
+
+/// `cardstation walkup` with no code: the card is recognised by its update.
+fn walkup_update(kiosk: &TestStation, reader: &LabReader, current: &str, new_pin: &str) -> tools::Run {
+    kiosk
+        .as_operator_env(
+            "kiosk",
+            &["walkup", "--reader", &reader.name],
+            &[("CARDSTATION_PIN", current), ("CARDSTATION_NEW_PIN", new_pin)],
+        )
+        .unwrap()
+}
+
+/// Approved updates of the card in `reader` still to collect, as the office reads them.
+fn pending_updates(world: &World, reader: &LabReader) -> usize {
+    let view = ok(world.office.as_operator("admin", &["read", "--reader", &reader.name]).unwrap());
+    view["pending_updates"].as_array().map_or(0, Vec::len)
+}
+
+#[test]
+fn a_card_with_an_update_waiting_is_updated_at_the_kiosk_once_its_pin_proves_it() {
+    let lab = Lab::from_env();
+    let work = tempfile::tempdir().unwrap();
+    let world = world(work.path());
+    with_updater(&world);
+    let kiosk = TestStation::enroll(&work.path().join("kiosk"), &world.registry).unwrap();
+    let reader = lab.acquire_reader();
+    let (card, plugged) = reader.insert_fresh(5_400_000 + std::process::id() % 1000);
+    reader.wait_card_present(WAIT);
+    let (ada, device) = enrolled(&world, &kiosk, &reader, "Ada", "246810");
+    let old = ok(world.office.as_operator("admin", &["read", "--reader", &reader.name]).unwrap());
+    let old_serial = old["info"]["certificates"][0]["summary"]["serial_hex"].as_str().unwrap().to_owned();
+
+    // Nothing waiting: the kiosk asks for a code, and the card is not touched.
+    let idle = walkup_update(&kiosk, &reader, "246810", "975310");
+    assert!(!idle.ok && !idle.stderr.contains("update waiting"), "{}", idle.stderr);
+
+    request_reprovision(&world, &device);
+    assert_eq!(pending_updates(&world, &reader), 1);
+
+    // A wrong current PIN proves nothing (and counts on the card, as any wrong PIN).
+    let (code, message) = error_of(&walkup_update(&kiosk, &reader, "111111", "975310"));
+    assert_eq!(code, "wrong-pin", "{message}");
+    assert_eq!(card.lock().unwrap().pin_tries_remaining(), 2);
+    assert_eq!(pending_updates(&world, &reader), 1, "nothing was collected");
+
+    // The right one: the card signs the registry's challenge, the kiosk updates it with the new PIN.
+    let run = walkup_update(&kiosk, &reader, "246810", "975310");
+    assert!(run.stderr.contains("Hello, Ada Walker. Your card has an update waiting"), "{}", run.stderr);
+    let done = ok(run);
+    assert_eq!(done["update"]["person_name"], "Ada Walker", "{done}");
+    assert_eq!(done["update"]["reprovision"], true, "{done}");
+    assert_eq!(done["authenticated"], true, "{done}");
+    assert!(!done.to_string().contains("975310") && !done.to_string().contains("246810"), "no PIN echoed");
+    check_card(&world, &reader, &ada, "975310", "kiosk update", &work.path().join("ada"));
+    let new = ok(world.office.as_operator("admin", &["read", "--reader", &reader.name]).unwrap());
+    let new_serial = new["info"]["certificates"][0]["summary"]["serial_hex"].as_str().unwrap();
+    assert_ne!(new_serial, old_serial, "reprovisioned: a new key and certificate in 9A");
+    assert_eq!(pending_updates(&world, &reader), 0, "the update is collected");
+    assert_eq!(card.lock().unwrap().pin_tries_remaining(), 3, "the new PIN's check spent no try");
+    let jobs = ok(kiosk.as_operator("kiosk", &["jobs"]).unwrap());
+    assert!(jobs["jobs"].as_array().unwrap().is_empty(), "no job open at the kiosk: {jobs}");
+
+    // Nothing waiting any more: the old PIN proves nothing, and nothing changes.
+    let again = walkup_update(&kiosk, &reader, "975310", "135790");
+    assert!(!again.ok, "{}", again.stdout);
+    check_card(&world, &reader, &ada, "975310", "after the update", &work.path().join("ada-2"));
+    plugged.remove();
+    reader.wait_card_absent(WAIT);
+}
+
+/// Pulls the card at APDU `k` of a kiosk update (counted from its insertion:
+/// recognising, proving, updating, trying the PIN); reinserted, the same
+/// kiosk finishes it. Returns whether the tear fired.
+fn tear_update(world: &World, kiosk: &TestStation, reader: &LabReader, k: u64, after: bool) -> bool {
+    let case =
+        format!("kiosk update torn at APDU {k} ({} execution)", if after { "after" } else { "before" });
+    let work = tempfile::tempdir().unwrap();
+    let serial = 5_500_000 + (k as u32) * 2 + u32::from(after);
+    let vcard = Arc::new(Mutex::new(vcard::Card::factory_fresh(vcard::CardConfig::new(serial))));
+    let plugged = reader.insert(Arc::clone(&vcard));
+    reader.wait_card_present(WAIT);
+    let (person, device) =
+        enrolled(world, kiosk, reader, &format!("Upd{k}{}", if after { "b" } else { "a" }), "246810");
+    request_reprovision(world, &device);
+    plugged.remove();
+    reader.wait_card_absent(WAIT);
+    let mut faults = vcard::Faults::tear_after(k);
+    if after {
+        faults = faults.after_execution();
+    }
+    vcard.lock().unwrap().set_faults(faults);
+    let plugged = reader.insert(Arc::clone(&vcard));
+    reader.wait_card_present(WAIT);
+    let torn = walkup_update(kiosk, reader, "246810", "975310");
+    let fired = !vcard.lock().unwrap().faults().is_armed();
+    if !torn.ok {
+        assert!(fired, "{case}: failed without a tear: {}\n{}", torn.stdout, torn.stderr);
+        assert!(!torn.stderr.contains("panicked"), "{case}: {}", torn.stderr);
+        let error = torn.json()["error"]["code"].as_str().unwrap_or_default().to_owned();
+        assert!(
+            matches!(error.as_str(), "card-removed" | "no-card" | "reader-gone" | "card-reset"),
+            "{case}: a pulled card is reported as such, not {error:?}: {}\n{}",
+            torn.stdout,
+            torn.stderr
+        );
+        reader.wait_card_absent(WAIT);
+        reader.wait_card_present(WAIT);
+        // Torn before the registry recorded the update: the kiosk finishes it
+        // (with the current PIN if it must prove the card again).
+        if pending_updates(world, reader) > 0 {
+            ok(walkup_update(kiosk, reader, "246810", "975310"));
+        }
+    } else {
+        vcard.lock().unwrap().set_faults(vcard::Faults::default());
+    }
+    assert_eq!(pending_updates(world, reader), 0, "{case}: collected");
+    check_card(world, reader, &person, "975310", &case, work.path());
+    let jobs = ok(kiosk.as_operator("kiosk", &["jobs"]).unwrap());
+    assert!(jobs["jobs"].as_array().unwrap().is_empty(), "{case}: no job open at the kiosk: {jobs}");
+    plugged.remove();
+    reader.wait_card_absent(WAIT);
+    fired
+}
+
+#[test]
+fn a_card_pulled_during_its_kiosk_update_is_finished_by_the_same_kiosk() {
+    let lab = Lab::from_env();
+    let work = tempfile::tempdir().unwrap();
+    let world = world(work.path());
+    with_updater(&world);
+
+    // How many APDUs a clean kiosk update sends, from the card's insertion.
+    let kiosk = TestStation::enroll(&work.path().join("kiosk-0"), &world.registry).unwrap();
+    let total = {
+        let reader = lab.acquire_reader();
+        let (card, plugged) = reader.insert_fresh(5_450_000 + std::process::id() % 1000);
+        reader.wait_card_present(WAIT);
+        let (_, device) = enrolled(&world, &kiosk, &reader, "Counted", "246810");
+        request_reprovision(&world, &device);
+        plugged.remove();
+        reader.wait_card_absent(WAIT);
+        let plugged = reader.insert(Arc::clone(&card));
+        reader.wait_card_present(WAIT);
+        let before = card.lock().unwrap().stats().apdus;
+        ok(walkup_update(&kiosk, &reader, "246810", "975310"));
+        let total = card.lock().unwrap().stats().apdus - before;
+        plugged.remove();
+        reader.wait_card_absent(WAIT);
+        total
+    };
+    assert!(total > 20, "a kiosk update is more than a handful of APDUs ({total})");
+    // Every fifth index, before and after execution, spread over the whole run
+    // (each case enrolls a card first; the exhaustive sweep is the walk-up encode's).
+    let cases: Vec<(u64, bool)> = (0..total).step_by(5).flat_map(|k| [(k, false), (k, true)]).collect();
+    eprintln!(
+        "tearing {} of the {total} APDUs of a kiosk update, before and after execution",
+        cases.len() / 2
+    );
+    let workers = 4.min(lab.reader_count());
+    let chunks: Vec<Vec<(u64, bool)>> =
+        (0..workers).map(|w| cases.iter().copied().skip(w).step_by(workers).collect()).collect();
+    let torn: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .enumerate()
+            .map(|(w, chunk)| {
+                let (lab, world, work) = (&lab, &world, work.path());
+                scope.spawn(move || {
+                    let kiosk =
+                        TestStation::enroll(&work.join(format!("kiosk-{}", w + 1)), &world.registry).unwrap();
+                    let reader = lab.acquire_reader();
+                    chunk
+                        .into_iter()
+                        .filter(|&(k, after)| tear_update(world, &kiosk, &reader, k, after))
+                        .count()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    eprintln!("{torn} of {} cases were torn", cases.len());
+    assert!(torn * 10 >= cases.len() * 9, "most cases tear ({torn} of {})", cases.len());
+}

@@ -137,9 +137,28 @@ export const commands = {
 	 *  lock-out); the invitation and the code are kept for this session.
 	 */
 	kioskCheck: (code: string) => typedError<KioskWalkup, ErrorView>(__TAURI_INVOKE("kiosk_check", { code })),
+	/**
+	 *  Looks at the card just inserted in `reader`: a card of this registry
+	 *  with an approved update is kept for this session and greeted (no code
+	 *  needed); `None` asks for an enrollment code.
+	 */
+	kioskRecognise: (reader: string) => typedError<KioskUpdate | null, ErrorView>(__TAURI_INVOKE("kiosk_recognise", { reader })),
+	/**
+	 *  The cardholder proves their card with its current `pin` (verified on the
+	 *  card, whose key signs the registry's challenge).
+	 */
+	kioskProve: (pin: string, reader: string) => typedError<null, ErrorView>(__TAURI_INVOKE("kiosk_prove", { pin, reader })),
+	/**
+	 *  Updates the recognised card in `reader` with the new PIN chosen (typed
+	 *  twice), step by step on `progress`.
+	 */
+	kioskUpdate: (pin: string, again: string, reader: string, progress: Channel<JobEvent>) => typedError<KioskEncoded, ErrorView>(__TAURI_INVOKE("kiosk_update", { pin, again, reader, progress })),
 	/**  Encodes the card in `reader` with the PIN chosen (typed twice), step by step on `progress`. */
 	kioskEncode: (pin: string, again: string, reader: string, progress: Channel<JobEvent>) => typedError<KioskEncoded, ErrorView>(__TAURI_INVOKE("kiosk_encode", { pin, again, reader, progress })),
-	/**  The cardholder's first authentication: `pin` verified on the new card in `reader`. */
+	/**
+	 *  The cardholder's first authentication: `pin` verified on the new (or
+	 *  updated) card in `reader`.
+	 */
 	kioskTryPin: (pin: string, reader: string) => typedError<null, ErrorView>(__TAURI_INVOKE("kiosk_try_pin", { pin, reader })),
 	/**  The cardholder's session ends (done, card pulled, idle): the code is forgotten. */
 	kioskEnd: () => __TAURI_INVOKE<void>("kiosk_end"),
@@ -1063,6 +1082,25 @@ export type KioskPinRules = {
 	max_length: number,
 	/**  Digits only. */
 	numeric: boolean,
+};
+
+/**
+ *  A card with an update waiting, as the kiosk greets its holder
+ *  (`station::WalkupUpdate`'s serialized fields).
+ */
+export type KioskUpdate = {
+	/**  The cardholder's name. */
+	person_name: string,
+	/**  The credential profile the card is brought to. */
+	profile_name: string,
+	/**  Everything on the card is made anew, not only what changed. */
+	reprovision: boolean,
+	/**  Seconds without activity after which the kiosk ends the session. */
+	idle_timeout_secs: number,
+	/**  The rules the new PIN must follow. */
+	pin: KioskPinRules,
+	/**  The card's update was interrupted here: it is finished without the current PIN. */
+	resuming: boolean,
 };
 
 /**

@@ -6,7 +6,7 @@ import { flushSync, mount, unmount } from "svelte";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import App from "./App.svelte";
 import { installFakeBackend, type FakeBackend } from "./dev/fake-backend";
-import { FAKE_CODES } from "./dev/fake-backend/kiosk";
+import { FAKE_CODES, FAKE_CURRENT_PIN } from "./dev/fake-backend/kiosk";
 import { app } from "./lib/app.svelte";
 import { kiosk } from "./lib/kiosk.svelte";
 
@@ -239,6 +239,41 @@ describe("walk-up kiosk", () => {
     click("kiosk-cancel");
     await until(() => stage() === "attract", "cancelled");
     fake.remove(READER);
+  });
+
+  it("a card with an update waiting needs no code: its current PIN proves it, then a new PIN updates it", async () => {
+    const [checks, encodes] = [calls("kiosk_check"), calls("kiosk_encode")];
+    const walkup = fake.walkupData;
+    if (walkup === undefined) throw new Error("the kiosk's fake registry is set up by the tests before");
+    walkup.updateReaders = [READER];
+    fake.insertBlank(READER);
+    await until(() => stage() === "prove", "the current-PIN screen");
+    expect($("kiosk-hello")?.textContent).toBe("Hello, Katherine Johnson");
+    expect($("kiosk-update-what")?.textContent).toContain("brought up to date for Employee 2027");
+    expect(calls("kiosk_check")).toBe(checks);
+    type("kiosk-current-pin", "000000");
+    click("kiosk-prove-submit");
+    await until(() => $("kiosk-message"), "the wrong PIN explained");
+    expect(text()).toContain("That PIN is not right");
+    expect(text()).toContain("Type the PIN you use with this card. 2 tries left");
+    type("kiosk-current-pin", FAKE_CURRENT_PIN);
+    click("kiosk-prove-submit");
+    await until(() => stage() === "pin", "the new-PIN screen");
+    expect(text()).toContain("Choose your new PIN");
+    type("kiosk-pin-1", "975310");
+    type("kiosk-pin-2", "975310");
+    click("kiosk-pin-submit");
+    await until(() => stage() === "try", "the PIN try");
+    expect(text()).toContain("Your card is up to date");
+    type("kiosk-try-input", "975310");
+    click("kiosk-try-submit");
+    await until(() => stage() === "done", "done");
+    expect(calls("kiosk_update")).toBe(1);
+    expect(calls("kiosk_encode")).toBe(encodes);
+    fake.remove(READER);
+    await until(() => stage() === "attract", "attract");
+    expect(kiosk.update).toBeNull();
+    walkup.updateReaders = [];
   });
 
   it("the window cannot be left without the exit gesture and the kiosk account's password", async () => {

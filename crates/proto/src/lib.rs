@@ -24,6 +24,7 @@ mod operation;
 mod problem;
 mod provisioning;
 mod secret;
+mod walkup_update;
 
 pub use admin::{
     AccessDirectory, OperatorEntry, SaveRole, SetOperatorRoles, SetSelfEnrollmentPolicy, SetUseCases,
@@ -53,6 +54,7 @@ pub use provisioning::{
     StartWalkupCard, WalkupInvitation,
 };
 pub use secret::{EnrollmentCode, EscrowSecret, Password, SessionToken, WorkstationKey};
+pub use walkup_update::{cardholder_proof_message, StartWalkupUpdate, WalkupUpdateOffer};
 
 /// The API's path prefix; a breaking change gets a new one.
 pub const API_PREFIX: &str = "/v1";

@@ -107,6 +107,8 @@ pub enum OperationKind {
     RecordWalkupEnrollment(crate::provisioning::RecordWalkupEnrollment),
     /// The user authenticated with the enrolled card: completed (UC-WALKUP).
     RecordWalkupAuthentication(crate::provisioning::RecordWalkupAuthentication),
+    /// A kiosk proved a cardholder's card and PIN for its approved update (UC-WALKUP, UC-UPDATE).
+    StartWalkupUpdate(crate::walkup_update::StartWalkupUpdate),
 }
 
 impl OperationKind {
@@ -140,6 +142,7 @@ impl OperationKind {
             OperationKind::StartWalkupCard(_) => "start_walkup_card",
             OperationKind::RecordWalkupEnrollment(_) => "record_walkup_enrollment",
             OperationKind::RecordWalkupAuthentication(_) => "record_walkup_authentication",
+            OperationKind::StartWalkupUpdate(_) => "start_walkup_update",
         }
     }
 }

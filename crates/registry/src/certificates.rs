@@ -129,8 +129,11 @@ fn issuing_profile(
                 ),
             });
         };
-        actor.require(Permission::on(ProfilePermission::CanCollect, update.profile)).map_err(refused)?;
-        domain::rules::not_own_device(actor, device.id, device.owner).map_err(refused)?;
+        if !walkup {
+            // A kiosk's cardholder was proved for this update (crate::walkup_update).
+            actor.require(Permission::on(ProfilePermission::CanCollect, update.profile)).map_err(refused)?;
+            domain::rules::not_own_device(actor, device.id, device.owner).map_err(refused)?;
+        }
         return tx.latest_profile(update.profile)?.ok_or_else(|| Fault::Conflict {
             code: "not_found",
             message: format!("credential profile {} does not exist", update.profile),

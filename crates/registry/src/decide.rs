@@ -34,6 +34,10 @@ struct Plan {
     access: Option<crate::access::AccessChange>,
     /// A provisioning task, its codes and its outgoing mail.
     provisioning: Option<crate::provisioning::Writes>,
+    /// A kiosk's grant on a cardholder's card (UC-WALKUP, UC-UPDATE).
+    walkup_grant: Option<crate::walkup_update::GrantWrites>,
+    /// Records answered as they are, not written (a kiosk's job needs them).
+    shown: Vec<Record>,
 }
 
 /// Applies `op` exactly once for `caller` at `now` inside `tx`.
@@ -111,8 +115,12 @@ pub fn apply_operation(
             if let Some(writes) = &plan.provisioning {
                 writes.apply(tx)?;
             }
-            let answer =
-                Answer::Accepted { op_id: op.op_id, result: OperationResult { records: plan.records } };
+            if let Some(grant) = &plan.walkup_grant {
+                grant.apply(tx)?;
+            }
+            let mut records = plan.records;
+            records.extend(plan.shown);
+            let answer = Answer::Accepted { op_id: op.op_id, result: OperationResult { records } };
             (answer, AuditOutcome::Success)
         }
         Err(Decline::Refused { code, message }) => (
@@ -186,6 +194,7 @@ fn object_of(op: &OperationKind) -> AuditObject {
         OperationKind::StartWalkupCard(r) => AuditObject::Enrollment(r.enrollment),
         OperationKind::RecordWalkupEnrollment(r) => AuditObject::Enrollment(r.enrollment),
         OperationKind::RecordWalkupAuthentication(r) => AuditObject::Enrollment(r.enrollment),
+        OperationKind::StartWalkupUpdate(r) => AuditObject::Device(r.device),
     }
 }
 
@@ -244,6 +253,7 @@ fn notes_of(op: &OperationKind) -> Option<String> {
             p.period_days, p.max_attempts, p.kiosk_idle_timeout_secs
         )),
         OperationKind::RecordWalkupEnrollment(r) => Some(format!("device {}", r.device)),
+        OperationKind::StartWalkupUpdate(r) => Some(format!("cardholder proved for request {}", r.request)),
         _ => None,
     }
 }
@@ -361,6 +371,11 @@ fn plan(
         }
         OperationKind::RecordWalkupAuthentication(r) => {
             plan.provisioning = Some(crate::provisioning::record_authentication(tx, caller, r, now)?);
+        }
+        OperationKind::StartWalkupUpdate(r) => {
+            let (grant, shown) = crate::walkup_update::start(tx, caller, r, now)?;
+            plan.walkup_grant = Some(grant);
+            plan.shown = shown;
         }
         OperationKind::RequestCard(r) => {
             if let Some(notes) = &r.notes {
@@ -623,14 +638,21 @@ fn check_escrow_store(tx: &mut dyn Tx, actor: &Actor, device: &domain::Device) -
         domain::rules::may_collect(actor, device)?;
         return Ok(());
     }
-    domain::rules::not_own_device(actor, device.id, device.owner)?;
+    // A kiosk acts as the cardholder only on their own card, with a grant
+    // for its approved update (crate::walkup_update).
+    let walkup = matches!(actor.kind, domain::ActorKind::Cardholder { .. });
+    if walkup {
+        domain::rules::walkup_cardholder(actor, device.owner)?;
+    } else {
+        domain::rules::not_own_device(actor, device.id, device.owner)?;
+    }
     if device.state.is_issued() {
         actor.require_use_case(domain::UseCase::Update)?;
         let requests = tx.requests_of(device.id)?;
         let collectable = requests.iter().any(|r| {
             matches!(r.kind, domain::RequestKind::Update | domain::RequestKind::Reprovision)
                 && r.state == domain::RequestState::Approved
-                && actor.require(Permission::on(ProfilePermission::CanCollect, r.profile)).is_ok()
+                && (walkup || actor.require(Permission::on(ProfilePermission::CanCollect, r.profile)).is_ok())
         });
         if collectable {
             return Ok(());

@@ -232,7 +232,9 @@ pub(crate) fn release_for<'v>(
     }
     let may_collect = |profile| {
         if walkup {
-            profile == record.profile.id
+            // Its own walk-up card's profile, or on an issued card the
+            // update its cardholder was proved for (crate::walkup_update).
+            profile == record.profile.id || record.state.is_issued()
         } else {
             actor.require(Permission::on(ProfilePermission::CanCollect, profile)).is_ok()
         }

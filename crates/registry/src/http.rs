@@ -18,7 +18,7 @@ use proto::{
 };
 use proto::{
     CheckEnrollmentCode, MailboxListing, PersonProvisioning, ProvisioningTaskList, ProvisioningTaskView,
-    WalkupInvitation,
+    WalkupInvitation, WalkupUpdateOffer,
 };
 use serde::de::DeserializeOwned;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -211,6 +211,7 @@ pub fn app(registry: Registry) -> Router {
         .route("/v1/provisioning/report", get(provisioning_report))
         .route("/v1/people/{person}/provisioning", get(person_provisioning))
         .route("/v1/walkup/code", post(check_enrollment_code))
+        .route("/v1/walkup/cards/{device}/update", post(walkup_update_offer))
         .route("/v1/crl", get(crl))
         .route("/v1/ca", get(ca_certificate))
         .merge(publication_routes())
@@ -618,6 +619,23 @@ async fn check_enrollment_code(
     Ok(Json(blocking(move || registry.check_enrollment_code(&authed.caller, &check.code)).await?))
 }
 
+/// A card's approved update as a walk-up kiosk greets its holder (Walk-up
+/// kiosk, UC-UPDATE on), with a single-use challenge for the card's PIV
+/// Authentication key to sign (then `start_walkup_update`).
+#[utoipa::path(post, path = "/v1/walkup/cards/{device}/update", tag = "provisioning", security(("bearer" = [])),
+    params(("device" = String, Path, format = Uuid, description = "the card's device id")),
+    responses((status = 200, body = WalkupUpdateOffer), (status = 401, body = Problem),
+        (status = 403, body = Problem),
+        (status = 404, body = Problem, description = "no update waiting for this card")))]
+async fn walkup_update_offer(
+    State(registry): State<Registry>,
+    authed: Authed,
+    PathParams(device): PathParams<Uuid>,
+) -> Result<Json<WalkupUpdateOffer>, ApiError> {
+    let device = domain::DeviceId::new(device);
+    Ok(Json(blocking(move || registry.walkup_update_offer(&authed.caller, device)).await?))
+}
+
 /// A fresh single-use challenge for a card's proof of possession (Can Collect on some profile).
 #[utoipa::path(post, path = "/v1/certificates/challenges", tag = "certificates", security(("bearer" = [])),
     responses((status = 201, body = CertificateChallenge), (status = 401, body = Problem),
@@ -826,7 +844,7 @@ impl Modify for TaggedVariants {
     info(title = "Cardstation registry", description = "The authoritative record of people, devices, credential profiles, requests and the audit trail (SPEC §1, §6, §7)."),
     paths(health, openapi, login, logout, operations, changes, access_directory, admin_mailbox, audit, audit_verify, escrow, escrow_noted,
         offline_unblock, provisioning_tasks, provisioning_report, provisioning_task, person_provisioning,
-        check_enrollment_code,
+        check_enrollment_code, walkup_update_offer,
         certificate_challenge, issue_certificate, crl, ca_certificate,
         published_crl, published_ca, ocsp_post, ocsp_get),
     modifiers(&BearerAuth, &TaggedVariants)

@@ -39,6 +39,7 @@ pub mod storage;
 mod temporary;
 pub mod throttle;
 pub mod tls;
+mod walkup_update;
 mod workstation;
 
 pub use anchor::AuditAnchor;

@@ -429,7 +429,7 @@ pub(crate) fn require_kiosk(actor: &Actor) -> Result<(), Refusal> {
 }
 
 /// The cardholder of `enrollment`, as the enrollment machine sees the kiosk's user.
-fn cardholder(caller: &Caller, person: domain::PersonId) -> Actor {
+pub(crate) fn cardholder(caller: &Caller, person: domain::PersonId) -> Actor {
     let mut actor = Actor::cardholder(person, caller.actor.use_cases.clone());
     actor.workstation = caller.actor.workstation;
     actor
@@ -539,8 +539,9 @@ pub(crate) fn start_card(
     Ok((Writes { task: Some(task), ..Writes::default() }, records))
 }
 
-/// The cardholder a kiosk acts for on `device` (UC-WALKUP): the user of the
-/// live enrollment whose started card it is. `None` when the caller is no
+/// The cardholder a kiosk acts for on `device` (UC-WALKUP): the holder it
+/// proved for the card's update (see [`crate::walkup_update`]), or the user
+/// of the live enrollment whose started card it is. `None` when the caller is no
 /// kiosk or `device` is no walk-up card in progress: the caller acts as itself.
 pub(crate) fn walkup_actor(
     tx: &mut dyn Tx,
@@ -550,6 +551,9 @@ pub(crate) fn walkup_actor(
 ) -> Result<Option<Actor>> {
     if require_kiosk(&caller.actor).is_err() {
         return Ok(None);
+    }
+    if let Some(actor) = crate::walkup_update::granted_actor(tx, caller, device, now)? {
+        return Ok(Some(actor));
     }
     for task in tx.provisioning_tasks()? {
         if task.removed {

@@ -75,6 +75,7 @@ on_postgres!(
     provisioning_codes_lock_and_complete,
     provisioning_edit_remove_and_resend,
     provisioning_expiry_by_clock,
+    walkup_update_proved_by_the_card,
     provisioning_permission_matrix,
     provisioning_mail_outbox,
     provisioning_mail_goes_out_once_from_two_instances,

@@ -57,6 +57,7 @@ mod temporary;
 mod update;
 mod view;
 mod walkup;
+mod walkup_update;
 mod watch;
 
 pub use access::{
@@ -96,6 +97,7 @@ pub use view::{
     OutboxRow, PersonRef, PersonView, ProfileRow, RequestRow, SearchResults, SignedInView, SyncStatus,
 };
 pub use walkup::{check_walkup_pin, PinRules, Walkup, WalkupEncoded};
+pub use walkup_update::WalkupUpdate;
 pub use watch::{watch_readers, CardWatch, ReaderChange, ReaderInfo};
 
 use std::path::{Path, PathBuf};

@@ -125,6 +125,26 @@ impl Remote {
         decode(r).await
     }
 
+    /// `POST /v1/walkup/cards/{device}/update`: the card's approved update
+    /// offered to a kiosk, with a challenge; `None` when there is none.
+    pub(crate) async fn walkup_update_offer(
+        &self,
+        token: &SessionToken,
+        device: DeviceId,
+    ) -> Result<Option<proto::WalkupUpdateOffer>> {
+        let r = self
+            .http
+            .post(format!("{}/v1/walkup/cards/{device}/update", self.base))
+            .bearer_auth(token.expose())
+            .send()
+            .await;
+        match decode(r).await {
+            Ok(offer) => Ok(Some(offer)),
+            Err(Error::Rejected { code, .. }) if code == "not_found" => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// `GET /v1/admin/access`: roles, operators and use cases (Administer).
     pub(crate) async fn access(&self, token: &SessionToken) -> Result<proto::AccessDirectory> {
         let r =

@@ -156,6 +156,18 @@ impl Session {
         reader: &str,
         progress: &mut dyn Progress,
     ) -> Result<Collected> {
+        self.collect_on(IssueRoute::Single, device, reader, progress)
+    }
+
+    /// [`Session::collect_updates`] on `route`: an operator's (single) or a
+    /// walk-up kiosk's for the cardholder it proved (see `crate::walkup_update`).
+    pub(crate) fn collect_on(
+        &mut self,
+        route: IssueRoute,
+        device: Option<DeviceId>,
+        reader: &str,
+        progress: &mut dyn Progress,
+    ) -> Result<Collected> {
         self.sync()?;
         self.actor().require_use_case(UseCase::Update)?;
         let (facts, _) = crate::card::read(reader)?;
@@ -209,7 +221,7 @@ impl Session {
             )));
         };
         let request = self.request(request_id)?;
-        self.check_collect(&device, request.profile)?;
+        self.check_collect(&device, request.profile, route)?;
         let reason = reason_of(request.kind);
         let target = card_profile(&self.profile(request.profile)?);
         let current = card_profile(&self.profile_version(device.profile.id, device.profile.version)?);
@@ -219,7 +231,7 @@ impl Session {
         let old_key = self.escrowed_key(device.id, current.management_key_algorithm)?;
         let old_puk = self.job_escrowed_puk(device.id)?;
         let mut rng = rand::rngs::OsRng;
-        let pin = Pin::random(usize::from(target.pin.length), &mut rng)?;
+        let pin = self.job_pin(usize::from(target.pin.length))?;
         let reprovision = reason == UpdateReason::ReprovisionAllContent;
         let rekey = reprovision || old_key.algorithm() != target.management_key_algorithm;
         let management_key = if rekey {
@@ -240,7 +252,7 @@ impl Session {
         let now = OffsetDateTime::now_utc();
         let job_id = Uuid::now_v7();
         let detail = JobDetail {
-            route: IssueRoute::Single,
+            route,
             certificates: Vec::new(),
             update: Some(UpdateDetail { reason, profile: request.profile, previous: previous.clone() }),
             settings: None,
@@ -272,8 +284,9 @@ impl Session {
         self.run_update(job_id, &device, request.id, reason, reader, &target, secrets, known, false, progress)
     }
 
-    /// The operator may collect updates of `device` to `profile` now.
-    fn check_collect(&self, device: &Device, profile: ProfileId) -> Result<()> {
+    /// The operator may collect updates of `device` to `profile` now (a
+    /// walk-up kiosk's cardholder was proved to the registry, which decides).
+    fn check_collect(&self, device: &Device, profile: ProfileId, route: IssueRoute) -> Result<()> {
         let actor = self.actor();
         actor.require_use_case(UseCase::Update)?;
         if !device.state.is_issued() {
@@ -282,6 +295,9 @@ impl Session {
                 command: "collect_updates".into(),
             }
             .into());
+        }
+        if route == IssueRoute::Walkup {
+            return Ok(());
         }
         actor.require(Permission::on(ProfilePermission::CanCollect, profile))?;
         domain::rules::not_own_device(&actor, device.id, device.owner)?;
@@ -311,6 +327,7 @@ impl Session {
         options.remove_other_certificates = true;
         options.keep_retry_counters = true;
 
+        let route = detail.route;
         let Session { store, runtime, remote, grant, .. } = self;
         let journal = RefCell::new(Journal::new(store, job_id, detail, job.state == JobState::Writing));
         let outcome = with_card(reader, |atr, card| {
@@ -337,7 +354,7 @@ impl Session {
                 remote,
                 token: &grant.token,
                 device: device.id,
-                route: IssueRoute::Single,
+                route,
                 journal: &journal,
                 challenges: Default::default(),
                 issuing: Default::default(),
@@ -440,7 +457,7 @@ impl Session {
         let op = OperationKind::RecordIssuance(RecordIssuance {
             device: device.id,
             request: Some(request),
-            route: IssueRoute::Single,
+            route: detail.route,
             card: WireCardFacts {
                 serial: facts.serial.clone(),
                 atr: Some(facts.atr.clone()),
@@ -517,7 +534,7 @@ impl Session {
             // Killed after the registry recorded the card: close the job.
             return self.close_recorded_update(job.id, &device, request_id, update.reason, detail, reader);
         }
-        self.check_collect(&device, request.profile)?;
+        self.check_collect(&device, request.profile, detail.route)?;
         let target = card_profile(&self.profile(request.profile)?);
         let current = card_profile(&self.profile_version(device.profile.id, device.profile.version)?);
         let token = &self.grant.token;
@@ -567,7 +584,7 @@ impl Session {
         let (earlier_keys, earlier_puks) = self.rolled_back_secrets(device.id, &management_keys)?;
         management_keys.extend(earlier_keys);
         puks.extend(earlier_puks);
-        let pin = Pin::random(usize::from(target.pin.length), &mut rand::rngs::OsRng)?;
+        let pin = self.job_pin(usize::from(target.pin.length))?;
         let secrets = Secrets { pin, puk: escrowed_puk, management_key: escrowed_key };
         if job.state == JobState::Open {
             self.store.update_job(job.id, JobState::Escrowed, None, None, OffsetDateTime::now_utc())?;
@@ -618,7 +635,7 @@ impl Session {
         let mut warnings = Vec::new();
         let revoked = self.revoke_pending(device.id, &mut warnings)?;
         let length = self.profile_version(device.profile.id, device.profile.version)?.settings.pin.max_length;
-        let pin = Pin::random(usize::from(length), &mut rand::rngs::OsRng)?;
+        let pin = self.job_pin(usize::from(length))?;
         let reset = self.job_escrowed_puk(device.id).and_then(|puk| {
             with_card(reader, |_, card| {
                 card.select()?;

@@ -1,5 +1,5 @@
-//! The walk-up kiosk (UC-WALKUP): a cardholder's code, their PIN, their
-//! card. Each command is a line or two over `station`; the app keeps the
+//! The walk-up kiosk (UC-WALKUP): a cardholder's code (or their card with
+//! an update waiting, UC-UPDATE), their PIN, their card. Each command is a line or two over `station`; the app keeps the
 //! current invitation and its code until [`kiosk_end`] (card pulled, idle
 //! timeout, done), the PIN is passed per call and never kept.
 
@@ -42,6 +42,24 @@ pub struct KioskPinRules {
     pub numeric: bool,
 }
 
+/// A card with an update waiting, as the kiosk greets its holder
+/// (`station::WalkupUpdate`'s serialized fields).
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
+pub struct KioskUpdate {
+    /// The cardholder's name.
+    pub person_name: String,
+    /// The credential profile the card is brought to.
+    pub profile_name: String,
+    /// Everything on the card is made anew, not only what changed.
+    pub reprovision: bool,
+    /// Seconds without activity after which the kiosk ends the session.
+    pub idle_timeout_secs: u32,
+    /// The rules the new PIN must follow.
+    pub pin: KioskPinRules,
+    /// The card's update was interrupted here: it is finished without the current PIN.
+    pub resuming: bool,
+}
+
 /// The cardholder's card, encoded (`station::WalkupEncoded`).
 #[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
 pub struct KioskEncoded {
@@ -79,6 +97,51 @@ pub async fn kiosk_check(app: State<'_, App>, code: String) -> Reply<KioskWalkup
     Ok(view)
 }
 
+/// Looks at the card just inserted in `reader`: a card of this registry
+/// with an approved update is kept for this session and greeted (no code
+/// needed); `None` asks for an enrollment code.
+#[tauri::command]
+#[specta::specta]
+pub async fn kiosk_recognise(app: State<'_, App>, reader: String) -> Reply<Option<KioskUpdate>> {
+    let name = reader.clone();
+    let update = app.card_work(&reader, move |s, _| s.walkup_recognise(&name)).await?;
+    let view = update.as_ref().map(view_of).transpose()?;
+    app.kiosk_keep_update(update);
+    Ok(view)
+}
+
+/// The cardholder proves their card with its current `pin` (verified on the
+/// card, whose key signs the registry's challenge).
+#[tauri::command]
+#[specta::specta]
+pub async fn kiosk_prove(app: State<'_, App>, pin: String, reader: String) -> Reply<()> {
+    let update = app.kiosk_update_current()?;
+    let pin = piv::Pin::new(&pin).map_err(station::Error::from)?;
+    let name = reader.clone();
+    app.card_work(&reader, move |s, _| s.walkup_prove(&update, &pin, &name)).await
+}
+
+/// Updates the recognised card in `reader` with the new PIN chosen (typed
+/// twice), step by step on `progress`.
+#[tauri::command]
+#[specta::specta]
+pub async fn kiosk_update(
+    app: State<'_, App>,
+    pin: String,
+    again: String,
+    reader: String,
+    progress: Channel<JobEvent>,
+) -> Reply<KioskEncoded> {
+    let update = app.kiosk_update_current()?;
+    station::check_walkup_pin(&update.pin, &pin, &again)?;
+    let pin = piv::Pin::new(&pin).map_err(station::Error::from)?;
+    let name = reader.clone();
+    let updated = app
+        .card_work(&reader, move |s, _| s.walkup_update(&update, &pin, &name, &mut progress_to(progress)))
+        .await?;
+    view_of(&updated)
+}
+
 /// Encodes the card in `reader` with the PIN chosen (typed twice), step by step on `progress`.
 #[tauri::command]
 #[specta::specta]
@@ -101,13 +164,17 @@ pub async fn kiosk_encode(
     view_of(&encoded)
 }
 
-/// The cardholder's first authentication: `pin` verified on the new card in `reader`.
+/// The cardholder's first authentication: `pin` verified on the new (or
+/// updated) card in `reader`.
 #[tauri::command]
 #[specta::specta]
 pub async fn kiosk_try_pin(app: State<'_, App>, pin: String, reader: String) -> Reply<()> {
-    let (walkup, code) = app.kiosk_current()?;
     let pin = piv::Pin::new(&pin).map_err(station::Error::from)?;
     let name = reader.clone();
+    if let Some(update) = app.kiosk_update() {
+        return app.card_work(&reader, move |s, _| s.walkup_try_new_pin(&update, &pin, &name)).await;
+    }
+    let (walkup, code) = app.kiosk_current()?;
     app.card_work(&reader, move |s, _| s.walkup_authenticate(&walkup, &code, &pin, &name)).await
 }
 

@@ -2,11 +2,22 @@
 // Pulling the card, the idle timeout or the end of a session clears everything entered here and
 // asks the backend to forget the code (kioskEnd); the PIN is only ever in the screens' own fields.
 import { Channel } from "@tauri-apps/api/core";
-import { commands, type CardEvent, type ErrorView, type JobEvent, type KioskWalkup } from "../bindings";
+import { commands, type CardEvent, type ErrorView, type JobEvent, type KioskPinRules, type KioskUpdate, type KioskWalkup } from "../bindings";
 import { call, errorOf, fire, plain } from "./api";
 import { DEFAULT_IDLE_SECONDS, kioskMessage, normalizeCode, pinProblem, stepWords, type KioskMessage } from "./kiosk";
 
-export type KioskStage = "signin" | "attract" | "code" | "pin" | "encoding" | "try" | "done" | "failed" | "closing";
+export type KioskStage =
+  | "signin"
+  | "attract"
+  | "looking"
+  | "code"
+  | "prove"
+  | "pin"
+  | "encoding"
+  | "try"
+  | "done"
+  | "failed"
+  | "closing";
 
 /** Why a cardholder's session ended: what the attract screen says about it. */
 export type EndReason = "pulled" | "pulled-encoding" | "idle" | "done" | "restart";
@@ -20,6 +31,8 @@ export class KioskState {
   /** The reader this cardholder's session uses. */
   reader = $state<string | null>(null);
   walkup = $state<KioskWalkup | null>(null);
+  /** Or: the card inserted has an update waiting (no code; its current PIN proves its holder). */
+  update = $state<KioskUpdate | null>(null);
   /** What went wrong on the current screen. */
   message = $state<KioskMessage | null>(null);
   /** The error code behind `message` (tests, styling). */
@@ -37,7 +50,22 @@ export class KioskState {
   private watching = false;
 
   get idleSeconds(): number {
-    return this.walkup?.idle_timeout_secs || DEFAULT_IDLE_SECONDS;
+    return this.walkup?.idle_timeout_secs || this.update?.idle_timeout_secs || DEFAULT_IDLE_SECONDS;
+  }
+
+  /** Whom this session greets: the code's invitee or the recognised card's holder. */
+  get personName(): string | null {
+    return this.walkup?.person_name ?? this.update?.person_name ?? null;
+  }
+
+  /** The rules of the PIN the cardholder chooses. */
+  get pinRules(): KioskPinRules | null {
+    return this.walkup?.pin ?? this.update?.pin ?? null;
+  }
+
+  /** An interrupted card is finished now (started with this code, or updated here before). */
+  get resuming(): boolean {
+    return this.walkup?.resuming ?? this.update?.resuming ?? false;
   }
 
   /** Seconds left before the session ends for inactivity, or null when no session is open. */
@@ -48,7 +76,7 @@ export class KioskState {
 
   /** A cardholder's session is open (a card is being worked with). */
   get inSession(): boolean {
-    return ["code", "pin", "encoding", "try", "done", "failed"].includes(this.stage);
+    return ["looking", "code", "prove", "pin", "encoding", "try", "done", "failed"].includes(this.stage);
   }
 
   /** A card from an ended session is still in: it must come out before the next cardholder. */
@@ -178,7 +206,25 @@ export class KioskState {
     this.notice = null;
     this.message = null;
     this.messageCode = null;
-    this.stage = "code";
+    this.stage = "looking";
+    this.activity();
+    void this.recognise(reader, this.sessions);
+  }
+
+  /** A card of ours with an update waiting needs no code; any other card (or no answer) asks for one. */
+  private async recognise(reader: string, session: number): Promise<void> {
+    let update: KioskUpdate | null;
+    try {
+      update = await call(commands.kioskRecognise(reader));
+    } catch {
+      update = null;
+    }
+    if (this.stage !== "looking" || this.sessions !== session) {
+      if (update !== null) fire(commands.kioskEnd());
+      return;
+    }
+    this.update = update;
+    this.stage = update === null ? "code" : update.resuming ? "pin" : "prove";
     this.activity();
   }
 
@@ -223,10 +269,35 @@ export class KioskState {
     }
   }
 
-  async submitPin(pin: string, again: string): Promise<void> {
-    if (this.busy || this.walkup === null || this.reader === null) return;
+  /** The cardholder's current PIN proves their card (it is checked on the card, which signs for the registry). */
+  async submitProof(pin: string): Promise<void> {
+    if (this.busy || this.update === null || this.reader === null) return;
     this.activity();
-    const problem = pinProblem(this.walkup.pin, pin, again);
+    if (pin === "") {
+      this.setMessage({ title: "Type the PIN of your card.", text: "" }, "bad-input");
+      return;
+    }
+    this.busy = true;
+    this.message = null;
+    this.messageCode = null;
+    try {
+      const session = this.sessions;
+      await call(commands.kioskProve(pin, this.reader));
+      if (this.stage !== "prove" || this.sessions !== session) return;
+      this.stage = "pin";
+      this.activity();
+    } catch (e) {
+      if (this.stage === "prove") this.setError(errorOf(e));
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  async submitPin(pin: string, again: string): Promise<void> {
+    const rules = this.pinRules;
+    if (this.busy || rules === null || this.reader === null) return;
+    this.activity();
+    const problem = pinProblem(rules, pin, again);
     if (problem !== null) {
       this.setMessage({ title: problem, text: "" }, "pin-not-allowed");
       return;
@@ -241,7 +312,11 @@ export class KioskState {
     };
     this.busy = true;
     try {
-      await call(commands.kioskEncode(pin, again, this.reader, progress));
+      await call(
+        this.update !== null
+          ? commands.kioskUpdate(pin, again, this.reader, progress)
+          : commands.kioskEncode(pin, again, this.reader, progress),
+      );
       if (this.stage !== "encoding") return;
       this.stage = "try";
       this.activity();
@@ -289,7 +364,9 @@ export class KioskState {
   /** Ends the cardholder's session: back to "Insert your card", everything entered forgotten. */
   end(reason: EndReason): void {
     fire(commands.kioskEnd());
+    const updating = this.update !== null;
     this.walkup = null;
+    this.update = null;
     this.message = null;
     this.messageCode = null;
     this.step = null;
@@ -299,7 +376,9 @@ export class KioskState {
     this.stage = "attract";
     this.notice =
       reason === "pulled-encoding"
-        ? "Your card was taken out before it was finished. Insert the same card again and enter the same code to finish it."
+        ? updating
+          ? "Your card was taken out before it was finished. Insert it again now to finish it."
+          : "Your card was taken out before it was finished. Insert the same card again and enter the same code to finish it."
         : reason === "pulled"
           ? "Your card was taken out, so we stopped and forgot what was typed."
           : reason === "idle"
@@ -332,7 +411,8 @@ export class KioskState {
   }
 
   private setError(v: ErrorView): void {
-    this.setMessage(kioskMessage(v), v.code);
+    const path = this.update === null ? "code" : this.stage === "prove" ? "prove" : "update";
+    this.setMessage(kioskMessage(v, path), v.code);
   }
 
   private setMessage(m: KioskMessage, code: string): void {

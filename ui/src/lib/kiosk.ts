@@ -59,8 +59,14 @@ export interface KioskMessage {
 
 const HELP = "Please contact the help desk.";
 
+/**
+ * What the cardholder is doing when an error comes: entering a code (and setting up a new card), or
+ * proving a recognised card with its current PIN, or having that card updated.
+ */
+export type KioskPath = "code" | "prove" | "update";
+
 /** An error from the code check, the encoding or the PIN try, in the cardholder's words. */
-export function kioskMessage(e: ErrorView): KioskMessage {
+export function kioskMessage(e: ErrorView, path: KioskPath = "code"): KioskMessage {
   switch (e.code) {
     case "wrong-enrollment-code": {
       const left = attemptsLeft(e);
@@ -83,6 +89,10 @@ export function kioskMessage(e: ErrorView): KioskMessage {
     case "pins-differ":
       return { title: "The two PINs are not the same", text: "Type the same PIN in both fields." };
     case "wrong-pin":
+      if (path === "prove") {
+        const left = e.tries === null ? "" : ` ${e.tries} ${e.tries === 1 ? "try" : "tries"} left before the card locks.`;
+        return { title: "That PIN is not right", text: `Type the PIN you use with this card.${left}` };
+      }
       return {
         title: "That PIN is not the one you chose",
         text: e.tries === null ? "Type the PIN you just chose." : `Type the PIN you just chose. ${e.tries} ${e.tries === 1 ? "try" : "tries"} left before the card locks.`,
@@ -91,7 +101,10 @@ export function kioskMessage(e: ErrorView): KioskMessage {
       return { title: "Your card is locked", text: `Too many wrong PINs. ${HELP}` };
     case "card-removed":
     case "no-card":
-      return { title: "Your card was taken out", text: "Put your card back in and enter your code again to finish." };
+      return {
+        title: "Your card was taken out",
+        text: path === "code" ? "Put your card back in and enter your code again to finish." : "Put your card back in to finish.",
+      };
     case "wrong-card":
       return { title: "This card cannot be used here", text: `Take it out and insert the card you received. ${HELP}` };
     case "offline":

@@ -38,6 +38,7 @@ const TABLES: &[&str] = &[
     "provisioning_tasks",
     "enrollment_codes",
     "mail_outbox",
+    "walkup_grants",
 ];
 
 use domain::{
@@ -132,6 +133,24 @@ pub struct CaCertificateRecord {
     pub der: Vec<u8>,
     /// When.
     pub issued_at: OffsetDateTime,
+}
+
+/// A kiosk's right to act as a cardholder on their card for its approved
+/// update (UC-WALKUP, UC-UPDATE), after the card and PIN proved them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalkupGrant {
+    /// The card.
+    pub device: DeviceId,
+    /// The approved update or reprovision request.
+    pub request: RequestId,
+    /// The cardholder the kiosk acts as.
+    pub person: PersonId,
+    /// The kiosk's account.
+    pub operator: OperatorId,
+    /// The kiosk's workstation.
+    pub workstation: Option<domain::WorkstationId>,
+    /// Until when.
+    pub expires_at: OffsetDateTime,
 }
 
 /// A secret to escrow, and the job that generated it.
@@ -406,6 +425,12 @@ pub trait Tx {
     fn insert_offline_unblock(&mut self, record: &OfflineUnblockRecord) -> Result<()>;
     /// The newest offline unblock answer for a device.
     fn latest_offline_unblock(&mut self, device: DeviceId) -> Result<Option<OfflineUnblockRecord>>;
+
+    // --- walk-up updates ---
+    /// Keeps a kiosk's grant on a card, replacing the card's earlier one.
+    fn put_walkup_grant(&mut self, grant: &WalkupGrant) -> Result<()>;
+    /// The grant kept on a card, expired or not.
+    fn walkup_grant(&mut self, device: DeviceId) -> Result<Option<WalkupGrant>>;
 
     // --- certificate authority ---
     /// Keeps a challenge handed out.

@@ -77,7 +77,7 @@ use uuid::Uuid;
 use super::{
     Applied, AuditKeySlot, AuditRow, CaCertificateRecord, ChallengeRecord, DeploymentSettings,
     EnrollmentCodeRecord, EscrowVersion, MailRecord, NewEscrow, OfflineUnblockRecord, OperatorAccount,
-    SessionRecord, Storage, Tx, TABLES,
+    SessionRecord, Storage, Tx, WalkupGrant, TABLES,
 };
 use crate::error::{Error, Result};
 
@@ -93,6 +93,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/pg/007_escrow_history.sql"),
     include_str!("../../schema/pg/008_workstations.sql"),
     include_str!("../../schema/pg/009_provisioning.sql"),
+    include_str!("../../schema/pg/010_walkup_grants.sql"),
 ];
 
 /// Idle connections kept for reuse: at least as many as requests served at
@@ -1439,6 +1440,47 @@ impl Tx for PgTx<'_> {
         self.conn.execute("DELETE FROM escrow WHERE device_id = $1", &[&device.uuid()])?;
         self.conn.execute("DELETE FROM offline_unblocks WHERE device_id = $1", &[&device.uuid()])?;
         Ok(())
+    }
+
+    fn put_walkup_grant(&mut self, g: &WalkupGrant) -> Result<()> {
+        let lock = self.lock("device", g.device.uuid().as_bytes());
+        self.conn.execute_locked(
+            lock,
+            "INSERT INTO walkup_grants (device_id, request_id, person_id, operator_id, workstation_id, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (device_id) DO UPDATE SET request_id = excluded.request_id,
+                 person_id = excluded.person_id, operator_id = excluded.operator_id,
+                 workstation_id = excluded.workstation_id, expires_at = excluded.expires_at",
+            &[
+                &g.device.uuid(),
+                &g.request.uuid(),
+                &g.person.uuid(),
+                &g.operator.uuid(),
+                &g.workstation.map(|w| w.uuid()),
+                &g.expires_at.unix_timestamp(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn walkup_grant(&mut self, device: DeviceId) -> Result<Option<WalkupGrant>> {
+        let lock = self.lock("device", device.uuid().as_bytes());
+        let row = self.conn.query_opt_locked(
+            lock,
+            "SELECT request_id, person_id, operator_id, workstation_id, expires_at
+             FROM walkup_grants WHERE device_id = $1",
+            &[&device.uuid()],
+        )?;
+        let Some(row) = row else { return Ok(None) };
+        let at: i64 = get(&row, 4)?;
+        Ok(Some(WalkupGrant {
+            device,
+            request: RequestId::new(get(&row, 0)?),
+            person: PersonId::new(get(&row, 1)?),
+            operator: OperatorId::new(get(&row, 2)?),
+            workstation: get::<Option<Uuid>>(&row, 3)?.map(WorkstationId::new),
+            expires_at: unix_to_time(at)?,
+        }))
     }
 
     fn insert_offline_unblock(&mut self, record: &OfflineUnblockRecord) -> Result<()> {

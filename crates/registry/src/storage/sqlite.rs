@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::{
     Applied, AuditKeySlot, AuditRow, CaCertificateRecord, ChallengeRecord, DeploymentSettings,
     EnrollmentCodeRecord, EscrowVersion, MailRecord, NewEscrow, OfflineUnblockRecord, OperatorAccount,
-    SessionRecord, Storage, Tx, TABLES,
+    SessionRecord, Storage, Tx, WalkupGrant, TABLES,
 };
 use crate::error::{Error, Result};
 
@@ -33,6 +33,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/007_escrow_history.sql"),
     include_str!("../../schema/008_workstations.sql"),
     include_str!("../../schema/009_provisioning.sql"),
+    include_str!("../../schema/010_walkup_grants.sql"),
 ];
 
 const READERS: usize = 4;
@@ -795,6 +796,54 @@ impl Tx for SqliteTx<'_> {
         self.conn.execute("DELETE FROM escrow WHERE device_id = ?1", [device.to_string()])?;
         self.conn.execute("DELETE FROM offline_unblocks WHERE device_id = ?1", [device.to_string()])?;
         Ok(())
+    }
+
+    fn put_walkup_grant(&mut self, g: &WalkupGrant) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO walkup_grants (device_id, request_id, person_id, operator_id, workstation_id, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (device_id) DO UPDATE SET request_id = excluded.request_id,
+                 person_id = excluded.person_id, operator_id = excluded.operator_id,
+                 workstation_id = excluded.workstation_id, expires_at = excluded.expires_at",
+            params![
+                g.device.to_string(),
+                g.request.to_string(),
+                g.person.to_string(),
+                g.operator.to_string(),
+                g.workstation.map(|w| w.to_string()),
+                g.expires_at.unix_timestamp()
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn walkup_grant(&mut self, device: DeviceId) -> Result<Option<WalkupGrant>> {
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT request_id, person_id, operator_id, workstation_id, expires_at
+                 FROM walkup_grants WHERE device_id = ?1",
+            )?
+            .query_row([device.to_string()], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })
+            .optional()?;
+        let Some((request, person, operator, workstation, expires_at)) = row else { return Ok(None) };
+        let parse = |s: &str| Uuid::parse_str(s).map_err(|e| Error::Corrupt(e.to_string()));
+        Ok(Some(WalkupGrant {
+            device,
+            request: RequestId::new(parse(&request)?),
+            person: PersonId::new(parse(&person)?),
+            operator: OperatorId::new(parse(&operator)?),
+            workstation: workstation.map(|w| parse(&w).map(WorkstationId::new)).transpose()?,
+            expires_at: unix_to_time(expires_at)?,
+        }))
     }
 
     fn insert_offline_unblock(&mut self, record: &OfflineUnblockRecord) -> Result<()> {

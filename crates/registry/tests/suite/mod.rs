@@ -31,7 +31,7 @@ pub use provisioning::{
     provisioning_mail_goes_out_once_from_two_instances, provisioning_mail_outbox,
     provisioning_mail_reaches_the_mailbox, provisioning_mailbox_for_administrators,
     provisioning_permission_matrix, provisioning_self_enrollment_policy,
-    provisioning_walkup_card_is_the_cardholders_own,
+    provisioning_walkup_card_is_the_cardholders_own, walkup_update_proved_by_the_card,
 };
 
 /// Builds one operation kind of the permission matrix.

@@ -894,3 +894,151 @@ pub async fn provisioning_self_enrollment_policy(factory: Factory) {
     let (_, second) = check(&f, &format!("{tag}-0000-0000-0000")).await;
     assert_eq!(second["code"], "state_not_allowed", "locked after two: {second}");
 }
+
+/// UC-WALKUP with UC-UPDATE: a kiosk recognises a card with an approved
+/// update. Only the card's PIV Authentication key (its certificate issued by
+/// this CA) signing this kiosk's challenge lets the kiosk act as the
+/// cardholder on that card, for that update only, until it is recorded.
+pub async fn walkup_update_proved_by_the_card(factory: Factory) {
+    use p256::ecdsa::signature::Signer;
+    let f = with_provisioning(factory).await;
+    let (request, device) = f.approved_card().await;
+    let key = super::card_key();
+    let challenge = f.challenge("issuer").await;
+    let (status, issued) =
+        f.issue("issuer", super::issue_body(Uuid::now_v7(), device, &key, &challenge, &challenge)).await;
+    assert_eq!(status, StatusCode::OK, "{issued}");
+    assert!(f.op("issuer", super::issuance_of(device, Some(request), &issued)).await.is_accepted());
+    let offer_uri = format!("/v1/walkup/cards/{device}/update");
+    let (status, body) = f.call(Method::POST, &offer_uri, Some(f.token("kiosk")), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "no update waiting yet: {body}");
+
+    let update = domain::RequestId::new(Uuid::now_v7());
+    let requested = f
+        .op(
+            "issuer",
+            OperationKind::RequestUpdate(proto::RequestUpdate {
+                request: update,
+                device,
+                profile: f.profile,
+                reason: domain::UpdateReason::ApplyLatestUpdates,
+                notes: None,
+            }),
+        )
+        .await;
+    assert!(requested.is_accepted(), "{requested:?}");
+    let (status, _) = f.call(Method::POST, &offer_uri, Some(f.token("issuer")), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "only a kiosk is offered a walk-up update");
+    let (status, offer) = f.call(Method::POST, &offer_uri, Some(f.token("kiosk")), None).await;
+    assert_eq!(status, StatusCode::OK, "{offer}");
+    assert_eq!(offer["request"], json!(update));
+    assert_eq!(offer["kind"], "update");
+    assert_eq!(offer["person_name"], "Carla Holder");
+    assert_eq!(offer["granted_until"], Value::Null);
+    let challenge = hex::decode(offer["challenge"].as_str().unwrap()).unwrap();
+    let sign = |key: &p256::ecdsa::SigningKey, challenge: &[u8]| {
+        let signature: p256::ecdsa::DerSignature =
+            key.sign(&proto::cardholder_proof_message(device, challenge));
+        hex::encode(signature.as_bytes())
+    };
+    let start = |challenge: &[u8], signature: String| {
+        OperationKind::StartWalkupUpdate(proto::StartWalkupUpdate {
+            device,
+            request: update,
+            challenge: hex::encode(challenge),
+            signature,
+        })
+    };
+    let escrow = || {
+        OperationKind::StoreEscrow(proto::StoreEscrow {
+            device,
+            secret_kind: proto::EscrowKind::ManagementKey,
+            secret: proto::EscrowSecret::new("00112233445566778899aabbccddeeff"),
+        })
+    };
+
+    // Before any proof the kiosk is no one on this card.
+    assert!(f.op("kiosk", escrow()).await.rejection_code().is_some(), "no proof, no escrow");
+    // Another key, or the card's key over another card's message, proves nothing.
+    let stranger = super::card_key();
+    assert_eq!(
+        f.op("kiosk", start(&challenge, sign(&stranger, &challenge))).await.rejection_code(),
+        Some("proof_failed")
+    );
+    let (_, other_device) = f.approved_card().await;
+    let elsewhere: p256::ecdsa::DerSignature =
+        key.sign(&proto::cardholder_proof_message(other_device, &challenge));
+    assert_eq!(
+        f.op("kiosk", start(&challenge, hex::encode(elsewhere.as_bytes()))).await.rejection_code(),
+        Some("proof_failed")
+    );
+    // A challenge handed to someone else is refused even with the right signature.
+    let theirs = f.challenge("issuer").await;
+    assert_eq!(
+        f.op("kiosk", start(&theirs, sign(&key, &theirs))).await.rejection_code(),
+        Some("unknown_challenge")
+    );
+    // Only a kiosk proves a cardholder.
+    assert!(f.op("issuer", start(&challenge, sign(&key, &challenge))).await.rejection_code().is_some());
+
+    let proved = f.op("kiosk", start(&challenge, sign(&key, &challenge))).await;
+    let Answer::Accepted { result, .. } = &proved else { panic!("the card's own proof: {proved:?}") };
+    let kinds: Vec<&str> = result
+        .records
+        .iter()
+        .map(|r| match r {
+            proto::Record::Device(_) => "device",
+            proto::Record::Request(_) => "request",
+            proto::Record::Person(_) => "person",
+            proto::Record::Profile(_) => "profile",
+            proto::Record::Certificate(_) => "certificate",
+            _ => "other",
+        })
+        .collect();
+    for kind in ["device", "request", "person", "profile", "certificate"] {
+        assert!(kinds.contains(&kind), "the job's records are answered: {kinds:?}");
+    }
+    assert_eq!(
+        f.op("kiosk", start(&challenge, sign(&key, &challenge))).await.rejection_code(),
+        Some("unknown_challenge"),
+        "a challenge is used once"
+    );
+    let (_, again) = f.call(Method::POST, &offer_uri, Some(f.token("kiosk")), None).await;
+    assert!(again["granted_until"].is_string(), "the kiosk holds a grant now: {again}");
+
+    // Now the kiosk acts as the cardholder on this card: escrow, a certificate, the record.
+    assert!(f.op("kiosk", escrow()).await.is_accepted(), "the update's new secrets are escrowed");
+    let (status, body) = f
+        .call(
+            Method::GET,
+            &format!("/v1/devices/{device}/escrow/management_key"),
+            Some(f.token("kiosk")),
+            None,
+        )
+        .await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, Some("00112233445566778899aabbccddeeff")));
+    let new_key = super::card_key();
+    let pop = f.challenge("kiosk").await;
+    let (status, certified) =
+        f.issue("kiosk", super::issue_body(Uuid::now_v7(), device, &new_key, &pop, &pop)).await;
+    assert_eq!(status, StatusCode::OK, "{certified}");
+    let OperationKind::RecordIssuance(mut record) = super::issuance_of(device, Some(update), &certified)
+    else {
+        unreachable!()
+    };
+    record.route = domain::IssueRoute::Walkup;
+    // Not on another card of the same holder.
+    let mut elsewhere_record = record.clone();
+    elsewhere_record.device = other_device;
+    elsewhere_record.request = None;
+    assert!(f.op("kiosk", OperationKind::RecordIssuance(elsewhere_record)).await.rejection_code().is_some());
+    let recorded = f.op("kiosk", OperationKind::RecordIssuance(record)).await;
+    assert!(recorded.is_accepted(), "{recorded:?}");
+    let (_, audit) = get(&f, "auditor", "/v1/audit?limit=1000").await;
+    let audit_text = audit.to_string();
+    assert!(audit_text.contains("op.start_walkup_update"), "the proof is audited");
+    // Recorded: the request is completed, so the grant opens nothing any more.
+    assert!(f.op("kiosk", escrow()).await.rejection_code().is_some(), "the grant ended with the update");
+    let (status, _) = f.call(Method::POST, &offer_uri, Some(f.token("kiosk")), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing waiting any more");
+}
