@@ -26,3 +26,23 @@ fn the_checked_in_bindings_are_current() {
     }
     assert!(fresh.contains("export type ErrorView"), "errors cross as ErrorView");
 }
+
+/// Every command the window can invoke is declared to Tauri's ACL
+/// (`src/command_names.rs`, read by `build.rs`) and granted by the window's
+/// capability: a command missing from either is refused at run time with a
+/// bare ACL error, which the window could only show as "something went wrong".
+#[test]
+fn every_command_in_the_bindings_is_declared_and_granted() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bindings = std::fs::read_to_string(root.join(cardstation_app::BINDINGS)).unwrap();
+    let declared = std::fs::read_to_string(root.join("src/command_names.rs")).unwrap();
+    let capability = std::fs::read_to_string(root.join("capabilities/main.json")).unwrap();
+    let invoked: Vec<&str> =
+        bindings.split("__TAURI_INVOKE").skip(2).filter_map(|rest| rest.split('"').nth(1)).collect();
+    assert!(invoked.len() > 40, "the bindings invoke the commands: {invoked:?}");
+    for command in invoked {
+        assert!(declared.contains(&format!("\"{command}\"")), "{command} is not in src/command_names.rs");
+        let permission = format!("\"allow-{}\"", command.replace('_', "-"));
+        assert!(capability.contains(&permission), "{command} is not granted: {permission} in capabilities/main.json");
+    }
+}
