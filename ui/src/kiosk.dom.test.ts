@@ -244,7 +244,7 @@ describe("walk-up kiosk", () => {
   it("a card with an update waiting needs no code: its current PIN proves it, then a new PIN updates it", async () => {
     const [checks, encodes] = [calls("kiosk_check"), calls("kiosk_encode")];
     const walkup = fake.walkupData;
-    if (walkup === undefined) throw new Error("the kiosk's fake registry is set up by the tests before");
+    if (walkup === undefined || walkup === null) throw new Error("the kiosk's fake registry is set up by the tests before");
     walkup.updateReaders = [READER];
     fake.insertBlank(READER);
     await until(() => stage() === "prove", "the current-PIN screen");
