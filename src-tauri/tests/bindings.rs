@@ -43,6 +43,9 @@ fn every_command_in_the_bindings_is_declared_and_granted() {
     for command in invoked {
         assert!(declared.contains(&format!("\"{command}\"")), "{command} is not in src/command_names.rs");
         let permission = format!("\"allow-{}\"", command.replace('_', "-"));
-        assert!(capability.contains(&permission), "{command} is not granted: {permission} in capabilities/main.json");
+        assert!(
+            capability.contains(&permission),
+            "{command} is not granted: {permission} in capabilities/main.json"
+        );
     }
 }

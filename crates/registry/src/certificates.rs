@@ -168,7 +168,7 @@ impl Registry {
         self.ca()?;
         // A kiosk signs its walk-up cards' keys too (UC-WALKUP); the
         // issuance itself is checked for the cardholder it acts for.
-        let kiosk = crate::provisioning::require_kiosk(&caller.actor).is_ok();
+        let kiosk = crate::caller::require_kiosk(&caller.actor).is_ok();
         if !kiosk && !caller.actor.permissions.permits_on_some_profile(ProfilePermission::CanCollect) {
             return Err(Fault::Denied(
                 "issuing certificates needs Can Collect on a credential profile".into(),

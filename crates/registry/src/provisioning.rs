@@ -38,7 +38,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::caller::Caller;
+use crate::caller::{cardholder, require_kiosk, Caller};
 use crate::decline::{check_text, not_found, refuse, Decline};
 use crate::error::{Error, Result};
 use crate::escrow::EscrowSeal;
@@ -420,19 +420,6 @@ pub(crate) fn resend(
     writes.codes.push(code.record);
     writes.task = Some(task);
     Ok(writes)
-}
-
-/// Refuses unless a walk-up kiosk (or an operator holding Walk-up) acts under UC-WALKUP.
-pub(crate) fn require_kiosk(actor: &Actor) -> Result<(), Refusal> {
-    actor.require_use_case(UseCase::Walkup)?;
-    actor.require(Permission::global(GlobalPermission::Walkup))
-}
-
-/// The cardholder of `enrollment`, as the enrollment machine sees the kiosk's user.
-pub(crate) fn cardholder(caller: &Caller, person: domain::PersonId) -> Actor {
-    let mut actor = Actor::cardholder(person, caller.actor.use_cases.clone());
-    actor.workstation = caller.actor.workstation;
-    actor
 }
 
 /// Refuses unless `code` is the live code of enrollment `e` of `task` (a
