@@ -1113,7 +1113,7 @@ fn seed_004_a_provisioning_task_made_in_the_window_and_its_email_read_in_the_mai
     assert!(user.contains("grace@example.test") && user.contains("Active"), "{user}");
     let facts = texts(&app, "[data-testid=prov-facts]").join(" ");
     assert!(
-        facts.contains("pat") && facts.contains("grace@example.test") && facts.contains("Employee"),
+        facts.contains("Provisioner") && facts.contains("grace@example.test") && facts.contains("Employee"),
         "{facts}"
     );
     let page = texts(&app, "[data-testid=prov-task]").join(" ");

@@ -85,7 +85,7 @@ fn seed_004_provisioning_tasks_from_the_command_line_with_mail() {
         )
         .unwrap());
     assert_eq!(created["number"], 1, "{created}");
-    assert_eq!(created["operator"], "pat", "{created}");
+    assert_eq!(created["operator"], "Provisioner", "the operator by name: {created}");
     assert_eq!(created["count"], 2, "{created}");
     assert_eq!(created["authentication_type"], "Employee", "{created}");
     let stop = time::OffsetDateTime::parse(

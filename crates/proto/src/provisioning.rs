@@ -242,7 +242,7 @@ pub struct ProvisioningTaskView {
     pub id: TaskId,
     /// "Task": the number the registry gave it.
     pub number: u64,
-    /// "Operator": the username of the operator who created it.
+    /// "Operator": the name of the operator who created it.
     pub operator: String,
     /// "Emailed to": the last address an enrollment email went to.
     pub emailed_to: String,
@@ -284,7 +284,7 @@ pub struct PersonProvisioningRow {
     /// The person's enrollment in it.
     #[schema(value_type = String, format = Uuid)]
     pub enrollment: EnrollmentId,
-    /// "Requester": the username of the operator who created the task.
+    /// "Requester": the name of the operator who created the task.
     pub requester: String,
     /// "Provisioned to": the address the enrollment email was sent to.
     pub provisioned_to: String,

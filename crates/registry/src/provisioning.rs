@@ -174,6 +174,16 @@ fn date(at: OffsetDateTime) -> String {
 }
 
 /// Who the users may ask: the operator who created the task.
+/// The name of the operator who created `task`, as the views show it (their
+/// person's name; the username only if that record is gone).
+fn operator_name(tx: &mut dyn Tx, task: &ProvisioningTask) -> Result<String> {
+    let Some(account) = tx.operator(task.operator)? else { return Ok(String::new()) };
+    Ok(match tx.person(account.operator.person)? {
+        Some(p) => p.display_name(),
+        None => account.operator.username,
+    })
+}
+
 fn contact(tx: &mut dyn Tx, task: &ProvisioningTask) -> Result<String> {
     let Some(account) = tx.operator(task.operator)? else { return Ok("your card administrator".into()) };
     let person = tx.person(account.operator.person)?;
@@ -808,7 +818,7 @@ mod views {
     }
 
     fn view(tx: &mut dyn Tx, task: &ProvisioningTask, now: OffsetDateTime) -> Result<ProvisioningTaskView> {
-        let operator = tx.operator(task.operator)?.map(|a| a.operator.username).unwrap_or_default();
+        let operator = operator_name(tx, task)?;
         let authentication_type = match &task.profile {
             Some(p) => tx.profile_version(p.id, p.version)?.map(|p| p.settings.name),
             None => None,
@@ -905,8 +915,7 @@ mod views {
                         if e.state_at(now) != EnrollmentState::Active {
                             continue;
                         }
-                        let requester =
-                            tx.operator(task.operator)?.map(|a| a.operator.username).unwrap_or_default();
+                        let requester = operator_name(tx, &task)?;
                         let authentication_type = match &task.profile {
                             Some(p) => tx.profile_version(p.id, p.version)?.map(|p| p.settings.name),
                             None => None,

@@ -154,7 +154,7 @@ pub async fn provisioning_create_list_and_details(factory: Factory) {
     assert_eq!(t["number"], 1, "the server numbers tasks");
     assert_eq!(tasks[1]["number"], 2);
     assert_eq!(t["id"], first.id.to_string());
-    assert_eq!(t["operator"], "provisioner");
+    assert_eq!(t["operator"], "Op provisioner", "the operator by name");
     assert_eq!(t["emailed_to"], "bob@example.org", "the last address emailed");
     assert!(t["start_date"].is_string());
     assert_eq!(
@@ -344,7 +344,7 @@ pub async fn provisioning_edit_remove_and_resend(factory: Factory) {
     assert_eq!(status, StatusCode::OK, "{view}");
     let row = &view["tasks"][0];
     assert_eq!(row["task"], 1);
-    assert_eq!(row["requester"], "provisioner");
+    assert_eq!(row["requester"], "Op provisioner", "the requester by name");
     assert_eq!(row["provisioned_to"], "ann@example.org");
     assert!(row["start_date"].is_string() && row["stop_date"].is_string());
     assert_eq!(row["status"], "active");
