@@ -1129,7 +1129,7 @@ fn seed_004_a_provisioning_task_made_in_the_window_and_its_email_read_in_the_mai
     app.click("[data-testid=prov-back]").unwrap();
     app.wait_text("[data-testid=prov-row][data-number='1']", "grace@example.test").unwrap();
     let row = texts(&app, "[data-testid=prov-row]").join(" ");
-    assert!(row.contains("Task 1") && row.contains("pat") && row.contains("1 to enroll"), "{row}");
+    assert!(row.contains("Task 1") && row.contains("Provisioner") && row.contains("1 to enroll"), "{row}");
     app.screenshot("provisioning-list").unwrap();
     // The registry agrees.
     let listed = ok(w.station.as_operator("pat", &["provision", "list"]).unwrap());
