@@ -1006,6 +1006,33 @@ pub async fn walkup_update_proved_by_the_card(factory: Factory) {
     let (_, again) = f.call(Method::POST, &offer_uri, Some(f.token("kiosk")), None).await;
     assert!(again["granted_until"].is_string(), "the kiosk holds a grant now: {again}");
 
+    // The grant is this kiosk's: the same account signed in at another workstation is no one here.
+    let (status, other) = f
+        .call(
+            Method::POST,
+            "/v1/sessions",
+            None,
+            Some(json!({
+                "username": "kiosk",
+                "password": password("kiosk"),
+                "workstation": Uuid::now_v7(),
+                "workstation_key": "cd".repeat(32),
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{other}");
+    let elsewhere_kiosk = other["token"].as_str().unwrap().to_owned();
+    let (status, body) = f
+        .call(
+            Method::POST,
+            "/v1/operations",
+            Some(&elsewhere_kiosk),
+            Some(json!({ "operations": [super::operation(escrow())] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["answers"][0]["status"], "rejected", "another workstation rides no grant: {body}");
+
     // Now the kiosk acts as the cardholder on this card: escrow, a certificate, the record.
     assert!(f.op("kiosk", escrow()).await.is_accepted(), "the update's new secrets are escrowed");
     let (status, body) = f
