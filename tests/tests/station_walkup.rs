@@ -401,10 +401,25 @@ fn a_card_with_an_update_waiting_is_updated_at_the_kiosk_once_its_pin_proves_it(
     let jobs = ok(kiosk.as_operator("kiosk", &["jobs"]).unwrap());
     assert!(jobs["jobs"].as_array().unwrap().is_empty(), "no job open at the kiosk: {jobs}");
 
-    // Nothing waiting any more: the old PIN proves nothing, and nothing changes.
+    // Nothing waiting any more: the kiosk asks for a code, and nothing changes.
     let again = walkup_update(&kiosk, &reader, "975310", "135790");
     assert!(!again.ok, "{}", again.stdout);
     check_card(&world, &reader, &ada, "975310", "after the update", &work.path().join("ada-2"));
+
+    // "Apply latest updates" at the kiosk too: the card keeps its key and
+    // certificate (the profile has not changed) and takes the new PIN.
+    let args = ["request-update", "--device", device.as_str(), "--reason", "apply-latest"];
+    assert_eq!(ok(world.office.as_operator("uma", &args).unwrap())["request"]["state"], "approved");
+    let done = ok(walkup_update(&kiosk, &reader, "975310", "135790"));
+    assert_eq!(done["update"]["reprovision"], false, "{done}");
+    check_card(&world, &reader, &ada, "135790", "apply latest", &work.path().join("ada-3"));
+    let kept = ok(world.office.as_operator("admin", &["read", "--reader", &reader.name]).unwrap());
+    assert_eq!(
+        kept["info"]["certificates"][0]["summary"]["serial_hex"].as_str().unwrap(),
+        new_serial,
+        "nothing to change: the certificate stays"
+    );
+    assert_eq!(pending_updates(&world, &reader), 0);
     plugged.remove();
     reader.wait_card_absent(WAIT);
 }
