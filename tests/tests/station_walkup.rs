@@ -235,14 +235,7 @@ fn tear_and_recover(world: &World, kiosk: &TestStation, reader: &LabReader, k: u
         assert!(used <= k + 1, "{case}: {used} APDUs went through a torn card: {}", torn.stdout);
         vcard.lock().unwrap().set_faults(vcard::Faults::default());
     } else {
-        assert!(!torn.stderr.contains("panicked"), "{case}: {}", torn.stderr);
-        let error = torn.json()["error"]["code"].as_str().unwrap_or_default().to_owned();
-        assert!(
-            matches!(error.as_str(), "card-removed" | "no-card" | "reader-gone" | "card-reset"),
-            "{case}: a pulled card is reported as such, not {error:?}: {}\n{}",
-            torn.stdout,
-            torn.stderr
-        );
+        assert_pulled(&case, &torn);
         // vpcd puts the card back: the cardholder enters the same code again.
         reader.wait_card_absent(WAIT);
         reader.wait_card_present(WAIT);
@@ -287,30 +280,50 @@ fn a_card_pulled_at_any_apdu_of_a_walkup_is_finished_with_the_same_code() {
     eprintln!("tearing each of the {total} APDUs of `cardstation walkup`, before and after execution");
 
     let cases: Vec<(u64, bool)> = (0..total).flat_map(|k| [(k, false), (k, true)]).collect();
+    let torn = sweep(&lab, &world, work.path(), &cases, tear_and_recover);
+    eprintln!("{torn} of {} cases were torn; the others finished before their tear point", cases.len());
+    assert!(torn * 10 >= cases.len() * 9, "most cases tear ({torn} of {})", cases.len());
+}
+
+/// Runs the tear `cases` (APDU index, after execution) on up to four readers
+/// at once, each with a kiosk of its own; how many tears fired.
+fn sweep(
+    lab: &Lab,
+    world: &World,
+    work: &Path,
+    cases: &[(u64, bool)],
+    case: fn(&World, &TestStation, &LabReader, u64, bool) -> bool,
+) -> usize {
     let workers = 4.min(lab.reader_count());
     let chunks: Vec<Vec<(u64, bool)>> =
         (0..workers).map(|w| cases.iter().copied().skip(w).step_by(workers).collect()).collect();
-    let torn: usize = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let handles: Vec<_> = chunks
             .into_iter()
             .enumerate()
             .map(|(w, chunk)| {
-                let (lab, world, work) = (&lab, &world, work.path());
                 scope.spawn(move || {
                     let kiosk =
                         TestStation::enroll(&work.join(format!("kiosk-{}", w + 1)), &world.registry).unwrap();
                     let reader = lab.acquire_reader();
-                    chunk
-                        .into_iter()
-                        .filter(|&(k, after)| tear_and_recover(world, &kiosk, &reader, k, after))
-                        .count()
+                    chunk.into_iter().filter(|&(k, after)| case(world, &kiosk, &reader, k, after)).count()
                 })
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).sum()
-    });
-    eprintln!("{torn} of {} cases were torn; the others finished before their tear point", cases.len());
-    assert!(torn * 10 >= cases.len() * 9, "most cases tear ({torn} of {})", cases.len());
+    })
+}
+
+/// A torn run failed as a pulled card does: no panic, a card error named as such.
+fn assert_pulled(case: &str, torn: &tools::Run) {
+    assert!(!torn.stderr.contains("panicked"), "{case}: {}", torn.stderr);
+    let error = torn.json()["error"]["code"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        matches!(error.as_str(), "card-removed" | "no-card" | "reader-gone" | "card-reset"),
+        "{case}: a pulled card is reported as such, not {error:?}: {}\n{}",
+        torn.stdout,
+        torn.stderr
+    );
 }
 
 /// The office's updater: requests updates (Can Request, Can Collect).
@@ -451,14 +464,7 @@ fn tear_update(world: &World, kiosk: &TestStation, reader: &LabReader, k: u64, a
     let fired = !vcard.lock().unwrap().faults().is_armed();
     if !torn.ok {
         assert!(fired, "{case}: failed without a tear: {}\n{}", torn.stdout, torn.stderr);
-        assert!(!torn.stderr.contains("panicked"), "{case}: {}", torn.stderr);
-        let error = torn.json()["error"]["code"].as_str().unwrap_or_default().to_owned();
-        assert!(
-            matches!(error.as_str(), "card-removed" | "no-card" | "reader-gone" | "card-reset"),
-            "{case}: a pulled card is reported as such, not {error:?}: {}\n{}",
-            torn.stdout,
-            torn.stderr
-        );
+        assert_pulled(&case, &torn);
         reader.wait_card_absent(WAIT);
         reader.wait_card_present(WAIT);
         // Torn before the registry recorded the update: the kiosk finishes it
@@ -512,28 +518,7 @@ fn a_card_pulled_during_its_kiosk_update_is_finished_by_the_same_kiosk() {
         "tearing {} of the {total} APDUs of a kiosk update, before and after execution",
         cases.len() / 2
     );
-    let workers = 4.min(lab.reader_count());
-    let chunks: Vec<Vec<(u64, bool)>> =
-        (0..workers).map(|w| cases.iter().copied().skip(w).step_by(workers).collect()).collect();
-    let torn: usize = std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .enumerate()
-            .map(|(w, chunk)| {
-                let (lab, world, work) = (&lab, &world, work.path());
-                scope.spawn(move || {
-                    let kiosk =
-                        TestStation::enroll(&work.join(format!("kiosk-{}", w + 1)), &world.registry).unwrap();
-                    let reader = lab.acquire_reader();
-                    chunk
-                        .into_iter()
-                        .filter(|&(k, after)| tear_update(world, &kiosk, &reader, k, after))
-                        .count()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).sum()
-    });
+    let torn = sweep(&lab, &world, work.path(), &cases, tear_update);
     eprintln!("{torn} of {} cases were torn", cases.len());
     assert!(torn * 10 >= cases.len() * 9, "most cases tear ({torn} of {})", cases.len());
 }
