@@ -276,6 +276,25 @@ describe("walk-up kiosk", () => {
     walkup.updateReaders = [];
   });
 
+  it("an updated card taken out before its PIN is tried: the cardholder is told it is up to date", async () => {
+    const walkup = fake.walkupData;
+    if (walkup === undefined || walkup === null) throw new Error("the kiosk's fake registry is set up by the tests before");
+    walkup.updateReaders = [READER];
+    fake.insertBlank(READER);
+    await until(() => stage() === "prove", "the current-PIN screen");
+    type("kiosk-current-pin", FAKE_CURRENT_PIN);
+    click("kiosk-prove-submit");
+    await until(() => stage() === "pin", "the new-PIN screen");
+    type("kiosk-pin-1", "975310");
+    type("kiosk-pin-2", "975310");
+    click("kiosk-pin-submit");
+    await until(() => stage() === "try", "the PIN try");
+    fake.remove(READER);
+    await until(() => stage() === "attract", "attract");
+    expect($("kiosk-notice")?.textContent).toBe("Your card is up to date. Use it with the new PIN you chose.");
+    walkup.updateReaders = [];
+  });
+
   it("the window cannot be left without the exit gesture and the kiosk account's password", async () => {
     key("Escape");
     expect($("kiosk-exit")).toBeNull();

@@ -20,7 +20,7 @@ export type KioskStage =
   | "closing";
 
 /** Why a cardholder's session ended: what the attract screen says about it. */
-export type EndReason = "pulled" | "pulled-encoding" | "idle" | "done" | "restart";
+export type EndReason = "pulled" | "pulled-encoding" | "pulled-updated" | "idle" | "done" | "restart";
 
 export class KioskState {
   stage = $state<KioskStage>("signin");
@@ -233,7 +233,11 @@ export class KioskState {
       this.reader = null;
       return;
     }
-    this.end(this.stage === "encoding" ? "pulled-encoding" : this.stage === "done" ? "done" : "pulled");
+    // An updated card taken out before its PIN was tried is complete: it is not to be brought back.
+    const updated = this.stage === "try" && this.update !== null;
+    this.end(
+      this.stage === "encoding" ? "pulled-encoding" : this.stage === "done" ? "done" : updated ? "pulled-updated" : "pulled",
+    );
   }
 
   // ----- the cardholder's steps -----
@@ -379,7 +383,9 @@ export class KioskState {
         ? updating
           ? "Your card was taken out before it was finished. Insert it again now to finish it."
           : "Your card was taken out before it was finished. Insert the same card again and enter the same code to finish it."
-        : reason === "pulled"
+        : reason === "pulled-updated"
+          ? "Your card is up to date. Use it with the new PIN you chose."
+          : reason === "pulled"
           ? "Your card was taken out, so we stopped and forgot what was typed."
           : reason === "idle"
             ? "We stopped because nothing happened for a while, and forgot what was typed."
