@@ -886,6 +886,13 @@ export type ErrorCode =
 "pin-not-allowed" | 
 /**  The two PINs typed differ. */
 "pins-differ" | 
+/**
+ *  A card cannot prove its holder at a kiosk: no valid PIV Authentication
+ *  certificate of this registry (UC-WALKUP with UC-UPDATE).
+ */
+"no-cardholder-proof" | 
+/**  The card's signature does not match its PIV Authentication certificate. */
+"proof-failed" | 
 /**  The station's own rules refused, for a reason without a code of its own. */
 "refused" | 
 /**  The registry refused with a code this station does not know. */

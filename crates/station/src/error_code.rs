@@ -162,6 +162,11 @@ error_codes! {
     PinNotAllowed = "pin-not-allowed",
     /// The two PINs typed differ.
     PinsDiffer = "pins-differ",
+    /// A card cannot prove its holder at a kiosk: no valid PIV Authentication
+    /// certificate of this registry (UC-WALKUP with UC-UPDATE).
+    NoCardholderProof = "no-cardholder-proof",
+    /// The card's signature does not match its PIV Authentication certificate.
+    ProofFailed = "proof-failed",
     /// The station's own rules refused, for a reason without a code of its own.
     Refused = "refused",
     /// The registry refused with a code this station does not know.

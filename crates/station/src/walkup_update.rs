@@ -98,12 +98,11 @@ impl Session {
             .filter_map(|c| c.summary.as_ref())
             .find(|s| s.slot == piv::Slot::Authentication)
             .and_then(|s| s.key_algorithm)
-            .ok_or_else(|| {
-                Error::Invalid(
-                    "this card holds no PIV Authentication certificate to prove it is yours: \
-                     please go to the help desk"
-                        .into(),
-                )
+            .ok_or_else(|| Error::Rejected {
+                code: "no_cardholder_proof".into(),
+                message: "this card holds no PIV Authentication certificate to prove it is yours: \
+                          please go to the help desk"
+                    .into(),
             })?;
         let challenge = hex::decode(&update.challenge)
             .map_err(|_| Error::Invalid("the registry's challenge is not hexadecimal".into()))?;

@@ -17,7 +17,7 @@ const ALL = [
   "capabilities-unknown", "contact-interface-required", "profile-not-temporary",
   "profile-is-temporary", "approval-required", "not-yet-expired", "stop-date-passed",
   "date-not-in-future", "invalid-batch", "invalid-task", "task-removed", "invalid-email",
-  "security-status", "wrong-enrollment-code", "not-enrolled-yet", "pin-not-allowed", "pins-differ", "refused",
+  "security-status", "wrong-enrollment-code", "not-enrolled-yet", "pin-not-allowed", "pins-differ", "no-cardholder-proof", "proof-failed", "refused",
   "rejected", "sync", "store", "io", "secret-gone", "wrong-response", "bad-code", "puk-unknown",
   "challenge-mismatch", "offline-locked", "offline-expired", "invalid-profile", "unchanged-profile",
   "version-conflict", "already-exists", "unchanged", "last-administrator", "use-case-required",

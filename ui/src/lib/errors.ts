@@ -360,6 +360,16 @@ const WORDING: Record<ErrorCode, Wording> = {
     changed: CARD_UNCHANGED,
     next: "Type the same PIN in both fields.",
   },
+  "no-cardholder-proof": {
+    what: "This card cannot prove at a kiosk that it belongs to its holder (no valid PIV Authentication certificate of this registry).",
+    changed: CARD_UNCHANGED,
+    next: "Collect the update at an operator's station instead.",
+  },
+  "proof-failed": {
+    what: "The card's signature does not match its PIV Authentication certificate.",
+    changed: CARD_UNCHANGED,
+    next: "Read the card at an operator's station: its 9A key may have been replaced.",
+  },
   refused: {
     what: "The registry refused the operation.",
     changed: NOTHING,

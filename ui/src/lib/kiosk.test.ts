@@ -51,6 +51,17 @@ describe("cardholder messages", () => {
     expect(kioskMessage(view("stop-date-passed")).title).toMatch(/expired/);
     expect(kioskMessage(view("wrong-pin", "", 2)).text).toMatch(/2 tries left/);
   });
+  it("a recognised card: its current PIN, a pulled card and a card that cannot prove itself", () => {
+    expect(kioskMessage(view("wrong-pin", "", 2), "prove")).toEqual({
+      title: "That PIN is not right",
+      text: "Type the PIN you use with this card. 2 tries left before the card locks.",
+    });
+    expect(kioskMessage(view("card-removed"), "update").text).toBe("Put your card back in to finish.");
+    expect(kioskMessage(view("card-removed")).text).toMatch(/enter your code again/);
+    for (const code of ["no-cardholder-proof", "proof-failed"]) {
+      expect(kioskMessage(view(code), "prove")).toMatchObject({ title: "This card cannot be updated here" });
+    }
+  });
   it("never shows the backend's own text", () => {
     const m = kioskMessage(view("internal", "Error { kind: Io, id: 0190abcd-… }"));
     expect(`${m.title} ${m.text}`).not.toMatch(/Error \{|0190/);

@@ -105,6 +105,9 @@ export function kioskMessage(e: ErrorView, path: KioskPath = "code"): KioskMessa
         title: "Your card was taken out",
         text: path === "code" ? "Put your card back in and enter your code again to finish." : "Put your card back in to finish.",
       };
+    case "no-cardholder-proof":
+    case "proof-failed":
+      return { title: "This card cannot be updated here", text: `It cannot prove at a kiosk that it is yours. ${HELP}` };
     case "wrong-card":
       return { title: "This card cannot be used here", text: `Take it out and insert the card you received. ${HELP}` };
     case "offline":
